@@ -1,0 +1,201 @@
+//! The bindings layer: the WIT world's imports and exports mapped onto the
+//! plain modules, and nothing else.
+
+use std::time::Duration;
+
+use crate::http::{FetchError, Http, Method, Request, Response};
+use crate::model::{self, Batch, ElementKind};
+use crate::ozmap::client::Credentials;
+use crate::store::{BatchOutcome, ElementStore};
+use crate::sync;
+
+wit_bindgen::generate!({
+    world: "integration",
+    path: "../wit",
+});
+
+use exports::mapsync::integration::sync as wit_sync;
+use mapsync::integration::{element_store as wit_store, http_fetch as wit_http, types as wit};
+
+struct Component;
+
+export!(Component);
+
+impl wit_sync::Guest for Component {
+    fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, String> {
+        let settings = sync::Settings {
+            credentials: Credentials {
+                api_url: settings.api_url,
+                api_key: settings.api_key,
+                user: settings.user,
+                password: settings.password,
+            },
+            project_name: settings.project_name,
+            page_size: settings.page_size,
+            max_attempts: settings.max_attempts,
+            timeout_ms: settings.timeout_ms,
+        };
+        let report = sync::run(ImportedHttp, &mut ImportedStore, &settings)?;
+        Ok(wit_sync::Report {
+            kinds: report
+                .kinds
+                .into_iter()
+                .map(|(kind, r)| wit_sync::KindReport {
+                    kind: kind_to_wit(kind),
+                    created: r.created,
+                    updated: r.updated,
+                    unchanged: r.unchanged,
+                    removed: r.removed,
+                    invalid: r.invalid,
+                })
+                .collect(),
+            invalid: report
+                .invalid
+                .into_iter()
+                .map(|i| wit_sync::InvalidRecord { kind: kind_to_wit(i.kind), id: i.id, reason: i.reason })
+                .collect(),
+            requests: report.requests,
+            retries: report.retries,
+        })
+    }
+}
+
+struct ImportedHttp;
+
+impl Http for ImportedHttp {
+    fn fetch(&mut self, request: Request) -> Result<Response, FetchError> {
+        let request = wit_http::Request {
+            method: match request.method {
+                Method::Get => wit_http::Method::Get,
+                Method::Post => wit_http::Method::Post,
+                Method::Put => wit_http::Method::Put,
+                Method::Patch => wit_http::Method::Patch,
+                Method::Delete => wit_http::Method::Delete,
+            },
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+            timeout_ms: request.timeout.as_millis().min(u32::MAX as u128) as u32,
+        };
+        match wit_http::fetch(&request) {
+            Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+            Err(e) => Err(match e {
+                wit_http::FetchError::Denied(why) => FetchError::Denied(why),
+                wit_http::FetchError::Timeout => FetchError::Timeout,
+                wit_http::FetchError::ConnectionRefused => FetchError::ConnectionRefused,
+                wit_http::FetchError::ConnectionReset => FetchError::ConnectionReset,
+                wit_http::FetchError::Tls(why) => FetchError::Tls(why),
+                wit_http::FetchError::Other(why) => FetchError::Other(why),
+            }),
+        }
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        // wasi:clocks, through std: the only effect besides the imports.
+        std::thread::sleep(duration);
+    }
+}
+
+struct ImportedStore;
+
+impl ElementStore for ImportedStore {
+    fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
+        let o = wit_store::write_batch(&batch_to_wit(batch))?;
+        Ok(BatchOutcome { created: o.created, updated: o.updated, unchanged: o.unchanged })
+    }
+
+    fn complete_kind(&mut self, kind: ElementKind) -> Result<u32, String> {
+        wit_store::complete_kind(kind_to_wit(kind))
+    }
+
+    fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        wit_store::seen(kind_to_wit(kind), ids)
+    }
+}
+
+fn kind_to_wit(kind: ElementKind) -> wit::ElementKind {
+    match kind {
+        ElementKind::Project => wit::ElementKind::Project,
+        ElementKind::Pole => wit::ElementKind::Pole,
+        ElementKind::Box => wit::ElementKind::Box,
+        ElementKind::Splitter => wit::ElementKind::Splitter,
+        ElementKind::Client => wit::ElementKind::Client,
+        ElementKind::Property => wit::ElementKind::Property,
+    }
+}
+
+fn position(p: Option<model::Position>) -> Option<wit::Position> {
+    p.map(|p| wit::Position { lat: p.lat, lng: p.lng })
+}
+
+fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
+    match batch {
+        Batch::Projects(v) => wit::ElementBatch::Projects(
+            v.into_iter()
+                .map(|p| wit::ProjectData { id: p.id, name: p.name, identifier: p.identifier, position: position(p.position) })
+                .collect(),
+        ),
+        Batch::Poles(v) => wit::ElementBatch::Poles(
+            v.into_iter()
+                .map(|p| wit::PoleData { id: p.id, name: p.name, position: position(p.position), pole_type: p.pole_type })
+                .collect(),
+        ),
+        Batch::Boxes(v) => wit::ElementBatch::Boxes(
+            v.into_iter()
+                .map(|b| wit::BoxData {
+                    id: b.id,
+                    name: b.name,
+                    project: b.project,
+                    pole: b.pole,
+                    position: position(b.position),
+                    box_type: b.box_type,
+                    hierarchy_level: b.hierarchy_level,
+                    implanted: b.implanted,
+                })
+                .collect(),
+        ),
+        Batch::Splitters(v) => wit::ElementBatch::Splitters(
+            v.into_iter()
+                .map(|s| wit::SplitterData {
+                    id: s.id,
+                    name: s.name,
+                    project: s.project,
+                    box_: s.box_id,
+                    service: s.service,
+                    ratio_input: s.ratio_input,
+                    ratio_output: s.ratio_output,
+                    ports: s.ports.into_iter().map(|p| wit::PortData { number: p.number, blocked: p.blocked }).collect(),
+                })
+                .collect(),
+        ),
+        Batch::Clients(v) => wit::ElementBatch::Clients(
+            v.into_iter()
+                .map(|c| wit::ClientData {
+                    id: c.id,
+                    code: c.code,
+                    name: c.name,
+                    implanted: c.implanted,
+                    status: c.status,
+                    pppoe_login: c.pppoe_login,
+                    onu_serial: c.onu_serial,
+                    onu_mac: c.onu_mac,
+                })
+                .collect(),
+        ),
+        Batch::Properties(v) => wit::ElementBatch::Properties(
+            v.into_iter()
+                .map(|p| wit::PropertyData {
+                    id: p.id,
+                    name: p.name,
+                    project: p.project,
+                    box_: p.box_id,
+                    position: position(p.position),
+                    address: p.address,
+                    connection: p.connection.map(|c| wit::Connection { splitter: c.splitter, port: c.port }),
+                    client: p.client,
+                    client_code: p.client_code,
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,89 @@
+//! Outgoing HTTP: the `http-fetch` import, as a trait.
+
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    Denied(String),
+    Timeout,
+    ConnectionRefused,
+    ConnectionReset,
+    Tls(String),
+    Other(String),
+}
+
+impl FetchError {
+    /// Failures that may pass if the request is simply made again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Timeout | FetchError::ConnectionReset | FetchError::ConnectionRefused
+        )
+    }
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Denied(why) => write!(f, "request denied by the host: {why}"),
+            FetchError::Timeout => f.write_str("request timed out"),
+            FetchError::ConnectionRefused => f.write_str("connection refused"),
+            FetchError::ConnectionReset => f.write_str("connection reset or closed early"),
+            FetchError::Tls(why) => write!(f, "TLS failure: {why}"),
+            FetchError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The component's window on the network, plus the one other effect a
+/// client needs: waiting before a retry.
+pub trait Http {
+    fn fetch(&mut self, request: Request) -> Result<Response, FetchError>;
+    fn sleep(&mut self, duration: Duration);
+}

@@ -1,0 +1,14 @@
+//! mapsync's guest: all sync, reconciliation and matching logic.
+//!
+//! Plain modules that build natively (and are tested so), plus a thin
+//! bindings layer (`component`) for the `wasm32-wasip2` component.
+
+pub mod http;
+pub mod model;
+pub mod ozmap;
+pub mod retry;
+pub mod store;
+pub mod sync;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

@@ -1,0 +1,340 @@
+//! OZmap API v2 over the `Http` import: authentication, retries, pagination.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::http::{FetchError, Http, Method, Request, Response};
+use crate::retry::{RetryPolicy, Verdict};
+
+/// How to reach one OZmap tenant.
+#[derive(Clone)]
+pub struct Credentials {
+    pub api_url: String,
+    pub api_key: String,
+    pub user: String,
+    pub password: String,
+}
+
+/// Requests made and repeated, for the report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub requests: u32,
+    pub retries: u32,
+}
+
+/// The `Authorization` value in use: the API key until the platform refuses
+/// it, then a login token.
+enum Auth {
+    ApiKey,
+    Token(String),
+}
+
+pub struct OzmapClient<H: Http> {
+    http: H,
+    base: String,
+    credentials: Credentials,
+    auth: Auth,
+    policy: RetryPolicy,
+    timeout: Duration,
+    pub traffic: Traffic,
+}
+
+/// A filter condition, `{"property","operator","value"}`.
+pub fn condition(property: &str, operator: &str, value: Value) -> Value {
+    serde_json::json!({ "property": property, "operator": operator, "value": value })
+}
+
+/// Walks a list page by page: each `next` fetches one page, so memory holds
+/// one page at a time.
+///
+/// Follows `hasNextPage` when the server sends it; otherwise a page is the
+/// last when it is empty or reaches `total`. A server that answers fewer rows
+/// than asked (its own page cap) is followed at its pace.
+pub struct Pager {
+    route: String,
+    filter: Option<String>,
+    limit: u64,
+    offset: u64,
+    done: bool,
+}
+
+impl Pager {
+    pub fn new(route: &str, filter: &[Value], page_size: u32) -> Pager {
+        Pager {
+            route: route.to_string(),
+            filter: (!filter.is_empty()).then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
+            limit: page_size.max(1) as u64,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    /// The next page's rows; `None` once the listing is complete.
+    pub fn next<H: Http>(&mut self, client: &mut OzmapClient<H>) -> Result<Option<Vec<Value>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.offset / self.limit + 1;
+        let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
+        if let Some(filter) = &self.filter {
+            query.push_str("&filter=");
+            query.push_str(filter);
+        }
+        let what = format!("{} page {page}", self.route);
+        let listing = Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
+        if let Some(start) = listing.start
+            && start != self.offset
+        {
+            return Err(format!(
+                "{what}: the platform answered rows from {start}, expected {}; refusing to skip or repeat elements",
+                self.offset
+            ));
+        }
+        let count = listing.rows.len() as u64;
+        let asked = self.limit;
+        let more = listing.more(self.offset, count, asked);
+        // The server capped our page size: go on at its size. Adopted on the
+        // first page only, where the offset (0) fits any size.
+        if more && count > 0 && count < asked && self.offset == 0 {
+            self.limit = listing.limit.filter(|l| *l > 0 && *l < asked).unwrap_or(count);
+        }
+        self.offset += count;
+        self.done = !more || count == 0;
+        if !self.done && self.offset % self.limit != 0 {
+            return Err(format!("{what}: the platform changed its page size mid-listing; cannot page on safely"));
+        }
+        Ok(Some(listing.rows))
+    }
+}
+
+impl<H: Http> OzmapClient<H> {
+    pub fn new(http: H, credentials: Credentials, policy: RetryPolicy, timeout: Duration) -> Self {
+        let base = format!("{}/api/v2", credentials.api_url.trim_end_matches('/'));
+        OzmapClient {
+            http,
+            base,
+            credentials,
+            auth: Auth::ApiKey,
+            policy,
+            timeout,
+            traffic: Traffic::default(),
+        }
+    }
+
+    /// GET and parse. A success whose body is not JSON (a proxy's error
+    /// page, a body cut short) is a passing failure too, and retried.
+    pub fn get_json(&mut self, path_and_query: &str, what: &str) -> Result<Value, String> {
+        let mut attempt = 1;
+        loop {
+            let response = self.send(Method::Get, path_and_query, None, what)?;
+            expect_success(&response, what)?;
+            match parse_json(&response, what) {
+                Err(_) if attempt < self.policy.max_attempts => {
+                    self.traffic.retries += 1;
+                    self.http.sleep(self.policy.backoff(attempt));
+                    attempt += 1;
+                }
+                parsed => return parsed,
+            }
+        }
+    }
+
+    /// Send one request with authentication and retries, answering the first
+    /// response that retrying cannot improve.
+    pub fn send(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Response, String> {
+        let mut logged_in_for_this_request = false;
+        loop {
+            let response = self.send_with_retries(method, path_and_query, body, what)?;
+            if response.status != 401 || logged_in_for_this_request {
+                if response.status == 401 {
+                    return Err(format!(
+                        "{what}: the platform refused both the API key and the login token (401)"
+                    ));
+                }
+                return Ok(response);
+            }
+            // The key is refused or the token expired: log in once, repeat once.
+            self.login()?;
+            logged_in_for_this_request = true;
+        }
+    }
+
+    fn login(&mut self) -> Result<(), String> {
+        let body = serde_json::json!({
+            "login": self.credentials.user,
+            "password": self.credentials.password,
+        });
+        let what = "login";
+        self.auth = Auth::ApiKey;
+        let response = self.send_with_retries(Method::Post, "users/login?type=API", Some(&body), what)?;
+        if response.status == 401 || response.status == 403 {
+            return Err(format!(
+                "the platform refused the API key, and the login with user {:?} failed ({}): check the user and password",
+                self.credentials.user, response.status
+            ));
+        }
+        expect_success(&response, what)?;
+        let answer = parse_json(&response, what)?;
+        let token = answer
+            .get("authorization")
+            .or_else(|| answer.get("token"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| "login: the platform's answer holds no authorization token".to_string())?;
+        self.auth = Auth::Token(token.to_string());
+        Ok(())
+    }
+
+    fn send_with_retries(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Response, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self.request(method, path_and_query, body);
+            self.traffic.requests += 1;
+            let outcome = self.http.fetch(request);
+            let verdict = match &outcome {
+                Ok(response) => self.policy.judge_response(response, attempt),
+                Err(error) => self.policy.judge_error(error, attempt),
+            };
+            match verdict {
+                Verdict::RetryAfter(wait) if attempt < self.policy.max_attempts => {
+                    self.traffic.retries += 1;
+                    self.http.sleep(wait);
+                }
+                _ => {
+                    return outcome.map_err(|e| describe_failure(what, &e, attempt));
+                }
+            }
+        }
+    }
+
+    fn request(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> Request {
+        let authorization = match &self.auth {
+            Auth::ApiKey => self.credentials.api_key.clone(),
+            Auth::Token(token) => token.clone(),
+        };
+        let mut headers = vec![
+            ("authorization".to_string(), authorization),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
+        Request {
+            method,
+            url: format!("{}/{}", self.base, path_and_query),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()),
+            timeout: self.timeout,
+        }
+    }
+}
+
+fn describe_failure(what: &str, error: &FetchError, attempts: u32) -> String {
+    if attempts > 1 {
+        format!("{what}: {error} (after {attempts} attempts)")
+    } else {
+        format!("{what}: {error}")
+    }
+}
+
+fn expect_success(response: &Response, what: &str) -> Result<(), String> {
+    if (200..300).contains(&response.status) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: the platform answered {}{}",
+        response.status,
+        platform_message(response).map(|m| format!(": {m}")).unwrap_or_default()
+    ))
+}
+
+/// The reason a platform gave for refusing a request, when it gave one.
+pub fn platform_message(response: &Response) -> Option<String> {
+    let body: Value = serde_json::from_slice(&response.body).ok()?;
+    ["message", "error", "msg"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .map(|m| m.chars().take(300).collect())
+}
+
+fn parse_json(response: &Response, what: &str) -> Result<Value, String> {
+    serde_json::from_slice(&response.body).map_err(|e| {
+        format!(
+            "{what}: the platform's answer is not valid JSON ({e}; {} bytes)",
+            response.body.len()
+        )
+    })
+}
+
+/// One page of a list, in either of the shapes servers send.
+struct Listing {
+    rows: Vec<Value>,
+    total: Option<u64>,
+    start: Option<u64>,
+    limit: Option<u64>,
+    has_next_page: Option<bool>,
+}
+
+impl Listing {
+    fn parse(body: Value) -> Result<Listing, String> {
+        let mut body = match body {
+            // Some servers answer a bare array for small lists.
+            Value::Array(rows) => {
+                return Ok(Listing { rows, total: None, start: None, limit: None, has_next_page: Some(false) });
+            }
+            Value::Object(map) => map,
+            _ => return Err("the answer is neither a page nor a list".into()),
+        };
+        let rows = match body.remove("rows") {
+            Some(Value::Array(rows)) => rows,
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => return Err("`rows` is not a list".into()),
+        };
+        let number = |v: Option<&Value>| v.and_then(Value::as_u64);
+        Ok(Listing {
+            total: number(body.get("total")),
+            start: number(body.get("start")),
+            limit: number(body.get("limit")),
+            has_next_page: body.get("hasNextPage").and_then(Value::as_bool),
+            rows,
+        })
+    }
+
+    /// Whether pages remain after this one, which started at `offset`.
+    fn more(&self, offset: u64, count: u64, asked: u64) -> bool {
+        if let Some(next) = self.has_next_page {
+            return next;
+        }
+        match self.total {
+            Some(total) => offset + count < total,
+            // Neither flag nor total: only a full page suggests more.
+            None => count >= asked,
+        }
+    }
+}
+
+/// Percent-encode a query-string value (RFC 3986 unreserved characters kept).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

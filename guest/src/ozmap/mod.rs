@@ -1,0 +1,4 @@
+//! The OZmap platform: its API v2 client and its record formats.
+
+pub mod client;
+pub mod records;

@@ -1,0 +1,82 @@
+//! Builds the guest component for `wasm32-wasip2` with its own target
+//! directory and hands its path to the host as `MAPSYNC_GUEST_WASM`.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    // Beside the workspace's own target dir, so every host profile shares it
+    // and `cargo clean` clears it too.
+    let target_dir = env::var_os("MAPSYNC_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_target_dir(&root).join("guest"));
+
+    ensure_target_installed();
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(&root)
+        .args(["build", "--package", "mapsync-guest", "--release", "--target", TARGET])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    // The outer build's flags and wrappers are for the host, not the guest.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        build.env_remove(var);
+    }
+    let status = build.status().expect("running cargo to build the guest component");
+    assert!(status.success(), "building the guest component (mapsync-guest for {TARGET}) failed");
+
+    let wasm = target_dir.join(TARGET).join("release").join("mapsync_guest.wasm");
+    assert!(wasm.exists(), "the guest build left no {}", wasm.display());
+    println!("cargo:rustc-env=MAPSYNC_GUEST_WASM={}", wasm.display());
+}
+
+fn workspace_target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// rustup does not add a target listed in `rust-toolchain.toml` to a
+/// toolchain that is already installed, so a fresh machine would fail here
+/// with a puzzling error. Add it when rustup is in charge and it is missing.
+fn ensure_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return;
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        add.arg("--toolchain").arg(toolchain);
+    }
+    match add.status() {
+        Ok(s) if s.success() => {}
+        _ => println!(
+            "cargo:warning=the {TARGET} target is missing and `rustup target add {TARGET}` failed; \
+             run `rustup toolchain install` in the project folder"
+        ),
+    }
+}

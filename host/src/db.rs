@@ -1,0 +1,83 @@
+//! The SQLite file: opening it, and its schema, created and migrated here.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version up; append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: integrations, their runs and the elements they bring.
+    "CREATE TABLE integrations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_url TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        user TEXT NOT NULL,
+        password TEXT NOT NULL,
+        project_name TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT NOT NULL,
+        report TEXT,
+        error TEXT
+    );
+    CREATE INDEX runs_by_integration ON runs(integration_id, id);
+    CREATE TABLE elements (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT,
+        PRIMARY KEY (integration_id, kind, id)
+    ) WITHOUT ROWID;",
+];
+
+/// Open (creating if need be) the database and bring its schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("opening the database {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&conn).with_context(|| format!("migrating the database {}", path.display()))?;
+    // A run still marked running was cut short by a crash or a kill: its
+    // writes were rolled back by SQLite, so say so.
+    conn.execute(
+        "UPDATE runs SET outcome = 'interrupted', ended_at = ?1,
+             error = 'the process stopped before the run ended; nothing it read was kept'
+         WHERE outcome = 'running'",
+        [now()],
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    anyhow::ensure!(
+        version <= MIGRATIONS.len(),
+        "the database has schema version {version}, newer than this mapsync knows ({}); use a newer mapsync",
+        MIGRATIONS.len()
+    );
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,149 @@
+//! The synchronised network as people and scripts read it (`elements`).
+//!
+//! Elements are stored as the guest normalised them (JSON of the WIT
+//! records); this module shapes them into the public JSON contract and
+//! derives each port's state from the properties that take it.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, bail};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+pub const KINDS: [&str; 6] = ["project", "pole", "box", "splitter", "client", "property"];
+
+/// Who takes a port: the property and, when known, its client's code.
+struct Taker {
+    property: String,
+    client_code: Option<String>,
+}
+
+/// Current (not removed) elements of one kind, in the platform's id order.
+fn stored(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
+    let mut stmt = conn.prepare(
+        "SELECT data FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map(params![integration_id, kind], |r| r.get::<_, String>(0))?
+        .map(|data| Ok(serde_json::from_str(&data?)?))
+        .collect::<Result<Vec<Value>>>()?;
+    Ok(rows)
+}
+
+/// Each property's client code: the client's current code when the client
+/// is stored, else what the property itself carried.
+fn client_codes(conn: &Connection, integration_id: &str) -> Result<HashMap<String, Option<String>>> {
+    let codes: HashMap<String, Option<String>> = stored(conn, integration_id, "client")?
+        .into_iter()
+        .filter_map(|c| Some((c["id"].as_str()?.to_string(), c["code"].as_str().map(str::to_string))))
+        .collect();
+    Ok(codes)
+}
+
+fn property_code(property: &Value, codes: &HashMap<String, Option<String>>) -> Option<String> {
+    property["client"]
+        .as_str()
+        .and_then(|id| codes.get(id).cloned())
+        .unwrap_or_else(|| property["client_code"].as_str().map(str::to_string))
+}
+
+fn takers(conn: &Connection, integration_id: &str) -> Result<HashMap<(String, u64), Taker>> {
+    let codes = client_codes(conn, integration_id)?;
+    let mut takers = HashMap::new();
+    for property in stored(conn, integration_id, "property")? {
+        let connection = &property["connection"];
+        if let (Some(splitter), Some(port)) = (connection["splitter"].as_str(), connection["port"].as_u64()) {
+            let taker = Taker {
+                property: property["id"].as_str().unwrap_or_default().to_string(),
+                client_code: property_code(&property, &codes),
+            };
+            takers.insert((splitter.to_string(), port), taker);
+        }
+    }
+    Ok(takers)
+}
+
+fn lat_lng(element: &Value) -> (Value, Value) {
+    let position = &element["position"];
+    (position["lat"].clone(), position["lng"].clone())
+}
+
+/// The public JSON of every current element of `kind`.
+pub fn list(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
+    if !KINDS.contains(&kind) {
+        bail!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "));
+    }
+    let elements = stored(conn, integration_id, kind)?;
+    let shaped = match kind {
+        "splitter" => {
+            let takers = takers(conn, integration_id)?;
+            elements.iter().map(|e| splitter(e, &takers)).collect()
+        }
+        "property" => {
+            let codes = client_codes(conn, integration_id)?;
+            elements.iter().map(|e| property(e, &codes)).collect()
+        }
+        _ => elements.iter().map(|e| simple(kind, e)).collect(),
+    };
+    Ok(shaped)
+}
+
+fn simple(kind: &str, e: &Value) -> Value {
+    let (lat, lng) = lat_lng(e);
+    let mut out = json!({ "id": e["id"], "kind": kind, "name": e["name"] });
+    let extra = match kind {
+        "project" => json!({ "identifier": e["identifier"], "lat": lat, "lng": lng }),
+        "pole" => json!({ "lat": lat, "lng": lng, "pole_type": e["pole_type"] }),
+        "box" => json!({
+            "project": e["project"], "pole": e["pole"], "lat": lat, "lng": lng,
+            "hierarchy_level": e["hierarchy_level"], "implanted": e["implanted"], "box_type": e["box_type"],
+        }),
+        "client" => json!({
+            "code": e["code"], "implanted": e["implanted"], "status": e["status"],
+            "pppoe_login": e["pppoe_login"], "onu_serial": e["onu_serial"], "onu_mac": e["onu_mac"],
+        }),
+        _ => json!({}),
+    };
+    merge(&mut out, extra);
+    out
+}
+
+fn merge(into: &mut Value, extra: Value) {
+    if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
+        into.extend(extra);
+    }
+}
+
+fn splitter(e: &Value, takers: &HashMap<(String, u64), Taker>) -> Value {
+    let id = e["id"].as_str().unwrap_or_default();
+    let ports: Vec<Value> = e["ports"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let number = p["number"].as_u64().unwrap_or(0);
+            match takers.get(&(id.to_string(), number)) {
+                Some(t) => json!({ "port": number, "state": "taken", "property": t.property, "client_code": t.client_code }),
+                None if p["blocked"].as_bool() == Some(true) => {
+                    json!({ "port": number, "state": "blocked", "property": null, "client_code": null })
+                }
+                None => json!({ "port": number, "state": "free", "property": null, "client_code": null }),
+            }
+        })
+        .collect();
+    json!({
+        "id": id, "kind": "splitter", "name": e["name"], "project": e["project"], "box": e["box_"],
+        "service": e["service"], "ratio": format!("{}x{}", e["ratio_input"], e["ratio_output"]), "ports": ports,
+    })
+}
+
+fn property(e: &Value, codes: &HashMap<String, Option<String>>) -> Value {
+    let (lat, lng) = lat_lng(e);
+    json!({
+        "id": e["id"], "kind": "property", "name": e["name"], "project": e["project"], "box": e["box_"],
+        "splitter": e["connection"]["splitter"], "port": e["connection"]["port"],
+        "client": e["client"], "client_code": property_code(e, codes),
+        "lat": lat, "lng": lng, "address": e["address"],
+    })
+}

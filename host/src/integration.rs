@@ -1,0 +1,220 @@
+//! Integrations: one platform account feeding the store, its settings
+//! validated on the way in and its secrets kept out of every output.
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::db;
+
+#[derive(Clone)]
+pub struct Integration {
+    pub id: String,
+    pub name: String,
+    pub api_url: String,
+    pub api_key: String,
+    pub user: String,
+    pub password: String,
+    pub project_name: Option<String>,
+    pub created_at: String,
+}
+
+// Debug by hand so a stray `{:?}` can never print a secret.
+impl std::fmt::Debug for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Integration")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("api_url", &self.api_url)
+            .field("project_name", &self.project_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `integration add` is given.
+pub struct NewIntegration {
+    pub name: String,
+    pub api_url: String,
+    pub api_key: String,
+    pub user: String,
+    pub password: String,
+    pub project_name: Option<String>,
+}
+
+/// An integration as shown to people and scripts: secrets masked.
+#[derive(Serialize)]
+pub struct Shown {
+    pub id: String,
+    pub name: String,
+    pub api_url: String,
+    pub api_key: String,
+    pub user: String,
+    pub password: String,
+    pub project_name: Option<String>,
+    pub created_at: String,
+}
+
+impl Integration {
+    pub fn shown(&self) -> Shown {
+        Shown {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            api_url: self.api_url.clone(),
+            api_key: mask(&self.api_key),
+            user: self.user.clone(),
+            password: "********".into(),
+            project_name: self.project_name.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// Enough of a key to tell two apart, never enough to use one.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 12 {
+        return "********".into();
+    }
+    format!("{}…{} (masked)", chars[..2].iter().collect::<String>(), chars[chars.len() - 2..].iter().collect::<String>())
+}
+
+/// The normalised `api_url`: scheme, host, optional port and path prefix,
+/// without a trailing slash.
+pub fn validate_api_url(raw: &str) -> Result<String> {
+    let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
+    let url = url::Url::parse(raw.trim()).map_err(|e| anyhow::anyhow!("--api-url {raw:?} is not a valid URL ({e}): {hint}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("--api-url {raw:?} must start with https:// or http://: {hint}");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("--api-url {raw:?} has no host: {hint}");
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        bail!("--api-url {raw:?} must hold only the scheme, host, port and path (no query, fragment or credentials): {hint}");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        bail!("{flag} is empty: {hint}");
+    }
+    if value.chars().any(char::is_control) {
+        bail!("{flag} holds control characters (a stray newline?): {hint}");
+    }
+    Ok(())
+}
+
+pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
+    required("--name", &new.name, "name the integration, e.g. \"ozmap-centro\"")?;
+    let api_url = validate_api_url(&new.api_url)?;
+    required("--api-key", &new.api_key, "create a key in OZmap under Settings > API keys")?;
+    required("--user", &new.user, "an OZmap login allowed to use the API")?;
+    required("--password", &new.password, "that login's password")?;
+    if let Some(project) = &new.project_name {
+        // Matched exactly, spaces included, so it is kept as given.
+        required("--project-name", project, "the project's name exactly as OZmap shows it, or leave it out for all projects")?;
+    }
+    if find(conn, &new.name)?.is_some() {
+        bail!("an integration named {:?} already exists", new.name);
+    }
+    let integration = Integration {
+        id: new_id(),
+        name: new.name.trim().to_string(),
+        api_url,
+        api_key: new.api_key.trim().to_string(),
+        user: new.user.trim().to_string(),
+        password: new.password,
+        project_name: new.project_name,
+        created_at: db::now(),
+    };
+    conn.execute(
+        "INSERT INTO integrations (id, name, api_url, api_key, user, password, project_name, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            integration.id,
+            integration.name,
+            integration.api_url,
+            integration.api_key,
+            integration.user,
+            integration.password,
+            integration.project_name,
+            integration.created_at
+        ],
+    )
+    .context("saving the integration")?;
+    Ok(integration)
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const COLUMNS: &str = "id, name, api_url, api_key, user, password, project_name, created_at";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
+    Ok(Integration {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        api_url: row.get(2)?,
+        api_key: row.get(3)?,
+        user: row.get(4)?,
+        password: row.get(5)?,
+        project_name: row.get(6)?,
+        created_at: row.get(7)?,
+    })
+}
+
+pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"), [name.trim()], from_row)
+        .optional()?)
+}
+
+/// The integration named `name`, or an error listing the ones that exist.
+pub fn get(conn: &Connection, name: &str) -> Result<Integration> {
+    if let Some(found) = find(conn, name)? {
+        return Ok(found);
+    }
+    let names: Vec<String> = list(conn)?.into_iter().map(|i| i.name).collect();
+    if names.is_empty() {
+        bail!("no integration named {name:?}: none exists yet (add one with `mapsync integration add`)");
+    }
+    bail!("no integration named {name:?}; integrations: {}", names.join(", "))
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
+    let integration = get(conn, name)?;
+    conn.execute("DELETE FROM integrations WHERE id = ?1", [&integration.id])?;
+    Ok(integration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_url_validation_names_the_parameter() {
+        assert_eq!(validate_api_url("https://isp.ozmap.com.br:9994/").unwrap(), "https://isp.ozmap.com.br:9994");
+        assert_eq!(validate_api_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        for bad in ["isp.ozmap.com.br", "ftp://x.y", "https://", "https://x.y/?a=1", ""] {
+            let err = validate_api_url(bad).unwrap_err().to_string();
+            assert!(err.contains("--api-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn masking_hides_secrets() {
+        assert_eq!(mask("short"), "********");
+        let masked = mask("abcdefghijklmnopqrstuvwxyz");
+        assert!(!masked.contains("cdefgh"));
+        assert!(masked.starts_with("ab"));
+    }
+}

@@ -1,0 +1,224 @@
+//! Runs the guest component on wasmtime, sandboxed: no files, no
+//! environment, no sockets of its own, bounded memory and time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{self, Integration as World, element_store, http_fetch, sync as wit_sync};
+use crate::fetch::Fetcher;
+use crate::guest_log::GuestLog;
+use crate::run_store::RunStore;
+
+/// The guest, built by `build.rs`.
+const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// Bounds on one guest run.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub wall_time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_bytes: 512 << 20, wall_time: Duration::from_secs(4 * 3600) }
+    }
+}
+
+/// One compiled component, instantiated afresh for each run.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    component: Component,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    fetcher: Fetcher,
+    store: RunStore,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::types::Host for HostState {}
+
+impl http_fetch::Host for HostState {
+    fn fetch(&mut self, request: http_fetch::Request) -> Result<http_fetch::Response, http_fetch::FetchError> {
+        let (method, url) = (request.method, request.url.clone());
+        let started = std::time::Instant::now();
+        let answer = self.fetcher.fetch(request);
+        match &answer {
+            Ok(r) => tracing::debug!(?method, url = %strip_query(&url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request"),
+            Err(e) => tracing::warn!(?method, url = %strip_query(&url), error = ?e, "platform request failed"),
+        }
+        answer
+    }
+}
+
+/// Query strings can be long (filters); logs keep the route.
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+impl element_store::Host for HostState {
+    fn write_batch(&mut self, batch: bindings::types::ElementBatch) -> Result<element_store::BatchOutcome, String> {
+        self.store.write_batch(&batch).map_err(|e| format!("{e:#}"))
+    }
+
+    fn complete_kind(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
+        self.store.complete_kind(kind).map_err(|e| format!("{e:#}"))
+    }
+
+    fn seen(&mut self, kind: bindings::types::ElementKind, ids: Vec<String>) -> Result<Vec<String>, String> {
+        self.store.seen(kind, &ids).map_err(|e| format!("{e:#}"))
+    }
+}
+
+impl Runtime {
+    /// Compile the component, or load it from the on-disk cache.
+    pub fn new() -> Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let component = load_component(&engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        World::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                ticking_engine.increment_epoch();
+            }
+        })?;
+        Ok(Runtime { engine, linker, component, ticker_stop })
+    }
+
+    /// Run one sync. The run store comes back with the guest's answer, its
+    /// transaction still open for the caller to commit or roll back.
+    pub fn sync(
+        &self,
+        api_url: &str,
+        settings: wit_sync::Settings,
+        store: RunStore,
+        limits: Limits,
+    ) -> (Result<Result<wit_sync::Report, String>>, RunStore) {
+        let fetcher = match Fetcher::new(api_url) {
+            Ok(f) => f,
+            Err(e) => return (Err(e), store),
+        };
+        let wasi = WasiCtx::builder()
+            .stdout(GuestLog::new(tracing::Level::INFO))
+            .stderr(GuestLog::new(tracing::Level::WARN))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(4).build(),
+            fetcher,
+            store,
+        };
+        let mut wasm_store = Store::new(&self.engine, state);
+        wasm_store.limiter(|s| &mut s.limits);
+        let ticks = (limits.wall_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        wasm_store.set_epoch_deadline(ticks);
+        let answer = World::instantiate(&mut wasm_store, &self.component, &self.linker)
+            .and_then(|world| world.mapsync_integration_sync().call_run(&mut wasm_store, &settings))
+            .map_err(|trap| explain_trap(trap, limits));
+        (answer, wasm_store.into_data().store)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn explain_trap(trap: wasmtime::Error, limits: Limits) -> anyhow::Error {
+    let message = format!("{trap:?}");
+    if matches!(trap.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return anyhow!("the sync ran longer than its limit of {:?} and was stopped", limits.wall_time);
+    }
+    if message.contains("memory") && message.contains("limit") {
+        return anyhow!("the sync needed more than {} MiB of memory and was stopped", limits.memory_bytes >> 20);
+    }
+    anyhow!("the sync component failed: {message}")
+}
+
+/// Where compiled components are kept between runs.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("MAPSYNC_CACHE_DIR") {
+        return Some(dir.into());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("mapsync"))
+}
+
+/// Compiling takes seconds; loading a cached artifact, milliseconds. The
+/// key covers the guest's bytes and the engine's settings and version.
+fn load_component(engine: &Engine) -> Result<Component> {
+    let mut hasher = Sha256::new();
+    hasher.update(GUEST);
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashWriter(&mut hasher));
+    let key: String = hasher.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let path = cache_dir().map(|dir| dir.join(format!("guest-{key}.cwasm")));
+    if let Some(path) = &path
+        && path.exists()
+    {
+        // SAFETY: the file is one this function wrote for this exact engine
+        // configuration (the key says so); wasmtime checks its header too.
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cached component"),
+        }
+    }
+    let component = Component::new(engine, GUEST).context("compiling the sync component")?;
+    if let Some(path) = &path {
+        let written = component.serialize().map_err(anyhow::Error::from).and_then(|bytes| {
+            std::fs::create_dir_all(path.parent().unwrap())?;
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, bytes)?;
+            std::fs::rename(&partial, path)?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::debug!(path = %path.display(), error = %e, "could not cache the compiled component");
+        }
+    }
+    Ok(component)
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::hash::Hasher for HashWriter<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

@@ -1,0 +1,71 @@
+//! What a synchronised network amounts to, in the numbers an ISP asks for.
+
+use anyhow::Result;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::elements;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub projects: usize,
+    pub poles: usize,
+    pub boxes: usize,
+    pub service_splitters: usize,
+    pub distribution_splitters: usize,
+    /// Ports of service splitters, the ones customers are bound to.
+    pub free_ports: usize,
+    pub taken_ports: usize,
+    pub blocked_ports: usize,
+    pub properties: usize,
+    pub properties_without_client: usize,
+    pub clients: usize,
+    /// Clients with a code, which identifies the ISP's service.
+    pub identified_clients: usize,
+    pub clients_without_code: usize,
+}
+
+pub fn of(conn: &Connection, integration_id: &str) -> Result<Summary> {
+    let list = |kind| elements::list(conn, integration_id, kind);
+    let mut s = Summary {
+        projects: list("project")?.len(),
+        poles: list("pole")?.len(),
+        boxes: list("box")?.len(),
+        ..Summary::default()
+    };
+    for splitter in list("splitter")? {
+        if splitter["service"] != true {
+            s.distribution_splitters += 1;
+            continue;
+        }
+        s.service_splitters += 1;
+        for port in splitter["ports"].as_array().into_iter().flatten() {
+            match port["state"].as_str() {
+                Some("taken") => s.taken_ports += 1,
+                Some("blocked") => s.blocked_ports += 1,
+                _ => s.free_ports += 1,
+            }
+        }
+    }
+    let properties = list("property")?;
+    s.properties = properties.len();
+    s.properties_without_client = properties.iter().filter(|p| p["client"].is_null()).count();
+    let clients = list("client")?;
+    s.clients = clients.len();
+    s.identified_clients = clients.iter().filter(|c| c["code"].is_string()).count();
+    s.clients_without_code = s.clients - s.identified_clients;
+    Ok(s)
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "  projects               {:>8}", self.projects)?;
+        writeln!(f, "  poles                  {:>8}", self.poles)?;
+        writeln!(f, "  boxes                  {:>8}", self.boxes)?;
+        writeln!(f, "  service splitters      {:>8}   (allow client connection: ports can be bound)", self.service_splitters)?;
+        writeln!(f, "  distribution splitters {:>8}   (kept, never offered for binding)", self.distribution_splitters)?;
+        writeln!(f, "  service ports          {:>8} free, {} taken, {} blocked", self.free_ports, self.taken_ports, self.blocked_ports)?;
+        writeln!(f, "  properties             {:>8}   ({} without a client, still taking their port)", self.properties, self.properties_without_client)?;
+        write!(f, "  clients                {:>8}   ({} identified by code, {} without a code)", self.clients, self.identified_clients, self.clients_without_code)
+    }
+}

@@ -1,0 +1,148 @@
+//! One sync of one integration: the run's record, the guest's run in a
+//! transaction, and the report people and scripts read.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::sync as wit_sync;
+use crate::db;
+use crate::integration::Integration;
+use crate::run_store::{Progress, RunStore, kind_name};
+use crate::runtime::{Limits, Runtime};
+
+/// Request tuning a test or an operator may want; zero means the guest's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tuning {
+    pub page_size: u32,
+    pub max_attempts: u32,
+    pub timeout_ms: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KindCounts {
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+    pub removed: u32,
+    pub invalid: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvalidRecord {
+    pub kind: String,
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+/// The `sync --json` output: a public contract.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub integration: String,
+    pub run_id: i64,
+    /// "succeeded" or "failed".
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub kinds: BTreeMap<String, KindCounts>,
+    pub invalid: Vec<InvalidRecord>,
+    pub requests: u32,
+    pub retries: u32,
+}
+
+impl SyncReport {
+    pub fn succeeded(&self) -> bool {
+        self.status == "succeeded"
+    }
+}
+
+/// Synchronise `integration` now. A failure of the sync itself is reported
+/// (status "failed"), not returned as `Err`; `Err` means the run could not
+/// even be recorded.
+pub fn run(
+    conn: Connection,
+    runtime: &Runtime,
+    integration: &Integration,
+    trigger: &str,
+    tuning: Tuning,
+    progress: Box<dyn Progress>,
+) -> Result<(SyncReport, Connection)> {
+    let started_at = db::now();
+    conn.execute(
+        "INSERT INTO runs (integration_id, trigger, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
+        params![integration.id, trigger, started_at],
+    )
+    .context("recording the run")?;
+    let run_id = conn.last_insert_rowid();
+    tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
+
+    let settings = wit_sync::Settings {
+        api_url: integration.api_url.clone(),
+        api_key: integration.api_key.clone(),
+        user: integration.user.clone(),
+        password: integration.password.clone(),
+        project_name: integration.project_name.clone(),
+        page_size: tuning.page_size,
+        max_attempts: tuning.max_attempts,
+        timeout_ms: tuning.timeout_ms,
+    };
+    let store = RunStore::begin(conn, &integration.id, progress)?;
+    let (answer, store) = runtime.sync(&integration.api_url, settings, store, Limits::default());
+    let (conn, outcome) = match answer {
+        Ok(Ok(report)) => match store.commit() {
+            Ok(conn) => (conn, Ok(report)),
+            Err(e) => return Err(e),
+        },
+        Ok(Err(message)) => (store.roll_back()?, Err(message)),
+        Err(trap) => (store.roll_back()?, Err(format!("{trap:#}"))),
+    };
+
+    let mut report = SyncReport {
+        integration: integration.name.clone(),
+        run_id,
+        status: if outcome.is_ok() { "succeeded" } else { "failed" }.into(),
+        error: outcome.as_ref().err().cloned(),
+        started_at,
+        finished_at: db::now(),
+        kinds: BTreeMap::new(),
+        invalid: Vec::new(),
+        requests: 0,
+        retries: 0,
+    };
+    if let Ok(guest) = outcome {
+        report.kinds = guest
+            .kinds
+            .iter()
+            .map(|k| {
+                let counts = KindCounts {
+                    created: k.created,
+                    updated: k.updated,
+                    unchanged: k.unchanged,
+                    removed: k.removed,
+                    invalid: k.invalid,
+                };
+                (kind_name(k.kind).to_string(), counts)
+            })
+            .collect();
+        report.invalid = guest
+            .invalid
+            .into_iter()
+            .map(|i| InvalidRecord { kind: kind_name(i.kind).into(), id: i.id, reason: i.reason })
+            .collect();
+        report.requests = guest.requests;
+        report.retries = guest.retries;
+    }
+    conn.execute(
+        "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5 WHERE id = ?1",
+        params![run_id, report.finished_at, report.status, serde_json::to_string(&report)?, report.error],
+    )
+    .context("recording the run's outcome")?;
+    match &report.error {
+        None => tracing::info!(run_id, integration = %integration.name, "sync succeeded"),
+        Some(error) => tracing::warn!(run_id, integration = %integration.name, %error, "sync failed; nothing was changed"),
+    }
+    Ok((report, conn))
+}

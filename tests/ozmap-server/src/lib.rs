@@ -1,0 +1,36 @@
+//! An OZmap API v2 stand-in for mapsync's end-to-end tests and demo.
+//!
+//! [`generate`] builds a seeded, realistic fibre network; [`TestServer`] serves
+//! it over HTTP under `/api/v2/` with OZmap's authentication, pagination,
+//! filters and write routes, and can inject faults ([`Fault`]) and record
+//! every request ([`RecordedRequest`]).
+//!
+//! ```no_run
+//! use ozmap_test_server::{Fault, GeneratorConfig, ServerConfig, TestServer, generate};
+//!
+//! let server = TestServer::start(ServerConfig::default(), generate(&GeneratorConfig::small()))?;
+//! server.inject("boxes", Fault::Status(503), 2);
+//! println!("api_url = {}", server.url());
+//! # anyhow::Ok(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod auth;
+mod clock;
+mod faults;
+pub mod generator;
+mod http;
+mod network;
+mod pattern;
+mod query;
+mod rng;
+mod routes;
+mod server;
+mod store;
+mod writes;
+
+pub use faults::Fault;
+pub use generator::{GeneratorConfig, INVALID_MARKER, PROJECT_NAMES, generate};
+pub use network::{Network, ROUTES};
+pub use server::{RecordedRequest, ServerConfig, TestServer};

@@ -1,0 +1,129 @@
+//! The served data: one vector of JSON documents per OZmap route.
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::rng::mix;
+
+/// Every read route the server answers, in the order a full listing uses.
+pub const ROUTES: [&str; 8] = [
+    "projects",
+    "poles",
+    "boxes",
+    "splitters",
+    "splitter-types",
+    "ftth-clients",
+    "properties",
+    "cables",
+];
+
+/// An OZmap network as the API serves it: each collection holds the documents of
+/// one route, in insertion order (the server's default order), exactly as they are
+/// answered (`id`, `_id`, `createdAt`, ... included).
+#[derive(Clone, Debug, Default)]
+pub struct Network {
+    /// `GET /api/v2/projects`.
+    pub projects: Vec<Value>,
+    /// `GET /api/v2/poles` (no `project` field: poles are shared by every project).
+    pub poles: Vec<Value>,
+    /// `GET /api/v2/boxes`.
+    pub boxes: Vec<Value>,
+    /// `GET /api/v2/splitters`.
+    pub splitters: Vec<Value>,
+    /// `GET /api/v2/splitter-types`.
+    pub splitter_types: Vec<Value>,
+    /// `GET /api/v2/ftth-clients` (no `project` field).
+    pub ftth_clients: Vec<Value>,
+    /// `GET /api/v2/properties`.
+    pub properties: Vec<Value>,
+    /// `GET /api/v2/cables` (served so tests can prove nobody asks for them).
+    pub cables: Vec<Value>,
+    next_seq: u64,
+    id_salt: u32,
+}
+
+impl Network {
+    /// An empty network whose fresh ids derive from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Network {
+            id_salt: (mix(seed) & 0xFF_FFFF) as u32,
+            ..Network::default()
+        }
+    }
+
+    /// The documents of `route` ("projects", "poles", "boxes", "splitters",
+    /// "ftth-clients", "properties", "cables", "splitter-types"); an unknown route
+    /// is empty.
+    pub fn collection(&self, route: &str) -> &[Value] {
+        match route {
+            "projects" => &self.projects,
+            "poles" => &self.poles,
+            "boxes" => &self.boxes,
+            "splitters" => &self.splitters,
+            "splitter-types" => &self.splitter_types,
+            "ftth-clients" => &self.ftth_clients,
+            "properties" => &self.properties,
+            "cables" => &self.cables,
+            _ => &[],
+        }
+    }
+
+    /// The documents of `route`, to change. Panics on an unknown route, which is
+    /// a bug in the calling test.
+    pub fn collection_mut(&mut self, route: &str) -> &mut Vec<Value> {
+        match route {
+            "projects" => &mut self.projects,
+            "poles" => &mut self.poles,
+            "boxes" => &mut self.boxes,
+            "splitters" => &mut self.splitters,
+            "splitter-types" => &mut self.splitter_types,
+            "ftth-clients" => &mut self.ftth_clients,
+            "properties" => &mut self.properties,
+            "cables" => &mut self.cables,
+            other => panic!("unknown OZmap route {other:?}; known: {ROUTES:?}"),
+        }
+    }
+
+    /// The document of `route` whose `id` (or `_id`) is `id`, by a linear scan.
+    pub fn find(&self, route: &str, id: &str) -> Option<&Value> {
+        self.collection(route)
+            .iter()
+            .find(|d| doc_id(d) == Some(id))
+    }
+
+    /// The document of `route` whose `id` (or `_id`) is `id`, to change.
+    pub fn find_mut(&mut self, route: &str, id: &str) -> Option<&mut Value> {
+        self.collection_mut(route)
+            .iter_mut()
+            .find(|d| doc_id(d) == Some(id))
+    }
+
+    /// How many documents all routes hold together.
+    pub fn total_elements(&self) -> usize {
+        ROUTES.iter().map(|r| self.collection(r).len()).sum()
+    }
+
+    /// A fresh 24-hex ObjectId, unique within this network (a counter), whose first
+    /// four bytes are the current time like a MongoDB id.
+    pub fn new_id(&mut self) -> String {
+        self.id_at((clock::now_ms() / 1000) as u32)
+    }
+
+    /// A fresh ObjectId whose timestamp part is `secs`: the generator dates its ids
+    /// like their `createdAt`.
+    pub(crate) fn id_at(&mut self, secs: u32) -> String {
+        self.next_seq += 1;
+        format!(
+            "{secs:08x}{:06x}{:010x}",
+            self.id_salt,
+            self.next_seq & 0xFF_FFFF_FFFF
+        )
+    }
+}
+
+/// A document's id: `id`, else `_id` (OZmap answers both; some answers only one).
+pub(crate) fn doc_id(doc: &Value) -> Option<&str> {
+    doc.get("id")
+        .and_then(Value::as_str)
+        .or_else(|| doc.get("_id").and_then(Value::as_str))
+}

@@ -1,0 +1,293 @@
+//! Routing, authentication and the read routes.
+
+use serde_json::{Map, Value, json};
+
+use crate::http::Answer;
+use crate::network::{Network, ROUTES};
+use crate::query::{self, Filter, SortKey};
+use crate::server::{RecordedRequest, Shared};
+use crate::store::Keyed;
+use crate::writes;
+
+const DEFAULT_LIMIT: usize = 100;
+
+/// Answers one (already recorded, not faulted) request.
+pub(crate) fn dispatch(shared: &Shared, req: &RecordedRequest) -> Answer {
+    let Some(rest) = req.path.strip_prefix("/api/v2/") else {
+        return Answer::error(404, format!("no route {}", req.path));
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method.as_str();
+    if let ("POST", ["users", "login"]) = (method, segments.as_slice()) {
+        return login(shared, req);
+    }
+    if !shared
+        .auth
+        .check(&shared.config, req.authorization.as_deref())
+    {
+        return Answer::error(
+            401,
+            "Unauthorized: missing, invalid or expired authorization",
+        );
+    }
+    let known = |route: &str| ROUTES.contains(&route);
+    match (method, segments.as_slice()) {
+        ("GET", ["authenticated"]) => Answer::json(200, json!({"authenticated": true})),
+        ("GET", [route]) if known(route) => list(shared, route, req),
+        ("GET", [route, id]) if known(route) => one(shared, route, id, req),
+        ("POST", ["properties"]) => writes::create_property(shared, &req.body),
+        ("POST", ["ftth-clients", "batch-update"]) => {
+            writes::batch_update_clients(shared, &req.body)
+        }
+        ("PATCH", [route @ ("properties" | "ftth-clients"), id]) => {
+            writes::patch(shared, route, id, &req.body)
+        }
+        ("DELETE", ["properties", id]) => writes::delete_property(shared, id),
+        ("DELETE", ["ftth-clients", id]) => writes::delete_client(shared, id),
+        (_, [route, ..]) if known(route) => {
+            Answer::error(405, format!("{method} is not supported on /api/v2/{rest}"))
+        }
+        _ => Answer::error(404, format!("no route {method} {}", req.path)),
+    }
+}
+
+fn login(shared: &Shared, req: &RecordedRequest) -> Answer {
+    let body: Value = match serde_json::from_str(&req.body) {
+        Ok(v) => v,
+        Err(e) => return Answer::error(400, format!("login body is not JSON: {e}")),
+    };
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+    match shared
+        .auth
+        .login(&shared.config, field("login"), field("password"))
+    {
+        Some(token) => Answer::json(200, json!({"authorization": token})),
+        None => Answer::error(401, "Invalid login or password"),
+    }
+}
+
+/// Query-string parameters in order, decoded.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: &str) -> Self {
+        Params(
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query string of the page after this one.
+    fn next_page(&self, page: usize, limit: usize) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        let (mut saw_page, mut saw_limit) = (false, false);
+        for (k, v) in &self.0 {
+            match k.as_str() {
+                "page" if !saw_page => {
+                    saw_page = true;
+                    out.append_pair(k, &(page + 1).to_string());
+                }
+                "limit" if !saw_limit => {
+                    saw_limit = true;
+                    out.append_pair(k, &limit.to_string());
+                }
+                "page" | "limit" => {}
+                _ => {
+                    out.append_pair(k, v);
+                }
+            }
+        }
+        if !saw_page {
+            out.append_pair("page", &(page + 1).to_string());
+        }
+        if !saw_limit {
+            out.append_pair("limit", &limit.to_string());
+        }
+        out.finish()
+    }
+}
+
+/// Filter and sort, from the query string and from the GET body (SDK 1.x).
+struct ListQuery {
+    filter: Option<(Filter, String)>,
+    sort: Option<(Vec<SortKey>, String)>,
+}
+
+fn list_query(params: &Params, body: &str) -> Result<ListQuery, Answer> {
+    let body: Value = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body)
+            .map_err(|e| Answer::error(400, format!("request body is not JSON: {e}")))?
+    };
+    let mut filters = Vec::new();
+    let mut keys = Vec::new();
+    let sources = [
+        (
+            "filter in the query string",
+            params.get("filter").map(json_text),
+        ),
+        ("filter in the body", body.get("filter").cloned().map(Ok)),
+    ];
+    for (what, source) in sources {
+        let Some(value) = source else { continue };
+        let value = value.map_err(|e| Answer::error(400, format!("malformed {what}: {e}")))?;
+        if value.is_null() {
+            continue;
+        }
+        let filter = query::parse_filter(&value).map_err(|e| Answer::error(400, e))?;
+        keys.push(value.to_string());
+        filters.push(filter);
+    }
+    let filter = (!filters.is_empty()).then(|| (Filter::All(filters), keys.join("&")));
+    let sort_value = match params.get("sort").map(json_text) {
+        Some(v) => Some(v.map_err(|e| Answer::error(400, format!("malformed sort: {e}")))?),
+        None => body.get("sort").cloned().filter(|v| !v.is_null()),
+    };
+    let sort = match sort_value {
+        Some(v) => {
+            let keys = query::parse_sort(&v).map_err(|e| Answer::error(400, e))?;
+            (!keys.is_empty()).then(|| (keys, v.to_string()))
+        }
+        None => None,
+    };
+    Ok(ListQuery { filter, sort })
+}
+
+/// A JSON parameter; a bare word is taken as a string (`sort=name`).
+fn json_text(text: &str) -> Result<Value, serde_json::Error> {
+    let trimmed = text.trim();
+    if trimmed.starts_with(['[', '{', '"']) || trimmed == "null" {
+        serde_json::from_str(trimmed)
+    } else if trimmed.is_empty() {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_str(trimmed).or_else(|_| Ok(Value::String(trimmed.to_owned())))
+    }
+}
+
+fn positive(params: &Params, key: &str) -> Result<Option<usize>, Answer> {
+    match params.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(|n| usize::try_from(n).ok().filter(|&n| n > 0))
+            .map_err(|_| Answer::error(400, format!("{key} must be an integer, not {v:?}"))),
+    }
+}
+
+/// How rows are shaped: the `select` and `populate` parameters.
+struct Shape {
+    select: Vec<String>,
+    populate: Vec<String>,
+}
+
+impl Shape {
+    fn from(params: &Params) -> Self {
+        Shape {
+            select: params
+                .get("select")
+                .map(query::field_list)
+                .unwrap_or_default(),
+            populate: params
+                .get("populate")
+                .map(query::field_list)
+                .unwrap_or_default(),
+        }
+    }
+
+    fn render(&self, shared: &Shared, net: &Network, doc: &Value) -> Value {
+        let mut out = if self.select.is_empty() {
+            doc.clone()
+        } else {
+            query::select(doc, &self.select)
+        };
+        for field in &self.populate {
+            let Some(route) = query::populate_route(field) else {
+                continue;
+            };
+            let Some(slot) = out.as_object_mut().and_then(|o| o.get_mut(field)) else {
+                continue;
+            };
+            let found = slot
+                .as_str()
+                .and_then(|id| shared.store.get(net, route, id))
+                .cloned();
+            if let Some(found) = found {
+                *slot = found;
+            }
+        }
+        out
+    }
+}
+
+fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
+    let params = Params::parse(&req.query);
+    let q = match list_query(&params, &req.body) {
+        Ok(q) => q,
+        Err(answer) => return answer,
+    };
+    let (page, limit) = match (positive(&params, "page"), positive(&params, "limit")) {
+        (Ok(p), Ok(l)) => (
+            p.unwrap_or(1),
+            l.unwrap_or(DEFAULT_LIMIT)
+                .min(shared.config.max_page_size.max(1)),
+        ),
+        (Err(a), _) | (_, Err(a)) => return a,
+    };
+    let shape = Shape::from(&params);
+    let start = (page - 1).saturating_mul(limit);
+    let (total, rows) = shared.store.read(|net| {
+        let selection = shared.store.select(
+            net,
+            route,
+            q.filter.as_ref().map(|(f, key)| Keyed {
+                value: f,
+                key: key.clone(),
+            }),
+            q.sort.as_ref().map(|(s, key)| Keyed {
+                value: s.as_slice(),
+                key: key.clone(),
+            }),
+        );
+        let docs = net.collection(route);
+        let total = selection.len();
+        let rows: Vec<Value> = (start.min(total)..start.saturating_add(limit).min(total))
+            .map(|i| shape.render(shared, net, &docs[selection.position(i)]))
+            .collect();
+        (total, rows)
+    });
+    let count = rows.len();
+    let mut body = Map::new();
+    body.insert("total".into(), json!(total));
+    body.insert("count".into(), json!(count));
+    body.insert("start".into(), json!(start));
+    body.insert("limit".into(), json!(limit));
+    body.insert("rows".into(), Value::Array(rows));
+    if !shared.config.legacy_pagination {
+        let has_next = start + count < total;
+        body.insert("hasNextPage".into(), json!(has_next));
+        let next = has_next.then(|| format!("/api/v2/{route}?{}", params.next_page(page, limit)));
+        body.insert("nextUrl".into(), json!(next));
+    }
+    Answer::json(200, Value::Object(body))
+}
+
+fn one(shared: &Shared, route: &str, id: &str, req: &RecordedRequest) -> Answer {
+    let shape = Shape::from(&Params::parse(&req.query));
+    shared
+        .store
+        .read(|net| match shared.store.get(net, route, id) {
+            Some(doc) => Answer::json(200, shape.render(shared, net, doc)),
+            None => Answer::error(404, format!("{route}/{id} not found")),
+        })
+}

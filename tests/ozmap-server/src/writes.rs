@@ -1,0 +1,463 @@
+//! The write routes: creating a property on a splitter port (with its client),
+//! updating properties and clients, deleting them.
+
+use serde_json::{Map, Value, json};
+
+use crate::clock;
+use crate::http::Answer;
+use crate::network::{Network, doc_id};
+use crate::query;
+use crate::server::Shared;
+
+/// Fields no update may touch: ids, kind, and `external_id`, which OZmap refuses
+/// in updates.
+const IMMUTABLE: [&str; 4] = ["id", "_id", "kind", "external_id"];
+/// Set by the server, silently ignored in updates.
+const SERVER_SET: [&str; 3] = ["createdAt", "updatedAt", "__v"];
+
+fn object(body: &str) -> Result<Map<String, Value>, Answer> {
+    match serde_json::from_str(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Answer::error(400, "the body must be a JSON object")),
+        Err(e) => Err(Answer::error(400, format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn now() -> String {
+    clock::iso8601(clock::now_ms())
+}
+
+fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Answer> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(Answer::error(
+            400,
+            format!("{key} must be a string, not {other}"),
+        )),
+    }
+}
+
+fn valid_coords(v: &Value) -> Option<(f64, f64)> {
+    let a = v.as_array().filter(|a| a.len() == 2)?;
+    let (lng, lat) = (a[0].as_f64()?, a[1].as_f64()?);
+    ((-180.0..=180.0).contains(&lng) && (-90.0..=90.0).contains(&lat)).then_some((lng, lat))
+}
+
+/// Type checks of client fields, on creation and update.
+fn check_client_fields(c: &Map<String, Value>) -> Result<(), Answer> {
+    for key in ["code", "name", "observation"] {
+        str_field(c, key)?;
+    }
+    for key in ["implanted", "certified"] {
+        if c.get(key).is_some_and(|v| !v.is_boolean()) {
+            return Err(Answer::error(400, format!("{key} must be a boolean")));
+        }
+    }
+    if let Some(status) = c.get("status")
+        && !matches!(status.as_u64(), Some(0 | 1))
+    {
+        return Err(Answer::error(400, "status must be 0 (ok) or 1 (error)"));
+    }
+    if let Some(onu) = c.get("onu") {
+        let ok = onu
+            .as_object()
+            .is_some_and(|o| o.values().all(|v| v.is_string() || v.is_null()));
+        if !ok {
+            return Err(Answer::error(
+                400,
+                "onu must be an object of strings {user_PPPoE, serial_number, mac_address}",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v2/properties`.
+pub(crate) fn create_property(shared: &Shared, body: &str) -> Answer {
+    let body = match object(body) {
+        Ok(b) => b,
+        Err(a) => return a,
+    };
+    let result = shared
+        .store
+        .write_if_ok(&["properties", "splitters", "ftth-clients"], |net| {
+            build_property(net, &body).map(|doc| Answer::json(201, doc))
+        });
+    result.unwrap_or_else(|a| a)
+}
+
+fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value, Answer> {
+    let box_id = str_field(body, "box")?;
+    let connector = str_field(body, "connector")?;
+    let splitter = match connector {
+        Some(id) => Some(
+            net.find("splitters", id)
+                .ok_or_else(|| Answer::error(400, format!("splitter {id} not found")))?
+                .clone(),
+        ),
+        None => None,
+    };
+    let box_id = box_id
+        .or_else(|| splitter.as_ref().and_then(|s| s["parent"].as_str()))
+        .ok_or_else(|| Answer::error(400, "box is required"))?
+        .to_owned();
+    let the_box = net
+        .find("boxes", &box_id)
+        .ok_or_else(|| Answer::error(400, format!("box {box_id} not found")))?
+        .clone();
+    let box_project = the_box["project"].as_str().unwrap_or_default().to_owned();
+    let project = match str_field(body, "project")? {
+        Some(p) if net.find("projects", p).is_none() => {
+            return Err(Answer::error(400, format!("project {p} not found")));
+        }
+        Some(p) if p != box_project => {
+            return Err(Answer::error(
+                400,
+                format!("box {box_id} belongs to project {box_project}, not {p}"),
+            ));
+        }
+        _ => box_project,
+    };
+    let coords = match body.get("coords") {
+        None | Some(Value::Null) => valid_coords(&the_box["coords"]).unwrap_or_default(),
+        Some(c) => valid_coords(c).ok_or_else(|| {
+            Answer::error(
+                400,
+                format!("coords must be [lng, lat] within range, not {c}"),
+            )
+        })?,
+    };
+    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let connection = match &splitter {
+        Some(s) => Some(check_port(net, s, &box_id, body.get("port"))?),
+        None => None,
+    };
+    let id = net.new_id();
+    let stamp = now();
+    let (client_id, client_code) = match body.get("client") {
+        None | Some(Value::Null) => (Value::Null, Value::Null),
+        Some(Value::String(cid)) => {
+            let client = net
+                .find("ftth-clients", cid)
+                .ok_or_else(|| Answer::error(400, format!("ftth client {cid} not found")))?;
+            let code = client.get("code").cloned().unwrap_or(Value::Null);
+            let holder = net
+                .properties
+                .iter()
+                .find(|p| p["client"].as_str() == Some(cid));
+            if let (Some(holder), false) = (holder, force) {
+                let other = doc_id(holder).unwrap_or_default();
+                return Err(Answer::error(
+                    409,
+                    format!("ftth client {cid} is already in property {other}"),
+                ));
+            }
+            (Value::String(cid.clone()), code)
+        }
+        Some(Value::Object(fields)) => {
+            check_client_fields(fields)?;
+            let cid = net.new_id();
+            let mut client = json!({
+                "id": cid, "_id": cid, "kind": "ftth", "name": "", "observation": "",
+                "implanted": false, "certified": false, "status": 0,
+                "onu": {"user_PPPoE": "", "serial_number": "", "mac_address": ""},
+                "tags": [], "createdAt": stamp, "updatedAt": stamp,
+            });
+            for (k, v) in fields {
+                if !IMMUTABLE[..3].contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()) {
+                    client[k] = v.clone();
+                }
+            }
+            let code = client.get("code").cloned().unwrap_or(Value::Null);
+            net.ftth_clients.push(client);
+            (Value::String(cid), code)
+        }
+        Some(other) => {
+            return Err(Answer::error(
+                400,
+                format!("client must be an id or a client object, not {other}"),
+            ));
+        }
+    };
+    let history: Vec<Value> = if client_id.is_null() {
+        Vec::new()
+    } else {
+        vec![json!({"id": client_id, "code": client_code, "enter_date": stamp, "exit_date": null})]
+    };
+    let connections: Vec<Value> = match (&splitter, connection) {
+        (Some(s), Some(port)) => {
+            let fiber = net.new_id();
+            vec![json!({"id": doc_id(s), "kind": "Splitter", "port": port,
+                        "name": s["name"], "implanted": s["implanted"].as_bool().unwrap_or(true),
+                        "fiber": fiber})]
+        }
+        _ => Vec::new(),
+    };
+    let mut doc = json!({
+        "id": id, "_id": id, "kind": "Property", "project": project, "box": box_id,
+        "pole": the_box["pole"], "coords": [coords.0, coords.1], "lat": coords.1, "lng": coords.0,
+        "address": body.get("address").cloned().unwrap_or(json!("")),
+        "client": client_id, "drop": null, "connections": connections,
+        "history": {"clients": history},
+        "observation": body.get("observation").cloned().unwrap_or(json!("")),
+        "createdAt": stamp, "updatedAt": stamp,
+    });
+    if let Some(ext) = body.get("external_id") {
+        doc["external_id"] = ext.clone();
+    }
+    if let (Some(s), Some(port)) = (&splitter, connection) {
+        let sid = doc_id(s).unwrap_or_default().to_owned();
+        if let Some(slot) = net
+            .find_mut("splitters", &sid)
+            .and_then(|s| s.pointer_mut(&format!("/connectables/output/{}", port - 1)))
+        {
+            *slot = Value::String(id.clone());
+        }
+    }
+    net.properties.push(doc.clone());
+    Ok(doc)
+}
+
+/// Validates a client connection to `port` (1-based) of `splitter` in `box_id`.
+fn check_port(
+    net: &Network,
+    splitter: &Value,
+    box_id: &str,
+    port: Option<&Value>,
+) -> Result<u64, Answer> {
+    let sid = doc_id(splitter).unwrap_or_default();
+    if splitter["parent"].as_str() != Some(box_id) {
+        return Err(Answer::error(
+            400,
+            format!("splitter {sid} is not in box {box_id}"),
+        ));
+    }
+    if splitter["isDrop"] != Value::Bool(true) {
+        return Err(Answer::error(
+            400,
+            format!("splitter {sid} does not allow client connections (isDrop is false)"),
+        ));
+    }
+    let outputs = splitter["ratio"]["output"]
+        .as_u64()
+        .or_else(|| {
+            splitter["connectables"]["output"]
+                .as_array()
+                .map(|a| a.len() as u64)
+        })
+        .unwrap_or(0);
+    let port = port
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Answer::error(400, "port (1-based) is required with connector"))?;
+    if port == 0 || port > outputs {
+        return Err(Answer::error(
+            400,
+            format!("port {port} is out of range: splitter {sid} has ports 1 to {outputs}"),
+        ));
+    }
+    let index = (port - 1) as usize;
+    if splitter["ports"][index]["blocked"] == Value::Bool(true) {
+        return Err(Answer::error(
+            400,
+            format!("port {port} of splitter {sid} is blocked"),
+        ));
+    }
+    let taken_by = net.properties.iter().find(|p| {
+        p["connections"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["id"].as_str() == Some(sid) && c["port"].as_u64() == Some(port))
+        })
+    });
+    let occupant = taken_by.and_then(doc_id).map(str::to_owned).or_else(|| {
+        splitter["connectables"]["output"][index]
+            .as_str()
+            .map(str::to_owned)
+    });
+    if let Some(other) = occupant {
+        return Err(Answer::error(
+            409,
+            format!("port {port} of splitter {sid} is already taken by {other}"),
+        ));
+    }
+    Ok(port)
+}
+
+/// `PATCH /api/v2/properties/<id>` and `PATCH /api/v2/ftth-clients/<id>`.
+pub(crate) fn patch(shared: &Shared, route: &str, id: &str, body: &str) -> Answer {
+    let mut changes = match object(body) {
+        Ok(b) => b,
+        Err(a) => return a,
+    };
+    if let Some(key) = IMMUTABLE.iter().find(|k| changes.contains_key(**k)) {
+        return Answer::error(400, format!("{key} cannot be updated"));
+    }
+    for key in SERVER_SET {
+        changes.remove(key);
+    }
+    if route == "ftth-clients"
+        && let Err(a) = check_client_fields(&changes)
+    {
+        return a;
+    }
+    if let Some(c) = changes.get("coords")
+        && valid_coords(c).is_none()
+    {
+        return Answer::error(
+            400,
+            format!("coords must be [lng, lat] within range, not {c}"),
+        );
+    }
+    let result = shared.store.write_if_ok(&[route], |net| {
+        if route == "properties"
+            && let Some(Value::String(cid)) = changes.get("client")
+            && net.find("ftth-clients", cid).is_none()
+        {
+            return Err(Answer::error(400, format!("ftth client {cid} not found")));
+        }
+        let client_code = |net: &Network, cid: &Value| {
+            cid.as_str()
+                .and_then(|c| net.find("ftth-clients", c))
+                .and_then(|c| c.get("code").cloned())
+        };
+        let new_code = changes.get("client").and_then(|c| client_code(net, c));
+        let doc = net
+            .find_mut(route, id)
+            .ok_or_else(|| Answer::error(404, format!("{route}/{id} not found")))?;
+        let stamp = now();
+        if let Some(new_client) = changes.get("client")
+            && doc.get("client") != Some(new_client)
+        {
+            move_client_history(doc, new_client, new_code, &stamp);
+        }
+        for (k, v) in &changes {
+            match (doc.get_mut(k), v) {
+                (Some(Value::Object(old)), Value::Object(new)) if k == "onu" => {
+                    old.extend(new.clone());
+                }
+                _ => doc[k] = v.clone(),
+            }
+        }
+        if let Some((lng, lat)) = changes.get("coords").and_then(valid_coords) {
+            doc["lng"] = json!(lng);
+            doc["lat"] = json!(lat);
+        }
+        doc["updatedAt"] = json!(stamp);
+        if let Some(v) = doc.get("__v").and_then(Value::as_u64) {
+            doc["__v"] = json!(v + 1);
+        }
+        Ok(Answer::json(200, doc.clone()))
+    });
+    result.unwrap_or_else(|a| a)
+}
+
+fn move_client_history(doc: &mut Value, new_client: &Value, new_code: Option<Value>, stamp: &str) {
+    let Some(history) = doc
+        .pointer_mut("/history/clients")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for entry in history.iter_mut() {
+        if entry["exit_date"].is_null() {
+            entry["exit_date"] = json!(stamp);
+        }
+    }
+    if !new_client.is_null() {
+        history.push(
+            json!({"id": new_client, "code": new_code, "enter_date": stamp,
+                            "exit_date": null}),
+        );
+    }
+}
+
+/// `DELETE /api/v2/properties/<id>`: the property goes, its ports are free again.
+pub(crate) fn delete_property(shared: &Shared, id: &str) -> Answer {
+    let result = shared
+        .store
+        .write_if_ok(&["properties", "splitters"], |net| {
+            let at = net
+                .properties
+                .iter()
+                .position(|p| doc_id(p) == Some(id))
+                .ok_or_else(|| Answer::error(404, format!("properties/{id} not found")))?;
+            let gone = net.properties.remove(at);
+            for c in gone["connections"].as_array().into_iter().flatten() {
+                let (Some(sid), Some(port)) = (c["id"].as_str(), c["port"].as_u64()) else {
+                    continue;
+                };
+                let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
+                if let Some(slot) = net
+                    .find_mut("splitters", sid)
+                    .and_then(|s| s.pointer_mut(&pointer))
+                    && slot.as_str() == Some(id)
+                {
+                    *slot = Value::Null;
+                }
+            }
+            Ok(Answer::no_content())
+        });
+    result.unwrap_or_else(|a| a)
+}
+
+/// `DELETE /api/v2/ftth-clients/<id>`: properties holding it are left without client.
+pub(crate) fn delete_client(shared: &Shared, id: &str) -> Answer {
+    let result = shared
+        .store
+        .write_if_ok(&["ftth-clients", "properties"], |net| {
+            let at = net
+                .ftth_clients
+                .iter()
+                .position(|c| doc_id(c) == Some(id))
+                .ok_or_else(|| Answer::error(404, format!("ftth-clients/{id} not found")))?;
+            net.ftth_clients.remove(at);
+            for p in net.properties.iter_mut() {
+                if p["client"].as_str() == Some(id) {
+                    p["client"] = Value::Null;
+                }
+            }
+            Ok(Answer::no_content())
+        });
+    result.unwrap_or_else(|a| a)
+}
+
+/// `POST /api/v2/ftth-clients/batch-update` with `{filter, update}`: only
+/// `certified`, `implanted` and `status` may change, as in the SDK.
+pub(crate) fn batch_update_clients(shared: &Shared, body: &str) -> Answer {
+    let body = match object(body) {
+        Ok(b) => b,
+        Err(a) => return a,
+    };
+    let filter = match query::parse_filter(body.get("filter").unwrap_or(&Value::Null)) {
+        Ok(f) => f,
+        Err(e) => return Answer::error(400, e),
+    };
+    let update = match body.get("update") {
+        Some(Value::Object(u)) => u.clone(),
+        _ => return Answer::error(400, "update must be an object"),
+    };
+    if let Some(k) = update
+        .keys()
+        .find(|k| !["certified", "implanted", "status"].contains(&k.as_str()))
+    {
+        return Answer::error(400, format!("{k} cannot be batch-updated"));
+    }
+    if let Err(a) = check_client_fields(&update) {
+        return a;
+    }
+    let result: Result<Answer, Answer> = shared.store.write_if_ok(&["ftth-clients"], |net| {
+        let stamp = now();
+        let mut n = 0;
+        for c in net.ftth_clients.iter_mut() {
+            if query::matches(&filter, c) {
+                for (k, v) in &update {
+                    c[k] = v.clone();
+                }
+                c["updatedAt"] = json!(stamp);
+                n += 1;
+            }
+        }
+        Ok(Answer::json(200, json!({"matched": n, "modified": n})))
+    });
+    result.unwrap_or_else(|a| a)
+}
