@@ -25,7 +25,14 @@ fn main() {
     let mut build = Command::new(cargo);
     build
         .current_dir(&root)
-        .args(["build", "--package", "mapsync-guest", "--release", "--target", TARGET])
+        .args([
+            "build",
+            "--package",
+            "mapsync-guest",
+            "--release",
+            "--target",
+            TARGET,
+        ])
         .env("CARGO_TARGET_DIR", &target_dir);
     // The outer build's flags and wrappers are for the host, not the guest.
     for var in [
@@ -38,10 +45,18 @@ fn main() {
     ] {
         build.env_remove(var);
     }
-    let status = build.status().expect("running cargo to build the guest component");
-    assert!(status.success(), "building the guest component (mapsync-guest for {TARGET}) failed");
+    let status = build
+        .status()
+        .expect("running cargo to build the guest component");
+    assert!(
+        status.success(),
+        "building the guest component (mapsync-guest for {TARGET}) failed"
+    );
 
-    let wasm = target_dir.join(TARGET).join("release").join("mapsync_guest.wasm");
+    let wasm = target_dir
+        .join(TARGET)
+        .join("release")
+        .join("mapsync_guest.wasm");
     assert!(wasm.exists(), "the guest build left no {}", wasm.display());
     println!("cargo:rustc-env=MAPSYNC_GUEST_WASM={}", wasm.display());
 }

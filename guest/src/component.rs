@@ -52,7 +52,11 @@ impl wit_sync::Guest for Component {
             invalid: report
                 .invalid
                 .into_iter()
-                .map(|i| wit_sync::InvalidRecord { kind: kind_to_wit(i.kind), id: i.id, reason: i.reason })
+                .map(|i| wit_sync::InvalidRecord {
+                    kind: kind_to_wit(i.kind),
+                    id: i.id,
+                    reason: i.reason,
+                })
                 .collect(),
             requests: report.requests,
             retries: report.retries,
@@ -78,7 +82,11 @@ impl Http for ImportedHttp {
             timeout_ms: request.timeout.as_millis().min(u32::MAX as u128) as u32,
         };
         match wit_http::fetch(&request) {
-            Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+            Ok(r) => Ok(Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
             Err(e) => Err(match e {
                 wit_http::FetchError::Denied(why) => FetchError::Denied(why),
                 wit_http::FetchError::Timeout => FetchError::Timeout,
@@ -101,7 +109,11 @@ struct ImportedStore;
 impl ElementStore for ImportedStore {
     fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
         let o = wit_store::write_batch(&batch_to_wit(batch))?;
-        Ok(BatchOutcome { created: o.created, updated: o.updated, unchanged: o.unchanged })
+        Ok(BatchOutcome {
+            created: o.created,
+            updated: o.updated,
+            unchanged: o.unchanged,
+        })
     }
 
     fn complete_kind(&mut self, kind: ElementKind) -> Result<u32, String> {
@@ -125,19 +137,32 @@ fn kind_to_wit(kind: ElementKind) -> wit::ElementKind {
 }
 
 fn position(p: Option<model::Position>) -> Option<wit::Position> {
-    p.map(|p| wit::Position { lat: p.lat, lng: p.lng })
+    p.map(|p| wit::Position {
+        lat: p.lat,
+        lng: p.lng,
+    })
 }
 
 fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
     match batch {
         Batch::Projects(v) => wit::ElementBatch::Projects(
             v.into_iter()
-                .map(|p| wit::ProjectData { id: p.id, name: p.name, identifier: p.identifier, position: position(p.position) })
+                .map(|p| wit::ProjectData {
+                    id: p.id,
+                    name: p.name,
+                    identifier: p.identifier,
+                    position: position(p.position),
+                })
                 .collect(),
         ),
         Batch::Poles(v) => wit::ElementBatch::Poles(
             v.into_iter()
-                .map(|p| wit::PoleData { id: p.id, name: p.name, position: position(p.position), pole_type: p.pole_type })
+                .map(|p| wit::PoleData {
+                    id: p.id,
+                    name: p.name,
+                    position: position(p.position),
+                    pole_type: p.pole_type,
+                })
                 .collect(),
         ),
         Batch::Boxes(v) => wit::ElementBatch::Boxes(
@@ -164,7 +189,14 @@ fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
                     service: s.service,
                     ratio_input: s.ratio_input,
                     ratio_output: s.ratio_output,
-                    ports: s.ports.into_iter().map(|p| wit::PortData { number: p.number, blocked: p.blocked }).collect(),
+                    ports: s
+                        .ports
+                        .into_iter()
+                        .map(|p| wit::PortData {
+                            number: p.number,
+                            blocked: p.blocked,
+                        })
+                        .collect(),
                 })
                 .collect(),
         ),
@@ -191,7 +223,10 @@ fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
                     box_: p.box_id,
                     position: position(p.position),
                     address: p.address,
-                    connection: p.connection.map(|c| wit::Connection { splitter: c.splitter, port: c.port }),
+                    connection: p.connection.map(|c| wit::Connection {
+                        splitter: c.splitter,
+                        port: c.port,
+                    }),
                     client: p.client,
                     client_code: p.client_code,
                 })

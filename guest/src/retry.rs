@@ -98,9 +98,15 @@ mod tests {
     fn honours_retry_after_and_caps_it() {
         let p = RetryPolicy::default();
         let r = response(429, &[("Retry-After", "3")]);
-        assert_eq!(p.judge_response(&r, 1), Verdict::RetryAfter(Duration::from_secs(3)));
+        assert_eq!(
+            p.judge_response(&r, 1),
+            Verdict::RetryAfter(Duration::from_secs(3))
+        );
         let r = response(429, &[("retry-after", "99999")]);
-        assert_eq!(p.judge_response(&r, 1), Verdict::RetryAfter(MAX_RETRY_AFTER));
+        assert_eq!(
+            p.judge_response(&r, 1),
+            Verdict::RetryAfter(MAX_RETRY_AFTER)
+        );
         let r = response(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
         assert_eq!(p.judge_response(&r, 2), Verdict::RetryAfter(p.backoff(2)));
     }
@@ -108,10 +114,19 @@ mod tests {
     #[test]
     fn retries_server_errors_not_client_errors() {
         let p = RetryPolicy::default();
-        assert!(matches!(p.judge_response(&response(503, &[]), 1), Verdict::RetryAfter(_)));
+        assert!(matches!(
+            p.judge_response(&response(503, &[]), 1),
+            Verdict::RetryAfter(_)
+        ));
         assert_eq!(p.judge_response(&response(404, &[]), 1), Verdict::Accept);
         assert_eq!(p.judge_response(&response(200, &[]), 1), Verdict::Accept);
-        assert_eq!(p.judge_error(&FetchError::Denied("x".into()), 1), Verdict::Accept);
-        assert!(matches!(p.judge_error(&FetchError::Timeout, 1), Verdict::RetryAfter(_)));
+        assert_eq!(
+            p.judge_error(&FetchError::Denied("x".into()), 1),
+            Verdict::Accept
+        );
+        assert!(matches!(
+            p.judge_error(&FetchError::Timeout, 1),
+            Verdict::RetryAfter(_)
+        ));
     }
 }

@@ -54,7 +54,11 @@ pub struct Report {
 }
 
 /// Run a synchronisation. On `Err` the host rolls the store back.
-pub fn run<H: Http, S: ElementStore>(http: H, store: &mut S, settings: &Settings) -> Result<Report, String> {
+pub fn run<H: Http, S: ElementStore>(
+    http: H,
+    store: &mut S,
+    settings: &Settings,
+) -> Result<Report, String> {
     let defaults = RetryPolicy::default();
     let policy = RetryPolicy {
         max_attempts: or_default(settings.max_attempts, defaults.max_attempts),
@@ -69,7 +73,10 @@ pub fn run<H: Http, S: ElementStore>(http: H, store: &mut S, settings: &Settings
         store,
         page_size: or_default(settings.page_size, DEFAULT_PAGE_SIZE),
         report: Report {
-            kinds: ElementKind::ALL.iter().map(|k| (*k, KindReport::default())).collect(),
+            kinds: ElementKind::ALL
+                .iter()
+                .map(|k| (*k, KindReport::default()))
+                .collect(),
             ..Report::default()
         },
     };
@@ -95,12 +102,27 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let project = self.projects(project_name)?;
         // Poles carry no project: they belong to every project.
         self.simple_kind(ElementKind::Pole, "poles", &[], records::pole, Batch::Poles)?;
-        let in_project: Vec<Value> = project.iter().map(|id| condition("project", "=", json!(id))).collect();
-        self.simple_kind(ElementKind::Box, "boxes", &in_project, records::network_box, Batch::Boxes)?;
+        let in_project: Vec<Value> = project
+            .iter()
+            .map(|id| condition("project", "=", json!(id)))
+            .collect();
+        self.simple_kind(
+            ElementKind::Box,
+            "boxes",
+            &in_project,
+            records::network_box,
+            Batch::Boxes,
+        )?;
         self.splitters(&in_project)?;
         match project {
             None => {
-                self.simple_kind(ElementKind::Client, "ftth-clients", &[], records::client, Batch::Clients)?;
+                self.simple_kind(
+                    ElementKind::Client,
+                    "ftth-clients",
+                    &[],
+                    records::client,
+                    Batch::Clients,
+                )?;
                 self.properties(&[], false)?;
             }
             // Clients carry no project either: a project's clients are those
@@ -128,15 +150,28 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     /// Normalise rows, setting aside (and reporting) those that break the schema.
-    fn read<T>(&mut self, kind: ElementKind, rows: &[Value], reader: impl Fn(&Value) -> Reading<T>) -> Vec<T> {
+    fn read<T>(
+        &mut self,
+        kind: ElementKind,
+        rows: &[Value],
+        reader: impl Fn(&Value) -> Reading<T>,
+    ) -> Vec<T> {
         rows.iter()
-            .filter_map(|row| reader(row).map_err(|reason| self.invalid(kind, row, reason)).ok())
+            .filter_map(|row| {
+                reader(row)
+                    .map_err(|reason| self.invalid(kind, row, reason))
+                    .ok()
+            })
             .collect()
     }
 
     fn invalid(&mut self, kind: ElementKind, row: &Value, reason: String) {
         self.kind(kind).invalid += 1;
-        self.report.invalid.push(InvalidRecord { kind, id: records::id_of(row), reason });
+        self.report.invalid.push(InvalidRecord {
+            kind,
+            id: records::id_of(row),
+            reason,
+        });
     }
 
     fn kind(&mut self, kind: ElementKind) -> &mut KindReport {
@@ -147,7 +182,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         if batch.is_empty() {
             return Ok(());
         }
-        let outcome = self.store.write_batch(batch).map_err(|e| format!("storing {}s: {e}", kind.as_str()))?;
+        let outcome = self
+            .store
+            .write_batch(batch)
+            .map_err(|e| format!("storing {}s: {e}", kind.as_str()))?;
         let report = self.kind(kind);
         report.created += outcome.created;
         report.updated += outcome.updated;
@@ -156,7 +194,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     fn complete(&mut self, kind: ElementKind) -> Result<(), String> {
-        let removed = self.store.complete_kind(kind).map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?;
+        let removed = self
+            .store
+            .complete_kind(kind)
+            .map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?;
         self.kind(kind).removed = removed;
         Ok(())
     }
@@ -184,7 +225,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             let mut projects = sync.read(ElementKind::Project, &rows, records::project);
             if let Some(wanted) = wanted {
                 projects.retain(|p| p.name == wanted || (others.push(p.name.clone()), false).1);
-                found = found.take().or_else(|| projects.first().map(|p| p.id.clone()));
+                found = found
+                    .take()
+                    .or_else(|| projects.first().map(|p| p.id.clone()));
             }
             sync.write(ElementKind::Project, Batch::Projects(projects))
         })?;
@@ -196,7 +239,11 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             let names = if others.is_empty() {
                 "none".to_string()
             } else {
-                others.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                others
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             return Err(format!(
                 "no project on the platform is named exactly {wanted:?} (case and spaces count); projects that exist: {names}"
@@ -213,7 +260,11 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 records::splitter(r, |t| service_types.get(t).copied())
             });
             let boxes: Vec<String> = splitters.iter().map(|s| s.box_id.clone()).collect();
-            let known: HashSet<String> = sync.store.seen(ElementKind::Box, &boxes)?.into_iter().collect();
+            let known: HashSet<String> = sync
+                .store
+                .seen(ElementKind::Box, &boxes)?
+                .into_iter()
+                .collect();
             let mut valid = Vec::with_capacity(splitters.len());
             for splitter in splitters {
                 if known.contains(&splitter.box_id) {
@@ -222,7 +273,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                     sync.kind(ElementKind::Splitter).invalid += 1;
                     sync.report.invalid.push(InvalidRecord {
                         kind: ElementKind::Splitter,
-                        reason: format!("its box {} is not among the synchronised boxes", splitter.box_id),
+                        reason: format!(
+                            "its box {} is not among the synchronised boxes",
+                            splitter.box_id
+                        ),
                         id: Some(splitter.id),
                     });
                 }
@@ -238,7 +292,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let mut service = HashMap::new();
         self.for_each_page("splitter-types", &[], |_, rows| {
             for row in rows {
-                if let (Some(id), Some(is_drop)) = (records::id_of(&row), row.get("isDrop").and_then(Value::as_bool)) {
+                if let (Some(id), Some(is_drop)) = (
+                    records::id_of(&row),
+                    row.get("isDrop").and_then(Value::as_bool),
+                ) {
                     service.insert(id, is_drop);
                 }
             }
@@ -252,11 +309,15 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn properties(&mut self, in_project: &[Value], with_clients: bool) -> Result<(), String> {
         self.for_each_page("properties", in_project, |sync, rows| {
             let read = sync.read(ElementKind::Property, &rows, records::property);
-            let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) = read.into_iter().unzip();
+            let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) =
+                read.into_iter().unzip();
             if with_clients {
-                let clients = sync.clients_of(&properties, embedded.into_iter().flatten().collect())?;
-                let codes: HashMap<&str, &str> =
-                    clients.iter().filter_map(|c| Some((c.id.as_str(), c.code.as_deref()?))).collect();
+                let clients =
+                    sync.clients_of(&properties, embedded.into_iter().flatten().collect())?;
+                let codes: HashMap<&str, &str> = clients
+                    .iter()
+                    .filter_map(|c| Some((c.id.as_str(), c.code.as_deref()?)))
+                    .collect();
                 for property in &mut properties {
                     if let Some(code) = property.client.as_deref().and_then(|id| codes.get(id)) {
                         property.client_code = Some(code.to_string());
@@ -270,11 +331,19 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// The clients these properties hold and this run has not stored yet:
     /// those sent whole, and the rest fetched by id.
-    fn clients_of(&mut self, properties: &[Property], mut clients: Vec<Client>) -> Result<Vec<Client>, String> {
+    fn clients_of(
+        &mut self,
+        properties: &[Property],
+        mut clients: Vec<Client>,
+    ) -> Result<Vec<Client>, String> {
         let mut wanted: Vec<String> = properties.iter().filter_map(|p| p.client.clone()).collect();
         wanted.sort();
         wanted.dedup();
-        let seen: HashSet<String> = self.store.seen(ElementKind::Client, &wanted)?.into_iter().collect();
+        let seen: HashSet<String> = self
+            .store
+            .seen(ElementKind::Client, &wanted)?
+            .into_iter()
+            .collect();
         clients.retain(|c| !seen.contains(&c.id));
         let missing: Vec<String> = wanted
             .into_iter()

@@ -22,7 +22,10 @@ struct Platform {
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    url.split_once('?')?.1.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
 fn decode(s: &str) -> String {
@@ -51,17 +54,30 @@ impl Http for &mut Platform {
         let path = request.url.split_once("/api/v2/").unwrap().1;
         let route = path.split('?').next().unwrap();
         let page: usize = query_param(path, "page").unwrap().parse().unwrap();
-        let limit: usize = query_param(path, "limit").unwrap().parse::<usize>().unwrap().min(self.max_page.max(1));
-        let filter: Vec<Value> = query_param(path, "filter").map(|f| serde_json::from_str(&decode(f)).unwrap()).unwrap_or_default();
-        let rows: Vec<Value> = self.rows.get(route).cloned().unwrap_or_default().into_iter()
-            .filter(|row| filter.iter().all(|c| {
-                let value = &row[c["property"].as_str().unwrap()];
-                match c["operator"].as_str().unwrap() {
-                    "=" => value == &c["value"],
-                    "in" => c["value"].as_array().unwrap().contains(value),
-                    other => panic!("operator {other}"),
-                }
-            }))
+        let limit: usize = query_param(path, "limit")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            .min(self.max_page.max(1));
+        let filter: Vec<Value> = query_param(path, "filter")
+            .map(|f| serde_json::from_str(&decode(f)).unwrap())
+            .unwrap_or_default();
+        let rows: Vec<Value> = self
+            .rows
+            .get(route)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|row| {
+                filter.iter().all(|c| {
+                    let value = &row[c["property"].as_str().unwrap()];
+                    match c["operator"].as_str().unwrap() {
+                        "=" => value == &c["value"],
+                        "in" => c["value"].as_array().unwrap().contains(value),
+                        other => panic!("operator {other}"),
+                    }
+                })
+            })
             .collect();
         let start = (page - 1) * limit;
         let page_rows: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
@@ -69,7 +85,11 @@ impl Http for &mut Platform {
         if !self.legacy {
             body["hasNextPage"] = json!(start + limit < rows.len());
         }
-        Ok(Response { status: 200, headers: vec![], body: body.to_string().into_bytes() })
+        Ok(Response {
+            status: 200,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+        })
     }
 
     fn sleep(&mut self, duration: Duration) {
@@ -86,12 +106,30 @@ struct Memory {
 impl ElementStore for Memory {
     fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
         let (kind, items): (ElementKind, Vec<(String, String)>) = match batch {
-            Batch::Projects(v) => (ElementKind::Project, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
-            Batch::Poles(v) => (ElementKind::Pole, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
-            Batch::Boxes(v) => (ElementKind::Box, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
-            Batch::Splitters(v) => (ElementKind::Splitter, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
-            Batch::Clients(v) => (ElementKind::Client, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
-            Batch::Properties(v) => (ElementKind::Property, v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect()),
+            Batch::Projects(v) => (
+                ElementKind::Project,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
+            Batch::Poles(v) => (
+                ElementKind::Pole,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
+            Batch::Boxes(v) => (
+                ElementKind::Box,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
+            Batch::Splitters(v) => (
+                ElementKind::Splitter,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
+            Batch::Clients(v) => (
+                ElementKind::Client,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
+            Batch::Properties(v) => (
+                ElementKind::Property,
+                v.iter().map(|e| (e.id.clone(), format!("{e:?}"))).collect(),
+            ),
         };
         let mut outcome = BatchOutcome::default();
         for (id, data) in items {
@@ -108,29 +146,57 @@ impl ElementStore for Memory {
     fn complete_kind(&mut self, kind: ElementKind) -> Result<u32, String> {
         let before = self.elements.len();
         let seen = &self.seen;
-        self.elements.retain(|(k, id), _| *k != kind || seen.contains(&(kind, id.clone())));
+        self.elements
+            .retain(|(k, id), _| *k != kind || seen.contains(&(kind, id.clone())));
         Ok((before - self.elements.len()) as u32)
     }
 
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        Ok(ids.iter().filter(|id| self.seen.contains(&(kind, (*id).clone()))).cloned().collect())
+        Ok(ids
+            .iter()
+            .filter(|id| self.seen.contains(&(kind, (*id).clone())))
+            .cloned()
+            .collect())
     }
 }
 
 fn network() -> Platform {
-    let mut p = Platform { max_page: 1000, ..Platform::default() };
-    p.rows.insert("projects", vec![json!({"id": "p1", "name": "Centro"}), json!({"id": "p2", "name": "centro"})]);
-    p.rows.insert("poles", (0..7).map(|i| json!({"id": format!("pole{i}"), "coords": [-48.5, -27.5]})).collect());
-    p.rows.insert("boxes", vec![
-        json!({"id": "b1", "project": "p1", "pole": "pole0"}),
-        json!({"id": "b2", "project": "p2", "pole": "pole0"}),
-    ]);
+    let mut p = Platform {
+        max_page: 1000,
+        ..Platform::default()
+    };
+    p.rows.insert(
+        "projects",
+        vec![
+            json!({"id": "p1", "name": "Centro"}),
+            json!({"id": "p2", "name": "centro"}),
+        ],
+    );
+    p.rows.insert(
+        "poles",
+        (0..7)
+            .map(|i| json!({"id": format!("pole{i}"), "coords": [-48.5, -27.5]}))
+            .collect(),
+    );
+    p.rows.insert(
+        "boxes",
+        vec![
+            json!({"id": "b1", "project": "p1", "pole": "pole0"}),
+            json!({"id": "b2", "project": "p2", "pole": "pole0"}),
+        ],
+    );
     p.rows.insert("splitters", vec![
         json!({"id": "s1", "parent": "b1", "project": "p1", "isDrop": true, "ratio": {"input": 1, "output": 8}}),
         json!({"id": "s2", "parent": "b2", "project": "p2", "isDrop": false, "ratio": {"input": 1, "output": 8}}),
         json!({"id": "s3", "parent": "nope", "project": "p1", "isDrop": true, "ratio": {"input": 1, "output": 8}}),
     ]);
-    p.rows.insert("ftth-clients", vec![json!({"id": "c1", "code": "SVC-1"}), json!({"id": "c2", "code": ""})]);
+    p.rows.insert(
+        "ftth-clients",
+        vec![
+            json!({"id": "c1", "code": "SVC-1"}),
+            json!({"id": "c2", "code": ""}),
+        ],
+    );
     p.rows.insert("properties", vec![
         json!({"id": "h1", "project": "p1", "client": "c1", "connections": [{"id": "s1", "kind": "Splitter", "port": 1}]}),
         json!({"id": "h2", "project": "p2", "client": "c2", "connections": [{"id": "s2", "port": 2}]}),
@@ -141,7 +207,12 @@ fn network() -> Platform {
 
 fn settings(project: Option<&str>, page_size: u32) -> Settings {
     Settings {
-        credentials: Credentials { api_url: "http://ozmap.test".into(), api_key: "k".into(), user: "u".into(), password: "p".into() },
+        credentials: Credentials {
+            api_url: "http://ozmap.test".into(),
+            api_key: "k".into(),
+            user: "u".into(),
+            password: "p".into(),
+        },
         project_name: project.map(str::to_string),
         page_size,
         max_attempts: 3,
@@ -156,10 +227,18 @@ fn count(store: &Memory, kind: ElementKind) -> usize {
 #[test]
 fn pages_in_both_shapes_and_under_a_server_cap() {
     for (legacy, max_page) in [(false, 1000), (true, 1000), (false, 2), (true, 3)] {
-        let mut platform = Platform { legacy, max_page, ..network() };
+        let mut platform = Platform {
+            legacy,
+            max_page,
+            ..network()
+        };
         let mut store = Memory::default();
         let report = sync::run(&mut platform, &mut store, &settings(None, 5)).unwrap();
-        assert_eq!(count(&store, ElementKind::Pole), 7, "legacy {legacy} cap {max_page}");
+        assert_eq!(
+            count(&store, ElementKind::Pole),
+            7,
+            "legacy {legacy} cap {max_page}"
+        );
         assert_eq!(report.kinds[&ElementKind::Pole].created, 7);
         assert_eq!(count(&store, ElementKind::Splitter), 2);
         assert_eq!(report.kinds[&ElementKind::Splitter].invalid, 1);
@@ -174,12 +253,32 @@ fn project_filter_keeps_poles_and_matches_exactly() {
     sync::run(&mut platform, &mut store, &settings(Some("centro"), 100)).unwrap();
     assert_eq!(count(&store, ElementKind::Project), 1);
     assert_eq!(count(&store, ElementKind::Pole), 7);
-    assert!(store.elements.contains_key(&(ElementKind::Box, "b2".into())));
-    assert!(!store.elements.contains_key(&(ElementKind::Box, "b1".into())));
-    assert_eq!(count(&store, ElementKind::Client), 1, "only the clients of the project's properties");
+    assert!(
+        store
+            .elements
+            .contains_key(&(ElementKind::Box, "b2".into()))
+    );
+    assert!(
+        !store
+            .elements
+            .contains_key(&(ElementKind::Box, "b1".into()))
+    );
+    assert_eq!(
+        count(&store, ElementKind::Client),
+        1,
+        "only the clients of the project's properties"
+    );
 
-    let error = sync::run(&mut network(), &mut Memory::default(), &settings(Some("CENTRO"), 100)).unwrap_err();
-    assert!(error.contains("\"Centro\"") && error.contains("\"centro\""), "{error}");
+    let error = sync::run(
+        &mut network(),
+        &mut Memory::default(),
+        &settings(Some("CENTRO"), 100),
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("\"Centro\"") && error.contains("\"centro\""),
+        "{error}"
+    );
 }
 
 #[test]
@@ -200,10 +299,25 @@ fn second_run_is_unchanged_and_removal_follows_a_complete_listing() {
 #[test]
 fn retries_passing_failures_then_gives_up_with_a_clear_error() {
     let mut platform = network();
-    let retry_after = Response { status: 429, headers: vec![("Retry-After".into(), "2".into())], body: vec![] };
-    let unavailable = Response { status: 503, headers: vec![], body: vec![] };
-    platform.failures = vec![Ok(retry_after), Ok(unavailable), Err(FetchError::ConnectionReset)];
-    let patient = Settings { max_attempts: 4, ..settings(None, 100) };
+    let retry_after = Response {
+        status: 429,
+        headers: vec![("Retry-After".into(), "2".into())],
+        body: vec![],
+    };
+    let unavailable = Response {
+        status: 503,
+        headers: vec![],
+        body: vec![],
+    };
+    platform.failures = vec![
+        Ok(retry_after),
+        Ok(unavailable),
+        Err(FetchError::ConnectionReset),
+    ];
+    let patient = Settings {
+        max_attempts: 4,
+        ..settings(None, 100)
+    };
     let report = sync::run(&mut platform, &mut Memory::default(), &patient).unwrap();
     assert_eq!(report.retries, 3);
     assert!(platform.slept >= Duration::from_secs(2));
@@ -211,5 +325,10 @@ fn retries_passing_failures_then_gives_up_with_a_clear_error() {
     let mut platform = network();
     platform.failures = (0..3).map(|_| Err(FetchError::Timeout)).collect();
     let error = sync::run(&mut platform, &mut Memory::default(), &settings(None, 100)).unwrap_err();
-    assert!(error.contains("projects page 1") && error.contains("timed out") && error.contains("3 attempts"), "{error}");
+    assert!(
+        error.contains("projects page 1")
+            && error.contains("timed out")
+            && error.contains("3 attempts"),
+        "{error}"
+    );
 }

@@ -6,5 +6,5 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use mapsync::integration::{element_store, http_fetch, types};
 pub use exports::mapsync::integration::sync;
+pub use mapsync::integration::{element_store, http_fetch, types};

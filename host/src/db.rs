@@ -44,7 +44,8 @@ const MIGRATIONS: &[&str] = &[
 
 /// Open (creating if need be) the database and bring its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening the database {}", path.display()))?;
+    let conn = Connection::open(path)
+        .with_context(|| format!("opening the database {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -32,10 +32,18 @@ fn stored(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Val
 
 /// Each property's client code: the client's current code when the client
 /// is stored, else what the property itself carried.
-fn client_codes(conn: &Connection, integration_id: &str) -> Result<HashMap<String, Option<String>>> {
+fn client_codes(
+    conn: &Connection,
+    integration_id: &str,
+) -> Result<HashMap<String, Option<String>>> {
     let codes: HashMap<String, Option<String>> = stored(conn, integration_id, "client")?
         .into_iter()
-        .filter_map(|c| Some((c["id"].as_str()?.to_string(), c["code"].as_str().map(str::to_string))))
+        .filter_map(|c| {
+            Some((
+                c["id"].as_str()?.to_string(),
+                c["code"].as_str().map(str::to_string),
+            ))
+        })
         .collect();
     Ok(codes)
 }
@@ -52,7 +60,9 @@ fn takers(conn: &Connection, integration_id: &str) -> Result<HashMap<(String, u6
     let mut takers = HashMap::new();
     for property in stored(conn, integration_id, "property")? {
         let connection = &property["connection"];
-        if let (Some(splitter), Some(port)) = (connection["splitter"].as_str(), connection["port"].as_u64()) {
+        if let (Some(splitter), Some(port)) =
+            (connection["splitter"].as_str(), connection["port"].as_u64())
+        {
             let taker = Taker {
                 property: property["id"].as_str().unwrap_or_default().to_string(),
                 client_code: property_code(&property, &codes),

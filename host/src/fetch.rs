@@ -22,19 +22,27 @@ pub struct Fetcher {
 /// `scheme://host:port` with the scheme's default port made explicit, so
 /// `https://a` and `https://a:443` are the same origin.
 pub fn origin_of(url: &Url) -> Option<String> {
-    Some(format!("{}://{}:{}", url.scheme(), url.host_str()?, url.port_or_known_default()?))
+    Some(format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
 }
 
 impl Fetcher {
     pub fn new(api_url: &str) -> anyhow::Result<Fetcher> {
         let url = Url::parse(api_url)?;
-        let origin = origin_of(&url).ok_or_else(|| anyhow::anyhow!("api_url {api_url:?} has no host"))?;
+        let origin =
+            origin_of(&url).ok_or_else(|| anyhow::anyhow!("api_url {api_url:?} has no host"))?;
         Ok(Fetcher { origin })
     }
 
     pub fn fetch(&self, request: Request) -> Result<Response, FetchError> {
-        let url = Url::parse(&request.url).map_err(|e| FetchError::Other(format!("invalid URL: {e}")))?;
-        let origin = origin_of(&url).ok_or_else(|| FetchError::Other("the URL has no host".into()))?;
+        let url =
+            Url::parse(&request.url).map_err(|e| FetchError::Other(format!("invalid URL: {e}")))?;
+        let origin =
+            origin_of(&url).ok_or_else(|| FetchError::Other("the URL has no host".into()))?;
         if origin != self.origin {
             return Err(FetchError::Denied(format!(
                 "{origin} is not the integration's platform ({}); mapsync reaches no other host",
@@ -42,7 +50,10 @@ impl Fetcher {
             )));
         }
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::Denied(format!("scheme {} is not HTTP", url.scheme())));
+            return Err(FetchError::Denied(format!(
+                "scheme {} is not HTTP",
+                url.scheme()
+            )));
         }
         let timeout = Duration::from_millis(u64::from(request.timeout_ms.max(1)));
         let http_request = build(&url, request)?;
@@ -52,34 +63,46 @@ impl Fetcher {
                 first_byte_timeout: Some(timeout),
                 between_bytes_timeout: Some(timeout),
             };
-            let (response, connection) = default_send_request(http_request, Some(options)).await.map_err(classify)?;
+            let (response, connection) = default_send_request(http_request, Some(options))
+                .await
+                .map_err(classify)?;
             // The connection future drives the body: run it beside the read.
             let driver = tokio::spawn(connection);
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| match e.downcast::<HttpError>() {
-                // Whatever breaks a body half-way leaves it cut short.
-                Ok(e) => match classify(*e) {
-                    FetchError::Other(_) => FetchError::ConnectionReset,
-                    known => known,
-                },
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    FetchError::Other(format!("the answer is larger than {} MiB", MAX_BODY >> 20))
-                }
-                Err(e) => FetchError::Other(e.to_string()),
-            })?;
+            let body = Limited::new(body, MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| match e.downcast::<HttpError>() {
+                    // Whatever breaks a body half-way leaves it cut short.
+                    Ok(e) => match classify(*e) {
+                        FetchError::Other(_) => FetchError::ConnectionReset,
+                        known => known,
+                    },
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => FetchError::Other(
+                        format!("the answer is larger than {} MiB", MAX_BODY >> 20),
+                    ),
+                    Err(e) => FetchError::Other(e.to_string()),
+                })?;
             driver.abort();
             Ok(Response {
                 status: parts.status.as_u16(),
                 headers: parts
                     .headers
                     .iter()
-                    .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
                     .collect(),
                 body: body.to_bytes().to_vec(),
             })
         };
         wasmtime_wasi::runtime::in_tokio(async move {
-            tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(FetchError::Timeout))
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(FetchError::Timeout))
         })
     }
 }
@@ -98,7 +121,10 @@ fn build(url: &Url, request: Request) -> Result<hyper::Request<OutgoingBody>, Fe
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_string(),
     };
-    let mut builder = hyper::Request::builder().method(method).uri(url.as_str()).header(hyper::header::HOST, host);
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .header(hyper::header::HOST, host);
     for (name, value) in &request.headers {
         if name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case("content-length") {
             continue;
@@ -118,14 +144,20 @@ fn build(url: &Url, request: Request) -> Result<hyper::Request<OutgoingBody>, Fe
 fn classify(error: HttpError) -> FetchError {
     match error {
         HttpError::ConnectionRefused => FetchError::ConnectionRefused,
-        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => FetchError::ConnectionRefused,
-        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionReset => FetchError::ConnectionReset,
+        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            FetchError::ConnectionRefused
+        }
+        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            FetchError::ConnectionReset
+        }
         HttpError::ConnectionTimeout
         | HttpError::ConnectionReadTimeout
         | HttpError::ConnectionWriteTimeout
         | HttpError::HttpResponseTimeout
         | HttpError::DnsTimeout => FetchError::Timeout,
-        HttpError::ConnectionTerminated | HttpError::HttpResponseIncomplete => FetchError::ConnectionReset,
+        HttpError::ConnectionTerminated | HttpError::HttpResponseIncomplete => {
+            FetchError::ConnectionReset
+        }
         HttpError::Hyper(e) if e.is_incomplete_message() || e.is_canceled() || e.is_closed() => {
             FetchError::ConnectionReset
         }

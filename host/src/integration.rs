@@ -75,22 +75,33 @@ pub fn mask(secret: &str) -> String {
     if chars.len() < 12 {
         return "********".into();
     }
-    format!("{}…{} (masked)", chars[..2].iter().collect::<String>(), chars[chars.len() - 2..].iter().collect::<String>())
+    format!(
+        "{}…{} (masked)",
+        chars[..2].iter().collect::<String>(),
+        chars[chars.len() - 2..].iter().collect::<String>()
+    )
 }
 
 /// The normalised `api_url`: scheme, host, optional port and path prefix,
 /// without a trailing slash.
 pub fn validate_api_url(raw: &str) -> Result<String> {
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
-    let url = url::Url::parse(raw.trim()).map_err(|e| anyhow::anyhow!("--api-url {raw:?} is not a valid URL ({e}): {hint}"))?;
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| anyhow::anyhow!("--api-url {raw:?} is not a valid URL ({e}): {hint}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("--api-url {raw:?} must start with https:// or http://: {hint}");
     }
     if url.host_str().is_none_or(str::is_empty) {
         bail!("--api-url {raw:?} has no host: {hint}");
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        bail!("--api-url {raw:?} must hold only the scheme, host, port and path (no query, fragment or credentials): {hint}");
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        bail!(
+            "--api-url {raw:?} must hold only the scheme, host, port and path (no query, fragment or credentials): {hint}"
+        );
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
@@ -106,14 +117,26 @@ fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
 }
 
 pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
-    required("--name", &new.name, "name the integration, e.g. \"ozmap-centro\"")?;
+    required(
+        "--name",
+        &new.name,
+        "name the integration, e.g. \"ozmap-centro\"",
+    )?;
     let api_url = validate_api_url(&new.api_url)?;
-    required("--api-key", &new.api_key, "create a key in OZmap under Settings > API keys")?;
+    required(
+        "--api-key",
+        &new.api_key,
+        "create a key in OZmap under Settings > API keys",
+    )?;
     required("--user", &new.user, "an OZmap login allowed to use the API")?;
     required("--password", &new.password, "that login's password")?;
     if let Some(project) = &new.project_name {
         // Matched exactly, spaces included, so it is kept as given.
-        required("--project-name", project, "the project's name exactly as OZmap shows it, or leave it out for all projects")?;
+        required(
+            "--project-name",
+            project,
+            "the project's name exactly as OZmap shows it, or leave it out for all projects",
+        )?;
     }
     if find(conn, &new.name)?.is_some() {
         bail!("an integration named {:?} already exists", new.name);
@@ -168,7 +191,11 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"), [name.trim()], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"),
+            [name.trim()],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -179,14 +206,21 @@ pub fn get(conn: &Connection, name: &str) -> Result<Integration> {
     }
     let names: Vec<String> = list(conn)?.into_iter().map(|i| i.name).collect();
     if names.is_empty() {
-        bail!("no integration named {name:?}: none exists yet (add one with `mapsync integration add`)");
+        bail!(
+            "no integration named {name:?}: none exists yet (add one with `mapsync integration add`)"
+        );
     }
-    bail!("no integration named {name:?}; integrations: {}", names.join(", "))
+    bail!(
+        "no integration named {name:?}; integrations: {}",
+        names.join(", ")
+    )
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))?;
-    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -202,9 +236,21 @@ mod tests {
 
     #[test]
     fn api_url_validation_names_the_parameter() {
-        assert_eq!(validate_api_url("https://isp.ozmap.com.br:9994/").unwrap(), "https://isp.ozmap.com.br:9994");
-        assert_eq!(validate_api_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
-        for bad in ["isp.ozmap.com.br", "ftp://x.y", "https://", "https://x.y/?a=1", ""] {
+        assert_eq!(
+            validate_api_url("https://isp.ozmap.com.br:9994/").unwrap(),
+            "https://isp.ozmap.com.br:9994"
+        );
+        assert_eq!(
+            validate_api_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        for bad in [
+            "isp.ozmap.com.br",
+            "ftp://x.y",
+            "https://",
+            "https://x.y/?a=1",
+            "",
+        ] {
             let err = validate_api_url(bad).unwrap_err().to_string();
             assert!(err.contains("--api-url"), "{bad}: {err}");
         }

@@ -24,7 +24,11 @@ use crate::integration::NewIntegration;
 use crate::sync_run::{SyncReport, Tuning};
 
 #[derive(Parser)]
-#[command(name = "mapsync", version, about = "Synchronises an ISP's fibre network (OZmap) into its management system")]
+#[command(
+    name = "mapsync",
+    version,
+    about = "Synchronises an ISP's fibre network (OZmap) into its management system"
+)]
 struct Cli {
     /// The SQLite database file.
     #[arg(long, global = true, env = "MAPSYNC_DB", default_value = "mapsync.db")]
@@ -140,9 +144,13 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MAPSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},cranelift=warn,wasmtime=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAPSYNC_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},cranelift=warn,wasmtime=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -154,21 +162,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo => return demo::run(),
         Command::Integration(command) => integration_command(&db::open(&cli.db)?, command)?,
-        Command::Sync { integration, json, tuning } => {
+        Command::Sync {
+            integration,
+            json,
+            tuning,
+        } => {
             let conn = db::open(&cli.db)?;
             let integration = integration::get(&conn, &integration)?;
             let runtime = runtime::Runtime::new()?;
-            let tuning = Tuning { page_size: tuning.page_size, max_attempts: tuning.max_attempts, timeout_ms: tuning.timeout_ms };
-            let progress = if json { Box::new(run_store::NoProgress) } else { progress::for_terminal() };
-            let (report, _) = sync_run::run(conn, &runtime, &integration, "manual", tuning, progress)?;
+            let tuning = Tuning {
+                page_size: tuning.page_size,
+                max_attempts: tuning.max_attempts,
+                timeout_ms: tuning.timeout_ms,
+            };
+            let progress = if json {
+                Box::new(run_store::NoProgress)
+            } else {
+                progress::for_terminal()
+            };
+            let (report, _) =
+                sync_run::run(conn, &runtime, &integration, "manual", tuning, progress)?;
             if json {
                 print_json(&report)?;
             } else {
                 print_report(&report);
             }
-            return Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
-        Command::Elements { integration, kind, json } => {
+        Command::Elements {
+            integration,
+            kind,
+            json,
+        } => {
             let conn = db::open(&cli.db)?;
             let integration = integration::get(&conn, &integration)?;
             let list = elements::list(&conn, &integration.id, &kind)?;
@@ -176,7 +205,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&list)?;
             } else {
                 for e in &list {
-                    println!("{}  {}", e["id"].as_str().unwrap_or_default(), e["name"].as_str().unwrap_or_default());
+                    println!(
+                        "{}  {}",
+                        e["id"].as_str().unwrap_or_default(),
+                        e["name"].as_str().unwrap_or_default()
+                    );
                 }
                 eprintln!("{} {kind} element(s)", list.len());
             }
@@ -187,19 +220,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand) -> Result<()> {
     match command {
-        IntegrationCommand::Add { name, api_url, api_key, user, password, project_name } => {
-            let added = integration::add(conn, NewIntegration { name, api_url, api_key, user, password, project_name })?;
-            println!("added integration {:?} ({}), id {}", added.name, added.api_url, added.id);
+        IntegrationCommand::Add {
+            name,
+            api_url,
+            api_key,
+            user,
+            password,
+            project_name,
+        } => {
+            let added = integration::add(
+                conn,
+                NewIntegration {
+                    name,
+                    api_url,
+                    api_key,
+                    user,
+                    password,
+                    project_name,
+                },
+            )?;
+            println!(
+                "added integration {:?} ({}), id {}",
+                added.name, added.api_url, added.id
+            );
         }
         IntegrationCommand::List { json } => {
-            let all: Vec<_> = integration::list(conn)?.iter().map(integration::Integration::shown).collect();
+            let all: Vec<_> = integration::list(conn)?
+                .iter()
+                .map(integration::Integration::shown)
+                .collect();
             if json {
                 print_json(&all)?;
             } else if all.is_empty() {
                 println!("no integrations yet: add one with `mapsync integration add`");
             } else {
                 for i in all {
-                    let project = i.project_name.as_deref().map(|p| format!("project {p:?}")).unwrap_or("all projects".into());
+                    let project = i
+                        .project_name
+                        .as_deref()
+                        .map(|p| format!("project {p:?}"))
+                        .unwrap_or("all projects".into());
                     println!("{}  {}  {}", i.name, i.api_url, project);
                 }
             }
@@ -215,13 +275,19 @@ fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand)
                 println!("api_key       {}", shown.api_key);
                 println!("user          {}", shown.user);
                 println!("password      {}", shown.password);
-                println!("project_name  {}", shown.project_name.as_deref().unwrap_or("(all projects)"));
+                println!(
+                    "project_name  {}",
+                    shown.project_name.as_deref().unwrap_or("(all projects)")
+                );
                 println!("created_at    {}", shown.created_at);
             }
         }
         IntegrationCommand::Remove { name } => {
             let removed = integration::remove(conn, &name)?;
-            println!("removed integration {:?} and the elements it synchronised", removed.name);
+            println!(
+                "removed integration {:?} and the elements it synchronised",
+                removed.name
+            );
         }
     }
     Ok(())
@@ -229,23 +295,40 @@ fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand)
 
 pub fn print_report(report: &SyncReport) {
     match &report.error {
-        None => println!("sync of {:?} succeeded (run {})", report.integration, report.run_id),
+        None => println!(
+            "sync of {:?} succeeded (run {})",
+            report.integration, report.run_id
+        ),
         Some(error) => {
-            println!("sync of {:?} FAILED (run {}): {error}", report.integration, report.run_id);
+            println!(
+                "sync of {:?} FAILED (run {}): {error}",
+                report.integration, report.run_id
+            );
             println!("nothing stored earlier was changed");
             return;
         }
     }
-    println!("  {:<10} {:>8} {:>8} {:>10} {:>8} {:>8}", "kind", "created", "updated", "unchanged", "removed", "invalid");
+    println!(
+        "  {:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
+        "kind", "created", "updated", "unchanged", "removed", "invalid"
+    );
     for kind in elements::KINDS {
         let c = report.kinds.get(kind).copied().unwrap_or_default();
-        println!("  {kind:<10} {:>8} {:>8} {:>10} {:>8} {:>8}", c.created, c.updated, c.unchanged, c.removed, c.invalid);
+        println!(
+            "  {kind:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
+            c.created, c.updated, c.unchanged, c.removed, c.invalid
+        );
     }
     println!("  {} requests, {} retried", report.requests, report.retries);
     if !report.invalid.is_empty() {
         println!("invalid records (skipped):");
         for i in &report.invalid {
-            println!("  {} {}: {}", i.kind, i.id.as_deref().unwrap_or("(no id)"), i.reason);
+            println!(
+                "  {} {}: {}",
+                i.kind,
+                i.id.as_deref().unwrap_or("(no id)"),
+                i.reason
+            );
         }
     }
 }

@@ -15,7 +15,10 @@ pub fn for_terminal() -> Box<dyn Progress> {
     if !std::io::stderr().is_terminal() {
         return Box::new(NoProgress);
     }
-    Box::new(Spinners { all: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: HashMap::new() })
+    Box::new(Spinners {
+        all: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+        bars: HashMap::new(),
+    })
 }
 
 struct Spinners {

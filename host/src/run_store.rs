@@ -51,7 +51,11 @@ fn rows<T: Serialize>(items: &[T], key: impl Fn(&T) -> (&str, &str)) -> Result<V
         .iter()
         .map(|item| {
             let (id, name) = key(item);
-            Ok((id.to_string(), name.to_string(), serde_json::to_string(item)?))
+            Ok((
+                id.to_string(),
+                name.to_string(),
+                serde_json::to_string(item)?,
+            ))
         })
         .collect()
 }
@@ -69,32 +73,49 @@ fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
 
 impl RunStore {
     /// Begin the run's transaction.
-    pub fn begin(conn: Connection, integration_id: &str, progress: Box<dyn Progress>) -> Result<RunStore> {
+    pub fn begin(
+        conn: Connection,
+        integration_id: &str,
+        progress: Box<dyn Progress>,
+    ) -> Result<RunStore> {
         conn.execute_batch(
             "BEGIN IMMEDIATE;
              CREATE TEMP TABLE IF NOT EXISTS seen (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
              DELETE FROM temp.seen;",
         )
         .context("starting the run's transaction")?;
-        Ok(RunStore { conn, integration_id: integration_id.to_string(), now: db::now(), progress })
+        Ok(RunStore {
+            conn,
+            integration_id: integration_id.to_string(),
+            now: db::now(),
+            progress,
+        })
     }
 
     /// Keep everything the run wrote.
     pub fn commit(self) -> Result<Connection> {
-        self.conn.execute_batch("DELETE FROM temp.seen; COMMIT;").context("committing the run")?;
+        self.conn
+            .execute_batch("DELETE FROM temp.seen; COMMIT;")
+            .context("committing the run")?;
         Ok(self.conn)
     }
 
     /// Drop everything the run wrote.
     pub fn roll_back(self) -> Result<Connection> {
-        self.conn.execute_batch("ROLLBACK;").context("rolling the run back")?;
+        self.conn
+            .execute_batch("ROLLBACK;")
+            .context("rolling the run back")?;
         Ok(self.conn)
     }
 
     pub fn write_batch(&mut self, batch: &ElementBatch) -> Result<BatchOutcome> {
         let (kind, rows) = batch_rows(batch)?;
         let kind_name = kind_name(kind);
-        let mut outcome = BatchOutcome { created: 0, updated: 0, unchanged: 0 };
+        let mut outcome = BatchOutcome {
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+        };
         let mut stored = self.conn.prepare_cached(
             "SELECT data, removed_at IS NOT NULL FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
         )?;
@@ -106,10 +127,14 @@ impl RunStore {
             "UPDATE elements SET name = ?4, data = ?5, updated_at = ?6, removed_at = NULL
              WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
         )?;
-        let mut mark = self.conn.prepare_cached("INSERT OR IGNORE INTO temp.seen (kind, id) VALUES (?1, ?2)")?;
+        let mut mark = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO temp.seen (kind, id) VALUES (?1, ?2)")?;
         for (id, name, data) in &rows {
             let before: Option<(String, bool)> = stored
-                .query_row(params![self.integration_id, kind_name, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![self.integration_id, kind_name, id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             let at = (&self.integration_id, kind_name, id, name, data, &self.now);
             match before {
@@ -146,7 +171,9 @@ impl RunStore {
     }
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        let mut query = self.conn.prepare_cached("SELECT 1 FROM temp.seen WHERE kind = ?1 AND id = ?2")?;
+        let mut query = self
+            .conn
+            .prepare_cached("SELECT 1 FROM temp.seen WHERE kind = ?1 AND id = ?2")?;
         let mut found = Vec::new();
         for id in ids {
             if query.exists(params![kind_name(kind), id])? {

@@ -30,7 +30,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 512 << 20, wall_time: Duration::from_secs(4 * 3600) }
+        Limits {
+            memory_bytes: 512 << 20,
+            wall_time: Duration::from_secs(4 * 3600),
+        }
     }
 }
 
@@ -52,20 +55,30 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl bindings::types::Host for HostState {}
 
 impl http_fetch::Host for HostState {
-    fn fetch(&mut self, request: http_fetch::Request) -> Result<http_fetch::Response, http_fetch::FetchError> {
+    fn fetch(
+        &mut self,
+        request: http_fetch::Request,
+    ) -> Result<http_fetch::Response, http_fetch::FetchError> {
         let (method, url) = (request.method, request.url.clone());
         let started = std::time::Instant::now();
         let answer = self.fetcher.fetch(request);
         match &answer {
-            Ok(r) => tracing::debug!(?method, url = %strip_query(&url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request"),
-            Err(e) => tracing::warn!(?method, url = %strip_query(&url), error = ?e, "platform request failed"),
+            Ok(r) => {
+                tracing::debug!(?method, url = %strip_query(&url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
+            }
+            Err(e) => {
+                tracing::warn!(?method, url = %strip_query(&url), error = ?e, "platform request failed")
+            }
         }
         answer
     }
@@ -77,7 +90,10 @@ fn strip_query(url: &str) -> &str {
 }
 
 impl element_store::Host for HostState {
-    fn write_batch(&mut self, batch: bindings::types::ElementBatch) -> Result<element_store::BatchOutcome, String> {
+    fn write_batch(
+        &mut self,
+        batch: bindings::types::ElementBatch,
+    ) -> Result<element_store::BatchOutcome, String> {
         self.store.write_batch(&batch).map_err(|e| format!("{e:#}"))
     }
 
@@ -85,7 +101,11 @@ impl element_store::Host for HostState {
         self.store.complete_kind(kind).map_err(|e| format!("{e:#}"))
     }
 
-    fn seen(&mut self, kind: bindings::types::ElementKind, ids: Vec<String>) -> Result<Vec<String>, String> {
+    fn seen(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        ids: Vec<String>,
+    ) -> Result<Vec<String>, String> {
         self.store.seen(kind, &ids).map_err(|e| format!("{e:#}"))
     }
 }
@@ -103,13 +123,20 @@ impl Runtime {
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
-        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                ticking_engine.increment_epoch();
-            }
-        })?;
-        Ok(Runtime { engine, linker, component, ticker_stop })
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking_engine.increment_epoch();
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            linker,
+            component,
+            ticker_stop,
+        })
     }
 
     /// Run one sync. The run store comes back with the guest's answer, its
@@ -135,7 +162,10 @@ impl Runtime {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(4).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(4)
+                .build(),
             fetcher,
             store,
         };
@@ -144,7 +174,11 @@ impl Runtime {
         let ticks = (limits.wall_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         wasm_store.set_epoch_deadline(ticks);
         let answer = World::instantiate(&mut wasm_store, &self.component, &self.linker)
-            .and_then(|world| world.mapsync_integration_sync().call_run(&mut wasm_store, &settings))
+            .and_then(|world| {
+                world
+                    .mapsync_integration_sync()
+                    .call_run(&mut wasm_store, &settings)
+            })
             .map_err(|trap| explain_trap(trap, limits));
         (answer, wasm_store.into_data().store)
     }
@@ -158,11 +192,20 @@ impl Drop for Runtime {
 
 fn explain_trap(trap: wasmtime::Error, limits: Limits) -> anyhow::Error {
     let message = format!("{trap:?}");
-    if matches!(trap.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-        return anyhow!("the sync ran longer than its limit of {:?} and was stopped", limits.wall_time);
+    if matches!(
+        trap.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    ) {
+        return anyhow!(
+            "the sync ran longer than its limit of {:?} and was stopped",
+            limits.wall_time
+        );
     }
     if message.contains("memory") && message.contains("limit") {
-        return anyhow!("the sync needed more than {} MiB of memory and was stopped", limits.memory_bytes >> 20);
+        return anyhow!(
+            "the sync needed more than {} MiB of memory and was stopped",
+            limits.memory_bytes >> 20
+        );
     }
     anyhow!("the sync component failed: {message}")
 }
@@ -183,8 +226,16 @@ fn cache_dir() -> Option<PathBuf> {
 fn load_component(engine: &Engine) -> Result<Component> {
     let mut hasher = Sha256::new();
     hasher.update(GUEST);
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashWriter(&mut hasher));
-    let key: String = hasher.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    std::hash::Hash::hash(
+        &engine.precompile_compatibility_hash(),
+        &mut HashWriter(&mut hasher),
+    );
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let path = cache_dir().map(|dir| dir.join(format!("guest-{key}.cwasm")));
     if let Some(path) = &path
         && path.exists()
@@ -193,18 +244,25 @@ fn load_component(engine: &Engine) -> Result<Component> {
         // configuration (the key says so); wasmtime checks its header too.
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cached component"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cached component")
+            }
         }
     }
-    let component = Component::new(engine, GUEST).context("compiling the sync component")?;
+    let component = Component::new(engine, GUEST)
+        .map_err(anyhow::Error::from)
+        .context("compiling the sync component")?;
     if let Some(path) = &path {
-        let written = component.serialize().map_err(anyhow::Error::from).and_then(|bytes| {
-            std::fs::create_dir_all(path.parent().unwrap())?;
-            let partial = path.with_extension("partial");
-            std::fs::write(&partial, bytes)?;
-            std::fs::rename(&partial, path)?;
-            Ok(())
-        });
+        let written = component
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| {
+                std::fs::create_dir_all(path.parent().unwrap())?;
+                let partial = path.with_extension("partial");
+                std::fs::write(&partial, bytes)?;
+                std::fs::rename(&partial, path)?;
+                Ok(())
+            });
         if let Err(e) = written {
             tracing::debug!(path = %path.display(), error = %e, "could not cache the compiled component");
         }

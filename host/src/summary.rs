@@ -62,10 +62,30 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  projects               {:>8}", self.projects)?;
         writeln!(f, "  poles                  {:>8}", self.poles)?;
         writeln!(f, "  boxes                  {:>8}", self.boxes)?;
-        writeln!(f, "  service splitters      {:>8}   (allow client connection: ports can be bound)", self.service_splitters)?;
-        writeln!(f, "  distribution splitters {:>8}   (kept, never offered for binding)", self.distribution_splitters)?;
-        writeln!(f, "  service ports          {:>8} free, {} taken, {} blocked", self.free_ports, self.taken_ports, self.blocked_ports)?;
-        writeln!(f, "  properties             {:>8}   ({} without a client, still taking their port)", self.properties, self.properties_without_client)?;
-        write!(f, "  clients                {:>8}   ({} identified by code, {} without a code)", self.clients, self.identified_clients, self.clients_without_code)
+        writeln!(
+            f,
+            "  service splitters      {:>8}   (allow client connection: ports can be bound)",
+            self.service_splitters
+        )?;
+        writeln!(
+            f,
+            "  distribution splitters {:>8}   (kept, never offered for binding)",
+            self.distribution_splitters
+        )?;
+        writeln!(
+            f,
+            "  service ports          {:>8} free, {} taken, {} blocked",
+            self.free_ports, self.taken_ports, self.blocked_ports
+        )?;
+        writeln!(
+            f,
+            "  properties             {:>8}   ({} without a client, still taking their port)",
+            self.properties, self.properties_without_client
+        )?;
+        write!(
+            f,
+            "  clients                {:>8}   ({} identified by code, {} without a code)",
+            self.clients, self.identified_clients, self.clients_without_code
+        )
     }
 }

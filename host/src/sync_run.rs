@@ -103,7 +103,12 @@ pub fn run(
     let mut report = SyncReport {
         integration: integration.name.clone(),
         run_id,
-        status: if outcome.is_ok() { "succeeded" } else { "failed" }.into(),
+        status: if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        }
+        .into(),
         error: outcome.as_ref().err().cloned(),
         started_at,
         finished_at: db::now(),
@@ -130,19 +135,31 @@ pub fn run(
         report.invalid = guest
             .invalid
             .into_iter()
-            .map(|i| InvalidRecord { kind: kind_name(i.kind).into(), id: i.id, reason: i.reason })
+            .map(|i| InvalidRecord {
+                kind: kind_name(i.kind).into(),
+                id: i.id,
+                reason: i.reason,
+            })
             .collect();
         report.requests = guest.requests;
         report.retries = guest.retries;
     }
     conn.execute(
         "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5 WHERE id = ?1",
-        params![run_id, report.finished_at, report.status, serde_json::to_string(&report)?, report.error],
+        params![
+            run_id,
+            report.finished_at,
+            report.status,
+            serde_json::to_string(&report)?,
+            report.error
+        ],
     )
     .context("recording the run's outcome")?;
     match &report.error {
         None => tracing::info!(run_id, integration = %integration.name, "sync succeeded"),
-        Some(error) => tracing::warn!(run_id, integration = %integration.name, %error, "sync failed; nothing was changed"),
+        Some(error) => {
+            tracing::warn!(run_id, integration = %integration.name, %error, "sync failed; nothing was changed")
+        }
     }
     Ok((report, conn))
 }

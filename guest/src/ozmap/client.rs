@@ -63,7 +63,8 @@ impl Pager {
     pub fn new(route: &str, filter: &[Value], page_size: u32) -> Pager {
         Pager {
             route: route.to_string(),
-            filter: (!filter.is_empty()).then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
+            filter: (!filter.is_empty())
+                .then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
             limit: page_size.max(1) as u64,
             offset: 0,
             done: false,
@@ -71,7 +72,10 @@ impl Pager {
     }
 
     /// The next page's rows; `None` once the listing is complete.
-    pub fn next<H: Http>(&mut self, client: &mut OzmapClient<H>) -> Result<Option<Vec<Value>>, String> {
+    pub fn next<H: Http>(
+        &mut self,
+        client: &mut OzmapClient<H>,
+    ) -> Result<Option<Vec<Value>>, String> {
         if self.done {
             return Ok(None);
         }
@@ -82,7 +86,8 @@ impl Pager {
             query.push_str(filter);
         }
         let what = format!("{} page {page}", self.route);
-        let listing = Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
+        let listing =
+            Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
         if let Some(start) = listing.start
             && start != self.offset
         {
@@ -97,12 +102,17 @@ impl Pager {
         // The server capped our page size: go on at its size. Adopted on the
         // first page only, where the offset (0) fits any size.
         if more && count > 0 && count < asked && self.offset == 0 {
-            self.limit = listing.limit.filter(|l| *l > 0 && *l < asked).unwrap_or(count);
+            self.limit = listing
+                .limit
+                .filter(|l| *l > 0 && *l < asked)
+                .unwrap_or(count);
         }
         self.offset += count;
         self.done = !more || count == 0;
         if !self.done && self.offset % self.limit != 0 {
-            return Err(format!("{what}: the platform changed its page size mid-listing; cannot page on safely"));
+            return Err(format!(
+                "{what}: the platform changed its page size mid-listing; cannot page on safely"
+            ));
         }
         Ok(Some(listing.rows))
     }
@@ -173,7 +183,8 @@ impl<H: Http> OzmapClient<H> {
         });
         let what = "login";
         self.auth = Auth::ApiKey;
-        let response = self.send_with_retries(Method::Post, "users/login?type=API", Some(&body), what)?;
+        let response =
+            self.send_with_retries(Method::Post, "users/login?type=API", Some(&body), what)?;
         if response.status == 401 || response.status == 403 {
             return Err(format!(
                 "the platform refused the API key, and the login with user {:?} failed ({}): check the user and password",
@@ -187,7 +198,9 @@ impl<H: Http> OzmapClient<H> {
             .or_else(|| answer.get("token"))
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| "login: the platform's answer holds no authorization token".to_string())?;
+            .ok_or_else(|| {
+                "login: the platform's answer holds no authorization token".to_string()
+            })?;
         self.auth = Auth::Token(token.to_string());
         Ok(())
     }
@@ -258,7 +271,9 @@ fn expect_success(response: &Response, what: &str) -> Result<(), String> {
     Err(format!(
         "{what}: the platform answered {}{}",
         response.status,
-        platform_message(response).map(|m| format!(": {m}")).unwrap_or_default()
+        platform_message(response)
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
     ))
 }
 
@@ -294,7 +309,13 @@ impl Listing {
         let mut body = match body {
             // Some servers answer a bare array for small lists.
             Value::Array(rows) => {
-                return Ok(Listing { rows, total: None, start: None, limit: None, has_next_page: Some(false) });
+                return Ok(Listing {
+                    rows,
+                    total: None,
+                    start: None,
+                    limit: None,
+                    has_next_page: Some(false),
+                });
             }
             Value::Object(map) => map,
             _ => return Err("the answer is neither a page nor a list".into()),
@@ -332,7 +353,9 @@ pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len() * 3);
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }

@@ -52,7 +52,9 @@ fn number(value: Option<&Value>) -> Option<f64> {
 }
 
 fn whole(value: Option<&Value>) -> Option<u32> {
-    number(value).filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= u32::MAX as f64).map(|n| n as u32)
+    number(value)
+        .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= u32::MAX as f64)
+        .map(|n| n as u32)
 }
 
 /// `coords: [lng, lat]` (longitude first) or `lat`/`lng`; absent is fine,
@@ -98,7 +100,11 @@ fn address(record: &Value) -> Option<String> {
 pub fn project(record: &Value) -> Reading<Project> {
     Ok(Project {
         id: required_id(record)?,
-        name: record.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        name: record
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         identifier: text(record, "identifier"),
         position: position(record)?,
     })
@@ -128,7 +134,10 @@ pub fn network_box(record: &Value) -> Reading<NetworkBox> {
 
 /// `service_by_type` answers whether a splitter type allows client
 /// connection, for splitters that do not say so themselves.
-pub fn splitter(record: &Value, service_by_type: impl Fn(&str) -> Option<bool>) -> Reading<Splitter> {
+pub fn splitter(
+    record: &Value,
+    service_by_type: impl Fn(&str) -> Option<bool>,
+) -> Reading<Splitter> {
     let id = required_id(record)?;
     let box_id = required_ref(record, "parent", "box")?;
     let project = required_ref(record, "project", "project")?;
@@ -136,7 +145,12 @@ pub fn splitter(record: &Value, service_by_type: impl Fn(&str) -> Option<bool>) 
         Some(is_drop) => is_drop,
         None => reference(record.get("splitterType"))
             .and_then(|t| service_by_type(&t))
-            .or_else(|| record.get("splitterType").and_then(|t| t.get("isDrop")).and_then(Value::as_bool))
+            .or_else(|| {
+                record
+                    .get("splitterType")
+                    .and_then(|t| t.get("isDrop"))
+                    .and_then(Value::as_bool)
+            })
             .unwrap_or(false),
     };
     let ratio = record.get("ratio");
@@ -196,11 +210,17 @@ pub fn property(record: &Value) -> Reading<(Property, Option<Client>)> {
     let connection = match record.get("connections").and_then(Value::as_array) {
         Some(connections) => connections
             .iter()
-            .filter(|c| c.get("kind").and_then(Value::as_str).is_none_or(|k| k.eq_ignore_ascii_case("splitter")))
+            .filter(|c| {
+                c.get("kind")
+                    .and_then(Value::as_str)
+                    .is_none_or(|k| k.eq_ignore_ascii_case("splitter"))
+            })
             .find_map(|c| Some((reference(c.get("id"))?, c.get("port"))))
             .map(|(splitter, port)| match whole(port) {
                 Some(port) if port >= 1 => Ok(Connection { splitter, port }),
-                _ => Err(format!("its connection to splitter {splitter} has no valid 1-based port")),
+                _ => Err(format!(
+                    "its connection to splitter {splitter} has no valid 1-based port"
+                )),
             })
             .transpose()?,
         None => None,
@@ -212,7 +232,10 @@ pub fn property(record: &Value) -> Reading<(Property, Option<Client>)> {
         position: position(record)?,
         address: address(record),
         connection,
-        client: embedded.as_ref().map(|c| c.id.clone()).or_else(|| reference(record.get("client"))),
+        client: embedded
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| reference(record.get("client"))),
         client_code: embedded.as_ref().and_then(|c| c.code.clone()),
         id,
     };
@@ -227,10 +250,26 @@ mod tests {
     #[test]
     fn coords_are_longitude_first_and_range_checked() {
         let p = pole(&json!({"id": "a", "coords": [-48.5, -27.6], "lat": null})).unwrap();
-        assert_eq!(p.position, Some(Position { lat: -27.6, lng: -48.5 }));
+        assert_eq!(
+            p.position,
+            Some(Position {
+                lat: -27.6,
+                lng: -48.5
+            })
+        );
         let p = pole(&json!({"_id": "a", "lat": -27.6, "lng": -48.5})).unwrap();
-        assert_eq!(p.position, Some(Position { lat: -27.6, lng: -48.5 }));
-        assert!(pole(&json!({"id": "a", "coords": [-48.5, 127.6]})).unwrap_err().contains("out of range"));
+        assert_eq!(
+            p.position,
+            Some(Position {
+                lat: -27.6,
+                lng: -48.5
+            })
+        );
+        assert!(
+            pole(&json!({"id": "a", "coords": [-48.5, 127.6]}))
+                .unwrap_err()
+                .contains("out of range")
+        );
         assert_eq!(pole(&json!({"id": "a"})).unwrap().position, None);
         assert!(pole(&json!({"name": "P1"})).unwrap_err().contains("no id"));
     }
@@ -247,21 +286,47 @@ mod tests {
         assert!(s.service);
         assert_eq!(s.box_id, "b");
         assert_eq!(s.ports.len(), 4);
-        assert_eq!(s.ports.iter().filter(|p| p.blocked).map(|p| p.number).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            s.ports
+                .iter()
+                .filter(|p| p.blocked)
+                .map(|p| p.number)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
     }
 
     #[test]
     fn splitter_service_flag_falls_back_to_its_type() {
         let record = json!({"id": "s", "parent": "b", "project": "p", "splitterType": "t", "ratio": {"output": 8}});
-        assert!(splitter(&record, |t| (t == "t").then_some(true)).unwrap().service);
+        assert!(
+            splitter(&record, |t| (t == "t").then_some(true))
+                .unwrap()
+                .service
+        );
         assert!(!splitter(&record, |_| None).unwrap().service);
-        assert!(splitter(&json!({"id": "s", "project": "p", "ratio": {"output": 8}}), |_| None).is_err());
+        assert!(
+            splitter(
+                &json!({"id": "s", "project": "p", "ratio": {"output": 8}}),
+                |_| None
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn client_code_empty_is_none() {
-        assert_eq!(client(&json!({"id": "c", "code": "  "})).unwrap().code, None);
-        assert_eq!(client(&json!({"id": "c", "code": 123})).unwrap().code.as_deref(), Some("123"));
+        assert_eq!(
+            client(&json!({"id": "c", "code": "  "})).unwrap().code,
+            None
+        );
+        assert_eq!(
+            client(&json!({"id": "c", "code": 123}))
+                .unwrap()
+                .code
+                .as_deref(),
+            Some("123")
+        );
         let c = client(&json!({"id": "c", "code": "SVC-1", "onu": {"user_PPPoE": "joao", "serial_number": null}})).unwrap();
         assert_eq!(c.pppoe_login.as_deref(), Some("joao"));
         assert_eq!(c.onu_serial, None);
@@ -272,11 +337,23 @@ mod tests {
         let (p, c) = property(&json!({"id": "h", "project": "p", "client": null,
             "connections": [{"id": "s", "kind": "Splitter", "port": 3}]}))
         .unwrap();
-        assert_eq!(p.connection, Some(Connection { splitter: "s".into(), port: 3 }));
+        assert_eq!(
+            p.connection,
+            Some(Connection {
+                splitter: "s".into(),
+                port: 3
+            })
+        );
         assert_eq!((p.client, c), (None, None));
-        let (p, c) = property(&json!({"id": "h", "project": {"id": "p"}, "client": {"id": "c", "code": "X"}})).unwrap();
+        let (p, c) = property(
+            &json!({"id": "h", "project": {"id": "p"}, "client": {"id": "c", "code": "X"}}),
+        )
+        .unwrap();
         assert_eq!(p.client_code.as_deref(), Some("X"));
         assert_eq!(c.unwrap().id, "c");
-        assert!(property(&json!({"id": "h", "project": "p", "connections": [{"id": "s", "port": 0}]})).is_err());
+        assert!(
+            property(&json!({"id": "h", "project": "p", "connections": [{"id": "s", "port": 0}]}))
+                .is_err()
+        );
     }
 }
