@@ -1,1 +1,5 @@
-fn main() {}
+//! mapsync end to end: the real binary and component, real SQLite files, and
+//! the OZmap test server over real HTTP on loopback.
+
+mod common;
+mod contents;

@@ -1,0 +1,157 @@
+//! The bench every end-to-end test stands on: the OZmap test server on
+//! loopback, a fresh SQLite file, and the real `mapsync` binary (which runs
+//! the real component).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ozmap_test_server::{GeneratorConfig, Network, ServerConfig, TestServer, generate};
+use serde_json::Value;
+
+/// Distinctive secrets, so a leak is easy to spot in any output.
+pub const API_KEY: &str = "KEY-7f3a9c1e5b2d8a4f6c0e";
+pub const USER: &str = "integracao";
+pub const PASSWORD: &str = "PW-q8Zr4-x1Lk9-t7Nm";
+
+pub fn server_config() -> ServerConfig {
+    ServerConfig { api_key: Some(API_KEY.into()), user: USER.into(), password: PASSWORD.into(), ..ServerConfig::default() }
+}
+
+pub struct Bench {
+    pub server: TestServer,
+    pub dir: tempfile::TempDir,
+    /// Every output the binary printed, to check for secrets.
+    pub outputs: std::cell::RefCell<Vec<String>>,
+}
+
+/// The component compiled once for the whole suite, not once per test.
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+impl Bench {
+    pub fn new() -> Bench {
+        Bench::with(server_config(), generate(&GeneratorConfig::small()))
+    }
+
+    pub fn with(config: ServerConfig, network: Network) -> Bench {
+        Bench {
+            server: TestServer::start(config, network).expect("starting the OZmap test server"),
+            dir: tempfile::tempdir().unwrap(),
+            outputs: Default::default(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("mapsync.db")
+    }
+
+    /// Run `mapsync --db <bench db> args...`.
+    pub fn mapsync(&self, args: &[&str]) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env("MAPSYNC_CACHE_DIR", cache_dir())
+            .env_remove("MAPSYNC_DB")
+            .env_remove("MAPSYNC_LOG")
+            .output()
+            .expect("running mapsync");
+        let mut outputs = self.outputs.borrow_mut();
+        outputs.push(String::from_utf8_lossy(&output.stdout).into_owned());
+        outputs.push(String::from_utf8_lossy(&output.stderr).into_owned());
+        output
+    }
+
+    /// Run and expect success; answer stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.mapsync(args);
+        assert!(output.status.success(), "mapsync {args:?} failed:\n{}\n{}", stdout(&output), stderr(&output));
+        stdout(&output)
+    }
+
+    /// Run and expect failure; answer stderr and stdout together.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.mapsync(args);
+        assert!(!output.status.success(), "mapsync {args:?} succeeded but should not have:\n{}", stdout(&output));
+        format!("{}{}", stderr(&output), stdout(&output))
+    }
+
+    pub fn add_integration(&self, name: &str, project: Option<&str>) {
+        let url = self.server.url();
+        let mut args = vec![
+            "integration", "add", "--name", name, "--api-url", &url, "--api-key", API_KEY, "--user", USER, "--password",
+            PASSWORD,
+        ];
+        if let Some(project) = project {
+            args.extend(["--project-name", project]);
+        }
+        self.ok(&args);
+    }
+
+    /// `sync --json`: the report, and whether the command succeeded.
+    pub fn sync(&self, integration: &str, extra: &[&str]) -> (Value, bool) {
+        let mut args = vec!["sync", "--integration", integration, "--json"];
+        args.extend(extra);
+        let output = self.mapsync(&args);
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("sync --json printed no JSON ({e}):\n{}\n{}", stdout(&output), stderr(&output)));
+        (report, output.status.success())
+    }
+
+    pub fn sync_ok(&self, integration: &str) -> Value {
+        let (report, ok) = self.sync(integration, &[]);
+        assert!(ok, "sync failed: {report:#}");
+        assert_eq!(report["status"], "succeeded");
+        report
+    }
+
+    pub fn elements(&self, integration: &str, kind: &str) -> Vec<Value> {
+        let out = self.ok(&["elements", "--integration", integration, "--kind", kind, "--json"]);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// No output so far holds a secret.
+    pub fn assert_no_secret_printed(&self) {
+        for output in self.outputs.borrow().iter() {
+            for secret in [API_KEY, PASSWORD] {
+                assert!(!output.contains(secret), "a secret was printed:\n{output}");
+            }
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A platform document's id.
+pub fn id(doc: &Value) -> String {
+    doc["id"].as_str().or(doc["_id"].as_str()).unwrap_or_default().to_string()
+}
+
+/// The platform's documents of a route that are not deliberately invalid.
+pub fn valid_docs(bench: &Bench, route: &str) -> Vec<Value> {
+    bench.server.with_network(|n| {
+        n.collection(route)
+            .iter()
+            .filter(|d| !is_invalid(d))
+            .cloned()
+            .collect()
+    })
+}
+
+pub fn is_invalid(doc: &Value) -> bool {
+    let marked = |k: &str| doc[k].as_str().is_some_and(|s| s.starts_with(ozmap_test_server::INVALID_MARKER));
+    marked("observation") || marked("name")
+}
+
+pub fn counts(report: &Value, kind: &str) -> (u64, u64, u64, u64, u64) {
+    let k = &report["kinds"][kind];
+    let n = |f: &str| k[f].as_u64().unwrap_or_else(|| panic!("report lacks kinds.{kind}.{f}: {report:#}"));
+    (n("created"), n("updated"), n("unchanged"), n("removed"), n("invalid"))
+}
