@@ -4,6 +4,7 @@
 //! bindings layer (`component`) for the `wasm32-wasip2` component.
 
 pub mod http;
+mod log;
 pub mod model;
 pub mod ozmap;
 pub mod retry;

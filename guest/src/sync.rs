@@ -198,7 +198,18 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             .store
             .complete_kind(kind)
             .map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?;
-        self.kind(kind).removed = removed;
+        let r = self.kind(kind);
+        r.removed = removed;
+        let r = *r;
+        crate::log::info!(
+            "{}: {} created, {} updated, {} unchanged, {} removed, {} invalid",
+            kind.as_str(),
+            r.created,
+            r.updated,
+            r.unchanged,
+            r.removed,
+            r.invalid
+        );
         Ok(())
     }
 

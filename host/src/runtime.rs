@@ -280,3 +280,127 @@ impl std::hash::Hasher for HashWriter<'_> {
         self.0.update(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::http_fetch::{FetchError, Method, Request};
+    use crate::integration::{self, NewIntegration};
+    use crate::run_store::NoProgress;
+
+    /// The guest's answer when its settings point elsewhere than the
+    /// origin the host allows.
+    fn sync_elsewhere(runtime: &Runtime, allowed: &str, settings_url: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open(&dir.path().join("mapsync.db")).unwrap();
+        let added = integration::add(
+            &conn,
+            NewIntegration {
+                name: "origin".into(),
+                api_url: allowed.into(),
+                api_key: "some-api-key".into(),
+                user: "someone".into(),
+                password: "some-password".into(),
+                project_name: None,
+            },
+        )
+        .unwrap();
+        let store = RunStore::begin(conn, &added.id, Box::new(NoProgress)).unwrap();
+        let settings = wit_sync::Settings {
+            api_url: settings_url.into(),
+            api_key: added.api_key.clone(),
+            user: added.user.clone(),
+            password: added.password.clone(),
+            project_name: None,
+            page_size: 0,
+            max_attempts: 2,
+            timeout_ms: 2000,
+        };
+        let (answer, store) = runtime.sync(&added.api_url, settings, store, Limits::default());
+        let conn = store.roll_back().unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT COUNT(*) FROM elements", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 0, "a denied sync stored elements");
+        match answer {
+            Ok(Err(message)) => message,
+            other => panic!("expected the guest to answer an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_component_reaches_no_origin_but_the_integrations() {
+        let runtime = Runtime::new().unwrap();
+        for elsewhere in [
+            "http://127.0.0.1:10",   // another port
+            "https://127.0.0.1:9",   // another scheme
+            "http://evil.example:9", // another host
+        ] {
+            let message = sync_elsewhere(&runtime, "http://127.0.0.1:9", elsewhere);
+            assert!(
+                message.contains("denied by the host"),
+                "{elsewhere}: the error does not say the host denied the request: {message}"
+            );
+            assert!(!message.contains("some-password") && !message.contains("some-api-key"));
+        }
+    }
+
+    fn get(url: &str) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![("authorization".into(), "k".into())],
+            body: None,
+            timeout_ms: 500,
+        }
+    }
+
+    #[test]
+    fn the_fetcher_refuses_other_origins() {
+        let fetcher = Fetcher::new("http://127.0.0.1:1234").unwrap();
+        for url in [
+            "https://evil.example:443/api/v2/projects",
+            "https://evil.example/api/v2/projects",
+            "http://127.0.0.1:1235/api/v2/projects",
+            "https://127.0.0.1:1234/api/v2/projects",
+            "http://localhost:1234/api/v2/projects",
+            "ftp://127.0.0.1:1234/api/v2/projects",
+        ] {
+            match fetcher.fetch(get(url)) {
+                Err(FetchError::Denied(why)) => assert!(why.contains("127.0.0.1:1234"), "{why}"),
+                other => panic!("{url}: expected Denied, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_default_port_is_the_same_origin_as_none() {
+        let origin = |u: &str| crate::fetch::origin_of(&url::Url::parse(u).unwrap());
+        assert_eq!(origin("https://a.example"), origin("https://a.example:443"));
+        assert_eq!(
+            origin("https://a.example/api/v2"),
+            Some("https://a.example:443".to_string())
+        );
+        assert_eq!(origin("http://a.example"), origin("http://a.example:80"));
+        assert_ne!(origin("https://a.example"), origin("http://a.example"));
+        assert_ne!(
+            origin("https://a.example"),
+            origin("https://a.example:8443")
+        );
+
+        // The fetcher goes by the same rule: a request to the explicit default
+        // port of its origin is not denied (it fails to connect, nothing listens).
+        let fetcher = Fetcher::new("http://127.0.0.1").unwrap();
+        let answer = fetcher.fetch(get("http://127.0.0.1:80/api/v2/projects"));
+        assert!(
+            !matches!(answer, Err(FetchError::Denied(_))),
+            "the default port was denied: {answer:?}"
+        );
+        let fetcher = Fetcher::new("http://127.0.0.1:80").unwrap();
+        let answer = fetcher.fetch(get("http://127.0.0.1/api/v2/projects"));
+        assert!(
+            !matches!(answer, Err(FetchError::Denied(_))),
+            "the default port was denied: {answer:?}"
+        );
+    }
+}

@@ -14,7 +14,12 @@ pub const USER: &str = "integracao";
 pub const PASSWORD: &str = "PW-q8Zr4-x1Lk9-t7Nm";
 
 pub fn server_config() -> ServerConfig {
-    ServerConfig { api_key: Some(API_KEY.into()), user: USER.into(), password: PASSWORD.into(), ..ServerConfig::default() }
+    ServerConfig {
+        api_key: Some(API_KEY.into()),
+        user: USER.into(),
+        password: PASSWORD.into(),
+        ..ServerConfig::default()
+    }
 }
 
 pub struct Bench {
@@ -66,21 +71,40 @@ impl Bench {
     /// Run and expect success; answer stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.mapsync(args);
-        assert!(output.status.success(), "mapsync {args:?} failed:\n{}\n{}", stdout(&output), stderr(&output));
+        assert!(
+            output.status.success(),
+            "mapsync {args:?} failed:\n{}\n{}",
+            stdout(&output),
+            stderr(&output)
+        );
         stdout(&output)
     }
 
     /// Run and expect failure; answer stderr and stdout together.
     pub fn fails(&self, args: &[&str]) -> String {
         let output = self.mapsync(args);
-        assert!(!output.status.success(), "mapsync {args:?} succeeded but should not have:\n{}", stdout(&output));
+        assert!(
+            !output.status.success(),
+            "mapsync {args:?} succeeded but should not have:\n{}",
+            stdout(&output)
+        );
         format!("{}{}", stderr(&output), stdout(&output))
     }
 
     pub fn add_integration(&self, name: &str, project: Option<&str>) {
         let url = self.server.url();
         let mut args = vec![
-            "integration", "add", "--name", name, "--api-url", &url, "--api-key", API_KEY, "--user", USER, "--password",
+            "integration",
+            "add",
+            "--name",
+            name,
+            "--api-url",
+            &url,
+            "--api-key",
+            API_KEY,
+            "--user",
+            USER,
+            "--password",
             PASSWORD,
         ];
         if let Some(project) = project {
@@ -94,8 +118,13 @@ impl Bench {
         let mut args = vec!["sync", "--integration", integration, "--json"];
         args.extend(extra);
         let output = self.mapsync(&args);
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("sync --json printed no JSON ({e}):\n{}\n{}", stdout(&output), stderr(&output)));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "sync --json printed no JSON ({e}):\n{}\n{}",
+                stdout(&output),
+                stderr(&output)
+            )
+        });
         (report, output.status.success())
     }
 
@@ -107,7 +136,14 @@ impl Bench {
     }
 
     pub fn elements(&self, integration: &str, kind: &str) -> Vec<Value> {
-        let out = self.ok(&["elements", "--integration", integration, "--kind", kind, "--json"]);
+        let out = self.ok(&[
+            "elements",
+            "--integration",
+            integration,
+            "--kind",
+            kind,
+            "--json",
+        ]);
         serde_json::from_str(&out).unwrap()
     }
 
@@ -131,7 +167,11 @@ pub fn stderr(output: &Output) -> String {
 
 /// A platform document's id.
 pub fn id(doc: &Value) -> String {
-    doc["id"].as_str().or(doc["_id"].as_str()).unwrap_or_default().to_string()
+    doc["id"]
+        .as_str()
+        .or(doc["_id"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The platform's documents of a route that are not deliberately invalid.
@@ -146,12 +186,25 @@ pub fn valid_docs(bench: &Bench, route: &str) -> Vec<Value> {
 }
 
 pub fn is_invalid(doc: &Value) -> bool {
-    let marked = |k: &str| doc[k].as_str().is_some_and(|s| s.starts_with(ozmap_test_server::INVALID_MARKER));
+    let marked = |k: &str| {
+        doc[k]
+            .as_str()
+            .is_some_and(|s| s.starts_with(ozmap_test_server::INVALID_MARKER))
+    };
     marked("observation") || marked("name")
 }
 
 pub fn counts(report: &Value, kind: &str) -> (u64, u64, u64, u64, u64) {
     let k = &report["kinds"][kind];
-    let n = |f: &str| k[f].as_u64().unwrap_or_else(|| panic!("report lacks kinds.{kind}.{f}: {report:#}"));
-    (n("created"), n("updated"), n("unchanged"), n("removed"), n("invalid"))
+    let n = |f: &str| {
+        k[f].as_u64()
+            .unwrap_or_else(|| panic!("report lacks kinds.{kind}.{f}: {report:#}"))
+    };
+    (
+        n("created"),
+        n("updated"),
+        n("unchanged"),
+        n("removed"),
+        n("invalid"),
+    )
 }

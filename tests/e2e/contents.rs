@@ -45,7 +45,10 @@ fn a_full_sync_stores_what_the_platform_holds_element_by_element() {
 
     let poles = by_id(bench.elements("full", "pole"));
     let platform = valid_docs(&bench, "poles");
-    assert_eq!(poles.keys().cloned().collect::<BTreeSet<_>>(), platform.iter().map(id).collect());
+    assert_eq!(
+        poles.keys().cloned().collect::<BTreeSet<_>>(),
+        platform.iter().map(id).collect()
+    );
     for doc in &platform {
         let pole = &poles[&id(doc)];
         assert_eq!((pole["lat"].clone(), pole["lng"].clone()), lat_lng(doc));
@@ -54,7 +57,10 @@ fn a_full_sync_stores_what_the_platform_holds_element_by_element() {
 
     let boxes = by_id(bench.elements("full", "box"));
     let platform = valid_docs(&bench, "boxes");
-    assert_eq!(boxes.keys().cloned().collect::<BTreeSet<_>>(), platform.iter().map(id).collect());
+    assert_eq!(
+        boxes.keys().cloned().collect::<BTreeSet<_>>(),
+        platform.iter().map(id).collect()
+    );
     for doc in &platform {
         let stored = &boxes[&id(doc)];
         assert_eq!(stored["name"], doc["name"]);
@@ -73,12 +79,18 @@ fn a_full_sync_stores_what_the_platform_holds_element_by_element() {
         assert_eq!(stored["code"], code(doc), "{doc}");
         assert_eq!(stored["name"], doc["name"]);
     }
-    assert!(clients.values().any(|c| c["code"].is_null()), "the generator makes clients without code");
+    assert!(
+        clients.values().any(|c| c["code"].is_null()),
+        "the generator makes clients without code"
+    );
 
     let properties = by_id(bench.elements("full", "property"));
     let platform = valid_docs(&bench, "properties");
     assert_eq!(properties.len(), platform.len());
-    let client_code: HashMap<String, Value> = valid_docs(&bench, "ftth-clients").iter().map(|c| (id(c), code(c))).collect();
+    let client_code: HashMap<String, Value> = valid_docs(&bench, "ftth-clients")
+        .iter()
+        .map(|c| (id(c), code(c)))
+        .collect();
     for doc in &platform {
         let stored = &properties[&id(doc)];
         assert_eq!(stored["project"], reference(doc, "project"));
@@ -86,38 +98,75 @@ fn a_full_sync_stores_what_the_platform_holds_element_by_element() {
         let connection = &doc["connections"][0];
         assert_eq!(stored["splitter"], connection["id"]);
         assert_eq!(stored["port"], connection["port"]);
-        let expected = doc["client"].as_str().and_then(|c| client_code.get(c)).cloned().unwrap_or(Value::Null);
+        let expected = doc["client"]
+            .as_str()
+            .and_then(|c| client_code.get(c))
+            .cloned()
+            .unwrap_or(Value::Null);
         assert_eq!(stored["client_code"], expected);
     }
 
     let splitters = by_id(bench.elements("full", "splitter"));
     let platform = valid_docs(&bench, "splitters");
-    assert_eq!(splitters.keys().cloned().collect::<BTreeSet<_>>(), platform.iter().map(id).collect());
+    assert_eq!(
+        splitters.keys().cloned().collect::<BTreeSet<_>>(),
+        platform.iter().map(id).collect()
+    );
     for doc in &platform {
         let stored = &splitters[&id(doc)];
         assert_eq!(stored["box"], reference(doc, "parent"));
         assert_eq!(stored["project"], reference(doc, "project"));
-        assert_eq!(stored["service"], doc["isDrop"], "service = allows client connection");
-        assert_eq!(stored["ports"].as_array().unwrap().len() as u64, doc["ratio"]["output"].as_u64().unwrap());
+        assert_eq!(
+            stored["service"], doc["isDrop"],
+            "service = allows client connection"
+        );
+        assert_eq!(
+            stored["ports"].as_array().unwrap().len() as u64,
+            doc["ratio"]["output"].as_u64().unwrap()
+        );
     }
-    assert!(splitters.values().any(|s| s["service"] == true) && splitters.values().any(|s| s["service"] == false));
+    assert!(
+        splitters.values().any(|s| s["service"] == true)
+            && splitters.values().any(|s| s["service"] == false)
+    );
 
     // The report counts what was created and every invalid record, by id.
-    for (kind, route) in [("pole", "poles"), ("box", "boxes"), ("splitter", "splitters"), ("property", "properties")] {
+    for (kind, route) in [
+        ("pole", "poles"),
+        ("box", "boxes"),
+        ("splitter", "splitters"),
+        ("property", "properties"),
+    ] {
         let (created, _, _, removed, _) = counts(&report, kind);
         assert_eq!(created as usize, valid_docs(&bench, route).len(), "{kind}");
         assert_eq!(removed, 0);
     }
     let invalid = report["invalid"].as_array().unwrap();
-    let total_invalid: u64 = ["project", "pole", "box", "splitter", "client", "property"].iter().map(|k| counts(&report, k).4).sum();
+    let total_invalid: u64 = ["project", "pole", "box", "splitter", "client", "property"]
+        .iter()
+        .map(|k| counts(&report, k).4)
+        .sum();
     assert_eq!(total_invalid as usize, invalid.len());
     assert!(!invalid.is_empty());
     for record in invalid {
         assert!(record["reason"].as_str().is_some_and(|r| !r.is_empty()));
     }
-    assert!(invalid.iter().any(|r| r["kind"] == "splitter" && r["reason"].as_str().unwrap().contains("box")));
-    assert!(invalid.iter().any(|r| r["reason"].as_str().unwrap().contains("coordinates out of range")));
-    assert!(invalid.iter().any(|r| r["id"].is_null() && r["reason"].as_str().unwrap().contains("no id")));
+    assert!(
+        invalid
+            .iter()
+            .any(|r| r["kind"] == "splitter" && r["reason"].as_str().unwrap().contains("box"))
+    );
+    assert!(invalid.iter().any(|r| {
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("coordinates out of range")
+    }));
+    assert!(
+        invalid
+            .iter()
+            .any(|r| r["id"].is_null() && r["reason"].as_str().unwrap().contains("no id"))
+    );
 }
 
 #[test]
@@ -128,9 +177,20 @@ fn port_states_follow_properties_and_blocked_flags() {
     let properties = valid_docs(&bench, "properties");
     let takers: HashMap<(String, u64), &Value> = properties
         .iter()
-        .map(|p| ((p["connections"][0]["id"].as_str().unwrap().to_string(), p["connections"][0]["port"].as_u64().unwrap()), p))
+        .map(|p| {
+            (
+                (
+                    p["connections"][0]["id"].as_str().unwrap().to_string(),
+                    p["connections"][0]["port"].as_u64().unwrap(),
+                ),
+                p,
+            )
+        })
         .collect();
-    let platform: HashMap<String, Value> = valid_docs(&bench, "splitters").into_iter().map(|s| (id(&s), s)).collect();
+    let platform: HashMap<String, Value> = valid_docs(&bench, "splitters")
+        .into_iter()
+        .map(|s| (id(&s), s))
+        .collect();
     let mut seen = BTreeSet::new();
     for splitter in bench.elements("ports", "splitter") {
         let doc = &platform[&id(&splitter)];
@@ -147,7 +207,9 @@ fn port_states_follow_properties_and_blocked_flags() {
                         seen.insert("taken without client".into());
                     }
                 }
-                None if doc["ports"][(n - 1) as usize]["blocked"] == true => assert_eq!(state, "blocked"),
+                None if doc["ports"][(n - 1) as usize]["blocked"] == true => {
+                    assert_eq!(state, "blocked")
+                }
                 None => {
                     assert_eq!(state, "free");
                     assert!(port["property"].is_null() && port["client_code"].is_null());
@@ -156,7 +218,10 @@ fn port_states_follow_properties_and_blocked_flags() {
         }
     }
     for state in ["free", "taken", "blocked", "taken without client"] {
-        assert!(seen.contains(state), "the generated network should show a {state} port");
+        assert!(
+            seen.contains(state),
+            "the generated network should show a {state} port"
+        );
     }
 }
 
@@ -167,36 +232,67 @@ fn project_name_selects_one_project_exactly_but_every_pole() {
     bench.add_integration("one", Some(wanted));
     bench.sync_ok("one");
     let project_id = bench.server.with_network(|n| {
-        let matching: Vec<_> = n.collection("projects").iter().filter(|p| p["name"] == wanted).collect();
+        let matching: Vec<_> = n
+            .collection("projects")
+            .iter()
+            .filter(|p| p["name"] == wanted)
+            .collect();
         assert_eq!(matching.len(), 1);
-        assert!(n.collection("projects").iter().any(|p| p["name"] == near_miss));
+        assert!(
+            n.collection("projects")
+                .iter()
+                .any(|p| p["name"] == near_miss)
+        );
         id(matching[0])
     });
     let projects = bench.elements("one", "project");
     assert_eq!(projects.len(), 1);
     assert_eq!(projects[0]["name"], wanted);
 
-    let expected_boxes: BTreeSet<String> =
-        valid_docs(&bench, "boxes").iter().filter(|b| reference(b, "project") == project_id.as_str()).map(id).collect();
+    let expected_boxes: BTreeSet<String> = valid_docs(&bench, "boxes")
+        .iter()
+        .filter(|b| reference(b, "project") == project_id.as_str())
+        .map(id)
+        .collect();
     let boxes: BTreeSet<String> = bench.elements("one", "box").iter().map(id).collect();
     assert!(!boxes.is_empty());
     assert_eq!(boxes, expected_boxes);
-    assert!(bench.elements("one", "splitter").iter().all(|s| s["project"] == project_id.as_str()));
+    assert!(
+        bench
+            .elements("one", "splitter")
+            .iter()
+            .all(|s| s["project"] == project_id.as_str())
+    );
     let properties = bench.elements("one", "property");
-    assert!(!properties.is_empty() && properties.iter().all(|p| p["project"] == project_id.as_str()));
+    assert!(
+        !properties.is_empty()
+            && properties
+                .iter()
+                .all(|p| p["project"] == project_id.as_str())
+    );
 
     // Poles belong to every project.
     let poles: BTreeSet<String> = bench.elements("one", "pole").iter().map(id).collect();
     assert_eq!(poles, valid_docs(&bench, "poles").iter().map(id).collect());
 
     // Clients: exactly those the project's properties hold.
-    let held: BTreeSet<String> = properties.iter().filter_map(|p| p["client"].as_str().map(str::to_string)).collect();
+    let held: BTreeSet<String> = properties
+        .iter()
+        .filter_map(|p| p["client"].as_str().map(str::to_string))
+        .collect();
     let clients: BTreeSet<String> = bench.elements("one", "client").iter().map(id).collect();
     assert_eq!(clients, held);
     assert!(clients.len() < valid_docs(&bench, "ftth-clients").len());
 
     // Other projects' boxes were never even asked for with this project's filter missing.
-    assert!(bench.server.requests().iter().filter(|r| r.path.ends_with("/boxes")).all(|r| r.query.contains("filter")));
+    assert!(
+        bench
+            .server
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/boxes"))
+            .all(|r| r.query.contains("filter"))
+    );
 }
 
 #[test]
@@ -206,7 +302,10 @@ fn a_second_sync_of_unchanged_data_changes_nothing() {
     let first = bench.sync_ok("again");
     let stamp = |bench: &Bench| -> (String, i64) {
         let conn = rusqlite::Connection::open(bench.db()).unwrap();
-        conn.query_row("SELECT max(updated_at), count(*) FROM elements", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+        conn.query_row("SELECT max(updated_at), count(*) FROM elements", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
     };
     let before = stamp(&bench);
     let second = bench.sync_ok("again");
@@ -229,18 +328,29 @@ fn changes_and_removals_are_applied_after_a_complete_listing() {
         boxes[0]["name"] = Value::from("CTO renamed");
         let renamed = id(&boxes[0]);
         let properties = n.collection_mut("properties");
-        let position = properties.iter().position(|p| !crate::common::is_invalid(p)).unwrap();
+        let position = properties
+            .iter()
+            .position(|p| !crate::common::is_invalid(p))
+            .unwrap();
         (id(&pole), renamed, properties.remove(position))
     });
     let report = bench.sync_ok("changes");
     assert_eq!(counts(&report, "pole").3, 1);
     assert_eq!(counts(&report, "property").3, 1);
     assert_eq!(counts(&report, "box").1, 1);
-    assert!(bench.elements("changes", "pole").iter().all(|p| id(p) != pole));
+    assert!(
+        bench
+            .elements("changes", "pole")
+            .iter()
+            .all(|p| id(p) != pole)
+    );
     let boxes = by_id(bench.elements("changes", "box"));
     assert_eq!(boxes[&renamed_box]["name"], "CTO renamed");
     // The port the removed property took is free again.
-    let (splitter, port) = (property["connections"][0]["id"].as_str().unwrap(), property["connections"][0]["port"].as_u64().unwrap());
+    let (splitter, port) = (
+        property["connections"][0]["id"].as_str().unwrap(),
+        property["connections"][0]["port"].as_u64().unwrap(),
+    );
     let splitters = by_id(bench.elements("changes", "splitter"));
     let state = &splitters[splitter]["ports"][(port - 1) as usize];
     assert_eq!(state["port"], port);

@@ -3,3 +3,4 @@
 
 mod common;
 mod contents;
+mod resilience;

@@ -109,7 +109,7 @@ impl Pager {
         }
         self.offset += count;
         self.done = !more || count == 0;
-        if !self.done && self.offset % self.limit != 0 {
+        if !self.done && !self.offset.is_multiple_of(self.limit) {
             return Err(format!(
                 "{what}: the platform changed its page size mid-listing; cannot page on safely"
             ));
@@ -140,7 +140,8 @@ impl<H: Http> OzmapClient<H> {
             let response = self.send(Method::Get, path_and_query, None, what)?;
             expect_success(&response, what)?;
             match parse_json(&response, what) {
-                Err(_) if attempt < self.policy.max_attempts => {
+                Err(error) if attempt < self.policy.max_attempts => {
+                    crate::log::warn!("{error}; retrying");
                     self.traffic.retries += 1;
                     self.http.sleep(self.policy.backoff(attempt));
                     attempt += 1;
@@ -224,6 +225,14 @@ impl<H: Http> OzmapClient<H> {
             };
             match verdict {
                 Verdict::RetryAfter(wait) if attempt < self.policy.max_attempts => {
+                    let why = match &outcome {
+                        Ok(response) => format!("the platform answered {}", response.status),
+                        Err(error) => error.to_string(),
+                    };
+                    crate::log::warn!(
+                        "{what}: {why}; retrying in {wait:?} (attempt {attempt} of {})",
+                        self.policy.max_attempts
+                    );
                     self.traffic.retries += 1;
                     self.http.sleep(wait);
                 }

@@ -1,0 +1,539 @@
+//! Resilience: authentication fallbacks, passing failures the client must ride
+//! out, failures it must give up on without touching the store, secrets kept
+//! out of every output, read-only traffic, and input refused at the door.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ozmap_test_server::{Fault, GeneratorConfig, PROJECT_NAMES, ServerConfig, generate};
+use serde_json::Value;
+
+use crate::common::{API_KEY, Bench, PASSWORD, USER, counts, id, server_config, valid_docs};
+
+const KINDS: [&str; 6] = ["project", "pole", "box", "splitter", "client", "property"];
+
+/// What a clean sync of `GeneratorConfig::small()` gives: its report and every
+/// stored element, by kind. Computed once (the network is deterministic) and
+/// compared with the outcome of syncs that had to fight through faults.
+struct Baseline {
+    report: Value,
+    elements: BTreeMap<&'static str, Vec<Value>>,
+}
+
+fn baseline() -> &'static Baseline {
+    static BASELINE: OnceLock<Baseline> = OnceLock::new();
+    BASELINE.get_or_init(|| {
+        let bench = Bench::new();
+        bench.add_integration("clean", None);
+        let report = bench.sync_ok("clean");
+        assert_eq!(report["retries"], 0, "a clean sync retried: {report:#}");
+        Baseline {
+            report,
+            elements: all_elements(&bench, "clean"),
+        }
+    })
+}
+
+fn all_elements(bench: &Bench, integration: &str) -> BTreeMap<&'static str, Vec<Value>> {
+    KINDS
+        .iter()
+        .map(|k| (*k, bench.elements(integration, k)))
+        .collect()
+}
+
+/// The store holds exactly what a clean sync stores, and the report counts
+/// the same elements.
+fn assert_same_as_clean(bench: &Bench, integration: &str, report: &Value) {
+    let clean = baseline();
+    for kind in KINDS {
+        assert_eq!(
+            counts(report, kind),
+            counts(&clean.report, kind),
+            "{kind} counts differ from a clean sync's: {report:#}"
+        );
+    }
+    let stored = all_elements(bench, integration);
+    for kind in KINDS {
+        assert!(
+            !clean.elements[kind].is_empty(),
+            "the clean sync stored no {kind}"
+        );
+        assert!(
+            stored[kind] == clean.elements[kind],
+            "the stored {kind}s differ from a clean sync's"
+        );
+    }
+}
+
+fn retries(report: &Value) -> u64 {
+    report["retries"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("report lacks retries: {report:#}"))
+}
+
+fn requests(report: &Value) -> u64 {
+    report["requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("report lacks requests: {report:#}"))
+}
+
+/// A server that refuses every API key, so the client must log in.
+fn key_refused() -> ServerConfig {
+    ServerConfig {
+        api_key: None,
+        ..server_config()
+    }
+}
+
+/// `integration add` against the bench's server with the given password.
+fn add_with_password(bench: &Bench, name: &str, password: &str) {
+    let url = bench.server.url();
+    bench.ok(&[
+        "integration",
+        "add",
+        "--name",
+        name,
+        "--api-url",
+        &url,
+        "--api-key",
+        API_KEY,
+        "--user",
+        USER,
+        "--password",
+        password,
+    ]);
+}
+
+fn assert_store_empty(bench: &Bench, integration: &str) {
+    for kind in KINDS {
+        let stored = bench.elements(integration, kind);
+        assert!(
+            stored.is_empty(),
+            "a failed sync stored {} {kind}(s)",
+            stored.len()
+        );
+    }
+}
+
+fn error_of(report: &Value) -> String {
+    assert_eq!(report["status"], "failed", "{report:#}");
+    report["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a failed report without error: {report:#}"))
+        .to_string()
+}
+
+#[test]
+fn refused_key_falls_back_to_login_and_a_wrong_password_fails_cleanly() {
+    let bench = Bench::with(key_refused(), generate(&GeneratorConfig::small()));
+    bench.add_integration("login", None);
+    let report = bench.sync_ok("login");
+    assert!(bench.server.logins() >= 1, "the sync never logged in");
+    assert_same_as_clean(&bench, "login", &report);
+    let logins = bench.server.logins();
+
+    add_with_password(&bench, "wrong", "not-the-password");
+    let (report, ok) = bench.sync("wrong", &[]);
+    assert!(
+        !ok,
+        "a sync with a refused key and a wrong password succeeded: {report:#}"
+    );
+    let error = error_of(&report);
+    assert!(
+        error.contains("refused the API key"),
+        "the error does not say the key was refused: {error}"
+    );
+    assert!(
+        error.contains("login") && error.contains("failed"),
+        "the error does not say the login failed: {error}"
+    );
+    assert!(
+        !error.contains("not-the-password"),
+        "the error holds the password: {error}"
+    );
+    assert_eq!(
+        bench.server.logins(),
+        logins,
+        "a login with the wrong password succeeded"
+    );
+    assert_store_empty(&bench, "wrong");
+}
+
+#[test]
+fn expiring_tokens_are_renewed_by_logging_in_again() {
+    let config = ServerConfig {
+        token_ttl_requests: Some(3),
+        ..key_refused()
+    };
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("ttl", None);
+    let (report, ok) = bench.sync("ttl", &["--page-size", "5"]);
+    assert!(ok, "sync failed: {report:#}");
+    let logins = bench.server.logins() as u64;
+    // Every token serves three requests: a listing of ~70 pages needs many.
+    assert!(
+        requests(&report) > 30,
+        "page size 5 should need many requests: {report:#}"
+    );
+    // A token serves 3 requests; the 4th is refused and costs a login: about
+    // one login per 5 requests.
+    assert!(
+        logins >= 10 && logins * 6 >= requests(&report),
+        "only {logins} login(s) for {} requests",
+        requests(&report)
+    );
+    let stored = all_elements(&bench, "ttl");
+    assert!(
+        stored == baseline().elements,
+        "syncing with expiring tokens stored something else than a clean sync"
+    );
+}
+
+#[test]
+fn rate_limits_and_server_errors_are_retried() {
+    let bench = Bench::new();
+    bench.add_integration("flaky", None);
+    bench.server.inject(
+        "projects",
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        2,
+    );
+    bench.server.inject("poles", Fault::Status(500), 2);
+    bench.server.inject("splitters", Fault::Status(503), 2);
+    bench.server.inject("properties", Fault::Status(502), 1);
+    let started = Instant::now();
+    let report = bench.sync_ok("flaky");
+    let elapsed = started.elapsed();
+    assert!(retries(&report) >= 7, "7 faults were injected: {report:#}");
+    assert_eq!(
+        requests(&report) - retries(&report),
+        requests(&baseline().report),
+        "requests minus retries should be a clean sync's requests: {report:#}"
+    );
+    // Two 429s asking for 1 s each; the back-off alone would wait 250 ms + 500 ms.
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "Retry-After was not honoured: the sync took {elapsed:?}"
+    );
+    assert_same_as_clean(&bench, "flaky", &report);
+}
+
+#[test]
+fn broken_connections_and_bodies_are_retried() {
+    let bench = Bench::new();
+    bench.add_integration("broken", None);
+    bench.server.inject("poles", Fault::DropConnection, 2);
+    bench.server.inject("boxes", Fault::MalformedJson, 2);
+    bench.server.inject("ftth-clients", Fault::TruncatedJson, 2);
+    let report = bench.sync_ok("broken");
+    assert!(retries(&report) >= 6, "6 faults were injected: {report:#}");
+    assert_eq!(
+        requests(&report) - retries(&report),
+        requests(&baseline().report),
+        "{report:#}"
+    );
+    assert_same_as_clean(&bench, "broken", &report);
+}
+
+#[test]
+fn a_sync_that_gives_up_changes_nothing_and_the_next_one_catches_up() {
+    let bench = Bench::new();
+    bench.add_integration("store", None);
+    bench.sync_ok("store");
+    let before = all_elements(&bench, "store");
+
+    // The platform changes: two poles and two boxes go, a pole is renamed.
+    let poles = valid_docs(&bench, "poles");
+    let boxes = valid_docs(&bench, "boxes");
+    let gone_poles = [id(&poles[1]), id(&poles[4])];
+    let gone_boxes = [id(&boxes[2]), id(&boxes[7])];
+    let renamed = id(&poles[0]);
+    bench.server.with_network(|n| {
+        n.poles.retain(|d| !gone_poles.contains(&id(d)));
+        n.boxes.retain(|d| !gone_boxes.contains(&id(d)));
+        n.find_mut("poles", &renamed).unwrap()["name"] = "Poste renomeado".into();
+    });
+    // Properties are read last: poles and boxes are already listed (and their
+    // removals swept) when the sync gives up.
+    bench.server.inject("properties", Fault::Status(503), 20);
+    let (report, ok) = bench.sync("store", &["--max-attempts", "2"]);
+    assert!(!ok, "the sync should have given up: {report:#}");
+    let error = error_of(&report);
+    assert!(
+        error.contains("properties"),
+        "the error does not name the route: {error}"
+    );
+    assert!(
+        error.contains("503"),
+        "the error does not give the status: {error}"
+    );
+    let after = all_elements(&bench, "store");
+    for kind in KINDS {
+        assert!(
+            after[kind] == before[kind],
+            "the failed sync changed the stored {kind}s"
+        );
+    }
+    let stored_poles: Vec<String> = after["pole"].iter().map(id).collect();
+    let stored_boxes: Vec<String> = after["box"].iter().map(id).collect();
+    assert!(
+        gone_poles.iter().all(|p| stored_poles.contains(p)),
+        "poles were removed by a failed sync"
+    );
+    assert!(
+        gone_boxes.iter().all(|b| stored_boxes.contains(b)),
+        "boxes were removed by a failed sync"
+    );
+
+    bench.server.clear_faults();
+    let report = bench.sync_ok("store");
+    let (_, updated, _, removed, _) = counts(&report, "pole");
+    assert_eq!((updated, removed), (1, 2), "{report:#}");
+    assert_eq!(counts(&report, "box").3, 2, "{report:#}");
+    let stored_poles = bench.elements("store", "pole");
+    let stored_boxes: Vec<String> = bench.elements("store", "box").iter().map(id).collect();
+    assert_eq!(stored_poles.len(), before["pole"].len() - 2);
+    assert_eq!(stored_boxes.len(), before["box"].len() - 2);
+    assert!(!stored_poles.iter().any(|p| gone_poles.contains(&id(p))));
+    assert!(!stored_boxes.iter().any(|b| gone_boxes.contains(b)));
+    let renamed_pole = stored_poles.iter().find(|p| id(p) == renamed).unwrap();
+    assert_eq!(renamed_pole["name"], "Poste renomeado");
+}
+
+#[test]
+fn a_slow_answer_times_out_and_is_retried() {
+    let bench = Bench::new();
+    bench.add_integration("slow", None);
+    bench
+        .server
+        .inject("boxes", Fault::Slow(Duration::from_secs(3)), 1);
+    let started = Instant::now();
+    let (report, ok) = bench.sync("slow", &["--timeout-ms", "1000"]);
+    let elapsed = started.elapsed();
+    assert!(ok, "sync failed: {report:#}");
+    assert!(
+        retries(&report) >= 1,
+        "the timed-out request was not counted as a retry: {report:#}"
+    );
+    assert_eq!(
+        requests(&report) - retries(&report),
+        requests(&baseline().report),
+        "{report:#}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3) + Duration::from_millis(2500),
+        "the timeout was not applied: {elapsed:?}"
+    );
+    assert_same_as_clean(&bench, "slow", &report);
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let bench = Bench::with(key_refused(), generate(&GeneratorConfig::small()));
+    let url = bench.server.url();
+    for (name, password) in [("good", PASSWORD), ("bad", "wrong-password")] {
+        bench.ok(&[
+            "-vv",
+            "integration",
+            "add",
+            "--name",
+            name,
+            "--api-url",
+            &url,
+            "--api-key",
+            API_KEY,
+            "--user",
+            USER,
+            "--password",
+            password,
+        ]);
+    }
+    bench.ok(&["-vv", "integration", "list"]);
+    bench.ok(&["-vv", "integration", "list", "--json"]);
+    bench.ok(&["-vv", "integration", "show", "good"]);
+    let shown: Value =
+        serde_json::from_str(&bench.ok(&["-vv", "integration", "show", "good", "--json"])).unwrap();
+    for field in ["api_key", "password"] {
+        let masked = shown[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("show --json lacks {field}: {shown:#}"));
+        assert!(!masked.is_empty(), "{field} is shown empty");
+        assert!(
+            !API_KEY.contains(masked) && !PASSWORD.contains(masked),
+            "{field} is not masked: {masked}"
+        );
+    }
+    assert_eq!(shown["password"], "********");
+    assert_eq!(shown["user"], USER);
+
+    bench.ok(&["-vv", "sync", "--integration", "good"]);
+    let (report, ok) = bench.sync("good", &["-vv"]);
+    assert!(ok, "{report:#}");
+    bench.fails(&["-vv", "sync", "--integration", "bad"]);
+    let (report, ok) = bench.sync("bad", &["-vv"]);
+    assert!(!ok, "{report:#}");
+    bench.ok(&[
+        "-vv",
+        "elements",
+        "--integration",
+        "good",
+        "--kind",
+        "client",
+        "--json",
+    ]);
+    bench.ok(&["-vv", "integration", "remove", "bad"]);
+    // The debug log did run (so the check below looked at something).
+    assert!(
+        bench.outputs.borrow().iter().any(|o| o.contains("DEBUG")),
+        "-vv printed no debug line"
+    );
+    bench.assert_no_secret_printed();
+}
+
+#[test]
+fn syncs_only_read_and_never_ask_for_cables() {
+    let bench = Bench::with(key_refused(), generate(&GeneratorConfig::small()));
+    bench.add_integration("all", None);
+    bench.add_integration("one", Some(PROJECT_NAMES[1]));
+    bench.sync_ok("all");
+    bench.sync_ok("one");
+    let (_, ok) = bench.sync("all", &["--page-size", "7"]);
+    assert!(ok);
+    let requests = bench.server.requests();
+    assert!(
+        requests.len() > 20,
+        "suspiciously few requests: {}",
+        requests.len()
+    );
+    let mut logins = 0;
+    for r in &requests {
+        assert!(!r.path.contains("cables"), "cables were requested: {r:?}");
+        match r.method.as_str() {
+            "GET" => {
+                assert!(r.body.is_empty(), "a GET with a body: {r:?}");
+                assert!(
+                    r.authorization.is_some(),
+                    "a GET without authorization: {r:?}"
+                );
+            }
+            "POST" if r.path == "/api/v2/users/login" => logins += 1,
+            _ => panic!("a write request reached the platform: {r:?}"),
+        }
+    }
+    assert!(logins >= 1, "the key is refused, yet no login was seen");
+}
+
+#[test]
+fn bad_integration_input_is_refused_and_nothing_is_stored() {
+    let bench = Bench::new();
+    let url = bench.server.url();
+    let add = |name: &str, api_url: &str, key: &str, user: &str, password: &str| {
+        bench.fails(&[
+            "integration",
+            "add",
+            "--name",
+            name,
+            "--api-url",
+            api_url,
+            "--api-key",
+            key,
+            "--user",
+            user,
+            "--password",
+            password,
+        ])
+    };
+    let cases = [
+        (
+            "--api-url",
+            add("x", "isp.ozmap.com.br", API_KEY, USER, PASSWORD),
+        ),
+        (
+            "--api-url",
+            add("x", "https://exa mple.com:99999", API_KEY, USER, PASSWORD),
+        ),
+        (
+            "--api-url",
+            add("x", "ftp://isp.ozmap.com.br", API_KEY, USER, PASSWORD),
+        ),
+        ("--api-url", add("x", "", API_KEY, USER, PASSWORD)),
+        ("--api-key", add("x", &url, "", USER, PASSWORD)),
+        ("--api-key", add("x", &url, "   ", USER, PASSWORD)),
+        ("--user", add("x", &url, API_KEY, "", PASSWORD)),
+        ("--password", add("x", &url, API_KEY, USER, "")),
+        ("--name", add("", &url, API_KEY, USER, PASSWORD)),
+    ];
+    for (parameter, message) in &cases {
+        assert!(
+            message.contains(parameter),
+            "the refusal does not name {parameter}: {message}"
+        );
+    }
+    let listed: Value =
+        serde_json::from_str(&bench.ok(&["integration", "list", "--json"])).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "a refused integration was stored"
+    );
+
+    bench.add_integration("dup", None);
+    let message = bench.fails(&[
+        "integration",
+        "add",
+        "--name",
+        "dup",
+        "--api-url",
+        &url,
+        "--api-key",
+        "another-key",
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(
+        message.contains("\"dup\"") && message.contains("already exists"),
+        "{message}"
+    );
+    let listed: Value =
+        serde_json::from_str(&bench.ok(&["integration", "list", "--json"])).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert!(
+        listed[0]["api_key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&API_KEY[..2]),
+        "the duplicate replaced the first"
+    );
+    bench.assert_no_secret_printed();
+}
+
+#[test]
+fn an_unknown_project_name_fails_listing_the_projects_that_exist() {
+    let bench = Bench::new();
+    for (name, project) in [("unknown", "Centro Sul"), ("case", "CENTRO NORTE")] {
+        bench.add_integration(name, Some(project));
+        let (report, ok) = bench.sync(name, &[]);
+        assert!(
+            !ok,
+            "a sync of the missing project {project:?} succeeded: {report:#}"
+        );
+        let error = error_of(&report);
+        assert!(
+            error.contains(&format!("{project:?}")),
+            "the error does not name the project asked for: {error}"
+        );
+        for existing in &PROJECT_NAMES[..3] {
+            assert!(
+                error.contains(&format!("{existing:?}")),
+                "the error does not list {existing:?}: {error}"
+            );
+        }
+        assert_store_empty(&bench, name);
+    }
+}
