@@ -7,13 +7,14 @@ use crate::http::{FetchError, Http, Method, Request, Response};
 use crate::model::{self, Batch, ElementKind};
 use crate::ozmap::client::Credentials;
 use crate::store::{BatchOutcome, ElementStore};
-use crate::sync;
+use crate::{push, sync};
 
 wit_bindgen::generate!({
     world: "integration",
     path: "../wit",
 });
 
+use exports::mapsync::integration::binding as wit_binding;
 use exports::mapsync::integration::sync as wit_sync;
 use mapsync::integration::{element_store as wit_store, http_fetch as wit_http, types as wit};
 
@@ -21,20 +22,74 @@ struct Component;
 
 export!(Component);
 
+fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
+    sync::Settings {
+        credentials: Credentials {
+            api_url: settings.api_url,
+            api_key: settings.api_key,
+            user: settings.user,
+            password: settings.password,
+        },
+        project_name: settings.project_name,
+        page_size: settings.page_size,
+        max_attempts: settings.max_attempts,
+        timeout_ms: settings.timeout_ms,
+    }
+}
+
+impl wit_binding::Guest for Component {
+    fn push(
+        settings: wit_sync::Settings,
+        binding: wit_binding::PortBinding,
+    ) -> Result<wit_binding::Pushed, wit_binding::PushError> {
+        let c = binding.customer;
+        let binding = push::PortBinding {
+            project: binding.project,
+            box_id: binding.box_,
+            splitter: binding.splitter,
+            port: binding.port,
+            customer: push::Customer {
+                code: c.code,
+                name: c.name,
+                observation: c.observation,
+                pppoe_login: c.pppoe_login,
+                onu_serial: c.onu_serial,
+                onu_mac: c.onu_mac,
+                position: c.position.map(|p| model::Position {
+                    lat: p.lat,
+                    lng: p.lng,
+                }),
+                address: c.address,
+            },
+        };
+        push::run(ImportedHttp, &settings_from_wit(settings), &binding)
+            .map(|p| wit_binding::Pushed {
+                client: p.client,
+                property: p.property,
+                created_property: p.created_property,
+            })
+            .map_err(push_error_to_wit)
+    }
+
+    fn delete_property(
+        settings: wit_sync::Settings,
+        property: String,
+    ) -> Result<(), wit_binding::PushError> {
+        push::run_delete(ImportedHttp, &settings_from_wit(settings), &property)
+            .map_err(push_error_to_wit)
+    }
+}
+
+fn push_error_to_wit(error: push::PushError) -> wit_binding::PushError {
+    match error {
+        push::PushError::Transient(why) => wit_binding::PushError::Transient(why),
+        push::PushError::Refused(why) => wit_binding::PushError::Refused(why),
+    }
+}
+
 impl wit_sync::Guest for Component {
     fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, String> {
-        let settings = sync::Settings {
-            credentials: Credentials {
-                api_url: settings.api_url,
-                api_key: settings.api_key,
-                user: settings.user,
-                password: settings.password,
-            },
-            project_name: settings.project_name,
-            page_size: settings.page_size,
-            max_attempts: settings.max_attempts,
-            timeout_ms: settings.timeout_ms,
-        };
+        let settings = settings_from_wit(settings);
         let report = sync::run(ImportedHttp, &mut ImportedStore, &settings)?;
         Ok(wit_sync::Report {
             kinds: report

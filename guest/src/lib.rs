@@ -7,6 +7,7 @@ pub mod http;
 mod log;
 pub mod model;
 pub mod ozmap;
+pub mod push;
 pub mod retry;
 pub mod store;
 pub mod sync;

@@ -53,12 +53,8 @@ pub struct Report {
     pub retries: u32,
 }
 
-/// Run a synchronisation. On `Err` the host rolls the store back.
-pub fn run<H: Http, S: ElementStore>(
-    http: H,
-    store: &mut S,
-    settings: &Settings,
-) -> Result<Report, String> {
+/// A platform client configured by `settings`.
+pub fn client_for<H: Http>(http: H, settings: &Settings) -> OzmapClient<H> {
     let defaults = RetryPolicy::default();
     let policy = RetryPolicy {
         max_attempts: or_default(settings.max_attempts, defaults.max_attempts),
@@ -68,8 +64,17 @@ pub fn run<H: Http, S: ElementStore>(
         0 => DEFAULT_TIMEOUT,
         ms => Duration::from_millis(ms.into()),
     };
+    OzmapClient::new(http, settings.credentials.clone(), policy, timeout)
+}
+
+/// Run a synchronisation. On `Err` the host rolls the store back.
+pub fn run<H: Http, S: ElementStore>(
+    http: H,
+    store: &mut S,
+    settings: &Settings,
+) -> Result<Report, String> {
     let mut sync = Sync {
-        client: OzmapClient::new(http, settings.credentials.clone(), policy, timeout),
+        client: client_for(http, settings),
         store,
         page_size: or_default(settings.page_size, DEFAULT_PAGE_SIZE),
         report: Report {

@@ -6,5 +6,5 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use exports::mapsync::integration::sync;
+pub use exports::mapsync::integration::{binding, sync};
 pub use mapsync::integration::{element_store, http_fetch, types};

@@ -40,6 +40,70 @@ const MIGRATIONS: &[&str] = &[
         removed_at TEXT,
         PRIMARY KEY (integration_id, kind, id)
     ) WITHOUT ROWID;",
+    // 2: local mapping projects, the ISP's customer services, bindings of
+    // services to splitter ports with their audit trail, and the outbox of
+    // pushes to the platform.
+    "CREATE TABLE projects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE integrations ADD COLUMN project_id INTEGER REFERENCES projects(id);
+    ALTER TABLE integrations ADD COLUMN detached_at TEXT;
+    CREATE UNIQUE INDEX integrations_by_project ON integrations(project_id) WHERE project_id IS NOT NULL;
+    CREATE TABLE services (
+        id_cliente_servico TEXT PRIMARY KEY,
+        name TEXT,
+        document TEXT,
+        address TEXT,
+        lat REAL,
+        lng REAL,
+        pppoe_login TEXT,
+        onu_serial TEXT,
+        onu_mac TEXT,
+        status TEXT,
+        imported_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE bindings (
+        service_id TEXT PRIMARY KEY REFERENCES services(id_cliente_servico),
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        splitter_id TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        box_id TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        platform_client_id TEXT,
+        platform_property_id TEXT,
+        created_property INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX bindings_by_port ON bindings(integration_id, splitter_id, port);
+    CREATE TABLE binding_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX binding_events_by_service ON binding_events(service_id, id);
+    CREATE INDEX elements_client_code ON elements(integration_id, json_extract(data, '$.code'))
+        WHERE kind = 'client';
+    CREATE INDEX elements_property_client ON elements(integration_id, json_extract(data, '$.client'))
+        WHERE kind = 'property';
+    CREATE INDEX elements_property_port ON elements(integration_id, json_extract(data, '$.connection.splitter'))
+        WHERE kind = 'property';
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_id TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL
+    );",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.

@@ -17,6 +17,10 @@ pub struct Integration {
     pub password: String,
     pub project_name: Option<String>,
     pub created_at: String,
+    /// The local mapping project it feeds, once linked.
+    pub project_id: Option<i64>,
+    /// When it was removed from its project: it synchronises no more.
+    pub detached_at: Option<String>,
 }
 
 // Debug by hand so a stray `{:?}` can never print a secret.
@@ -150,6 +154,8 @@ pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
         password: new.password,
         project_name: new.project_name,
         created_at: db::now(),
+        project_id: None,
+        detached_at: None,
     };
     conn.execute(
         "INSERT INTO integrations (id, name, api_url, api_key, user, password, project_name, created_at)
@@ -174,7 +180,8 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const COLUMNS: &str = "id, name, api_url, api_key, user, password, project_name, created_at";
+const COLUMNS: &str =
+    "id, name, api_url, api_key, user, password, project_name, created_at, project_id, detached_at";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
     Ok(Integration {
@@ -186,6 +193,8 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
         password: row.get(5)?,
         project_name: row.get(6)?,
         created_at: row.get(7)?,
+        project_id: row.get(8)?,
+        detached_at: row.get(9)?,
     })
 }
 
@@ -226,6 +235,28 @@ pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
 
 pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
     let integration = get(conn, name)?;
+    if integration.project_id.is_some() && integration.detached_at.is_none() {
+        let project: String = conn.query_row(
+            "SELECT name FROM projects WHERE id = ?1",
+            [integration.project_id],
+            |r| r.get(0),
+        )?;
+        bail!(
+            "integration {:?} feeds project {project:?}: remove it from there with `mapsync project remove-integration {project:?}`",
+            integration.name
+        );
+    }
+    let bindings: i64 = conn.query_row(
+        "SELECT count(*) FROM bindings WHERE integration_id = ?1",
+        [&integration.id],
+        |r| r.get(0),
+    )?;
+    if bindings > 0 {
+        bail!(
+            "integration {:?} still has {bindings} binding(s) to its ports; unbind them first",
+            integration.name
+        );
+    }
     conn.execute("DELETE FROM integrations WHERE id = ?1", [&integration.id])?;
     Ok(integration)
 }

@@ -2,15 +2,20 @@
 //! store its management system reads.
 
 mod bindings;
+mod bindings_local;
 mod db;
 mod demo;
 mod elements;
 mod fetch;
 mod guest_log;
+mod identification;
 mod integration;
+mod outbox;
 mod progress;
+mod projects;
 mod run_store;
 mod runtime;
+mod services;
 mod summary;
 mod sync_run;
 
@@ -45,6 +50,10 @@ enum Command {
     /// Add, list, show or remove integrations (platform accounts).
     #[command(subcommand)]
     Integration(IntegrationCommand),
+    /// Import the ISP's customer services from its management system, list
+    /// them, and export the codes file for OZmap.
+    #[command(subcommand)]
+    Services(ServicesCommand),
     /// Synchronise one integration now.
     Sync {
         /// The integration's name.
@@ -55,6 +64,45 @@ enum Command {
         json: bool,
         #[command(flatten)]
         tuning: TuningArgs,
+    },
+    /// Create or list local mapping projects, or remove a project's integration.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Bind a service to a port of a synchronised service splitter (pending
+    /// until confirmed).
+    Bind {
+        /// The service's id_cliente_servico.
+        #[arg(long)]
+        service: String,
+        /// The platform's id of a service splitter (see `elements --kind splitter`).
+        #[arg(long)]
+        splitter: String,
+        /// The port, counted from 1.
+        #[arg(long)]
+        port: u32,
+    },
+    /// Confirm a service's binding and send its informative data to the platform.
+    Confirm {
+        #[arg(long)]
+        service: String,
+    },
+    /// Remove a service's binding (deleting on the platform only what mapsync created).
+    Unbind {
+        #[arg(long)]
+        service: String,
+    },
+    /// List bindings with their state and audit trail.
+    Bindings {
+        /// Only this service's binding and history.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which platform clients are identified by a service's code, and which are not.
+    Identification {
+        #[arg(long)]
+        json: bool,
     },
     /// List the synchronised elements of one kind.
     Elements {
@@ -85,7 +133,34 @@ struct TuningArgs {
 }
 
 #[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a local mapping project.
+    Create { name: String },
+    /// List projects with the integration that feeds each.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the project's integration: it stops synchronising; the elements
+    /// it brought stay, shown as no longer synchronised.
+    RemoveIntegration { project: String },
+}
+
+#[derive(Subcommand)]
 enum IntegrationCommand {
+    /// Link an integration to the one mapping project it feeds.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["existing", "new"])))]
+    Link {
+        /// The integration's name.
+        #[arg(long)]
+        integration: String,
+        /// An existing project's name (see `mapsync project list`).
+        #[arg(long)]
+        existing: Option<String>,
+        /// Create a project with this name and link to it.
+        #[arg(long)]
+        new: Option<String>,
+    },
     /// Register a platform account.
     Add {
         /// A name for this integration, e.g. "ozmap-centro".
@@ -126,6 +201,45 @@ enum IntegrationCommand {
     Remove { name: String },
 }
 
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// Create or update services from the management system's export; a file
+    /// with any bad row is refused whole, and no service is ever deleted.
+    Import {
+        /// A CSV file (header row naming the columns, `,` or `;` separated,
+        /// UTF-8) or a JSON array of objects, e.g. servicos.csv. Columns:
+        /// id_cliente_servico (required), name, document, address, lat, lng,
+        /// pppoe_login, onu_serial, onu_mac, status.
+        file: PathBuf,
+        /// The file's format, when its extension (.csv or .json) does not
+        /// tell it.
+        #[arg(long, value_enum)]
+        format: Option<services::Format>,
+    },
+    /// List services, each with the platform client whose code is its id.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one service.
+    Show {
+        /// Its id_cliente_servico, as in the management system.
+        id: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the CSV sent to OZmap so it can fill in its clients' codes:
+    /// id_cliente_servico, name, document, address, lat, lng, ozmap_client_id.
+    ExportCodes {
+        /// The file to write, e.g. codigos-ozmap.csv; standard output if left
+        /// out.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -162,6 +276,64 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo => return demo::run(),
         Command::Integration(command) => integration_command(&db::open(&cli.db)?, command)?,
+        Command::Services(command) => services_command(&db::open(&cli.db)?, command)?,
+        Command::Project(command) => project_command(&db::open(&cli.db)?, command)?,
+        Command::Bind {
+            service,
+            splitter,
+            port,
+        } => {
+            let conn = db::open(&cli.db)?;
+            let bound = bindings_local::bind(&conn, &service, &splitter, port)?;
+            println!(
+                "service {:?} bound to port {} of splitter {} (pending: confirm with `mapsync confirm --service {}`)",
+                bound.service, bound.port, bound.splitter, bound.service
+            );
+        }
+        Command::Confirm { service } => {
+            let conn = db::open(&cli.db)?;
+            let runtime = runtime::Runtime::new()?;
+            let binding = outbox::confirm(&conn, &runtime, &service)?;
+            return Ok(print_push_outcome(&binding));
+        }
+        Command::Unbind { service } => {
+            let conn = db::open(&cli.db)?;
+            let runtime = runtime::Runtime::new()?;
+            match outbox::unbind(&conn, &runtime, &service)? {
+                None => println!("service {service:?} unbound"),
+                Some(left) => {
+                    println!(
+                        "service {service:?} is still bound ({}): {}",
+                        left.state,
+                        left.reason.as_deref().unwrap_or(
+                            "the platform has not confirmed the deletion yet; it will be retried"
+                        )
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Bindings { service, json } => {
+            bindings_command(&db::open(&cli.db)?, service, json)?
+        }
+        Command::Identification { json } => {
+            let report = identification::report(&db::open(&cli.db)?)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                let c = &report.counts;
+                println!("identified clients              {}", c.identified);
+                println!("platform clients without code   {}", c.clients_without_code);
+                println!(
+                    "codes matching no service       {}",
+                    c.codes_without_service
+                );
+                println!(
+                    "services with no platform client {}",
+                    c.services_without_client
+                );
+            }
+        }
         Command::Sync {
             integration,
             json,
@@ -218,8 +390,148 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
+    match binding.state.as_str() {
+        "pushed" => {
+            println!(
+                "service {:?} confirmed and sent to the platform: client {} on property {}",
+                binding.service,
+                binding.platform_client.as_deref().unwrap_or("?"),
+                binding.platform_property.as_deref().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        "failed" => {
+            println!(
+                "service {:?} confirmed, but the platform refused it: {}",
+                binding.service,
+                binding.reason.as_deref().unwrap_or("no reason given")
+            );
+            ExitCode::FAILURE
+        }
+        _ => {
+            println!(
+                "service {:?} confirmed; the platform could not be reached ({}), the push will be retried",
+                binding.service,
+                binding.reason.as_deref().unwrap_or("no reason given")
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn bindings_command(
+    conn: &rusqlite::Connection,
+    service: Option<String>,
+    json: bool,
+) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithHistory {
+        #[serde(flatten)]
+        binding: bindings_local::Binding,
+        history: Vec<bindings_local::Event>,
+    }
+    let all = match &service {
+        Some(service) => match bindings_local::find(conn, service)? {
+            Some(found) => vec![found],
+            None => anyhow::bail!("service {service:?} has no binding"),
+        },
+        None => bindings_local::list(conn)?,
+    };
+    let all: Vec<WithHistory> = all
+        .into_iter()
+        .map(|b| {
+            Ok(WithHistory {
+                history: bindings_local::history(conn, &b.service)?,
+                binding: b,
+            })
+        })
+        .collect::<Result<_>>()?;
+    if json {
+        return print_json(&all);
+    }
+    for b in &all {
+        let binding = &b.binding;
+        let reason = binding
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        println!(
+            "{}  splitter {} port {}  {}{reason}",
+            binding.service, binding.splitter, binding.port, binding.state
+        );
+        if service.is_some() {
+            for event in &b.history {
+                println!(
+                    "    {}  {}  {}",
+                    event.at,
+                    event.state,
+                    event.detail.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    if all.is_empty() {
+        println!("no bindings yet: bind a service with `mapsync bind`");
+    }
+    Ok(())
+}
+
+fn project_command(conn: &rusqlite::Connection, command: ProjectCommand) -> Result<()> {
+    match command {
+        ProjectCommand::Create { name } => {
+            let project = projects::create(conn, &name)?;
+            println!("created project {:?}", project.name);
+        }
+        ProjectCommand::List { json } => {
+            let all = projects::list(conn)?;
+            if json {
+                return print_json(&all);
+            }
+            for p in &all {
+                let fed = p
+                    .integration
+                    .as_deref()
+                    .map(|i| format!("fed by {i:?}"))
+                    .unwrap_or("no integration".into());
+                println!(
+                    "{}  {fed}  {} element(s) no longer synchronised",
+                    p.name, p.unsynchronised_elements
+                );
+            }
+            if all.is_empty() {
+                println!("no projects yet: create one with `mapsync project create NAME`");
+            }
+        }
+        ProjectCommand::RemoveIntegration { project } => {
+            let removed = projects::remove_integration(conn, &project)?;
+            println!(
+                "integration {removed:?} removed from project {project:?}: it no longer synchronises; the elements it brought stay, marked as no longer synchronised"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand) -> Result<()> {
     match command {
+        IntegrationCommand::Link {
+            integration,
+            existing,
+            new,
+        } => {
+            let to = match (&existing, &new) {
+                (Some(name), _) => projects::LinkTo::Existing(name),
+                (None, Some(name)) => projects::LinkTo::New(name),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let (integration, project) = projects::link(conn, &integration, to)?;
+            println!(
+                "integration {:?} now feeds project {:?}",
+                integration.name, project.name
+            );
+        }
         IntegrationCommand::Add {
             name,
             api_url,
@@ -288,6 +600,71 @@ fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand)
                 "removed integration {:?} and the elements it synchronised",
                 removed.name
             );
+        }
+    }
+    Ok(())
+}
+
+fn services_command(conn: &rusqlite::Connection, command: ServicesCommand) -> Result<()> {
+    match command {
+        ServicesCommand::Import { file, format } => {
+            let summary = services::import(conn, &file, format)?;
+            println!(
+                "imported {}: {} created, {} updated, {} unchanged",
+                file.display(),
+                summary.created,
+                summary.updated,
+                summary.unchanged
+            );
+        }
+        ServicesCommand::List { json } => {
+            let all = services::list(conn)?;
+            if json {
+                print_json(&all)?;
+            } else if all.is_empty() {
+                println!("no services yet: import them with `mapsync services import FILE`");
+            } else {
+                for listed in &all {
+                    let s = &listed.service;
+                    println!(
+                        "{}  {}  {}  {}",
+                        s.id_cliente_servico,
+                        s.name.as_deref().unwrap_or("-"),
+                        s.status.as_deref().unwrap_or("-"),
+                        listed
+                            .platform_client_id
+                            .as_deref()
+                            .map_or("not on the platform".into(), |id| format!("client {id}"))
+                    );
+                }
+                eprintln!("{} service(s)", all.len());
+            }
+        }
+        ServicesCommand::Show { id, json } => {
+            let listed = services::get(conn, &id)?;
+            if json {
+                print_json(&listed)?;
+            } else {
+                let value = serde_json::to_value(&listed)?;
+                for field in services::FIELDS.iter().chain(&["platform_client_id"]) {
+                    let shown = match &value[field] {
+                        serde_json::Value::Null => "-".to_string(),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    println!("{field:<20}{shown}");
+                }
+            }
+        }
+        ServicesCommand::ExportCodes { out: None } => {
+            services::export_codes(conn, &mut std::io::stdout().lock())?;
+        }
+        ServicesCommand::ExportCodes { out: Some(path) } => {
+            let mut csv = Vec::new();
+            let rows = services::export_codes(conn, &mut csv)?;
+            std::fs::write(&path, csv)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            eprintln!("wrote {rows} service(s) to {}", path.display());
         }
     }
     Ok(())

@@ -12,7 +12,9 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{self, Integration as World, element_store, http_fetch, sync as wit_sync};
+use crate::bindings::{
+    self, Integration as World, binding as wit_binding, element_store, http_fetch, sync as wit_sync,
+};
 use crate::fetch::Fetcher;
 use crate::guest_log::GuestLog;
 use crate::run_store::RunStore;
@@ -50,7 +52,8 @@ pub struct HostState {
     table: ResourceTable,
     limits: StoreLimits,
     fetcher: Fetcher,
-    store: RunStore,
+    /// Present during a sync; a push has no store.
+    store: Option<RunStore>,
 }
 
 impl WasiView for HostState {
@@ -89,16 +92,28 @@ fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+impl HostState {
+    fn run_store(&mut self) -> Result<&mut RunStore, String> {
+        self.store
+            .as_mut()
+            .ok_or_else(|| "no element store is open for this call".to_string())
+    }
+}
+
 impl element_store::Host for HostState {
     fn write_batch(
         &mut self,
         batch: bindings::types::ElementBatch,
     ) -> Result<element_store::BatchOutcome, String> {
-        self.store.write_batch(&batch).map_err(|e| format!("{e:#}"))
+        self.run_store()?
+            .write_batch(&batch)
+            .map_err(|e| format!("{e:#}"))
     }
 
     fn complete_kind(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
-        self.store.complete_kind(kind).map_err(|e| format!("{e:#}"))
+        self.run_store()?
+            .complete_kind(kind)
+            .map_err(|e| format!("{e:#}"))
     }
 
     fn seen(
@@ -106,7 +121,9 @@ impl element_store::Host for HostState {
         kind: bindings::types::ElementKind,
         ids: Vec<String>,
     ) -> Result<Vec<String>, String> {
-        self.store.seen(kind, &ids).map_err(|e| format!("{e:#}"))
+        self.run_store()?
+            .seen(kind, &ids)
+            .map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -139,18 +156,17 @@ impl Runtime {
         })
     }
 
-    /// Run one sync. The run store comes back with the guest's answer, its
-    /// transaction still open for the caller to commit or roll back.
-    pub fn sync(
+    /// A fresh sandbox for one call: its own store, WASI context and limits.
+    #[allow(clippy::result_large_err)]
+    fn instantiate(
         &self,
         api_url: &str,
-        settings: wit_sync::Settings,
-        store: RunStore,
+        store: Option<RunStore>,
         limits: Limits,
-    ) -> (Result<Result<wit_sync::Report, String>>, RunStore) {
+    ) -> Result<(Store<HostState>, World), (anyhow::Error, Option<RunStore>)> {
         let fetcher = match Fetcher::new(api_url) {
             Ok(f) => f,
-            Err(e) => return (Err(e), store),
+            Err(e) => return Err((e, store)),
         };
         let wasi = WasiCtx::builder()
             .stdout(GuestLog::new(tracing::Level::INFO))
@@ -173,14 +189,76 @@ impl Runtime {
         wasm_store.limiter(|s| &mut s.limits);
         let ticks = (limits.wall_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         wasm_store.set_epoch_deadline(ticks);
-        let answer = World::instantiate(&mut wasm_store, &self.component, &self.linker)
-            .and_then(|world| {
-                world
-                    .mapsync_integration_sync()
-                    .call_run(&mut wasm_store, &settings)
-            })
+        match World::instantiate(&mut wasm_store, &self.component, &self.linker) {
+            Ok(world) => Ok((wasm_store, world)),
+            Err(e) => {
+                let store = wasm_store.into_data().store;
+                Err((explain_trap(e, limits), store))
+            }
+        }
+    }
+
+    /// Run one sync. The run store comes back with the guest's answer, its
+    /// transaction still open for the caller to commit or roll back.
+    pub fn sync(
+        &self,
+        api_url: &str,
+        settings: wit_sync::Settings,
+        store: RunStore,
+        limits: Limits,
+    ) -> (Result<Result<wit_sync::Report, String>>, RunStore) {
+        let (mut wasm_store, world) = match self.instantiate(api_url, Some(store), limits) {
+            Ok(ready) => ready,
+            Err((e, store)) => return (Err(e), store.expect("the store given")),
+        };
+        let answer = world
+            .mapsync_integration_sync()
+            .call_run(&mut wasm_store, &settings)
             .map_err(|trap| explain_trap(trap, limits));
-        (answer, wasm_store.into_data().store)
+        (
+            answer,
+            wasm_store.into_data().store.expect("the store given"),
+        )
+    }
+
+    /// Push a confirmed binding's informative data to the platform.
+    pub fn push(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        binding: &wit_binding::PortBinding,
+    ) -> Result<Result<wit_binding::Pushed, wit_binding::PushError>> {
+        let limits = Limits {
+            wall_time: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let (mut wasm_store, world) = self
+            .instantiate(api_url, None, limits)
+            .map_err(|(e, _)| e)?;
+        world
+            .mapsync_integration_binding()
+            .call_push(&mut wasm_store, settings, binding)
+            .map_err(|t| explain_trap(t, limits))
+    }
+
+    /// Delete a property mapsync created on the platform.
+    pub fn delete_property(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        property: &str,
+    ) -> Result<Result<(), wit_binding::PushError>> {
+        let limits = Limits {
+            wall_time: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let (mut wasm_store, world) = self
+            .instantiate(api_url, None, limits)
+            .map_err(|(e, _)| e)?;
+        world
+            .mapsync_integration_binding()
+            .call_delete_property(&mut wasm_store, settings, property)
+            .map_err(|t| explain_trap(t, limits))
     }
 }
 

@@ -70,6 +70,7 @@ pub fn run(
     tuning: Tuning,
     progress: Box<dyn Progress>,
 ) -> Result<(SyncReport, Connection)> {
+    crate::projects::ensure_can_sync(&conn, integration)?;
     let started_at = db::now();
     conn.execute(
         "INSERT INTO runs (integration_id, trigger, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
@@ -155,6 +156,10 @@ pub fn run(
         ],
     )
     .context("recording the run's outcome")?;
+    if report.succeeded() {
+        crate::identification::apply_after_sync(&conn, integration)
+            .context("identifying clients after the sync")?;
+    }
     match &report.error {
         None => tracing::info!(run_id, integration = %integration.name, "sync succeeded"),
         Some(error) => {

@@ -111,6 +111,15 @@ impl Bench {
             args.extend(["--project-name", project]);
         }
         self.ok(&args);
+        let mapping_project = format!("{name} (local)");
+        self.ok(&[
+            "integration",
+            "link",
+            "--integration",
+            name,
+            "--new",
+            &mapping_project,
+        ]);
     }
 
     /// `sync --json`: the report, and whether the command succeeded.

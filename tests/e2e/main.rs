@@ -4,3 +4,4 @@
 mod common;
 mod contents;
 mod resilience;
+mod services;

@@ -220,6 +220,13 @@ impl<H: Http> OzmapClient<H> {
             self.traffic.requests += 1;
             let outcome = self.http.fetch(request);
             let verdict = match &outcome {
+                // A creation that may have happened must not be repeated
+                // here: the caller looks for its result before trying again.
+                // A 429 was not processed, so repeating it is safe.
+                Ok(response) if !repeatable(method, path_and_query) && response.status != 429 => {
+                    Verdict::Accept
+                }
+                Err(_) if !repeatable(method, path_and_query) => Verdict::Accept,
                 Ok(response) => self.policy.judge_response(response, attempt),
                 Err(error) => self.policy.judge_error(error, attempt),
             };
@@ -263,6 +270,12 @@ impl<H: Http> OzmapClient<H> {
             timeout: self.timeout,
         }
     }
+}
+
+/// Whether repeating a request cannot do more than doing it once: reads,
+/// updates, deletions and the login; not creations.
+fn repeatable(method: Method, path_and_query: &str) -> bool {
+    method != Method::Post || path_and_query.starts_with("users/login")
 }
 
 fn describe_failure(what: &str, error: &FetchError, attempts: u32) -> String {

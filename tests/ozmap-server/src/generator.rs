@@ -139,8 +139,14 @@ impl Default for GeneratorConfig {
 /// a distribution splitter (`isDrop` false, "R"); about 4% of service ports are
 /// blocked and never occupied; about one box in ten is full; each property sits
 /// alone on a service port (`connections[0]` and the splitter's
-/// `connectables.output[port-1]` agree); client codes are `SVC-000001`...;
-/// about 5% of clients are held by no property; one cable per box.
+/// `connectables.output[port-1]` agree; `ports[i].index` is `i`, 0-based like
+/// `connectables.output`, while property ports count from 1); a distribution
+/// splitter's first output feeds its box's service splitter; client codes are
+/// `SVC-000001`, ... (numbered in creation order, so the numbers of clients
+/// without code are skipped); clients without code alternate between `""` and
+/// no `code` field; about 20% of coded clients carry an `external_id`; about 5%
+/// of clients are held by no property; one cable per box (`boxA`/`boxB`), while
+/// property `drop` ids name no cable document.
 ///
 /// Invalid records, round-robin in this order, inserted at random positions
 /// and marked with [`INVALID_MARKER`]: a pole with coordinates out of range,

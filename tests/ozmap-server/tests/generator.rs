@@ -1,10 +1,9 @@
 //! The generated network's guarantees.
 
-use ozmap_test_server::{
-    GeneratorConfig, INVALID_MARKER, Network, PROJECT_NAMES, ROUTES, generate,
-};
-use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+
+use ozmap_test_server::{GeneratorConfig, INVALID_MARKER, PROJECT_NAMES, ROUTES, generate};
+use serde_json::{Value, json};
 
 fn is_invalid(doc: &Value) -> bool {
     doc["observation"]

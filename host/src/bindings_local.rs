@@ -1,0 +1,233 @@
+//! Bindings of the ISP's services to splitter ports, and their audit trail.
+//!
+//! States: `pending` (bound locally), `confirmed` (its push is queued),
+//! `pushed` (the platform holds it), `failed` (the platform refused the push;
+//! the reason is kept), `from-platform` (identified by a sync: the platform's
+//! client with this service's code sits on the port).
+
+use anyhow::{Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Binding {
+    pub service: String,
+    pub integration: String,
+    pub splitter: String,
+    pub port: u32,
+    #[serde(rename = "box")]
+    pub box_id: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub platform_client: Option<String>,
+    pub platform_property: Option<String>,
+    /// mapsync created the platform's property, so unbinding deletes it.
+    pub created_property: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub state: String,
+    pub detail: Option<String>,
+}
+
+const COLUMNS: &str = "b.service_id, i.name, b.splitter_id, b.port, b.box_id, b.state, b.reason, \
+     b.platform_client_id, b.platform_property_id, b.created_property, b.created_at, b.updated_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
+    Ok(Binding {
+        service: r.get(0)?,
+        integration: r.get(1)?,
+        splitter: r.get(2)?,
+        port: r.get(3)?,
+        box_id: r.get(4)?,
+        state: r.get(5)?,
+        reason: r.get(6)?,
+        platform_client: r.get(7)?,
+        platform_property: r.get(8)?,
+        created_property: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Binding>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id ORDER BY b.service_id"
+    ))?;
+    Ok(stmt
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn find(conn: &Connection, service: &str) -> Result<Option<Binding>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id WHERE b.service_id = ?1"),
+            [service],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn history(conn: &Connection, service: &str) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, state, detail FROM binding_events WHERE service_id = ?1 ORDER BY id",
+    )?;
+    let events = stmt
+        .query_map([service], |r| {
+            Ok(Event {
+                at: r.get(0)?,
+                state: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(events)
+}
+
+/// Record a state change in the audit trail.
+pub fn record(conn: &Connection, service: &str, state: &str, detail: Option<&str>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO binding_events (service_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![service, db::now(), state, detail],
+    )?;
+    Ok(())
+}
+
+/// Change a binding's state and record it.
+pub fn set_state(
+    conn: &Connection,
+    service: &str,
+    state: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE bindings SET state = ?2, reason = ?3, updated_at = ?4 WHERE service_id = ?1",
+        params![service, state, reason, db::now()],
+    )?;
+    record(conn, service, state, reason)
+}
+
+/// A synchronised splitter, with the integration that brought it.
+struct Splitter {
+    integration_id: String,
+    integration: String,
+    detached: bool,
+    data: Value,
+}
+
+fn splitter(conn: &Connection, id: &str) -> Result<Option<Splitter>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.integration_id, i.name, i.detached_at IS NOT NULL OR i.project_id IS NULL, e.data
+         FROM elements e JOIN integrations i ON i.id = e.integration_id
+         WHERE e.kind = 'splitter' AND e.id = ?1 AND e.removed_at IS NULL
+         ORDER BY (i.detached_at IS NOT NULL OR i.project_id IS NULL)",
+    )?;
+    Ok(stmt
+        .query_row([id], |r| {
+            Ok(Splitter {
+                integration_id: r.get(0)?,
+                integration: r.get(1)?,
+                detached: r.get(2)?,
+                data: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+            })
+        })
+        .optional()?)
+}
+
+/// Bind a service to a port, pending confirmation; refused with the reason
+/// when the binding cannot be right.
+pub fn bind(conn: &Connection, service: &str, splitter_id: &str, port: u32) -> Result<Binding> {
+    let known: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM services WHERE id_cliente_servico = ?1",
+        [service],
+        |r| r.get(0),
+    )?;
+    if !known {
+        bail!(
+            "no service with id_cliente_servico {service:?}; import it first with `mapsync services import FILE`"
+        );
+    }
+    if let Some(existing) = find(conn, service)? {
+        bail!(
+            "service {service:?} is already bound to port {} of splitter {} ({}); unbind it first with `mapsync unbind --service {service}`",
+            existing.port,
+            existing.splitter,
+            existing.state
+        );
+    }
+    let Some(splitter) = splitter(conn, splitter_id)? else {
+        bail!(
+            "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
+        );
+    };
+    if splitter.detached {
+        bail!(
+            "splitter {splitter_id:?} is no longer synchronised: its integration {:?} feeds no project",
+            splitter.integration
+        );
+    }
+    if splitter.data["service"] != true {
+        bail!(
+            "splitter {splitter_id:?} is a distribution splitter: only service splitters (allowing client connection) offer ports for binding"
+        );
+    }
+    let ports = splitter.data["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(listed) = ports.iter().find(|p| p["number"] == port) else {
+        bail!(
+            "splitter {splitter_id:?} has ports 1 to {}; port {port} is out of range",
+            ports.len()
+        );
+    };
+    if listed["blocked"] == true {
+        bail!("port {port} of splitter {splitter_id:?} is blocked on the platform");
+    }
+    let taken_by: Option<String> = conn
+        .query_row(
+            "SELECT id FROM elements WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL
+               AND json_extract(data, '$.connection.splitter') = ?2 AND json_extract(data, '$.connection.port') = ?3",
+            params![splitter.integration_id, splitter_id, port],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(property) = taken_by {
+        bail!(
+            "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
+        );
+    }
+    let bound_by: Option<String> = conn
+        .query_row(
+            "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
+            params![splitter.integration_id, splitter_id, port],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = bound_by {
+        bail!("port {port} of splitter {splitter_id:?} is already bound to service {other:?}");
+    }
+    let now = db::now();
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+        params![service, splitter.integration_id, splitter_id, port, splitter.data["box_"].as_str(), now],
+    )?;
+    record(
+        &tx,
+        service,
+        "pending",
+        Some(&format!("bound to port {port} of splitter {splitter_id}")),
+    )?;
+    tx.commit()?;
+    Ok(find(conn, service)?.expect("just bound"))
+}

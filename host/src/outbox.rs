@@ -1,0 +1,276 @@
+//! The durable outbox of writes to the platform: confirmed bindings'
+//! pushes and the deletion of properties mapsync created.
+//!
+//! An entry stays until the platform accepted or refused it. A passing
+//! failure reschedules it with back-off, retried in the same command and at
+//! the next start; a refusal fails the binding with the platform's reason.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+use crate::bindings::binding::{Customer, PortBinding, PushError};
+use crate::bindings::sync::Settings;
+use crate::bindings::types::Position;
+use crate::bindings_local::{self as local, record, set_state};
+use crate::db;
+use crate::integration::{self, Integration};
+use crate::runtime::Runtime;
+
+const PUSH: &str = "push";
+const DELETE: &str = "delete-property";
+
+/// Tries of one entry within a command before it waits for the next start.
+const TRIES_NOW: u32 = 3;
+
+fn settings(integration: &Integration) -> Settings {
+    Settings {
+        api_url: integration.api_url.clone(),
+        api_key: integration.api_key.clone(),
+        user: integration.user.clone(),
+        password: integration.password.clone(),
+        project_name: integration.project_name.clone(),
+        page_size: 0,
+        max_attempts: 0,
+        timeout_ms: 0,
+    }
+}
+
+fn enqueue(conn: &Connection, service: &str, operation: &str, payload: Value) -> Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (service_id, operation, payload, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![service, operation, payload.to_string(), db::now()],
+    )?;
+    Ok(())
+}
+
+/// Confirm a pending (or failed) binding and push it now.
+pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<local::Binding> {
+    let Some(binding) = local::find(conn, service)? else {
+        bail!("service {service:?} has no binding; bind it first with `mapsync bind`");
+    };
+    match binding.state.as_str() {
+        "pending" | "failed" => {}
+        "confirmed" => {
+            bail!("the binding of service {service:?} is already confirmed; its push is queued")
+        }
+        "pushed" => {
+            bail!("the binding of service {service:?} is already confirmed and on the platform")
+        }
+        other => bail!(
+            "the binding of service {service:?} came from the platform ({other}): there is nothing to confirm"
+        ),
+    }
+    let tx = conn.unchecked_transaction()?;
+    set_state(&tx, service, "confirmed", None)?;
+    tx.execute("DELETE FROM outbox WHERE service_id = ?1", [service])?;
+    enqueue(&tx, service, PUSH, json!({}))?;
+    tx.commit()?;
+    process(conn, runtime, Some(service))?;
+    Ok(local::find(conn, service)?.expect("confirmed binding"))
+}
+
+/// Remove a binding; a property mapsync created is deleted on the
+/// platform first. Nothing mapsync did not create is ever deleted.
+pub fn unbind(
+    conn: &Connection,
+    runtime: &Runtime,
+    service: &str,
+) -> Result<Option<local::Binding>> {
+    let Some(binding) = local::find(conn, service)? else {
+        bail!("service {service:?} has no binding");
+    };
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM outbox WHERE service_id = ?1", [service])?;
+    match (&binding.platform_property, binding.created_property) {
+        (Some(property), true) => {
+            enqueue(&tx, service, DELETE, json!({ "property": property }))?;
+            record(
+                &tx,
+                service,
+                "unbinding",
+                Some(&format!(
+                    "deleting property {property}, which mapsync created"
+                )),
+            )?;
+            tx.commit()?;
+            process(conn, runtime, Some(service))?;
+        }
+        _ => {
+            tx.execute("DELETE FROM bindings WHERE service_id = ?1", [service])?;
+            record(
+                &tx,
+                service,
+                "unbound",
+                Some("removed locally; nothing on the platform was created by mapsync"),
+            )?;
+            tx.commit()?;
+        }
+    }
+    local::find(conn, service)
+}
+
+/// Work through the entries that are due (of one service, or all).
+pub fn process(conn: &Connection, runtime: &Runtime, only: Option<&str>) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, service_id, operation, payload, attempts FROM outbox
+         WHERE next_attempt_at <= ?1 AND (?2 IS NULL OR service_id = ?2) ORDER BY id",
+    )?;
+    let due = stmt
+        .query_map(params![db::now(), only], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, service, operation, payload, attempts) in due {
+        let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        for attempt in 1..=TRIES_NOW {
+            match attempt_once(conn, runtime, &service, &operation, &payload) {
+                Ok(()) => {
+                    conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+                    break;
+                }
+                Err(PushError::Refused(reason)) => {
+                    conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+                    set_state(conn, &service, "failed", Some(&reason))?;
+                    break;
+                }
+                Err(PushError::Transient(reason)) => {
+                    let total = attempts + attempt;
+                    let wait = backoff(total);
+                    let next =
+                        chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    conn.execute(
+                        "UPDATE outbox SET attempts = ?2, last_error = ?3, next_attempt_at = ?4 WHERE id = ?1",
+                        params![id, total, reason, next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)],
+                    )?;
+                    conn.execute(
+                        "UPDATE bindings SET reason = ?2 WHERE service_id = ?1",
+                        params![service, reason],
+                    )?;
+                    record(
+                        conn,
+                        &service,
+                        "retry-scheduled",
+                        Some(&format!("attempt {total}: {reason}")),
+                    )?;
+                    if attempt < TRIES_NOW {
+                        std::thread::sleep(Duration::from_millis(300 * u64::from(attempt)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Minutes between tries at later starts, doubling up to an hour.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(30u64.saturating_mul(1 << attempts.min(7)).min(3600))
+}
+
+fn attempt_once(
+    conn: &Connection,
+    runtime: &Runtime,
+    service: &str,
+    operation: &str,
+    payload: &Value,
+) -> Result<(), PushError> {
+    let transient = |e: anyhow::Error| PushError::Transient(format!("{e:#}"));
+    let Some(binding) = local::find(conn, service).map_err(transient)? else {
+        return Ok(()); // unbound meanwhile: nothing left to do
+    };
+    let integration = integration_by_name(conn, &binding.integration).map_err(transient)?;
+    match operation {
+        PUSH => {
+            let port_binding = port_binding(conn, &binding, &integration).map_err(transient)?;
+            let pushed = runtime
+                .push(&integration.api_url, &settings(&integration), &port_binding)
+                .map_err(transient)??;
+            conn.execute(
+                "UPDATE bindings SET state = 'pushed', reason = NULL, platform_client_id = ?2, platform_property_id = ?3,
+                     created_property = ?4, updated_at = ?5 WHERE service_id = ?1",
+                params![service, pushed.client, pushed.property, pushed.created_property, db::now()],
+            )
+            .map_err(|e| transient(e.into()))?;
+            let detail = format!("client {} on property {}", pushed.client, pushed.property);
+            record(conn, service, "pushed", Some(&detail)).map_err(transient)
+        }
+        DELETE => {
+            let property = payload["property"].as_str().unwrap_or_default();
+            runtime
+                .delete_property(&integration.api_url, &settings(&integration), property)
+                .map_err(transient)??;
+            conn.execute("DELETE FROM bindings WHERE service_id = ?1", [service])
+                .map_err(|e| transient(e.into()))?;
+            record(
+                conn,
+                service,
+                "unbound",
+                Some(&format!("deleted property {property} on the platform")),
+            )
+            .map_err(transient)
+        }
+        other => Err(PushError::Refused(format!(
+            "unknown outbox operation {other:?}"
+        ))),
+    }
+}
+
+fn integration_by_name(conn: &Connection, name: &str) -> Result<Integration> {
+    integration::get(conn, name)
+}
+
+/// What the platform is sent: the port and the service's informative data.
+fn port_binding(
+    conn: &Connection,
+    binding: &local::Binding,
+    integration: &Integration,
+) -> Result<PortBinding> {
+    let splitter: String = conn
+        .query_row(
+            "SELECT data FROM elements WHERE integration_id = ?1 AND kind = 'splitter' AND id = ?2",
+            params![integration.id, binding.splitter],
+            |r| r.get(0),
+        )
+        .context("the bound splitter is no longer stored")?;
+    let splitter: Value = serde_json::from_str(&splitter)?;
+    type ServiceRow = (
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (name, address, lat, lng, pppoe, serial, mac, status): ServiceRow = conn.query_row(
+        "SELECT name, address, lat, lng, pppoe_login, onu_serial, onu_mac, status FROM services WHERE id_cliente_servico = ?1",
+        [&binding.service],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+    )?;
+    Ok(PortBinding {
+        project: splitter["project"].as_str().unwrap_or_default().to_string(),
+        box_: splitter["box_"].as_str().unwrap_or_default().to_string(),
+        splitter: binding.splitter.clone(),
+        port: binding.port,
+        customer: Customer {
+            code: binding.service.clone(),
+            name: name.unwrap_or_default(),
+            observation: status.map(|s| format!("status: {s}")),
+            pppoe_login: pppoe,
+            onu_serial: serial,
+            onu_mac: mac,
+            position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
+            address,
+        },
+    })
+}

@@ -1,0 +1,172 @@
+//! Local mapping projects: each holds what exactly one integration
+//! synchronises, and an integration feeds exactly one project.
+
+use anyhow::{Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::db;
+use crate::integration::{self, Integration};
+
+#[derive(Debug, Serialize)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    /// The integration that feeds it, if any.
+    pub integration: Option<String>,
+    /// Elements brought by an integration since removed from the project:
+    /// still shown, no longer synchronised.
+    pub unsynchronised_elements: i64,
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+        integration: row.get(3)?,
+        unsynchronised_elements: row.get(4)?,
+    })
+}
+
+const SELECT: &str = "SELECT p.id, p.name, p.created_at,
+        (SELECT i.name FROM integrations i WHERE i.project_id = p.id AND i.detached_at IS NULL),
+        (SELECT count(*) FROM elements e JOIN integrations i ON i.id = e.integration_id
+          WHERE i.project_id = p.id AND i.detached_at IS NOT NULL AND e.removed_at IS NULL)
+     FROM projects p";
+
+pub fn create(conn: &Connection, name: &str) -> Result<Project> {
+    if name.trim().is_empty() {
+        bail!("the project name is empty");
+    }
+    if find(conn, name)?.is_some() {
+        bail!("a project named {:?} already exists", name.trim());
+    }
+    conn.execute(
+        "INSERT INTO projects (name, created_at) VALUES (?1, ?2)",
+        params![name.trim(), db::now()],
+    )?;
+    get(conn, name)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Project>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY p.name"))?;
+    Ok(stmt
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn find(conn: &Connection, name: &str) -> Result<Option<Project>> {
+    Ok(conn
+        .query_row(
+            &format!("{SELECT} WHERE p.name = ?1"),
+            [name.trim()],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The project named `name`, or an error listing the ones that exist.
+pub fn get(conn: &Connection, name: &str) -> Result<Project> {
+    if let Some(project) = find(conn, name)? {
+        return Ok(project);
+    }
+    let names: Vec<String> = list(conn)?
+        .into_iter()
+        .map(|p| format!("{:?}", p.name))
+        .collect();
+    if names.is_empty() {
+        bail!(
+            "no project named {name:?}: none exists yet (create one with `mapsync project create NAME`, or link with --new NAME)"
+        );
+    }
+    bail!(
+        "no project named {name:?}; projects that exist: {}",
+        names.join(", ")
+    )
+}
+
+pub fn name_of(conn: &Connection, id: i64) -> Result<String> {
+    Ok(
+        conn.query_row("SELECT name FROM projects WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Which project the integration feeds: an existing one, or a new one.
+pub enum LinkTo<'a> {
+    Existing(&'a str),
+    New(&'a str),
+}
+
+pub fn link(
+    conn: &Connection,
+    integration_name: &str,
+    to: LinkTo<'_>,
+) -> Result<(Integration, Project)> {
+    let integration = integration::get(conn, integration_name)?;
+    if let (Some(project_id), None) = (integration.project_id, &integration.detached_at) {
+        bail!(
+            "integration {:?} already feeds project {:?}; an integration feeds exactly one project",
+            integration.name,
+            name_of(conn, project_id)?
+        );
+    }
+    let tx = conn.unchecked_transaction()?;
+    let project = match to {
+        LinkTo::Existing(name) => get(&tx, name)?,
+        LinkTo::New(name) => create(&tx, name)?,
+    };
+    if let Some(other) = &project.integration {
+        bail!(
+            "project {:?} is already fed by integration {other:?}; a project has at most one integration",
+            project.name
+        );
+    }
+    // Linking again after a removal: the elements it kept come back under sync.
+    tx.execute(
+        "UPDATE integrations SET project_id = ?2, detached_at = NULL WHERE id = ?1",
+        params![integration.id, project.id],
+    )?;
+    tx.commit()?;
+    Ok((
+        integration::get(conn, integration_name)?,
+        get(conn, &project.name)?,
+    ))
+}
+
+/// Remove the integration from its project: it synchronises no more, and
+/// the elements it brought stay, shown as no longer synchronised.
+pub fn remove_integration(conn: &Connection, project_name: &str) -> Result<String> {
+    let project = get(conn, project_name)?;
+    let Some(integration) = project.integration else {
+        bail!("project {:?} has no integration to remove", project.name);
+    };
+    conn.execute(
+        "UPDATE integrations SET detached_at = ?2 WHERE project_id = ?1 AND detached_at IS NULL",
+        params![project.id, db::now()],
+    )?;
+    Ok(integration)
+}
+
+/// An integration may synchronise only while it feeds a project.
+pub fn ensure_can_sync(conn: &Connection, integration: &Integration) -> Result<()> {
+    match (integration.project_id, &integration.detached_at) {
+        (Some(_), None) => Ok(()),
+        (Some(project_id), Some(_)) => bail!(
+            "integration {:?} was removed from project {:?} and no longer synchronises; link it again with \
+             `mapsync integration link --integration {} --existing PROJECT` (or --new PROJECT)",
+            integration.name,
+            name_of(conn, project_id)?,
+            integration.name
+        ),
+        (None, _) => bail!(
+            "integration {:?} feeds no mapping project yet; link it first with \
+             `mapsync integration link --integration {} --new PROJECT` (or --existing PROJECT)",
+            integration.name,
+            integration.name
+        ),
+    }
+}

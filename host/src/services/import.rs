@@ -1,0 +1,590 @@
+//! `services import`: the ERP's CSV or JSON export, checked whole before
+//! anything is written, so a bad file leaves the store as it was and its
+//! author gets every problem at once rather than one per attempt.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::{FIELDS, Service, fields};
+use crate::db;
+
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// Where a row sits in its file, as the person fixing it will look for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Place {
+    /// The physical line in a CSV file, the header being line 1.
+    Line(u64),
+    /// The 1-based position in a JSON array.
+    Item(usize),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Line(n) => write!(f, "line {n}"),
+            Place::Item(n) => write!(f, "item {n}"),
+        }
+    }
+}
+
+/// A row as read, before its fields are checked.
+#[derive(Debug)]
+struct Row {
+    place: Place,
+    /// The fields the row gives, blank ones included: a blank clears a stored
+    /// value, a field the file does not have leaves it alone.
+    values: HashMap<&'static str, String>,
+    /// What is wrong with the row's shape (not its values).
+    problems: Vec<String>,
+}
+
+impl Row {
+    fn new(place: Place) -> Row {
+        Row {
+            place,
+            values: HashMap::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// A checked row: the service, and which fields the file gave for it.
+struct Incoming {
+    service: Service,
+    given: Vec<&'static str>,
+}
+
+/// Import `path`, creating and updating services; never deletes one.
+pub fn import(conn: &Connection, path: &Path, format: Option<Format>) -> Result<Summary> {
+    let format = match format {
+        Some(format) => format,
+        None => format_of(path)?,
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = utf8(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    let rows = match format {
+        Format::Csv => read_csv(text),
+        Format::Json => read_json(text),
+    }
+    .with_context(|| format!("{} was refused, nothing was imported", path.display()))?;
+    let incoming = check(rows).map_err(|bad| {
+        anyhow!(
+            "{} was refused, nothing was imported: {} bad row(s)\n{bad}",
+            path.display(),
+            bad.lines().count(),
+        )
+    })?;
+    store(conn, incoming)
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if extension.eq_ignore_ascii_case("csv") {
+        Ok(Format::Csv)
+    } else if extension.eq_ignore_ascii_case("json") {
+        Ok(Format::Json)
+    } else {
+        bail!(
+            "cannot tell whether {} is CSV or JSON from its name: add --format csv or --format json",
+            path.display()
+        )
+    }
+}
+
+/// The file as text, without the BOM Excel puts in front of "CSV UTF-8".
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        // Excel's plain "CSV" is Windows-1252 in Brazil.
+        anyhow!(
+            "the file is not UTF-8 (line {line}): save it as \"CSV UTF-8\", or convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8`"
+        )
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// The known field a column or key names; case and surrounding spaces are
+/// forgiven, spelling is not.
+fn field(name: &str) -> Option<&'static str> {
+    FIELDS
+        .iter()
+        .find(|f| f.eq_ignore_ascii_case(name.trim()))
+        .copied()
+}
+
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `;` when the header uses it more than `,`: what a spreadsheet set to
+/// Portuguese exports, since there the comma is the decimal separator.
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    let (mut semicolons, mut commas, mut quoted) = (0, 0, false);
+    for c in header.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' if !quoted => semicolons += 1,
+            ',' if !quoted => commas += 1,
+            _ => {}
+        }
+    }
+    if semicolons > commas { b';' } else { b',' }
+}
+
+fn read_csv(text: &str) -> Result<Vec<Row>> {
+    let delimiter = delimiter(text);
+    // Headers are read as a record so every line number comes from the
+    // reader itself; flexible, so a row with a stray separator is reported
+    // with the others instead of stopping the read.
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(header) => header.context("reading the header row")?,
+        None => bail!(
+            "the file is empty; it needs a header row naming its columns, e.g. {}",
+            FIELDS.join(",")
+        ),
+    };
+    let columns = header_columns(&header)?;
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.context("reading the file")?;
+        // Spreadsheets leave rows of bare separators after the data.
+        if record.iter().all(|v| v.trim().is_empty()) {
+            continue;
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let mut row = Row::new(Place::Line(line));
+        if record.len() == columns.len() {
+            row.values = columns
+                .iter()
+                .copied()
+                .zip(record.iter().map(str::to_string))
+                .collect();
+        } else {
+            row.problems.push(format!(
+                "has {} fields where the header has {} (an unquoted {:?} inside a value?)",
+                record.len(),
+                columns.len(),
+                delimiter as char
+            ));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The field of each column, or an error naming every column that is not
+/// one: a misspelt column would otherwise be dropped without a word.
+fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>> {
+    let mut columns = Vec::new();
+    let (mut unknown, mut repeated) = (Vec::new(), Vec::new());
+    for (i, name) in header.iter().enumerate() {
+        match field(name) {
+            Some(f) if columns.contains(&f) => repeated.push(f.to_string()),
+            Some(f) => columns.push(f),
+            None if name.trim().is_empty() => unknown.push(format!("(column {}, no name)", i + 1)),
+            None => unknown.push(name.to_string()),
+        }
+    }
+    let mut problems = Vec::new();
+    if !unknown.is_empty() {
+        problems.push(format!("unknown column(s) {}", quoted_list(&unknown)));
+    }
+    if !repeated.is_empty() {
+        problems.push(format!("column(s) given twice: {}", quoted_list(&repeated)));
+    }
+    if !columns.contains(&"id_cliente_servico") && unknown.is_empty() {
+        problems.push("no id_cliente_servico column".into());
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the header (line 1) has {}; the columns are {}",
+            problems.join("; "),
+            FIELDS.join(", ")
+        );
+    }
+    Ok(columns)
+}
+
+fn read_json(text: &str) -> Result<Vec<Row>> {
+    let value: Value = serde_json::from_str(text).context("the file is not valid JSON")?;
+    let Value::Array(items) = value else {
+        bail!("the file must hold a JSON array with one object per service");
+    };
+    let rows = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| json_row(Place::Item(i + 1), item))
+        .collect();
+    Ok(rows)
+}
+
+fn json_row(place: Place, item: Value) -> Row {
+    let mut row = Row::new(place);
+    let Value::Object(object) = item else {
+        row.problems.push("is not an object".into());
+        return row;
+    };
+    let mut unknown = Vec::new();
+    for (key, value) in object {
+        let Some(f) = field(&key) else {
+            unknown.push(key);
+            continue;
+        };
+        let text = match value {
+            Value::Null => String::new(),
+            Value::String(s) => s,
+            // ERPs export numeric ids and coordinates as numbers.
+            Value::Number(n) => n.to_string(),
+            other => {
+                let kind = match other {
+                    Value::Bool(_) => "true/false",
+                    Value::Array(_) => "an array",
+                    _ => "an object",
+                };
+                row.problems
+                    .push(format!("{f} must be text or a number, not {kind}"));
+                continue;
+            }
+        };
+        row.values.insert(f, text);
+    }
+    if !unknown.is_empty() {
+        row.problems.push(format!(
+            "unknown field(s) {} (the fields are {})",
+            quoted_list(&unknown),
+            FIELDS.join(", ")
+        ));
+    }
+    row
+}
+
+/// Every row checked: the services, or one line per bad row.
+fn check(rows: Vec<Row>) -> Result<Vec<Incoming>, String> {
+    let mut first_place: HashMap<String, Place> = HashMap::new();
+    let mut incoming = Vec::new();
+    let mut bad = Vec::new();
+    for row in rows {
+        let mut problems = row.problems;
+        let service = service(&row.values, &mut problems);
+        let id = &service.id_cliente_servico;
+        if !id.is_empty() {
+            match first_place.get(id) {
+                Some(first) => problems.push(format!(
+                    "id_cliente_servico {id:?} is already given at {first}"
+                )),
+                None => {
+                    first_place.insert(id.clone(), row.place);
+                }
+            }
+        }
+        if problems.is_empty() {
+            let mut given: Vec<_> = row.values.keys().copied().collect();
+            given.sort_unstable();
+            incoming.push(Incoming { service, given });
+        } else {
+            bad.push(format!("  {}: {}", row.place, problems.join("; ")));
+        }
+    }
+    if bad.is_empty() {
+        Ok(incoming)
+    } else {
+        Err(bad.join("\n"))
+    }
+}
+
+/// The service a row describes, its problems added to `problems`.
+fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -> Service {
+    let text = |f: &str| {
+        values
+            .get(f)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut checked = |f: &str, check: fn(&str) -> Result<String, String>| {
+        text(f).and_then(|v| check(&v).map_err(|e| problems.push(e)).ok())
+    };
+    let document = checked("document", fields::document);
+    let onu_mac = checked("onu_mac", fields::mac);
+    let id = text("id_cliente_servico").unwrap_or_default();
+    if id.is_empty() {
+        problems.push("id_cliente_servico is missing".into());
+    } else if id.chars().any(char::is_control) {
+        problems.push(format!(
+            "id_cliente_servico {id:?} holds control characters"
+        ));
+    }
+    let (lat, lng) = position(text("lat"), text("lng"), problems);
+    Service {
+        id_cliente_servico: id,
+        name: text("name"),
+        document,
+        address: text("address"),
+        lat,
+        lng,
+        pppoe_login: text("pppoe_login"),
+        onu_serial: text("onu_serial"),
+        onu_mac,
+        status: text("status"),
+    }
+}
+
+fn position(
+    lat: Option<String>,
+    lng: Option<String>,
+    problems: &mut Vec<String>,
+) -> (Option<f64>, Option<f64>) {
+    match (lat, lng) {
+        (None, None) => (None, None),
+        (Some(_), None) => {
+            problems.push("lat is given without lng".into());
+            (None, None)
+        }
+        (None, Some(_)) => {
+            problems.push("lng is given without lat".into());
+            (None, None)
+        }
+        (Some(lat), Some(lng)) => {
+            let lat = fields::coordinate("lat", &lat, 90.0);
+            let lng = fields::coordinate("lng", &lng, 180.0);
+            match (lat, lng) {
+                (Ok(lat), Ok(lng)) => (Some(lat), Some(lng)),
+                (lat, lng) => {
+                    problems.extend(lat.err());
+                    problems.extend(lng.err());
+                    (None, None)
+                }
+            }
+        }
+    }
+}
+
+/// `new` where the file gave the field, `old` where it did not.
+fn merged(new: &Service, old: &Service, given: &[&str]) -> Service {
+    fn pick<T: Clone>(given: bool, new: &Option<T>, old: &Option<T>) -> Option<T> {
+        if given { new.clone() } else { old.clone() }
+    }
+    let has = |f: &str| given.contains(&f);
+    // lat and lng go together: half of an old position is no position.
+    let position = has("lat") || has("lng");
+    Service {
+        id_cliente_servico: new.id_cliente_servico.clone(),
+        name: pick(has("name"), &new.name, &old.name),
+        document: pick(has("document"), &new.document, &old.document),
+        address: pick(has("address"), &new.address, &old.address),
+        lat: pick(position, &new.lat, &old.lat),
+        lng: pick(position, &new.lng, &old.lng),
+        pppoe_login: pick(has("pppoe_login"), &new.pppoe_login, &old.pppoe_login),
+        onu_serial: pick(has("onu_serial"), &new.onu_serial, &old.onu_serial),
+        onu_mac: pick(has("onu_mac"), &new.onu_mac, &old.onu_mac),
+        status: pick(has("status"), &new.status, &old.status),
+    }
+}
+
+/// Write the checked services in one transaction.
+fn store(conn: &Connection, incoming: Vec<Incoming>) -> Result<Summary> {
+    let tx = conn.unchecked_transaction()?;
+    let now = db::now();
+    let mut summary = Summary::default();
+    for Incoming { service, given } in incoming {
+        let (service, sql) = match super::find(&tx, &service.id_cliente_servico)? {
+            None => {
+                summary.created += 1;
+                (
+                    service,
+                    "INSERT INTO services (id_cliente_servico, name, document, address, lat, lng,
+                         pppoe_login, onu_serial, onu_mac, status, imported_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                )
+            }
+            Some(old) => {
+                let service = merged(&service, &old, &given);
+                if service == old {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                summary.updated += 1;
+                (
+                    service,
+                    "UPDATE services SET name = ?2, document = ?3, address = ?4, lat = ?5, lng = ?6,
+                         pppoe_login = ?7, onu_serial = ?8, onu_mac = ?9, status = ?10, updated_at = ?11
+                     WHERE id_cliente_servico = ?1",
+                )
+            }
+        };
+        let s = &service;
+        tx.prepare_cached(sql)?
+            .execute(params![
+                s.id_cliente_servico,
+                s.name,
+                s.document,
+                s.address,
+                s.lat,
+                s.lng,
+                s.pppoe_login,
+                s.onu_serial,
+                s.onu_mac,
+                s.status,
+                now
+            ])
+            .with_context(|| format!("saving service {:?}", s.id_cliente_servico))?;
+    }
+    tx.commit()?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import_text(text: &[u8], format: Format) -> Result<Vec<Incoming>> {
+        let text = utf8(text)?;
+        let rows = match format {
+            Format::Csv => read_csv(text)?,
+            Format::Json => read_json(text)?,
+        };
+        check(rows).map_err(|bad| anyhow!(bad))
+    }
+
+    #[test]
+    fn csv_with_semicolons_bom_quotes_and_decimal_commas() {
+        let file = "\u{feff}id_cliente_servico;name;document;lat;lng;onu_mac;status\r\n\
+             101;\"Silva; João\";529.982.247-25;-27,59;-48,55;aa-bb-cc-dd-ee-ff; ativo \r\n\
+             102;Maria;;;;;\r\n\
+             ;;;;;;\r\n";
+        let rows = import_text(file.as_bytes(), Format::Csv).unwrap();
+        assert_eq!(rows.len(), 2);
+        let s = &rows[0].service;
+        assert_eq!(s.id_cliente_servico, "101");
+        assert_eq!(s.name.as_deref(), Some("Silva; João"));
+        assert_eq!(s.document.as_deref(), Some("52998224725"));
+        assert_eq!((s.lat, s.lng), (Some(-27.59), Some(-48.55)));
+        assert_eq!(s.onu_mac.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
+        assert_eq!(s.status.as_deref(), Some("ativo"));
+        assert_eq!(rows[1].service.document, None);
+        assert!(rows[1].given.contains(&"document"));
+        assert!(!rows[1].given.contains(&"address"));
+    }
+
+    #[test]
+    fn csv_with_commas_and_quoted_commas() {
+        let file = "id_cliente_servico,name,address\n7,\"Souza, Ana\",\"Rua A, 10\"\n";
+        let rows = import_text(file.as_bytes(), Format::Csv).unwrap();
+        assert_eq!(rows[0].service.name.as_deref(), Some("Souza, Ana"));
+        assert_eq!(rows[0].service.address.as_deref(), Some("Rua A, 10"));
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_physical_line() {
+        let file = "id_cliente_servico;name;document;lat;lng\n\
+             1;A;;;\n\
+             ;B;;;\n\
+             1;\"two\nlines\";;;\n\
+             2;C;529.982.247-24;;\n\
+             3;D;;-27,5;\n\
+             4;E;;;;extra\n";
+        let err = import_text(file.as_bytes(), Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 5, "{err}");
+        assert!(lines[0].starts_with("  line 3: id_cliente_servico is missing"));
+        assert!(
+            lines[1].starts_with("  line 4: id_cliente_servico \"1\" is already given at line 2")
+        );
+        assert!(lines[2].starts_with("  line 6: document"));
+        assert!(lines[3].starts_with("  line 7: lat is given without lng"));
+        assert!(lines[4].starts_with("  line 8: has 6 fields"));
+    }
+
+    #[test]
+    fn unknown_columns_are_named() {
+        let err = import_text(b"id_cliente_servico,nmae,,status\n1,a,,b\n", Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("\"nmae\""), "{err}");
+        assert!(err.contains("column 3, no name"), "{err}");
+        // Case and spaces around a name are forgiven.
+        let rows = import_text(b" ID_Cliente_Servico ,Name\n1,a\n", Format::Csv).unwrap();
+        assert_eq!(rows[0].service.name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn json_items_and_their_problems() {
+        let file = br#"[{"id_cliente_servico": 5, "lat": -27.5, "lng": "-48,5", "name": null},
+                       {"id_cliente_servico": "6", "nmae": "x", "status": true}, 3]"#;
+        let err = import_text(file, Format::Json).err().unwrap().to_string();
+        assert!(err.contains("item 2: status must be text"), "{err}");
+        assert!(err.contains("unknown field(s) \"nmae\""), "{err}");
+        assert!(err.contains("item 3: is not an object"), "{err}");
+        assert!(!err.contains("item 1"), "{err}");
+        let good = br#"[{"id_cliente_servico": 5, "lat": -27.5, "lng": "-48,5", "name": null}]"#;
+        let rows = import_text(good, Format::Json).unwrap();
+        let s = &rows[0].service;
+        assert_eq!(s.id_cliente_servico, "5");
+        assert_eq!((s.lat, s.lng), (Some(-27.5), Some(-48.5)));
+        assert_eq!(s.name, None);
+    }
+
+    #[test]
+    fn fields_absent_from_the_file_keep_their_stored_value() {
+        let old = Service {
+            id_cliente_servico: "1".into(),
+            name: Some("old".into()),
+            onu_mac: Some("AA:BB:CC:DD:EE:FF".into()),
+            lat: Some(1.0),
+            lng: Some(2.0),
+            ..Service::default()
+        };
+        let new = Service {
+            id_cliente_servico: "1".into(),
+            name: Some("new".into()),
+            ..Service::default()
+        };
+        let merged = merged(&new, &old, &["id_cliente_servico", "name", "lat"]);
+        assert_eq!(merged.name.as_deref(), Some("new"));
+        assert_eq!(merged.onu_mac.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
+        assert_eq!((merged.lat, merged.lng), (None, None));
+    }
+
+    #[test]
+    fn latin1_files_are_refused_with_a_hint() {
+        let err = utf8(b"id_cliente_servico,name\n1,Jo\xe3o\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+    }
+}
