@@ -71,6 +71,8 @@ pub fn run(
     progress: Box<dyn Progress>,
 ) -> Result<(SyncReport, Connection)> {
     crate::projects::ensure_can_sync(&conn, integration)?;
+    // Pushes left queued by an earlier command go first, so the sync sees them.
+    crate::outbox::process(&conn, runtime, None).context("sending queued pushes")?;
     let started_at = db::now();
     conn.execute(
         "INSERT INTO runs (integration_id, trigger, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",

@@ -1,6 +1,7 @@
 //! mapsync end to end: the real binary and component, real SQLite files, and
 //! the OZmap test server over real HTTP on loopback.
 
+mod binding;
 mod common;
 mod contents;
 mod resilience;

@@ -86,10 +86,13 @@ fn key_refused() -> ServerConfig {
     }
 }
 
-/// `integration add` against the bench's server with the given password.
-fn add_with_password(bench: &Bench, name: &str, password: &str) {
+/// `integration add` against the bench's server with the given password (and
+/// `-vv` when `verbose`), linked to a new mapping project like
+/// `Bench::add_integration` does.
+fn add_with_password(bench: &Bench, name: &str, password: &str, verbose: bool) {
     let url = bench.server.url();
-    bench.ok(&[
+    let v: &[&str] = if verbose { &["-vv"] } else { &[] };
+    let add = [
         "integration",
         "add",
         "--name",
@@ -102,7 +105,18 @@ fn add_with_password(bench: &Bench, name: &str, password: &str) {
         USER,
         "--password",
         password,
-    ]);
+    ];
+    bench.ok(&[v, &add[..]].concat());
+    let project = format!("{name} (local)");
+    let link = [
+        "integration",
+        "link",
+        "--integration",
+        name,
+        "--new",
+        &project,
+    ];
+    bench.ok(&[v, &link[..]].concat());
 }
 
 fn assert_store_empty(bench: &Bench, integration: &str) {
@@ -133,7 +147,7 @@ fn refused_key_falls_back_to_login_and_a_wrong_password_fails_cleanly() {
     assert_same_as_clean(&bench, "login", &report);
     let logins = bench.server.logins();
 
-    add_with_password(&bench, "wrong", "not-the-password");
+    add_with_password(&bench, "wrong", "not-the-password", false);
     let (report, ok) = bench.sync("wrong", &[]);
     assert!(
         !ok,
@@ -347,27 +361,12 @@ fn a_slow_answer_times_out_and_is_retried() {
 #[test]
 fn secrets_are_never_printed() {
     let bench = Bench::with(key_refused(), generate(&GeneratorConfig::small()));
-    let url = bench.server.url();
-    for (name, password) in [("good", PASSWORD), ("bad", "wrong-password")] {
-        bench.ok(&[
-            "-vv",
-            "integration",
-            "add",
-            "--name",
-            name,
-            "--api-url",
-            &url,
-            "--api-key",
-            API_KEY,
-            "--user",
-            USER,
-            "--password",
-            password,
-        ]);
-    }
+    add_with_password(&bench, "good", PASSWORD, true);
+    add_with_password(&bench, "bad", "wrong-password", true);
     bench.ok(&["-vv", "integration", "list"]);
     bench.ok(&["-vv", "integration", "list", "--json"]);
     bench.ok(&["-vv", "integration", "show", "good"]);
+    bench.ok(&["-vv", "project", "list"]);
     let shown: Value =
         serde_json::from_str(&bench.ok(&["-vv", "integration", "show", "good", "--json"])).unwrap();
     for field in ["api_key", "password"] {
@@ -398,6 +397,7 @@ fn secrets_are_never_printed() {
         "client",
         "--json",
     ]);
+    bench.ok(&["-vv", "project", "remove-integration", "bad (local)"]);
     bench.ok(&["-vv", "integration", "remove", "bad"]);
     // The debug log did run (so the check below looked at something).
     assert!(
