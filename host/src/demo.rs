@@ -10,7 +10,10 @@ use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 use crate::integration::{self, NewIntegration};
 use crate::run_store::NoProgress;
 use crate::sync_run::{self, Tuning};
-use crate::{db, print_report, runtime, summary};
+use crate::{
+    bindings_local, db, elements, identification, outbox, print_report, projects, runtime,
+    services, summary,
+};
 
 pub fn run() -> Result<ExitCode> {
     let started = Instant::now();
@@ -44,6 +47,9 @@ pub fn run() -> Result<ExitCode> {
         path.display()
     );
 
+    let (added, _) = projects::link(&conn, &added.name, projects::LinkTo::New("Demo"))?;
+    println!("linked to the local mapping project \"Demo\"");
+
     let runtime = runtime::Runtime::new()?;
     let (report, conn) = sync_run::run(
         conn,
@@ -59,6 +65,52 @@ pub fn run() -> Result<ExitCode> {
     }
     println!("\nWhat mapsync found:");
     println!("{}", summary::of(&conn, &added.id)?);
+
+    // The ISP's side: a customer service, bound to a free port and confirmed.
+    let services = dir.join("services.csv");
+    std::fs::write(
+        &services,
+        "id_cliente_servico;name;pppoe_login;onu_serial;onu_mac\nSVC-DEMO-1;Maria da Silva;maria.silva;ZTEG0000DEMO;AA:BB:CC:00:00:01\n",
+    )?;
+    services::import(&conn, &services, None)?;
+    let (splitter, port) = free_service_port(&conn, &added.id)?;
+    println!(
+        "\nService SVC-DEMO-1 imported; binding it to port {port} of service splitter {splitter}"
+    );
+    bindings_local::bind(&conn, "SVC-DEMO-1", &splitter, port)?;
+    let confirmed = outbox::confirm(&conn, &runtime, "SVC-DEMO-1")?;
+    println!(
+        "confirmed: {} (client {}, property {})",
+        confirmed.state,
+        confirmed.platform_client.as_deref().unwrap_or("?"),
+        confirmed.platform_property.as_deref().unwrap_or("?")
+    );
+    let (report, conn) = sync_run::run(
+        conn,
+        &runtime,
+        &added,
+        "demo",
+        Tuning::default(),
+        Box::new(NoProgress),
+    )?;
+    let state = elements::list(&conn, &added.id, "splitter")?
+        .into_iter()
+        .find(|s| s["id"] == splitter.as_str())
+        .map(|s| s["ports"][(port - 1) as usize].clone())
+        .unwrap_or_default();
+    println!(
+        "next sync ({}): port {port} of {splitter} is {} by client code {}",
+        report.status, state["state"], state["client_code"]
+    );
+    let identified = identification::report(&conn)?;
+    println!(
+        "identification: {} identified, {} platform clients without code, {} codes matching no service, {} services without client",
+        identified.counts.identified,
+        identified.counts.clients_without_code,
+        identified.counts.codes_without_service,
+        identified.counts.services_without_client
+    );
+
     println!(
         "\ndone in {:.1?}. Explore what was stored:",
         started.elapsed()
@@ -67,5 +119,24 @@ pub fn run() -> Result<ExitCode> {
         "  mapsync --db {} elements --integration demo --kind splitter --json",
         path.display()
     );
+    println!(
+        "  mapsync --db {} bindings --service SVC-DEMO-1",
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first free port of a service splitter.
+fn free_service_port(conn: &rusqlite::Connection, integration_id: &str) -> Result<(String, u32)> {
+    elements::list(conn, integration_id, "splitter")?
+        .iter()
+        .filter(|s| s["service"] == true)
+        .find_map(|s| {
+            let port = s["ports"]
+                .as_array()?
+                .iter()
+                .find(|p| p["state"] == "free")?;
+            Some((s["id"].as_str()?.to_string(), port["port"].as_u64()? as u32))
+        })
+        .context("the generated network has no free service port")
 }

@@ -89,6 +89,7 @@ pub fn mask(secret: &str) -> String {
 /// The normalised `api_url`: scheme, host, optional port and path prefix,
 /// without a trailing slash.
 pub fn validate_api_url(raw: &str) -> Result<String> {
+    let raw = &redacted(raw);
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
     let url = url::Url::parse(raw.trim())
         .map_err(|e| anyhow::anyhow!("--api-url {raw:?} is not a valid URL ({e}): {hint}"))?;
@@ -108,6 +109,16 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
         );
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// The URL as it may be echoed: credentials written into it are hidden.
+fn redacted(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &raw[..scheme_end], &raw[at..])
+        }
+        _ => raw.to_string(),
+    }
 }
 
 fn required(flag: &str, value: &str, hint: &str) -> Result<()> {

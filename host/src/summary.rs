@@ -20,8 +20,8 @@ pub struct Summary {
     pub properties: usize,
     pub properties_without_client: usize,
     pub clients: usize,
-    /// Clients with a code, which identifies the ISP's service.
-    pub identified_clients: usize,
+    /// Clients with a code, which may identify one of the ISP's services.
+    pub clients_with_code: usize,
     pub clients_without_code: usize,
 }
 
@@ -52,8 +52,8 @@ pub fn of(conn: &Connection, integration_id: &str) -> Result<Summary> {
     s.properties_without_client = properties.iter().filter(|p| p["client"].is_null()).count();
     let clients = list("client")?;
     s.clients = clients.len();
-    s.identified_clients = clients.iter().filter(|c| c["code"].is_string()).count();
-    s.clients_without_code = s.clients - s.identified_clients;
+    s.clients_with_code = clients.iter().filter(|c| c["code"].is_string()).count();
+    s.clients_without_code = s.clients - s.clients_with_code;
     Ok(s)
 }
 
@@ -84,8 +84,8 @@ impl std::fmt::Display for Summary {
         )?;
         write!(
             f,
-            "  clients                {:>8}   ({} identified by code, {} without a code)",
-            self.clients, self.identified_clients, self.clients_without_code
+            "  clients                {:>8}   ({} with a code, {} without)",
+            self.clients, self.clients_with_code, self.clients_without_code
         )
     }
 }

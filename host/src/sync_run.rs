@@ -115,26 +115,26 @@ pub fn run(
         error: outcome.as_ref().err().cloned(),
         started_at,
         finished_at: db::now(),
-        kinds: BTreeMap::new(),
+        // Every kind is always present, so scripts can read any count.
+        kinds: crate::elements::KINDS
+            .iter()
+            .map(|k| (k.to_string(), KindCounts::default()))
+            .collect(),
         invalid: Vec::new(),
         requests: 0,
         retries: 0,
     };
     if let Ok(guest) = outcome {
-        report.kinds = guest
-            .kinds
-            .iter()
-            .map(|k| {
-                let counts = KindCounts {
-                    created: k.created,
-                    updated: k.updated,
-                    unchanged: k.unchanged,
-                    removed: k.removed,
-                    invalid: k.invalid,
-                };
-                (kind_name(k.kind).to_string(), counts)
-            })
-            .collect();
+        report.kinds.extend(guest.kinds.iter().map(|k| {
+            let counts = KindCounts {
+                created: k.created,
+                updated: k.updated,
+                unchanged: k.unchanged,
+                removed: k.removed,
+                invalid: k.invalid,
+            };
+            (kind_name(k.kind).to_string(), counts)
+        }));
         report.invalid = guest
             .invalid
             .into_iter()

@@ -144,6 +144,16 @@ fn refused_key_falls_back_to_login_and_a_wrong_password_fails_cleanly() {
     bench.add_integration("login", None);
     let report = bench.sync_ok("login");
     assert!(bench.server.logins() >= 1, "the sync never logged in");
+    let logins: Vec<_> = bench
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/users/login"))
+        .collect();
+    assert!(
+        logins.iter().all(|r| r.authorization.is_none()),
+        "the refused key is not sent again with the login"
+    );
     assert_same_as_clean(&bench, "login", &report);
     let logins = bench.server.logins();
 
@@ -298,6 +308,14 @@ fn a_sync_that_gives_up_changes_nothing_and_the_next_one_catches_up() {
         error.contains("503"),
         "the error does not give the status: {error}"
     );
+    assert!(
+        error.contains("after 2 attempts"),
+        "the error does not say it was retried: {error}"
+    );
+    // A failed report still lists every kind, so scripts can read any count.
+    for kind in ["project", "pole", "box", "splitter", "client", "property"] {
+        assert_eq!(report["kinds"][kind]["created"], 0, "{report:#}");
+    }
     let after = all_elements(&bench, "store");
     for kind in KINDS {
         assert!(

@@ -28,6 +28,8 @@ pub struct Traffic {
 enum Auth {
     ApiKey,
     Token(String),
+    /// While logging in: the refused key is not sent again.
+    None,
 }
 
 pub struct OzmapClient<H: Http> {
@@ -38,6 +40,8 @@ pub struct OzmapClient<H: Http> {
     policy: RetryPolicy,
     timeout: Duration,
     pub traffic: Traffic,
+    /// Attempts the last request took, to say so when it failed anyway.
+    last_attempts: u32,
 }
 
 /// A filter condition, `{"property","operator","value"}`.
@@ -129,6 +133,7 @@ impl<H: Http> OzmapClient<H> {
             policy,
             timeout,
             traffic: Traffic::default(),
+            last_attempts: 0,
         }
     }
 
@@ -138,7 +143,10 @@ impl<H: Http> OzmapClient<H> {
         let mut attempt = 1;
         loop {
             let response = self.send(Method::Get, path_and_query, None, what)?;
-            expect_success(&response, what)?;
+            expect_success(&response, what).map_err(|e| match self.last_attempts {
+                n if n > 1 => format!("{e} (after {n} attempts)"),
+                _ => e,
+            })?;
             match parse_json(&response, what) {
                 Err(error) if attempt < self.policy.max_attempts => {
                     crate::log::warn!("{error}; retrying");
@@ -183,7 +191,7 @@ impl<H: Http> OzmapClient<H> {
             "password": self.credentials.password,
         });
         let what = "login";
-        self.auth = Auth::ApiKey;
+        self.auth = Auth::None;
         let response =
             self.send_with_retries(Method::Post, "users/login?type=API", Some(&body), what)?;
         if response.status == 401 || response.status == 403 {
@@ -244,6 +252,7 @@ impl<H: Http> OzmapClient<H> {
                     self.http.sleep(wait);
                 }
                 _ => {
+                    self.last_attempts = attempt;
                     return outcome.map_err(|e| describe_failure(what, &e, attempt));
                 }
             }
@@ -251,14 +260,15 @@ impl<H: Http> OzmapClient<H> {
     }
 
     fn request(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> Request {
-        let authorization = match &self.auth {
-            Auth::ApiKey => self.credentials.api_key.clone(),
-            Auth::Token(token) => token.clone(),
-        };
-        let mut headers = vec![
-            ("authorization".to_string(), authorization),
-            ("accept".to_string(), "application/json".to_string()),
-        ];
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        match &self.auth {
+            Auth::ApiKey => headers.push((
+                "authorization".to_string(),
+                self.credentials.api_key.clone(),
+            )),
+            Auth::Token(token) => headers.push(("authorization".to_string(), token.clone())),
+            Auth::None => {}
+        }
         if body.is_some() {
             headers.push(("content-type".to_string(), "application/json".to_string()));
         }
