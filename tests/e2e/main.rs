@@ -4,5 +4,6 @@
 mod binding;
 mod common;
 mod contents;
+mod demo;
 mod resilience;
 mod services;
