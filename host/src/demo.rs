@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 
-use crate::integration::{self, NewIntegration};
+use crate::integration::{self, Integration, NewIntegration};
 use crate::run_store::NoProgress;
-use crate::sync_run::{self, Tuning};
+use crate::sync_run::{self, SyncReport, Tuning};
 use crate::{
     bindings_local, db, elements, identification, outbox, print_report, projects, runtime,
     services, summary,
@@ -51,14 +51,7 @@ pub fn run() -> Result<ExitCode> {
     println!("linked to the local mapping project \"Demo\"");
 
     let runtime = runtime::Runtime::new()?;
-    let (report, conn) = sync_run::run(
-        conn,
-        &runtime,
-        &added,
-        "demo",
-        Tuning::default(),
-        Box::new(NoProgress),
-    )?;
+    let (report, conn) = sync(conn, &runtime, &added)?;
     print_report(&report);
     if !report.succeeded() {
         return Ok(ExitCode::FAILURE);
@@ -85,14 +78,7 @@ pub fn run() -> Result<ExitCode> {
         confirmed.platform_client.as_deref().unwrap_or("?"),
         confirmed.platform_property.as_deref().unwrap_or("?")
     );
-    let (report, conn) = sync_run::run(
-        conn,
-        &runtime,
-        &added,
-        "demo",
-        Tuning::default(),
-        Box::new(NoProgress),
-    )?;
+    let (report, conn) = sync(conn, &runtime, &added)?;
     let state = elements::list(&conn, &added.id, "splitter")?
         .into_iter()
         .find(|s| s["id"] == splitter.as_str())
@@ -124,6 +110,21 @@ pub fn run() -> Result<ExitCode> {
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn sync(
+    conn: rusqlite::Connection,
+    runtime: &runtime::Runtime,
+    integration: &Integration,
+) -> Result<(SyncReport, rusqlite::Connection)> {
+    sync_run::run(
+        conn,
+        runtime,
+        integration,
+        "demo",
+        Tuning::default(),
+        Box::new(NoProgress),
+    )
 }
 
 /// The first free port of a service splitter.

@@ -221,13 +221,12 @@ impl Runtime {
         )
     }
 
-    /// Push a confirmed binding's informative data to the platform.
-    pub fn push(
+    /// One call of the `binding` export, in a fresh sandbox with no store.
+    fn call_binding<R>(
         &self,
         api_url: &str,
-        settings: &wit_sync::Settings,
-        binding: &wit_binding::PortBinding,
-    ) -> Result<Result<wit_binding::Pushed, wit_binding::PushError>> {
+        call: impl FnOnce(&wit_binding::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
         let limits = Limits {
             wall_time: Duration::from_secs(600),
             ..Limits::default()
@@ -235,10 +234,20 @@ impl Runtime {
         let (mut wasm_store, world) = self
             .instantiate(api_url, None, limits)
             .map_err(|(e, _)| e)?;
-        world
-            .mapsync_integration_binding()
-            .call_push(&mut wasm_store, settings, binding)
+        call(world.mapsync_integration_binding(), &mut wasm_store)
             .map_err(|t| explain_trap(t, limits))
+    }
+
+    /// Push a confirmed binding's informative data to the platform.
+    pub fn push(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        binding: &wit_binding::PortBinding,
+    ) -> Result<Result<wit_binding::Pushed, wit_binding::PushError>> {
+        self.call_binding(api_url, |guest, store| {
+            guest.call_push(store, settings, binding)
+        })
     }
 
     /// Delete a property mapsync created on the platform.
@@ -248,17 +257,9 @@ impl Runtime {
         settings: &wit_sync::Settings,
         property: &str,
     ) -> Result<Result<(), wit_binding::PushError>> {
-        let limits = Limits {
-            wall_time: Duration::from_secs(600),
-            ..Limits::default()
-        };
-        let (mut wasm_store, world) = self
-            .instantiate(api_url, None, limits)
-            .map_err(|(e, _)| e)?;
-        world
-            .mapsync_integration_binding()
-            .call_delete_property(&mut wasm_store, settings, property)
-            .map_err(|t| explain_trap(t, limits))
+        self.call_binding(api_url, |guest, store| {
+            guest.call_delete_property(store, settings, property)
+        })
     }
 }
 

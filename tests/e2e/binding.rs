@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{API_KEY, Bench, PASSWORD, USER, id};
+use crate::common::{Bench, PASSWORD, id};
 use ozmap_test_server::Fault;
 
 fn write(bench: &Bench, name: &str, text: &str) -> String {
@@ -64,23 +64,7 @@ fn writes(bench: &Bench) -> Vec<(String, String)> {
 #[test]
 fn an_integration_feeds_exactly_one_project_and_syncs_only_when_linked() {
     let bench = Bench::new();
-    let url = bench.server.url();
-    let add = |name: &str| {
-        bench.ok(&[
-            "integration",
-            "add",
-            "--name",
-            name,
-            "--api-url",
-            &url,
-            "--api-key",
-            API_KEY,
-            "--user",
-            USER,
-            "--password",
-            PASSWORD,
-        ]);
-    };
+    let add = |name: &str| bench.add_unlinked(name, PASSWORD, &[], &[]);
     add("a");
     add("b");
     let refused = bench.fails(&["sync", "--integration", "a"]);

@@ -92,8 +92,18 @@ impl Bench {
     }
 
     pub fn add_integration(&self, name: &str, project: Option<&str>) {
+        let extra: Vec<&str> = project
+            .map(|p| vec!["--project-name", p])
+            .unwrap_or_default();
+        self.add_unlinked(name, PASSWORD, &[], &extra);
+        self.link(name, &[]);
+    }
+
+    /// `integration add` with the bench's server and credentials but this
+    /// password; `before` goes ahead of the command (e.g. `-vv`).
+    pub fn add_unlinked(&self, name: &str, password: &str, before: &[&str], extra: &[&str]) {
         let url = self.server.url();
-        let mut args = vec![
+        let add = [
             "integration",
             "add",
             "--name",
@@ -105,21 +115,26 @@ impl Bench {
             "--user",
             USER,
             "--password",
-            PASSWORD,
+            password,
         ];
-        if let Some(project) = project {
-            args.extend(["--project-name", project]);
-        }
-        self.ok(&args);
-        let mapping_project = format!("{name} (local)");
+        self.ok(&[before, &add[..], extra].concat());
+    }
+
+    /// Link the integration to a new mapping project named after it.
+    pub fn link(&self, name: &str, before: &[&str]) {
+        let project = format!("{name} (local)");
         self.ok(&[
-            "integration",
-            "link",
-            "--integration",
-            name,
-            "--new",
-            &mapping_project,
-        ]);
+            before,
+            &[
+                "integration",
+                "link",
+                "--integration",
+                name,
+                "--new",
+                &project,
+            ][..],
+        ]
+        .concat());
     }
 
     /// `sync --json`: the report, and whether the command succeeded.

@@ -90,33 +90,9 @@ fn key_refused() -> ServerConfig {
 /// `-vv` when `verbose`), linked to a new mapping project like
 /// `Bench::add_integration` does.
 fn add_with_password(bench: &Bench, name: &str, password: &str, verbose: bool) {
-    let url = bench.server.url();
     let v: &[&str] = if verbose { &["-vv"] } else { &[] };
-    let add = [
-        "integration",
-        "add",
-        "--name",
-        name,
-        "--api-url",
-        &url,
-        "--api-key",
-        API_KEY,
-        "--user",
-        USER,
-        "--password",
-        password,
-    ];
-    bench.ok(&[v, &add[..]].concat());
-    let project = format!("{name} (local)");
-    let link = [
-        "integration",
-        "link",
-        "--integration",
-        name,
-        "--new",
-        &project,
-    ];
-    bench.ok(&[v, &link[..]].concat());
+    bench.add_unlinked(name, password, v, &[]);
+    bench.link(name, v);
 }
 
 fn assert_store_empty(bench: &Bench, integration: &str) {
