@@ -88,6 +88,17 @@ fn push_error_to_wit(error: push::PushError) -> wit_binding::PushError {
 }
 
 impl wit_sync::Guest for Component {
+    fn check(settings: wit_sync::Settings) -> Vec<wit_sync::CheckStep> {
+        crate::check::run(ImportedHttp, &settings_from_wit(settings))
+            .into_iter()
+            .map(|s| wit_sync::CheckStep {
+                step: s.step.to_string(),
+                ok: s.ok,
+                detail: s.detail,
+            })
+            .collect()
+    }
+
     fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, String> {
         let settings = settings_from_wit(settings);
         let report = sync::run(ImportedHttp, &mut ImportedStore, &settings)?;

@@ -3,6 +3,7 @@
 //! Plain modules that build natively (and are tested so), plus a thin
 //! bindings layer (`component`) for the `wasm32-wasip2` component.
 
+pub mod check;
 pub mod http;
 mod log;
 pub mod model;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
 /// Each entry moves the schema one version up; append, never edit.
 const MIGRATIONS: &[&str] = &[
@@ -104,6 +104,11 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT,
         created_at TEXT NOT NULL
     );",
+    // 3: which process runs a run (to tell a crashed run from a live one),
+    // each integration's daily sync time, and the daemon's settings.
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE integrations ADD COLUMN sync_time TEXT NOT NULL DEFAULT '04:00';
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.
@@ -115,15 +120,33 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&conn).with_context(|| format!("migrating the database {}", path.display()))?;
-    // A run still marked running was cut short by a crash or a kill: its
-    // writes were rolled back by SQLite, so say so.
-    conn.execute(
-        "UPDATE runs SET outcome = 'interrupted', ended_at = ?1,
-             error = 'the process stopped before the run ended; nothing it read was kept'
-         WHERE outcome = 'running'",
-        [now()],
-    )?;
+    mark_interrupted_runs(&conn)?;
     Ok(conn)
+}
+
+/// A run marked running whose process is gone was cut short by a crash or
+/// a kill: SQLite rolled its writes back, so say so. Runs of live processes
+/// (a daemon's, another command's) are left alone.
+fn mark_interrupted_runs(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT id, pid FROM runs WHERE outcome = 'running'")?;
+    let dead: Vec<i64> = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<u32>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, pid)| pid.is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists()))
+        .map(|(id, _)| id)
+        .collect();
+    for id in dead {
+        conn.execute(
+            "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
+                 error = 'the process stopped before the run ended; nothing it read was kept'
+             WHERE id = ?1 AND outcome = 'running'",
+            params![id, now()],
+        )?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<()> {

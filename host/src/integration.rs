@@ -244,6 +244,84 @@ pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
     Ok(rows)
 }
 
+/// What `update` changes; `None` leaves a setting as it is.
+#[derive(Default)]
+pub struct Change {
+    pub api_url: Option<String>,
+    pub api_key: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// `Some(None)` clears it: every project is synchronised again.
+    pub project_name: Option<Option<String>>,
+    /// `HH:MM` in São Paulo time.
+    pub sync_time: Option<String>,
+}
+
+/// Change an integration's settings, checked as `add` checks them.
+pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integration> {
+    let mut integration = get(conn, name)?;
+    if let Some(api_url) = &change.api_url {
+        integration.api_url = validate_api_url(api_url)?;
+    }
+    if let Some(api_key) = change.api_key {
+        required(
+            "--api-key",
+            &api_key,
+            "create a key in OZmap under Settings > API keys",
+        )?;
+        integration.api_key = api_key.trim().to_string();
+    }
+    if let Some(user) = change.user {
+        required("--user", &user, "an OZmap login allowed to use the API")?;
+        integration.user = user.trim().to_string();
+    }
+    if let Some(password) = change.password {
+        required("--password", &password, "that login's password")?;
+        integration.password = password;
+    }
+    if let Some(project_name) = change.project_name {
+        if let Some(project) = &project_name {
+            required(
+                "--project-name",
+                project,
+                "the project's name exactly as OZmap shows it, or leave it out for all projects",
+            )?;
+        }
+        integration.project_name = project_name;
+    }
+    let sync_time = match &change.sync_time {
+        Some(text) => crate::schedule::parse_time(text)?
+            .format("%H:%M")
+            .to_string(),
+        None => sync_time(conn, &integration.id)?,
+    };
+    conn.execute(
+        "UPDATE integrations SET api_url = ?2, api_key = ?3, user = ?4, password = ?5, project_name = ?6,
+             sync_time = ?7
+         WHERE id = ?1",
+        params![
+            integration.id,
+            integration.api_url,
+            integration.api_key,
+            integration.user,
+            integration.password,
+            integration.project_name,
+            sync_time
+        ],
+    )
+    .context("saving the integration")?;
+    Ok(integration)
+}
+
+/// The integration's daily sync time, `HH:MM` in São Paulo time.
+pub fn sync_time(conn: &Connection, id: &str) -> Result<String> {
+    Ok(conn.query_row(
+        "SELECT sync_time FROM integrations WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
 pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
     let integration = get(conn, name)?;
     if integration.project_id.is_some() && integration.detached_at.is_none() {

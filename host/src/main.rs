@@ -1,8 +1,10 @@
 //! `mapsync`: synchronises an ISP's fibre network from OZmap into a local
 //! store its management system reads.
 
+mod api;
 mod bindings;
 mod bindings_local;
+mod daemon;
 mod db;
 mod demo;
 mod elements;
@@ -14,7 +16,10 @@ mod outbox;
 mod progress;
 mod projects;
 mod run_store;
+mod runs;
 mod runtime;
+mod schedule;
+mod serve;
 mod services;
 mod summary;
 mod sync_run;
@@ -101,6 +106,32 @@ enum Command {
     },
     /// Which platform clients are identified by a service's code, and which are not.
     Identification {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run as a service: the daily schedule (04:00 America/Sao_Paulo by
+    /// default), on-demand syncs and the HTTP API, until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address of the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// Syncs of different integrations that may run at once.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+    },
+    /// The history of sync runs, newest first.
+    Runs {
+        /// Only this integration's runs.
+        #[arg(long)]
+        integration: Option<String>,
+        /// How many runs at most.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each integration's last run and next planned run.
+    Status {
         #[arg(long)]
         json: bool,
     },
@@ -191,6 +222,13 @@ enum IntegrationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set the time of day of an integration's daily sync (America/Sao_Paulo).
+    Schedule {
+        name: String,
+        /// HH:MM, 24-hour; the default is 04:00.
+        #[arg(long)]
+        at: String,
+    },
     /// Show one integration (secrets masked).
     Show {
         name: String,
@@ -277,6 +315,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo => return demo::run(),
         Command::Integration(command) => integration_command(&db::open(&cli.db)?, command)?,
         Command::Services(command) => services_command(&db::open(&cli.db)?, command)?,
+        Command::Serve { listen, parallel } => return serve::run(&cli.db, listen, parallel),
+        Command::Runs {
+            integration,
+            limit,
+            json,
+        } => {
+            let conn = db::open(&cli.db)?;
+            let runs = runs::history(&conn, integration.as_deref(), limit)?;
+            if json {
+                print_json(&runs)?;
+            } else {
+                for r in &runs {
+                    println!(
+                        "{:>5}  {}  {:<10} {:<11} {}  {}",
+                        r.id,
+                        r.started_at,
+                        r.trigger,
+                        r.outcome,
+                        r.integration,
+                        r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Command::Status { json } => {
+            let conn = db::open(&cli.db)?;
+            let status = runs::status(&conn)?;
+            if json {
+                print_json(&status)?;
+            } else {
+                for s in &status {
+                    let last = s
+                        .last_run
+                        .as_ref()
+                        .map(|r| format!("{} ({})", r.started_at, r.outcome))
+                        .unwrap_or("never".into());
+                    let next = s
+                        .next_run
+                        .as_deref()
+                        .unwrap_or("not scheduled (link it to a project)");
+                    println!("{}  last run: {last}  next run: {next}", s.integration);
+                }
+            }
+        }
         Command::Project(command) => project_command(&db::open(&cli.db)?, command)?,
         Command::Bind {
             service,
@@ -516,6 +598,10 @@ fn project_command(conn: &rusqlite::Connection, command: ProjectCommand) -> Resu
 
 fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand) -> Result<()> {
     match command {
+        IntegrationCommand::Schedule { name, at } => {
+            serve::set_sync_time(conn, &name, &at)?;
+            println!("integration {name:?} synchronises every day at {at} America/Sao_Paulo");
+        }
         IntegrationCommand::Link {
             integration,
             existing,

@@ -26,16 +26,7 @@ const DELETE: &str = "delete-property";
 const TRIES_NOW: u32 = 3;
 
 fn settings(integration: &Integration) -> Settings {
-    Settings {
-        api_url: integration.api_url.clone(),
-        api_key: integration.api_key.clone(),
-        user: integration.user.clone(),
-        password: integration.password.clone(),
-        project_name: integration.project_name.clone(),
-        page_size: 0,
-        max_attempts: 0,
-        timeout_ms: 0,
-    }
+    crate::sync_run::settings(integration, crate::sync_run::Tuning::default())
 }
 
 fn enqueue(conn: &Connection, service: &str, operation: &str, payload: Value) -> Result<()> {

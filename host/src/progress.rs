@@ -7,18 +7,35 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::bindings::element_store::BatchOutcome;
 use crate::bindings::types::ElementKind;
-use crate::run_store::{NoProgress, Progress, kind_name};
+use crate::run_store::{Progress, kind_name};
 
-/// A spinner per kind on a terminal's stderr; nothing elsewhere, so pipes
-/// and logs stay clean.
+/// A spinner per kind on a terminal's stderr; plain lines, one per kind
+/// read, when stderr is a pipe or a log.
 pub fn for_terminal() -> Box<dyn Progress> {
     if !std::io::stderr().is_terminal() {
-        return Box::new(NoProgress);
+        return Box::new(PlainLines::default());
     }
     Box::new(Spinners {
         all: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         bars: HashMap::new(),
     })
+}
+
+#[derive(Default)]
+struct PlainLines {
+    read: HashMap<&'static str, u64>,
+}
+
+impl Progress for PlainLines {
+    fn batch(&mut self, kind: ElementKind, outcome: &BatchOutcome) {
+        *self.read.entry(kind_name(kind)).or_default() +=
+            u64::from(outcome.created + outcome.updated + outcome.unchanged);
+    }
+
+    fn completed(&mut self, kind: ElementKind, removed: u32) {
+        let read = self.read.get(kind_name(kind)).copied().unwrap_or(0);
+        eprintln!("{}: {read} read, {removed} removed", kind_name(kind));
+    }
 }
 
 struct Spinners {

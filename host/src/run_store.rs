@@ -16,6 +16,11 @@ use crate::db;
 pub trait Progress: Send {
     fn batch(&mut self, kind: ElementKind, outcome: &BatchOutcome);
     fn completed(&mut self, kind: ElementKind, removed: u32);
+    /// The run should stop (mapsync is shutting down): the next store call
+    /// fails, so the guest ends and the run rolls back.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 pub struct NoProgress;
@@ -108,7 +113,15 @@ impl RunStore {
         Ok(self.conn)
     }
 
+    fn check_cancelled(&self) -> Result<()> {
+        if self.progress.cancelled() {
+            anyhow::bail!("mapsync is stopping: the run was cut short and rolled back");
+        }
+        Ok(())
+    }
+
     pub fn write_batch(&mut self, batch: &ElementBatch) -> Result<BatchOutcome> {
+        self.check_cancelled()?;
         let (kind, rows) = batch_rows(batch)?;
         let kind_name = kind_name(kind);
         let mut outcome = BatchOutcome {
@@ -160,6 +173,7 @@ impl RunStore {
     }
 
     pub fn complete_kind(&mut self, kind: ElementKind) -> Result<u32> {
+        self.check_cancelled()?;
         let removed = self.conn.execute(
             "UPDATE elements SET removed_at = ?3
              WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL
@@ -171,6 +185,7 @@ impl RunStore {
     }
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        self.check_cancelled()?;
         let mut query = self
             .conn
             .prepare_cached("SELECT 1 FROM temp.seen WHERE kind = ?1 AND id = ?2")?;

@@ -238,6 +238,25 @@ impl Runtime {
             .map_err(|t| explain_trap(t, limits))
     }
 
+    /// Check an integration's settings: reach, authenticate, read one row.
+    pub fn check_connection(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+    ) -> Result<Vec<wit_sync::CheckStep>> {
+        let limits = Limits {
+            wall_time: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        let (mut wasm_store, world) = self
+            .instantiate(api_url, None, limits)
+            .map_err(|(e, _)| e)?;
+        world
+            .mapsync_integration_sync()
+            .call_check(&mut wasm_store, settings)
+            .map_err(|t| explain_trap(t, limits))
+    }
+
     /// Push a confirmed binding's informative data to the platform.
     pub fn push(
         &self,

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-pub use import::{Format, import};
+pub use import::{Format, import, import_bytes};
 
 /// The fields the ERP gives, in their public order: the columns an import
 /// accepts, and what `list`/`show` print.

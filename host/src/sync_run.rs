@@ -59,6 +59,20 @@ impl SyncReport {
     }
 }
 
+/// The component's settings for an integration.
+pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings {
+    wit_sync::Settings {
+        api_url: integration.api_url.clone(),
+        api_key: integration.api_key.clone(),
+        user: integration.user.clone(),
+        password: integration.password.clone(),
+        project_name: integration.project_name.clone(),
+        page_size: tuning.page_size,
+        max_attempts: tuning.max_attempts,
+        timeout_ms: tuning.timeout_ms,
+    }
+}
+
 /// Synchronise `integration` now. A failure of the sync itself is reported
 /// (status "failed"), not returned as `Err`; `Err` means the run could not
 /// even be recorded.
@@ -70,28 +84,45 @@ pub fn run(
     tuning: Tuning,
     progress: Box<dyn Progress>,
 ) -> Result<(SyncReport, Connection)> {
-    crate::projects::ensure_can_sync(&conn, integration)?;
+    let run_id = begin(&conn, runtime, integration, trigger)?;
+    execute(conn, runtime, integration, run_id, tuning, progress)
+}
+
+/// Check the integration may sync, send queued pushes, and record a run
+/// as running; answers its id.
+pub fn begin(
+    conn: &Connection,
+    runtime: &Runtime,
+    integration: &Integration,
+    trigger: &str,
+) -> Result<i64> {
+    crate::projects::ensure_can_sync(conn, integration)?;
     // Pushes left queued by an earlier command go first, so the sync sees them.
-    crate::outbox::process(&conn, runtime, None).context("sending queued pushes")?;
-    let started_at = db::now();
+    crate::outbox::process(conn, runtime, None).context("sending queued pushes")?;
     conn.execute(
-        "INSERT INTO runs (integration_id, trigger, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
-        params![integration.id, trigger, started_at],
+        "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
+        params![integration.id, trigger, db::now(), std::process::id()],
     )
     .context("recording the run")?;
     let run_id = conn.last_insert_rowid();
     tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
+    Ok(run_id)
+}
 
-    let settings = wit_sync::Settings {
-        api_url: integration.api_url.clone(),
-        api_key: integration.api_key.clone(),
-        user: integration.user.clone(),
-        password: integration.password.clone(),
-        project_name: integration.project_name.clone(),
-        page_size: tuning.page_size,
-        max_attempts: tuning.max_attempts,
-        timeout_ms: tuning.timeout_ms,
-    };
+/// Run the recorded run `run_id` and record its outcome.
+pub fn execute(
+    conn: Connection,
+    runtime: &Runtime,
+    integration: &Integration,
+    run_id: i64,
+    tuning: Tuning,
+    progress: Box<dyn Progress>,
+) -> Result<(SyncReport, Connection)> {
+    let started_at: String =
+        conn.query_row("SELECT started_at FROM runs WHERE id = ?1", [run_id], |r| {
+            r.get(0)
+        })?;
+    let settings = settings(integration, tuning);
     let store = RunStore::begin(conn, &integration.id, progress)?;
     let (answer, store) = runtime.sync(&integration.api_url, settings, store, Limits::default());
     let (conn, outcome) = match answer {

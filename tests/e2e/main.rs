@@ -1,9 +1,11 @@
 //! mapsync end to end: the real binary and component, real SQLite files, and
 //! the OZmap test server over real HTTP on loopback.
 
+mod api;
 mod binding;
 mod common;
 mod contents;
+mod daemon;
 mod demo;
 mod resilience;
 mod services;

@@ -42,6 +42,8 @@ pub struct OzmapClient<H: Http> {
     pub traffic: Traffic,
     /// Attempts the last request took, to say so when it failed anyway.
     last_attempts: u32,
+    /// The platform answered at least once.
+    reached: bool,
 }
 
 /// A filter condition, `{"property","operator","value"}`.
@@ -134,6 +136,20 @@ impl<H: Http> OzmapClient<H> {
             timeout,
             traffic: Traffic::default(),
             last_attempts: 0,
+            reached: false,
+        }
+    }
+
+    /// Whether the platform answered any request (whatever it said).
+    pub fn reached(&self) -> bool {
+        self.reached
+    }
+
+    /// How the client is authenticated now: "api key" or "login".
+    pub fn authenticated_by(&self) -> &'static str {
+        match self.auth {
+            Auth::Token(_) => "login",
+            _ => "api key",
         }
     }
 
@@ -227,6 +243,7 @@ impl<H: Http> OzmapClient<H> {
             let request = self.request(method, path_and_query, body);
             self.traffic.requests += 1;
             let outcome = self.http.fetch(request);
+            self.reached |= outcome.is_ok();
             let verdict = match &outcome {
                 // A creation that may have happened must not be repeated
                 // here: the caller looks for its result before trying again.

@@ -94,6 +94,52 @@ pub fn import(conn: &Connection, path: &Path, format: Option<Format>) -> Result<
     store(conn, incoming)
 }
 
+/// Why an import was refused: the file as a whole, or its bad rows, each
+/// as "line N: reason" (or "item N: reason").
+#[derive(Debug)]
+pub struct Refusal {
+    pub message: String,
+    pub rows: Vec<String>,
+}
+
+/// Import a file's contents given in memory (the HTTP API's upload). The
+/// outer `Err` is a failure to store; the inner one, a refused file.
+pub fn import_bytes(
+    conn: &Connection,
+    bytes: &[u8],
+    format: Format,
+) -> Result<Result<Summary, Refusal>> {
+    let refused = |e: anyhow::Error| Refusal {
+        message: format!("the file was refused, nothing was imported: {e:#}"),
+        rows: Vec::new(),
+    };
+    let text = match utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Ok(Err(refused(e))),
+    };
+    let rows = match format {
+        Format::Csv => read_csv(text),
+        Format::Json => read_json(text),
+    };
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return Ok(Err(refused(e))),
+    };
+    match check(rows) {
+        Ok(incoming) => Ok(Ok(store(conn, incoming)?)),
+        Err(bad) => {
+            let rows: Vec<String> = bad.lines().map(|l| l.trim().to_string()).collect();
+            Ok(Err(Refusal {
+                message: format!(
+                    "the file was refused, nothing was imported: {} bad row(s)",
+                    rows.len()
+                ),
+                rows,
+            }))
+        }
+    }
+}
+
 fn format_of(path: &Path) -> Result<Format> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if extension.eq_ignore_ascii_case("csv") {

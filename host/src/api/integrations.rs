@@ -1,0 +1,232 @@
+//! `/integrations`: platform accounts, their secrets masked in every answer.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::Connection;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
+use crate::daemon::Daemon;
+use crate::integration::{self, Integration, NewIntegration};
+use crate::projects;
+
+/// An integration as answered: masked, with its schedule and project.
+#[derive(Serialize)]
+struct Shown {
+    #[serde(flatten)]
+    shown: integration::Shown,
+    /// `HH:MM`, America/Sao_Paulo.
+    sync_time: String,
+    /// The local mapping project it feeds.
+    project: Option<String>,
+    /// It synchronises (on schedule and on demand) only while it feeds one.
+    synchronising: bool,
+}
+
+fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> {
+    let project = match (integration.project_id, &integration.detached_at) {
+        (Some(id), None) => Some(projects::name_of(conn, id)?),
+        _ => None,
+    };
+    Ok(Shown {
+        shown: integration.shown(),
+        sync_time: integration::sync_time(conn, &integration.id)?,
+        synchronising: project.is_some(),
+        project,
+    })
+}
+
+/// The domain checks speak of the CLI's flags; the API's callers know the
+/// same settings by their JSON names.
+fn json_names(e: anyhow::Error) -> anyhow::Error {
+    if super::is_internal(&e) {
+        return e;
+    }
+    let mut message = format!("{e:#}");
+    for (flag, field) in [
+        ("--project-name", "project_name"),
+        ("--api-url", "api_url"),
+        ("--api-key", "api_key"),
+        ("--password", "password"),
+        ("--user", "user"),
+        ("--name", "name"),
+    ] {
+        message = message.replace(flag, field);
+    }
+    anyhow::anyhow!(message)
+}
+
+pub async fn list(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        let all = integration::list(conn)?
+            .iter()
+            .map(|i| shown(conn, i))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(axum::Json(all).into_response())
+    })
+    .await
+}
+
+pub async fn show(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let found = integration::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
+        Ok(axum::Json(shown(conn, &found)?).into_response())
+    })
+    .await
+}
+
+/// No `Debug`: it holds secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBody {
+    name: String,
+    api_url: String,
+    api_key: String,
+    user: String,
+    password: String,
+    #[serde(default)]
+    project_name: Option<String>,
+}
+
+pub async fn add(
+    State(state): State<Shared>,
+    Body(body): Body<NewBody>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let added = integration::add(
+            conn,
+            NewIntegration {
+                name: body.name,
+                api_url: body.api_url,
+                api_key: body.api_key,
+                user: body.user,
+                password: body.password,
+                project_name: body.project_name,
+            },
+        )
+        .map_err(json_names)
+        .or_status(StatusCode::BAD_REQUEST)?;
+        let location = format!("{PREFIX}/integrations/{}", added.name);
+        Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            axum::Json(shown(conn, &added)?),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `"project_name": null` clears it, where a missing one changes nothing.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// No `Debug`: it holds secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBody {
+    api_url: Option<String>,
+    api_key: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    project_name: Option<Option<String>>,
+    sync_time: Option<String>,
+}
+
+pub async fn update(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+    Body(body): Body<ChangeBody>,
+) -> Result<Response, ApiError> {
+    let change = integration::Change {
+        api_url: body.api_url,
+        api_key: body.api_key,
+        user: body.user,
+        password: body.password,
+        project_name: body.project_name,
+        sync_time: body.sync_time,
+    };
+    if change.api_url.is_none()
+        && change.api_key.is_none()
+        && change.user.is_none()
+        && change.password.is_none()
+        && change.project_name.is_none()
+        && change.sync_time.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time",
+        ));
+    }
+    blocking(&state, move |_, conn| {
+        let updated = integration::update(conn, &name, change)
+            .map_err(json_names)
+            .or_status(StatusCode::BAD_REQUEST)?;
+        Ok(axum::Json(shown(conn, &updated)?).into_response())
+    })
+    .await
+}
+
+pub async fn remove(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let removed = integration::remove(conn, &name).or_status(StatusCode::CONFLICT)?;
+        Ok(axum::Json(serde_json::json!({ "removed": removed.name })).into_response())
+    })
+    .await
+}
+
+/// One step of a connection test.
+#[derive(Serialize)]
+pub struct Step {
+    /// "reach the platform", "authenticate" or "read one row".
+    step: String,
+    ok: bool,
+    detail: String,
+}
+
+pub async fn test(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |daemon, conn| {
+        let found = integration::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
+        let steps = check_connection(daemon, &found)?;
+        let ok = !steps.is_empty() && steps.iter().all(|s| s.ok);
+        Ok(axum::Json(serde_json::json!({ "ok": ok, "steps": steps })).into_response())
+    })
+    .await
+}
+
+/// Reach the platform, authenticate, read one row, through the component
+/// (sandboxed, limited to the integration's own address) as a sync would.
+/// A failed step is an answer, not an error; `Err` is the component failing.
+fn check_connection(daemon: &Daemon, integration: &Integration) -> Result<Vec<Step>, ApiError> {
+    let settings = crate::sync_run::settings(integration, crate::sync_run::Tuning::default());
+    let steps = daemon
+        .runtime()
+        .check_connection(&integration.api_url, &settings)
+        .map_err(|e| {
+            tracing::error!(integration = %integration.name, error = %format!("{e:#}"), "connection test failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "check_failed",
+                "the connection test could not run to its end; the reason is in mapsync's log",
+            )
+        })?;
+    Ok(steps
+        .into_iter()
+        .map(|s| Step {
+            step: s.step,
+            ok: s.ok,
+            detail: s.detail,
+        })
+        .collect())
+}

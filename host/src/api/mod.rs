@@ -1,0 +1,477 @@
+//! The HTTP API (`/api/v1`): JSON over HTTP for the ISP's management system,
+//! behind a bearer token, with one error shape for every refusal.
+//!
+//! Handlers run the domain functions (SQLite, the component) on Tokio's
+//! blocking pool, each with its own connection, so a slow sync or push never
+//! holds up the server's threads.
+
+mod integrations;
+mod network;
+mod openapi;
+mod runs;
+mod services;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rusqlite::Connection;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::daemon::Daemon;
+use crate::db;
+
+/// What the server hands the API: the daemon it drives and the token every
+/// request must carry.
+pub struct ApiState {
+    pub daemon: Arc<Daemon>,
+    pub token: String,
+}
+
+type Shared = Arc<ApiState>;
+
+/// Bodies are small JSON documents; only a services file may be large.
+const BODY_LIMIT: usize = 1 << 20;
+const IMPORT_LIMIT: usize = 16 << 20;
+
+pub const PREFIX: &str = "/api/v1";
+
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route(
+            "/integrations",
+            get(integrations::list).post(integrations::add),
+        )
+        .route(
+            "/integrations/{name}",
+            get(integrations::show)
+                .patch(integrations::update)
+                .delete(integrations::remove),
+        )
+        .route("/integrations/{name}/test", post(integrations::test))
+        .route("/integrations/{name}/sync", post(runs::trigger))
+        .route("/integrations/{name}/runs", get(runs::history))
+        .route("/runs/{id}", get(runs::show))
+        .route("/projects", get(network::projects))
+        .route("/boxes", get(network::boxes))
+        .route("/boxes/{id}", get(network::one_box))
+        .route("/splitters/{id}/ports", get(network::splitter_ports))
+        .route("/ports/free", get(network::free_ports))
+        .route(
+            "/services/import",
+            post(services::import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route("/services", get(services::list))
+        .route("/services/{id}", get(services::show))
+        .route("/bindings", get(services::bindings).post(services::bind))
+        .route(
+            "/bindings/{service}",
+            get(services::binding).delete(services::unbind),
+        )
+        .route("/bindings/{service}/confirm", post(services::confirm))
+        .route("/identification", get(services::identification))
+        .route("/openapi.json", get(openapi::document))
+        .method_not_allowed_fallback(method_not_allowed);
+    let state: Shared = Arc::new(state);
+    Router::new()
+        .nest(PREFIX, api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Outside the routes so an unknown path or method tells a caller
+        // without the token nothing either.
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("there is no such route; the routes are described at {PREFIX}/openapi.json"),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "this route does not take that method; the routes are described at {PREFIX}/openapi.json"
+        ),
+    )
+}
+
+async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    let refusal = match given {
+        None => {
+            "this API needs the header `Authorization: Bearer <token>`, with the token mapsync serve was given"
+        }
+        Some(token) if token_matches(token, &state.token) => return next.run(request).await,
+        Some(_) => "the bearer token is not accepted",
+    };
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", refusal).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Compared through their digests, so neither the time taken nor an early
+/// exit on length tells a guesser how much of the token it got right.
+fn token_matches(given: &str, expected: &str) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Every refusal, as `{"error": {"status", "code", "message"}}`, with at
+/// times a member beside `error` (a running sync's progress, bad rows).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    extra: Option<(&'static str, Value)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    pub fn with(mut self, key: &'static str, value: Value) -> ApiError {
+        self.extra = Some((key, value));
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "mapsync failed to answer this request; the reason is in its log",
+        )
+    }
+
+    /// A domain function's refusal: its message is written for people, so
+    /// it is passed on with the status it calls for; a failure underneath
+    /// (the database, a file) is logged and answered generically.
+    pub fn domain(e: anyhow::Error, fallback: StatusCode) -> ApiError {
+        if is_internal(&e) {
+            tracing::error!(error = %format!("{e:#}"), "request failed");
+            return ApiError::internal();
+        }
+        let message = format!("{e:#}");
+        let lower = message.to_lowercase();
+        let status = if lower.starts_with("no ") || lower.contains(" has no binding") {
+            StatusCode::NOT_FOUND
+        } else if lower.contains("already") {
+            StatusCode::CONFLICT
+        } else if lower.contains("is stopping") {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            fallback
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %message, "request failed");
+            return ApiError::internal();
+        }
+        ApiError::new(status, code_of(status), message)
+    }
+}
+
+fn is_internal(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.is::<rusqlite::Error>()
+            || cause.is::<std::io::Error>()
+            || cause.is::<serde_json::Error>()
+    })
+}
+
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::NOT_IMPLEMENTED => "not_implemented",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    }
+}
+
+/// Unexpected failures (anything not mapped on purpose) answer 500.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError::domain(e, StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> ApiError {
+        ApiError::from(anyhow::Error::from(e))
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> ApiError {
+        ApiError::from(anyhow::Error::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "error": { "status": self.status.as_u16(), "code": self.code, "message": self.message }
+        });
+        if let Some((key, value)) = self.extra {
+            body[key] = value;
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub trait OrStatus<T> {
+    /// Map a domain refusal to `fallback` unless its message calls for
+    /// another status (see `ApiError::domain`).
+    fn or_status(self, fallback: StatusCode) -> Result<T, ApiError>;
+}
+
+impl<T> OrStatus<T> for anyhow::Result<T> {
+    fn or_status(self, fallback: StatusCode) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::domain(e, fallback))
+    }
+}
+
+/// Run `work` on the blocking pool with a connection of its own.
+pub async fn blocking<T, F>(state: &Shared, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Arc<Daemon>, &Connection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let daemon = state.daemon.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = db::open(daemon.db_path())?;
+        work(&daemon, &conn)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a request's work panicked");
+        Err(ApiError::internal())
+    })
+}
+
+/// A JSON body, refused in the API's error shape.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!(
+                "the request body does not fit this route: {}",
+                serde_reason(&e.body_text())
+            ),
+        ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!(
+                "the request body is not valid JSON: {}",
+                serde_reason(&e.body_text())
+            ),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON, with the header `Content-Type: application/json`",
+        ),
+        JsonRejection::BytesRejection(e) => bytes_rejection(e),
+        other => ApiError::new(other.status(), code_of(other.status()), other.body_text()),
+    }
+}
+
+pub fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is too large: at most {} MiB ({} MiB for a services import)",
+                BODY_LIMIT >> 20,
+                IMPORT_LIMIT >> 20
+            ),
+        );
+    }
+    ApiError::new(
+        rejection.status(),
+        code_of(rejection.status()),
+        "the request body could not be read",
+    )
+}
+
+/// axum's and serde's reason without axum's preamble, and without any value
+/// the caller sent: a password given with the wrong type must not come back.
+fn serde_reason(text: &str) -> String {
+    let reason = text.split_once(": ").map_or(text, |(_, rest)| rest);
+    let mut out = String::new();
+    let mut rest = reason;
+    loop {
+        let next = ["invalid type: ", "invalid value: "]
+            .iter()
+            .filter_map(|m| rest.find(m).map(|at| (at, m.len())))
+            .min();
+        let Some((at, len)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at + len]);
+        rest = &rest[at + len..];
+        let end = rest.find(", expected").unwrap_or(rest.len());
+        let kind = rest[..end]
+            .split(['`', '"', '\''])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        out.push_str(kind);
+        rest = &rest[end..];
+    }
+}
+
+/// Query parameters, refused in the API's error shape.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Params(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::bad_request(format!(
+                    "the query parameters do not fit this route: {}",
+                    serde_reason(&e.body_text())
+                )))
+            }
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}
+
+/// Path parameters, refused in the API's error shape.
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::bad_request(format!(
+                    "the path does not fit this route: {}",
+                    serde_reason(&e.body_text())
+                )))
+            }
+            Err(other) => {
+                tracing::error!(error = %other.body_text(), "path parameters missing");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_reasons_never_echo_values() {
+        let text = "Failed to deserialize the JSON body into the target type: password: invalid type: integer `12345`, expected a string at line 1 column 20";
+        assert_eq!(
+            serde_reason(text),
+            "password: invalid type: integer, expected a string at line 1 column 20"
+        );
+        let text = "x: port: invalid value: integer `-1`, expected u32 at line 1 column 9";
+        assert_eq!(
+            serde_reason(text),
+            "port: invalid value: integer, expected u32 at line 1 column 9"
+        );
+        assert_eq!(
+            serde_reason("y: invalid type: string \"s3cret\", expected u32"),
+            "invalid type: string, expected u32"
+        );
+    }
+
+    #[test]
+    fn tokens_match_only_exactly() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abd", "abc"));
+        assert!(!token_matches("abcd", "abc"));
+        assert!(!token_matches("", ""));
+        assert_eq!(bearer("Bearer  tok "), Some("tok"));
+        assert_eq!(bearer("bearer tok"), Some("tok"));
+        assert_eq!(bearer("Basic tok"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+}

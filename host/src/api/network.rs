@@ -1,0 +1,368 @@
+//! The synchronised network: projects, boxes, splitters and their ports,
+//! and the free ports near a customer.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, params};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
+use crate::integration::{self, Integration};
+use crate::{elements, projects};
+
+pub const DEFAULT_RADIUS_M: f64 = 500.0;
+pub const MAX_RADIUS_M: f64 = 5000.0;
+
+pub async fn projects(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        Ok(axum::Json(projects::list(conn)?).into_response())
+    })
+    .await
+}
+
+/// The integrations a query looks at: the one named, or every one that
+/// feeds a project (those whose elements are kept up to date).
+fn scope(conn: &Connection, name: Option<&str>) -> Result<Vec<Integration>, ApiError> {
+    if let Some(name) = name {
+        return Ok(vec![
+            integration::get(conn, name).or_status(StatusCode::NOT_FOUND)?,
+        ]);
+    }
+    Ok(integration::list(conn)?
+        .into_iter()
+        .filter(|i| i.project_id.is_some() && i.detached_at.is_none())
+        .collect())
+}
+
+fn with_integration(mut element: Value, integration: &Integration) -> Value {
+    element["integration"] = json!(integration.name);
+    element
+}
+
+/// `minLng,minLat,maxLng,maxLat`, as map libraries give a view's bounds.
+struct Bbox {
+    min_lng: f64,
+    min_lat: f64,
+    max_lng: f64,
+    max_lat: f64,
+}
+
+impl Bbox {
+    fn parse(text: &str) -> Result<Bbox, ApiError> {
+        let refused = |why: &str| {
+            ApiError::bad_request(format!(
+                "bbox {text:?} {why}: give minLng,minLat,maxLng,maxLat in degrees, e.g. -48.56,-27.60,-48.54,-27.58"
+            ))
+        };
+        let numbers: Vec<f64> = text
+            .split(',')
+            .map(|n| n.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| refused("holds something that is not a number"))?;
+        let [min_lng, min_lat, max_lng, max_lat] = numbers[..] else {
+            return Err(refused("does not have four numbers"));
+        };
+        let lng_ok = |v: f64| v.is_finite() && (-180.0..=180.0).contains(&v);
+        let lat_ok = |v: f64| v.is_finite() && (-90.0..=90.0).contains(&v);
+        if !(lng_ok(min_lng) && lng_ok(max_lng) && lat_ok(min_lat) && lat_ok(max_lat)) {
+            return Err(refused(
+                "is out of range (longitude -180 to 180, latitude -90 to 90)",
+            ));
+        }
+        if min_lng > max_lng || min_lat > max_lat {
+            return Err(refused("has a minimum above its maximum"));
+        }
+        Ok(Bbox {
+            min_lng,
+            min_lat,
+            max_lng,
+            max_lat,
+        })
+    }
+
+    fn holds(&self, element: &Value) -> bool {
+        match (element["lng"].as_f64(), element["lat"].as_f64()) {
+            (Some(lng), Some(lat)) => {
+                (self.min_lng..=self.max_lng).contains(&lng)
+                    && (self.min_lat..=self.max_lat).contains(&lat)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoxQuery {
+    /// The platform's project id.
+    project: Option<String>,
+    bbox: Option<String>,
+    /// A part of the name, in any case.
+    name: Option<String>,
+    integration: Option<String>,
+}
+
+pub async fn boxes(
+    State(state): State<Shared>,
+    Params(query): Params<BoxQuery>,
+) -> Result<Response, ApiError> {
+    let bbox = query.bbox.as_deref().map(Bbox::parse).transpose()?;
+    let name = query.name.as_deref().map(str::to_lowercase);
+    blocking(&state, move |_, conn| {
+        let mut found = Vec::new();
+        for integration in scope(conn, query.integration.as_deref())? {
+            for element in elements::list(conn, &integration.id, "box")? {
+                let keep = query
+                    .project
+                    .as_deref()
+                    .is_none_or(|p| element["project"] == p)
+                    && bbox.as_ref().is_none_or(|b| b.holds(&element))
+                    && name.as_deref().is_none_or(|n| {
+                        element["name"]
+                            .as_str()
+                            .is_some_and(|s| s.to_lowercase().contains(n))
+                    });
+                if keep {
+                    found.push(with_integration(element, &integration));
+                }
+            }
+        }
+        Ok(axum::Json(found).into_response())
+    })
+    .await
+}
+
+/// The integrations holding a current element of `kind` with this id,
+/// those that feed a project first.
+fn holders(conn: &Connection, kind: &str, id: &str) -> Result<Vec<Integration>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
+         WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
+         ORDER BY (i.project_id IS NULL OR i.detached_at IS NOT NULL), i.name",
+    )?;
+    let names = stmt
+        .query_map(params![kind, id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names
+        .iter()
+        .map(|n| integration::get(conn, n))
+        .collect::<anyhow::Result<_>>()?)
+}
+
+/// Each locally bound port of the integration: its service and state.
+fn bound_ports(
+    conn: &Connection,
+    integration: &Integration,
+) -> Result<HashMap<(String, u64), Value>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT splitter_id, port, service_id, state FROM bindings WHERE integration_id = ?1",
+    )?;
+    let bound = stmt
+        .query_map([&integration.id], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, u64>(1)?),
+                json!({ "service": r.get::<_, String>(2)?, "state": r.get::<_, String>(3)? }),
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(bound)
+}
+
+/// A splitter's ports with the local binding of each (null when none): the
+/// platform's state says who is connected there, the binding who mapsync
+/// is about to put there.
+fn with_bindings(mut splitter: Value, bound: &HashMap<(String, u64), Value>) -> Value {
+    let id = splitter["id"].as_str().unwrap_or_default().to_string();
+    if let Some(ports) = splitter["ports"].as_array_mut() {
+        for port in ports {
+            let number = port["port"].as_u64().unwrap_or(0);
+            port["binding"] = bound
+                .get(&(id.clone(), number))
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+    }
+    splitter
+}
+
+pub async fn one_box(
+    State(state): State<Shared>,
+    PathParam(id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let not_found = || ApiError::not_found(format!("no synchronised box has id {id:?}"));
+        let Some(integration) = holders(conn, "box", &id)?.into_iter().next() else {
+            return Err(not_found());
+        };
+        let found = elements::list(conn, &integration.id, "box")?
+            .into_iter()
+            .find(|b| b["id"] == id.as_str())
+            .ok_or_else(not_found)?;
+        let bound = bound_ports(conn, &integration)?;
+        let splitters: Vec<Value> = elements::list(conn, &integration.id, "splitter")?
+            .into_iter()
+            .filter(|s| s["box"] == id.as_str())
+            .map(|s| with_bindings(s, &bound))
+            .collect();
+        let mut answer = with_integration(found, &integration);
+        answer["splitters"] = json!(splitters);
+        Ok(axum::Json(answer).into_response())
+    })
+    .await
+}
+
+pub async fn splitter_ports(
+    State(state): State<Shared>,
+    PathParam(id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let not_found = || ApiError::not_found(format!("no synchronised splitter has id {id:?}"));
+        let Some(integration) = holders(conn, "splitter", &id)?.into_iter().next() else {
+            return Err(not_found());
+        };
+        let splitter = elements::list(conn, &integration.id, "splitter")?
+            .into_iter()
+            .find(|s| s["id"] == id.as_str())
+            .ok_or_else(not_found)?;
+        let splitter = with_bindings(splitter, &bound_ports(conn, &integration)?);
+        Ok(axum::Json(splitter["ports"].clone()).into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreeQuery {
+    lat: f64,
+    lng: f64,
+    /// Metres.
+    radius: Option<f64>,
+    integration: Option<String>,
+}
+
+/// Great-circle distance in metres (haversine on the mean Earth radius):
+/// within a few kilometres its error is far below a box's placement.
+pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    const EARTH_RADIUS_M: f64 = 6_371_008.8;
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
+
+pub async fn free_ports(
+    State(state): State<Shared>,
+    Params(query): Params<FreeQuery>,
+) -> Result<Response, ApiError> {
+    if !(query.lat.is_finite() && (-90.0..=90.0).contains(&query.lat)) {
+        return Err(ApiError::bad_request(format!(
+            "lat {} is out of range: give -90 to 90",
+            query.lat
+        )));
+    }
+    if !(query.lng.is_finite() && (-180.0..=180.0).contains(&query.lng)) {
+        return Err(ApiError::bad_request(format!(
+            "lng {} is out of range: give -180 to 180",
+            query.lng
+        )));
+    }
+    let radius = query.radius.unwrap_or(DEFAULT_RADIUS_M);
+    if !(radius.is_finite() && radius > 0.0 && radius <= MAX_RADIUS_M) {
+        return Err(ApiError::bad_request(format!(
+            "radius {radius} is out of range: give more than 0 and at most {MAX_RADIUS_M} metres (default {DEFAULT_RADIUS_M})"
+        )));
+    }
+    blocking(&state, move |_, conn| {
+        let mut near = Vec::new();
+        for integration in scope(conn, query.integration.as_deref())? {
+            let mut boxes: Vec<(f64, Value)> = elements::list(conn, &integration.id, "box")?
+                .into_iter()
+                .filter_map(|b| {
+                    let d =
+                        distance_m(query.lat, query.lng, b["lat"].as_f64()?, b["lng"].as_f64()?);
+                    (d <= radius).then_some((d, b))
+                })
+                .collect();
+            if boxes.is_empty() {
+                continue;
+            }
+            let in_reach: HashSet<String> = boxes
+                .iter()
+                .filter_map(|(_, b)| b["id"].as_str().map(str::to_string))
+                .collect();
+            // A port bound here but not yet on the platform would be refused.
+            let bound = bound_ports(conn, &integration)?;
+            let mut free: HashMap<String, Vec<Value>> = HashMap::new();
+            for splitter in elements::list(conn, &integration.id, "splitter")? {
+                let Some(box_id) = splitter["box"].as_str().filter(|b| in_reach.contains(*b))
+                else {
+                    continue;
+                };
+                if splitter["service"] != true {
+                    continue;
+                }
+                let id = splitter["id"].as_str().unwrap_or_default();
+                for port in splitter["ports"].as_array().into_iter().flatten() {
+                    let number = port["port"].as_u64().unwrap_or(0);
+                    if port["state"] == "free" && !bound.contains_key(&(id.to_string(), number)) {
+                        free.entry(box_id.to_string())
+                            .or_default()
+                            .push(json!({ "splitter": id, "port": number }));
+                    }
+                }
+            }
+            for (distance, b) in boxes.drain(..) {
+                let Some(ports) = b["id"].as_str().and_then(|id| free.remove(id)) else {
+                    continue;
+                };
+                let mut answer = with_integration(b, &integration);
+                answer["distance_m"] = json!((distance * 10.0).round() / 10.0);
+                answer["free_ports"] = json!(ports);
+                near.push((distance, answer));
+            }
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let near: Vec<Value> = near.into_iter().map(|(_, b)| b).collect();
+        Ok(axum::Json(near).into_response())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haversine_distances() {
+        assert_eq!(distance_m(-27.59, -48.54, -27.59, -48.54), 0.0);
+        // One thousandth of a degree of latitude is about 111 m.
+        let d = distance_m(-27.590, -48.54, -27.591, -48.54);
+        assert!((d - 111.2).abs() < 0.5, "{d}");
+        // São Paulo to Rio de Janeiro, about 357 km.
+        let d = distance_m(-23.5505, -46.6333, -22.9068, -43.1729);
+        assert!((d - 357_700.0).abs() < 2_000.0, "{d}");
+    }
+
+    #[test]
+    fn bbox_parsing() {
+        let b = Bbox::parse("-48.56,-27.60,-48.54,-27.58").unwrap();
+        assert!(b.holds(&json!({ "lng": -48.55, "lat": -27.59 })));
+        assert!(!b.holds(&json!({ "lng": -48.50, "lat": -27.59 })));
+        assert!(!b.holds(&json!({ "lng": null, "lat": -27.59 })));
+        for bad in [
+            "",
+            "1,2,3",
+            "a,b,c,d",
+            "-48,-27,-49,-26",
+            "0,0,0,100",
+            "1,2,3,4,5",
+        ] {
+            assert!(Bbox::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,724 @@
+//! `GET /api/v1/openapi.json`: the API described in OpenAPI 3.1, written by
+//! hand next to the routes so a change to one shows in the other's review.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::PREFIX;
+use super::network::{DEFAULT_RADIUS_M, MAX_RADIUS_M};
+use super::runs::{DEFAULT_LIMIT, MAX_LIMIT};
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn answer(description: &str, body: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": body } } })
+}
+
+fn error(description: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{description}") })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn json_body(body: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": body } } })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({ "type": [kind, "null"] })
+}
+
+pub fn spec() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mapsync",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Synchronises an ISP's fibre network from OZmap into a local store, and binds the ISP's services to splitter ports. Every request needs `Authorization: Bearer <token>` (the token `mapsync serve` takes from MAPSYNC_API_TOKEN), this document included. Every refusal has the shape of `Error`. Request bodies are limited to 1 MiB (16 MiB for a services import); unknown fields are refused."
+        },
+        "servers": [{ "url": PREFIX }],
+        "security": [{ "bearer": [] }],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "The token given to `mapsync serve` in MAPSYNC_API_TOKEN." }
+            },
+            "responses": {
+                "BadRequest": answer("The request is malformed: invalid JSON, an unknown field, a wrong type, a value out of range, or a setting that does not pass validation (the message names it).", schema("Error")),
+                "Unauthorized": answer("No bearer token, or not the right one.", schema("Error")),
+                "NotFound": answer("No such integration, run, box, splitter, service or binding.", schema("Error")),
+                "Conflict": answer("The request clashes with the current state (a duplicate name, a port taken or already bound, an integration that still feeds a project).", schema("Error")),
+                "TooLarge": answer("The body is over the limit.", schema("Error")),
+                "UnsupportedMediaType": answer("The body's Content-Type is not one this route reads.", schema("Error")),
+                "Unprocessable": answer("The request is well-formed but cannot be carried out (an unknown service or splitter, a distribution splitter, a port out of range).", schema("Error")),
+                "CheckFailed": answer("The connection test itself could not run.", schema("Error")),
+                "Unavailable": answer("mapsync is stopping and takes no new work.", schema("Error"))
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+// Split in parts: one `json!` of the whole document is too deep for the
+// compiler's macro recursion limit.
+fn paths() -> Value {
+    merged([integration_paths(), network_paths(), service_paths()])
+}
+
+fn merged<const N: usize>(parts: [Value; N]) -> Value {
+    let mut all = serde_json::Map::new();
+    for part in parts {
+        if let Value::Object(part) = part {
+            all.extend(part);
+        }
+    }
+    Value::Object(all)
+}
+
+fn integration_paths() -> Value {
+    let integration_name = path_param("name", "The integration's name.");
+    json!({
+        "/integrations": {
+            "get": {
+                "summary": "List integrations (secrets masked).",
+                "responses": {
+                    "200": answer("The integrations, by name.", json!({ "type": "array", "items": schema("Integration") })),
+                    "401": error("Unauthorized")
+                }
+            },
+            "post": {
+                "summary": "Register a platform account.",
+                "requestBody": json_body(schema("NewIntegration")),
+                "responses": {
+                    "201": answer("Added; `Location` names it.", schema("Integration")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "409": error("Conflict"),
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType")
+                }
+            }
+        },
+        "/integrations/{name}": {
+            "parameters": [integration_name],
+            "get": {
+                "summary": "One integration (secrets masked).",
+                "responses": {
+                    "200": answer("The integration.", schema("Integration")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            },
+            "patch": {
+                "summary": "Change an integration's settings or daily sync time.",
+                "requestBody": json_body(schema("IntegrationChange")),
+                "responses": {
+                    "200": answer("The integration as changed.", schema("Integration")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            },
+            "delete": {
+                "summary": "Remove an integration that feeds no project and has no bindings, with what it synchronised.",
+                "responses": {
+                    "200": answer("Removed.", json!({ "type": "object", "properties": { "removed": { "type": "string" } }, "required": ["removed"] })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict")
+                }
+            }
+        },
+        "/integrations/{name}/test": {
+            "parameters": [integration_name],
+            "post": {
+                "summary": "Test the connection: reach the platform, authenticate, read one row. Stores nothing.",
+                "responses": {
+                    "200": answer("The steps taken; it stops at the first that fails.", schema("ConnectionTest")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "502": error("CheckFailed")
+                }
+            }
+        },
+        "/integrations/{name}/sync": {
+            "parameters": [integration_name],
+            "post": {
+                "summary": "Start a sync now, in the background.",
+                "responses": {
+                    "202": answer("Started; follow it at `status_url`.", schema("Started")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": answer("A sync of this integration is already running (`code` already_running, with its progress), or the integration feeds no project (`code` conflict).", schema("AlreadyRunning")),
+                    "503": error("Unavailable")
+                }
+            }
+        },
+        "/integrations/{name}/runs": {
+            "parameters": [
+                integration_name,
+                query_param("limit", "How many runs at most.", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }))
+            ],
+            "get": {
+                "summary": "The integration's sync runs, newest first.",
+                "responses": {
+                    "200": answer("The runs.", json!({ "type": "array", "items": schema("Run") })),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/runs/{id}": {
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "get": {
+                "summary": "One run, with its live progress while it runs.",
+                "responses": {
+                    "200": answer("The run.", schema("Run")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        }
+    })
+}
+
+fn network_paths() -> Value {
+    json!({
+        "/projects": {
+            "get": {
+                "summary": "The local mapping projects, each with the integration that feeds it.",
+                "responses": {
+                    "200": answer("The projects, by name.", json!({ "type": "array", "items": schema("Project") })),
+                    "401": error("Unauthorized")
+                }
+            }
+        },
+        "/boxes": {
+            "parameters": [
+                query_param("project", "Only boxes of this platform project (its id).", json!({ "type": "string" })),
+                query_param("bbox", "Only boxes within minLng,minLat,maxLng,maxLat (degrees).", json!({ "type": "string", "examples": ["-48.56,-27.60,-48.54,-27.58"] })),
+                query_param("name", "Only boxes whose name holds this, in any case.", json!({ "type": "string" })),
+                query_param("integration", "Only this integration's boxes; by default every integration that feeds a project.", json!({ "type": "string" }))
+            ],
+            "get": {
+                "summary": "Synchronised boxes (CTOs).",
+                "responses": {
+                    "200": answer("The boxes.", json!({ "type": "array", "items": schema("Box") })),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/boxes/{id}": {
+            "parameters": [path_param("id", "The platform's box id.")],
+            "get": {
+                "summary": "One box with its splitters and their ports.",
+                "responses": {
+                    "200": answer("The box.", json!({ "allOf": [schema("Box"), { "type": "object", "properties": { "splitters": { "type": "array", "items": schema("Splitter") } } }] })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/splitters/{id}/ports": {
+            "parameters": [path_param("id", "The platform's splitter id.")],
+            "get": {
+                "summary": "A splitter's ports, each with its state and local binding.",
+                "responses": {
+                    "200": answer("The ports, by number.", json!({ "type": "array", "items": schema("Port") })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/ports/free": {
+            "parameters": [
+                { "name": "lat", "in": "query", "required": true, "schema": { "type": "number", "minimum": -90, "maximum": 90 } },
+                { "name": "lng", "in": "query", "required": true, "schema": { "type": "number", "minimum": -180, "maximum": 180 } },
+                query_param("radius", "Metres.", json!({ "type": "number", "exclusiveMinimum": 0, "maximum": MAX_RADIUS_M, "default": DEFAULT_RADIUS_M })),
+                query_param("integration", "Only this integration's boxes; by default every integration that feeds a project.", json!({ "type": "string" }))
+            ],
+            "get": {
+                "summary": "Boxes within the radius that have a free port on a service splitter, nearest first (haversine). A port bound locally is not free.",
+                "responses": {
+                    "200": answer("The boxes.", json!({ "type": "array", "items": schema("BoxWithFreePorts") })),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        }
+    })
+}
+
+fn service_paths() -> Value {
+    let service_id = path_param("service", "The service's id_cliente_servico.");
+    json!({
+        "/services/import": {
+            "post": {
+                "summary": "Create or update services from the management system's export; a file with any bad row is refused whole.",
+                "requestBody": {
+                    "required": true,
+                    "description": "The file's text (at most 16 MiB): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status.",
+                    "content": {
+                        "text/csv": { "schema": { "type": "string" } },
+                        "application/json": { "schema": { "type": "array", "items": { "type": "object" } } }
+                    }
+                },
+                "responses": {
+                    "200": answer("Imported.", schema("ImportSummary")),
+                    "401": error("Unauthorized"),
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType"),
+                    "422": answer("Refused, nothing imported: the file's problem, or every bad row (`code` invalid_file).", schema("ImportRefused"))
+                }
+            }
+        },
+        "/services": {
+            "get": {
+                "summary": "Every service, by id, with the platform client whose code is its id.",
+                "responses": {
+                    "200": answer("The services.", json!({ "type": "array", "items": schema("Service") })),
+                    "401": error("Unauthorized")
+                }
+            }
+        },
+        "/services/{id}": {
+            "parameters": [path_param("id", "The service's id_cliente_servico.")],
+            "get": {
+                "summary": "One service.",
+                "responses": {
+                    "200": answer("The service.", schema("Service")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/bindings": {
+            "get": {
+                "summary": "Every binding, with its audit trail.",
+                "responses": {
+                    "200": answer("The bindings, by service.", json!({ "type": "array", "items": schema("Binding") })),
+                    "401": error("Unauthorized")
+                }
+            },
+            "post": {
+                "summary": "Bind a service to a port of a synchronised service splitter, pending confirmation.",
+                "requestBody": json_body(schema("NewBinding")),
+                "responses": {
+                    "201": answer("Bound (pending); `Location` names it.", schema("Binding")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "409": error("Conflict"),
+                    "422": error("Unprocessable")
+                }
+            }
+        },
+        "/bindings/{service}": {
+            "parameters": [service_id],
+            "get": {
+                "summary": "A service's binding with its audit trail.",
+                "responses": {
+                    "200": answer("The binding.", schema("Binding")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            },
+            "delete": {
+                "summary": "Remove the binding; on the platform only a property mapsync created is deleted.",
+                "responses": {
+                    "200": answer("Unbound.", json!({ "type": "object", "properties": { "service": { "type": "string" }, "unbound": { "const": true } } })),
+                    "202": answer("Still bound: the platform has not confirmed the deletion yet; it is retried.", json!({ "type": "object", "properties": { "service": { "type": "string" }, "unbound": { "const": false }, "binding": schema("Binding") } })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
+        "/bindings/{service}/confirm": {
+            "parameters": [service_id],
+            "post": {
+                "summary": "Confirm a pending (or failed) binding and push the service's informative data to the platform.",
+                "responses": {
+                    "200": answer("Pushed (`state` pushed) or refused by the platform (`state` failed, with `reason`).", schema("Binding")),
+                    "202": answer("Confirmed; the platform could not be reached and the push is retried (`state` confirmed).", schema("Binding")),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict")
+                }
+            }
+        },
+        "/identification": {
+            "get": {
+                "summary": "Which platform clients are identified by a service's code, and which are not.",
+                "responses": {
+                    "200": answer("The report.", schema("Identification")),
+                    "401": error("Unauthorized")
+                }
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document.",
+                "responses": {
+                    "200": answer("OpenAPI 3.1.", json!({ "type": "object" })),
+                    "401": error("Unauthorized")
+                }
+            }
+        }
+    })
+}
+
+fn schemas() -> Value {
+    merged([
+        integration_schemas(),
+        run_schemas(),
+        network_schemas(),
+        service_schemas(),
+    ])
+}
+
+fn integration_schemas() -> Value {
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["status", "code", "message"],
+                    "properties": {
+                        "status": { "type": "integer", "description": "The HTTP status, repeated." },
+                        "code": {
+                            "type": "string",
+                            "description": "For programs.",
+                            "examples": ["bad_request", "invalid_json", "invalid_body", "unauthorized", "not_found", "method_not_allowed", "conflict", "already_running", "payload_too_large", "unsupported_media_type", "unprocessable", "invalid_file", "check_failed", "unavailable", "internal"]
+                        },
+                        "message": { "type": "string", "description": "For people: what is wrong and what to do." }
+                    }
+                }
+            }
+        },
+        "Integration": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" },
+                "name": { "type": "string" },
+                "api_url": { "type": "string" },
+                "api_key": { "type": "string", "description": "Masked." },
+                "user": { "type": "string" },
+                "password": { "type": "string", "description": "Masked." },
+                "project_name": nullable("string"),
+                "created_at": { "type": "string", "format": "date-time" },
+                "sync_time": { "type": "string", "description": "HH:MM, America/Sao_Paulo." },
+                "project": { "type": ["string", "null"], "description": "The local mapping project it feeds." },
+                "synchronising": { "type": "boolean" }
+            }
+        },
+        "NewIntegration": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "api_url", "api_key", "user", "password"],
+            "properties": {
+                "name": { "type": "string", "examples": ["ozmap-centro"] },
+                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
+                "api_key": { "type": "string" },
+                "user": { "type": "string" },
+                "password": { "type": "string" },
+                "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." }
+            }
+        },
+        "IntegrationChange": {
+            "type": "object",
+            "additionalProperties": false,
+            "minProperties": 1,
+            "properties": {
+                "api_url": { "type": "string" },
+                "api_key": { "type": "string" },
+                "user": { "type": "string" },
+                "password": { "type": "string" },
+                "project_name": { "type": ["string", "null"], "description": "null: every project." },
+                "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." }
+            }
+        }
+    })
+}
+
+fn run_schemas() -> Value {
+    json!({
+        "ConnectionTest": {
+            "type": "object",
+            "properties": {
+                "ok": { "type": "boolean" },
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "step": { "enum": ["reach the platform", "authenticate", "read one row"] },
+                            "ok": { "type": "boolean" },
+                            "detail": { "type": "string" }
+                        }
+                    }
+                }
+            }
+        },
+        "Started": {
+            "type": "object",
+            "properties": { "run_id": { "type": "integer" }, "status_url": { "type": "string" } }
+        },
+        "Progress": {
+            "type": "object",
+            "properties": {
+                "run_id": { "type": "integer" },
+                "integration": { "type": "string" },
+                "trigger": { "type": "string" },
+                "started_at": { "type": "string" },
+                "kind": { "type": ["string", "null"], "description": "The kind being read now." },
+                "pages": { "type": "integer" },
+                "read": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "completed": { "type": "array", "items": { "type": "string" } }
+            }
+        },
+        "AlreadyRunning": {
+            "allOf": [schema("Error"), { "type": "object", "properties": { "progress": schema("Progress") } }]
+        },
+        "Run": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "integer" },
+                "integration": { "type": "string" },
+                "trigger": { "type": "string", "examples": ["api", "schedule", "catch-up", "manual"] },
+                "started_at": { "type": "string" },
+                "ended_at": nullable("string"),
+                "outcome": { "enum": ["running", "succeeded", "failed", "interrupted"] },
+                "error": nullable("string"),
+                "report": { "type": ["object", "null"], "description": "The sync report, as `sync --json` prints it." },
+                "progress": schema("Progress")
+            }
+        }
+    })
+}
+
+fn network_schemas() -> Value {
+    json!({
+        "Project": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "integer" },
+                "name": { "type": "string" },
+                "created_at": { "type": "string" },
+                "integration": nullable("string"),
+                "unsynchronised_elements": { "type": "integer" }
+            }
+        },
+        "Box": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" },
+                "kind": { "const": "box" },
+                "name": { "type": "string" },
+                "integration": { "type": "string" },
+                "project": { "type": "string", "description": "The platform's project id." },
+                "pole": nullable("string"),
+                "lat": { "type": "number" },
+                "lng": { "type": "number" },
+                "hierarchy_level": nullable("integer"),
+                "implanted": nullable("boolean"),
+                "box_type": nullable("string")
+            }
+        },
+        "Port": {
+            "type": "object",
+            "properties": {
+                "port": { "type": "integer" },
+                "state": { "enum": ["free", "taken", "blocked"] },
+                "property": nullable("string"),
+                "client_code": nullable("string"),
+                "binding": {
+                    "type": ["object", "null"],
+                    "description": "The local binding to this port, if any.",
+                    "properties": { "service": { "type": "string" }, "state": { "type": "string" } }
+                }
+            }
+        },
+        "Splitter": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" },
+                "name": { "type": "string" },
+                "box": { "type": "string" },
+                "service": { "type": "boolean", "description": "A service splitter: only these offer ports for binding." },
+                "ratio": { "type": "string" },
+                "ports": { "type": "array", "items": schema("Port") }
+            }
+        },
+        "BoxWithFreePorts": {
+            "allOf": [schema("Box"), {
+                "type": "object",
+                "properties": {
+                    "distance_m": { "type": "number" },
+                    "free_ports": {
+                        "type": "array",
+                        "items": { "type": "object", "properties": { "splitter": { "type": "string" }, "port": { "type": "integer" } } }
+                    }
+                }
+            }]
+        }
+    })
+}
+
+fn service_schemas() -> Value {
+    json!({
+        "ImportSummary": {
+            "type": "object",
+            "properties": { "created": { "type": "integer" }, "updated": { "type": "integer" }, "unchanged": { "type": "integer" } }
+        },
+        "ImportRefused": {
+            "allOf": [schema("Error"), {
+                "type": "object",
+                "properties": {
+                    "rows": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "at": { "type": ["string", "null"], "examples": ["line 3", "item 2"] },
+                                "reason": { "type": "string" }
+                            }
+                        }
+                    }
+                }
+            }]
+        },
+        "Service": {
+            "type": "object",
+            "properties": {
+                "id_cliente_servico": { "type": "string" },
+                "name": nullable("string"),
+                "document": nullable("string"),
+                "address": nullable("string"),
+                "lat": nullable("number"),
+                "lng": nullable("number"),
+                "pppoe_login": nullable("string"),
+                "onu_serial": nullable("string"),
+                "onu_mac": nullable("string"),
+                "status": nullable("string"),
+                "platform_client_id": nullable("string")
+            }
+        },
+        "NewBinding": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["service", "splitter", "port"],
+            "properties": {
+                "service": { "type": "string", "description": "id_cliente_servico." },
+                "splitter": { "type": "string", "description": "The platform's id of a service splitter." },
+                "port": { "type": "integer", "minimum": 1 }
+            }
+        },
+        "Binding": {
+            "type": "object",
+            "properties": {
+                "service": { "type": "string" },
+                "integration": { "type": "string" },
+                "splitter": { "type": "string" },
+                "port": { "type": "integer" },
+                "box": nullable("string"),
+                "state": { "enum": ["pending", "confirmed", "pushed", "failed", "from-platform", "unbinding"] },
+                "reason": nullable("string"),
+                "platform_client": nullable("string"),
+                "platform_property": nullable("string"),
+                "created_property": { "type": "boolean" },
+                "created_at": { "type": "string" },
+                "updated_at": { "type": "string" },
+                "history": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": { "at": { "type": "string" }, "state": { "type": "string" }, "detail": nullable("string") }
+                    }
+                }
+            }
+        },
+        "Identification": {
+            "type": "object",
+            "properties": {
+                "counts": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "identified": { "type": "array", "items": schema("PlatformClient") },
+                "clients_without_code": { "type": "array", "items": schema("PlatformClient") },
+                "codes_without_service": { "type": "array", "items": schema("PlatformClient") },
+                "services_without_client": {
+                    "type": "array",
+                    "items": { "type": "object", "properties": { "id_cliente_servico": { "type": "string" }, "name": nullable("string") } }
+                }
+            }
+        },
+        "PlatformClient": {
+            "type": "object",
+            "properties": {
+                "integration": { "type": "string" },
+                "client_id": { "type": "string" },
+                "code": nullable("string"),
+                "name": { "type": "string" }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route the router serves is described, and every `$ref` points
+    /// at something that exists.
+    #[test]
+    fn the_document_is_complete() {
+        let spec = super::spec();
+        let paths = spec["paths"].as_object().unwrap();
+        for route in [
+            "/integrations",
+            "/integrations/{name}",
+            "/integrations/{name}/test",
+            "/integrations/{name}/sync",
+            "/integrations/{name}/runs",
+            "/runs/{id}",
+            "/projects",
+            "/boxes",
+            "/boxes/{id}",
+            "/splitters/{id}/ports",
+            "/ports/free",
+            "/services/import",
+            "/services",
+            "/services/{id}",
+            "/bindings",
+            "/bindings/{service}",
+            "/bindings/{service}/confirm",
+            "/identification",
+            "/openapi.json",
+        ] {
+            assert!(paths.contains_key(route), "{route} is not described");
+        }
+        let text = spec.to_string();
+        for reference in text.split("\"$ref\":\"#/components/").skip(1) {
+            let target = &reference[..reference.find('"').unwrap()];
+            let (section, name) = target.split_once('/').unwrap();
+            assert!(
+                spec["components"][section].get(name).is_some(),
+                "dangling $ref {target}"
+            );
+        }
+    }
+}

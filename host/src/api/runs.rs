@@ -1,0 +1,102 @@
+//! Syncs on demand and their runs, with live progress while they run.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, OrStatus, PREFIX, Params, PathParam, Shared, blocking};
+use crate::daemon::{Daemon, Triggered};
+use crate::runs::{self, Run};
+
+/// A run as answered: its row, and while it runs, what it has done so far.
+fn with_progress(daemon: &Daemon, run: Run) -> anyhow::Result<Value> {
+    let live = (run.outcome == "running")
+        .then(|| daemon.progress(run.id))
+        .flatten();
+    let mut value = serde_json::to_value(run)?;
+    if let Some(live) = live {
+        value["progress"] = serde_json::to_value(live)?;
+    }
+    Ok(value)
+}
+
+pub async fn trigger(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |daemon, _| {
+        match daemon
+            .trigger(&name, "api")
+            .or_status(StatusCode::CONFLICT)?
+        {
+            Triggered::Started { run_id } => {
+                let status_url = format!("{PREFIX}/runs/{run_id}");
+                Ok((
+                    StatusCode::ACCEPTED,
+                    [(header::LOCATION, status_url.clone())],
+                    axum::Json(json!({ "run_id": run_id, "status_url": status_url })),
+                )
+                    .into_response())
+            }
+            Triggered::AlreadyRunning(progress) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_running",
+                format!(
+                    "a sync of {name:?} is already running (run {}); follow it at {PREFIX}/runs/{}",
+                    progress.run_id, progress.run_id
+                ),
+            )
+            .with(
+                "progress",
+                serde_json::to_value(progress).unwrap_or(Value::Null),
+            )),
+        }
+    })
+    .await
+}
+
+pub async fn show(
+    State(state): State<Shared>,
+    PathParam(id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |daemon, conn| {
+        let Some(run) = runs::get(conn, id)? else {
+            return Err(ApiError::not_found(format!("no run has id {id}")));
+        };
+        Ok(axum::Json(with_progress(daemon, run)?).into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 1000;
+
+pub async fn history(
+    State(state): State<Shared>,
+    PathParam(name): PathParam<String>,
+    Params(query): Params<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is out of range: give 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"
+        )));
+    }
+    blocking(&state, move |daemon, conn| {
+        let history = runs::history(conn, Some(&name), limit).or_status(StatusCode::NOT_FOUND)?;
+        let answered = history
+            .into_iter()
+            .map(|run| with_progress(daemon, run))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(axum::Json(answered).into_response())
+    })
+    .await
+}

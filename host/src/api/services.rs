@@ -1,0 +1,215 @@
+//! The ISP's services, their bindings to ports, and which platform clients
+//! they identify.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking, bytes_rejection};
+use crate::bindings_local::{self, Binding, Event};
+use crate::services::{self, Format};
+use crate::{identification, outbox};
+
+pub async fn import(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let format = match media.as_deref() {
+        Some("text/csv") => Format::Csv,
+        Some("application/json") => Format::Json,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the services file as the body, with `Content-Type: text/csv` or `Content-Type: application/json`",
+            ));
+        }
+    };
+    let body = body.map_err(bytes_rejection)?;
+    blocking(&state, move |_, conn| {
+        match services::import_bytes(conn, &body, format)? {
+            Ok(summary) => Ok(axum::Json(json!({
+                "created": summary.created,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+            }))
+            .into_response()),
+            Err(refusal) => {
+                let rows: Vec<_> = refusal
+                    .rows
+                    .iter()
+                    .map(|row| match row.split_once(": ") {
+                        Some((at, reason)) => json!({ "at": at, "reason": reason }),
+                        None => json!({ "at": null, "reason": row }),
+                    })
+                    .collect();
+                Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_file",
+                    refusal.message,
+                )
+                .with("rows", json!(rows)))
+            }
+        }
+    })
+    .await
+}
+
+pub async fn list(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        Ok(axum::Json(services::list(conn)?).into_response())
+    })
+    .await
+}
+
+pub async fn show(
+    State(state): State<Shared>,
+    PathParam(id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let found = services::get(conn, &id).or_status(StatusCode::NOT_FOUND)?;
+        Ok(axum::Json(found).into_response())
+    })
+    .await
+}
+
+/// A binding as answered: with its audit trail.
+#[derive(Serialize)]
+struct WithHistory {
+    #[serde(flatten)]
+    binding: Binding,
+    history: Vec<Event>,
+}
+
+fn with_history(conn: &Connection, binding: Binding) -> anyhow::Result<WithHistory> {
+    Ok(WithHistory {
+        history: bindings_local::history(conn, &binding.service)?,
+        binding,
+    })
+}
+
+pub async fn bindings(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        let all = bindings_local::list(conn)?
+            .into_iter()
+            .map(|b| with_history(conn, b))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(axum::Json(all).into_response())
+    })
+    .await
+}
+
+pub async fn binding(
+    State(state): State<Shared>,
+    PathParam(service): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let Some(found) = bindings_local::find(conn, &service)? else {
+            return Err(ApiError::not_found(format!(
+                "service {service:?} has no binding"
+            )));
+        };
+        Ok(axum::Json(with_history(conn, found)?).into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindBody {
+    service: String,
+    splitter: String,
+    port: u32,
+}
+
+pub async fn bind(
+    State(state): State<Shared>,
+    Body(body): Body<BindBody>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |_, conn| {
+        let bound =
+            bindings_local::bind(conn, &body.service, &body.splitter, body.port).map_err(|e| {
+                // The port's or the service's state refuses it (409); what
+                // the body names cannot be bound at all (422).
+                let message = format!("{e:#}");
+                let conflict = ["already", "taken", "blocked"]
+                    .iter()
+                    .any(|w| message.contains(w));
+                if conflict || super::is_internal(&e) {
+                    ApiError::domain(e, StatusCode::CONFLICT)
+                } else {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+                }
+            })?;
+        let location = format!("{PREFIX}/bindings/{}", bound.service);
+        Ok((
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            axum::Json(with_history(conn, bound)?),
+        )
+            .into_response())
+    })
+    .await
+}
+
+pub async fn confirm(
+    State(state): State<Shared>,
+    PathParam(service): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |daemon, conn| {
+        let binding =
+            outbox::confirm(conn, daemon.runtime(), &service).or_status(StatusCode::CONFLICT)?;
+        // Still "confirmed": the platform could not be reached and the push
+        // waits in the outbox; "pushed" and "failed" are final answers.
+        let status = if binding.state == "confirmed" {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, axum::Json(with_history(conn, binding)?)).into_response())
+    })
+    .await
+}
+
+pub async fn unbind(
+    State(state): State<Shared>,
+    PathParam(service): PathParam<String>,
+) -> Result<Response, ApiError> {
+    blocking(&state, move |daemon, conn| {
+        let left =
+            outbox::unbind(conn, daemon.runtime(), &service).or_status(StatusCode::CONFLICT)?;
+        Ok(match left {
+            None => axum::Json(json!({ "service": service, "unbound": true })).into_response(),
+            // The property mapsync created is not yet deleted on the
+            // platform; the outbox retries.
+            Some(left) => (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({
+                    "service": service,
+                    "unbound": false,
+                    "binding": with_history(conn, left)?,
+                })),
+            )
+                .into_response(),
+        })
+    })
+    .await
+}
+
+pub async fn identification(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        Ok(axum::Json(identification::report(conn)?).into_response())
+    })
+    .await
+}

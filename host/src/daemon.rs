@@ -1,0 +1,284 @@
+//! The daemon's heart: at most one sync per integration at a time, a small
+//! bounded number at once, live progress, and a clean stop.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::bindings::element_store::BatchOutcome;
+use crate::bindings::types::ElementKind;
+use crate::run_store::{Progress, kind_name};
+use crate::runtime::Runtime;
+use crate::sync_run::{self, Tuning};
+use crate::{db, integration};
+
+/// What a run has done so far, as the API and `status` show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgressSnapshot {
+    pub run_id: i64,
+    pub integration: String,
+    pub trigger: String,
+    pub started_at: String,
+    /// The kind being read now.
+    pub kind: Option<String>,
+    /// Pages (batches) stored so far.
+    pub pages: u64,
+    /// Elements read so far, per kind.
+    pub read: BTreeMap<String, u64>,
+    /// Kinds whose listing is complete.
+    pub completed: Vec<String>,
+}
+
+struct LiveRun {
+    run_id: AtomicI64,
+    cancel: AtomicBool,
+    snapshot: Mutex<ProgressSnapshot>,
+}
+
+/// The `Progress` of one live run, shared with the API.
+struct LiveProgress(Arc<LiveRun>);
+
+impl Progress for LiveProgress {
+    fn batch(&mut self, kind: ElementKind, outcome: &BatchOutcome) {
+        let mut s = self.0.snapshot.lock().unwrap();
+        s.kind = Some(kind_name(kind).into());
+        s.pages += 1;
+        *s.read.entry(kind_name(kind).into()).or_default() +=
+            u64::from(outcome.created + outcome.updated + outcome.unchanged);
+    }
+
+    fn completed(&mut self, kind: ElementKind, _removed: u32) {
+        self.0
+            .snapshot
+            .lock()
+            .unwrap()
+            .completed
+            .push(kind_name(kind).into());
+    }
+
+    fn cancelled(&self) -> bool {
+        self.0.cancel.load(Ordering::Relaxed)
+    }
+}
+
+pub enum Triggered {
+    Started { run_id: i64 },
+    AlreadyRunning(ProgressSnapshot),
+}
+
+pub struct Daemon {
+    db: PathBuf,
+    runtime: Arc<Runtime>,
+    /// Live runs by integration id: the single-flight guard.
+    running: Mutex<HashMap<String, Arc<LiveRun>>>,
+    /// Free sync slots, for bounded parallelism.
+    slots: (Mutex<usize>, Condvar),
+    stopping: AtomicBool,
+}
+
+impl Daemon {
+    pub fn new(db: &Path, runtime: Arc<Runtime>, parallel: usize) -> Arc<Daemon> {
+        Arc::new(Daemon {
+            db: db.to_path_buf(),
+            runtime,
+            running: Mutex::new(HashMap::new()),
+            slots: (Mutex::new(parallel.max(1)), Condvar::new()),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Start a sync of the named integration in the background, unless one
+    /// runs already. `Err` when it cannot start (unknown, not linked, stopping).
+    pub fn trigger(self: &Arc<Self>, name: &str, trigger: &str) -> Result<Triggered> {
+        if self.stopping() {
+            anyhow::bail!("mapsync is stopping and takes no new syncs");
+        }
+        let conn = db::open(&self.db)?;
+        let integration = integration::get(&conn, name)?;
+        let live = {
+            let mut running = self.running.lock().unwrap();
+            if let Some(live) = running.get(&integration.id) {
+                return Ok(Triggered::AlreadyRunning(
+                    live.snapshot.lock().unwrap().clone(),
+                ));
+            }
+            let live = Arc::new(LiveRun {
+                run_id: AtomicI64::new(0),
+                cancel: AtomicBool::new(false),
+                snapshot: Mutex::new(ProgressSnapshot {
+                    run_id: 0,
+                    integration: integration.name.clone(),
+                    trigger: trigger.into(),
+                    started_at: db::now(),
+                    kind: None,
+                    pages: 0,
+                    read: BTreeMap::new(),
+                    completed: Vec::new(),
+                }),
+            });
+            running.insert(integration.id.clone(), live.clone());
+            live
+        };
+        let run_id = match sync_run::begin(&conn, &self.runtime, &integration, trigger) {
+            Ok(id) => id,
+            Err(e) => {
+                self.running.lock().unwrap().remove(&integration.id);
+                return Err(e);
+            }
+        };
+        live.run_id.store(run_id, Ordering::Relaxed);
+        live.snapshot.lock().unwrap().run_id = run_id;
+        let daemon = self.clone();
+        std::thread::Builder::new().name(format!("sync-{}", integration.name)).spawn(move || {
+            daemon.acquire_slot();
+            let progress = Box::new(LiveProgress(live.clone()));
+            match sync_run::execute(conn, &daemon.runtime, &integration, run_id, Tuning::default(), progress) {
+                Ok((report, _)) if report.succeeded() => {}
+                Ok((report, _)) => tracing::warn!(run_id, error = ?report.error, "sync failed"),
+                Err(e) => tracing::error!(run_id, error = %format!("{e:#}"), "sync could not be recorded"),
+            }
+            daemon.release_slot();
+            daemon.running.lock().unwrap().remove(&integration.id);
+        })?;
+        Ok(Triggered::Started { run_id })
+    }
+
+    fn acquire_slot(&self) {
+        let (free, ready) = &self.slots;
+        let mut free = free.lock().unwrap();
+        while *free == 0 {
+            free = ready.wait(free).unwrap();
+        }
+        *free -= 1;
+    }
+
+    fn release_slot(&self) {
+        let (free, ready) = &self.slots;
+        *free.lock().unwrap() += 1;
+        ready.notify_one();
+    }
+
+    /// Live runs' progress.
+    pub fn running(&self) -> Vec<ProgressSnapshot> {
+        self.running
+            .lock()
+            .unwrap()
+            .values()
+            .map(|l| l.snapshot.lock().unwrap().clone())
+            .collect()
+    }
+
+    /// A live run's progress, if it is still running.
+    pub fn progress(&self, run_id: i64) -> Option<ProgressSnapshot> {
+        self.running().into_iter().find(|s| s.run_id == run_id)
+    }
+
+    /// Take no more work; let running syncs end within `grace`, then cut
+    /// the rest short (they roll back) and wait up to `bound` for that.
+    /// Answers whether everything ended in time.
+    pub fn shutdown(&self, grace: Duration, bound: Duration) -> bool {
+        self.stopping.store(true, Ordering::Relaxed);
+        if self.wait_idle(grace) {
+            return true;
+        }
+        for live in self.running.lock().unwrap().values() {
+            tracing::warn!(
+                run_id = live.run_id.load(Ordering::Relaxed),
+                "cutting a sync short to stop"
+            );
+            live.cancel.store(true, Ordering::Relaxed);
+        }
+        self.wait_idle(bound)
+    }
+
+    fn wait_idle(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.running.lock().unwrap().is_empty() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.running.lock().unwrap().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
+
+    #[test]
+    fn concurrent_triggers_start_one_sync_and_report_it_running() {
+        let config = ServerConfig {
+            latency: Duration::from_millis(200),
+            ..ServerConfig::default()
+        };
+        let server =
+            TestServer::start(config.clone(), generate(&GeneratorConfig::small())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let conn = db::open(&path).unwrap();
+        integration::add(
+            &conn,
+            integration::NewIntegration {
+                name: "isp".into(),
+                api_url: server.url(),
+                api_key: config.api_key.clone().unwrap(),
+                user: config.user.clone(),
+                password: config.password.clone(),
+                project_name: None,
+            },
+        )
+        .unwrap();
+        crate::projects::link(&conn, "isp", crate::projects::LinkTo::New("P")).unwrap();
+        let daemon = Daemon::new(&path, Arc::new(Runtime::new().unwrap()), 2);
+
+        let outcomes: Vec<Triggered> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| daemon.trigger("isp", "api").unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let started: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|t| match t {
+                Triggered::Started { run_id } => Some(*run_id),
+                Triggered::AlreadyRunning(_) => None,
+            })
+            .collect();
+        assert_eq!(started.len(), 1, "exactly one sync starts");
+        for t in &outcomes {
+            if let Triggered::AlreadyRunning(progress) = t {
+                assert_eq!(progress.integration, "isp");
+            }
+        }
+        assert!(daemon.progress(started[0]).is_some() || daemon.running().is_empty());
+        assert!(daemon.shutdown(Duration::from_secs(60), Duration::from_secs(30)));
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 1);
+        assert!(
+            daemon.trigger("isp", "api").is_err(),
+            "a stopping daemon takes no work"
+        );
+    }
+}

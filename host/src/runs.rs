@@ -1,0 +1,104 @@
+//! Run history and each integration's status, for `runs` and `status`.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{schedule, serve};
+
+#[derive(Debug, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub integration: String,
+    pub trigger: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// running, succeeded, failed or interrupted.
+    pub outcome: String,
+    pub error: Option<String>,
+    /// The sync report (as `sync --json` prints it), once ended.
+    pub report: Option<serde_json::Value>,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        integration: r.get(1)?,
+        trigger: r.get(2)?,
+        started_at: r.get(3)?,
+        ended_at: r.get(4)?,
+        outcome: r.get(5)?,
+        error: r.get(6)?,
+        report: r
+            .get::<_, Option<String>>(7)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
+    })
+}
+
+const SELECT: &str =
+    "SELECT r.id, i.name, r.trigger, r.started_at, r.ended_at, r.outcome, r.error, r.report
+     FROM runs r JOIN integrations i ON i.id = r.integration_id";
+
+pub fn history(conn: &Connection, integration: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+    if let Some(name) = integration {
+        crate::integration::get(conn, name)?;
+    }
+    let mut stmt = conn.prepare(&format!(
+        "{SELECT} WHERE ?1 IS NULL OR i.name = ?1 ORDER BY r.id DESC LIMIT ?2"
+    ))?;
+    Ok(stmt
+        .query_map(params![integration, limit], from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Run>> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE r.id = ?1"), [id], from_row)
+        .optional()?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub integration: String,
+    pub project: Option<String>,
+    pub sync_time: String,
+    pub last_run: Option<Run>,
+    /// The next planned run, local time in America/Sao_Paulo (RFC 3339).
+    pub next_run: Option<String>,
+}
+
+pub fn status(conn: &Connection) -> Result<Vec<Status>> {
+    let now = chrono::Utc::now();
+    let next: std::collections::HashMap<String, String> = serve::next_runs(conn, now)?
+        .into_iter()
+        .map(|(name, at)| (name, at.with_timezone(&schedule::ZONE).to_rfc3339()))
+        .collect();
+    let mut stmt = conn.prepare(
+        "SELECT i.name, p.name, i.sync_time, (SELECT max(id) FROM runs r WHERE r.integration_id = i.id)
+         FROM integrations i LEFT JOIN projects p ON p.id = i.project_id AND i.detached_at IS NULL ORDER BY i.name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(integration, project, sync_time, last)| {
+            Ok(Status {
+                next_run: next.get(&integration).cloned(),
+                last_run: match last {
+                    Some(id) => get(conn, id)?,
+                    None => None,
+                },
+                integration,
+                project,
+                sync_time,
+            })
+        })
+        .collect()
+}

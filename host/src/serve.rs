@@ -1,0 +1,231 @@
+//! `mapsync serve`: the daily schedule, on-demand syncs and the HTTP API,
+//! until SIGTERM or Ctrl-C.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::daemon::{Daemon, Triggered};
+use crate::runtime::Runtime;
+use crate::{db, schedule};
+
+/// A line for whoever watches stdout; a closed stdout (a detached service)
+/// must not bring the daemon down, so failures to print are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// How long running syncs may go on after a stop is asked for, and how long
+/// a cut-short one may take to roll back.
+const GRACE: Duration = Duration::from_secs(20);
+const ROLLBACK_BOUND: Duration = Duration::from_secs(40);
+
+/// The API's bearer token: `MAPSYNC_API_TOKEN`, else the one generated at
+/// the first start and kept in the database (printed that once).
+fn api_token(conn: &Connection) -> Result<String> {
+    if let Ok(token) = std::env::var("MAPSYNC_API_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_string());
+    }
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'api_token'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(token) = stored {
+        say!(
+            "API token: the one generated at the first start (set MAPSYNC_API_TOKEN to choose another)"
+        );
+        return Ok(token);
+    }
+    let bytes: [u8; 24] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES ('api_token', ?1)",
+        [&token],
+    )?;
+    say!("API token (shown this once; keep it): {token}");
+    Ok(token)
+}
+
+/// Integrations that synchronise on schedule: those that feed a project.
+fn scheduled(conn: &Connection) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>> {
+    let mut stmt = conn.prepare(
+        "SELECT i.name, i.sync_time,
+                (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
+         FROM integrations i WHERE i.project_id IS NOT NULL AND i.detached_at IS NULL ORDER BY i.name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, time, last)| {
+            let last = last
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            (name, time, last)
+        })
+        .collect())
+}
+
+/// Each integration's next planned run, from now.
+pub fn next_runs(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+    scheduled(conn)?
+        .into_iter()
+        .map(|(name, time, _)| {
+            Ok((
+                name,
+                schedule::next_run(now, schedule::parse_time(&time)?, schedule::ZONE),
+            ))
+        })
+        .collect()
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&schedule::ZONE)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str) {
+    match daemon.trigger(name, trigger) {
+        Ok(Triggered::Started { run_id }) => {
+            tracing::info!(integration = name, run_id, trigger, "sync started")
+        }
+        Ok(Triggered::AlreadyRunning(p)) => {
+            tracing::info!(
+                integration = name,
+                run_id = p.run_id,
+                trigger,
+                "sync already running; not started again"
+            )
+        }
+        Err(e) => {
+            tracing::warn!(integration = name, trigger, error = %format!("{e:#}"), "sync not started")
+        }
+    }
+}
+
+/// Every second: start what is due. At start, catch up on missed runs.
+fn scheduler(daemon: Arc<Daemon>) {
+    let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
+    while !daemon.stopping() {
+        let now = Utc::now();
+        let planned = match db::open(daemon.db_path()).and_then(|conn| scheduled(&conn)) {
+            Ok(planned) => planned,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reading the schedule");
+                Vec::new()
+            }
+        };
+        for (name, time, last_success) in planned {
+            let Ok(at) = schedule::parse_time(&time) else {
+                continue;
+            };
+            match next.get(&name) {
+                None => {
+                    let planned = schedule::next_run(now, at, schedule::ZONE);
+                    say!("next sync of {name:?}: {}", local(planned));
+                    tracing::info!(integration = %name, next = %planned, "scheduled");
+                    if schedule::missed(last_success, now) {
+                        say!("catching up on {name:?}: no successful sync in the last day");
+                        start(&daemon, &name, "catch-up");
+                    }
+                    next.insert(name, planned);
+                }
+                Some(due) if *due <= now => {
+                    start(&daemon, &name, "schedule");
+                    let planned = schedule::next_run(now, at, schedule::ZONE);
+                    tracing::info!(integration = %name, next = %planned, "scheduled");
+                    next.insert(name, planned);
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("stop asked: taking no new work");
+}
+
+pub fn run(db_path: &Path, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
+    let conn = db::open(db_path)?;
+    let token = api_token(&conn)?;
+    drop(conn);
+    let runtime = Arc::new(Runtime::new()?);
+    let daemon = Daemon::new(db_path, runtime, parallel);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let address = listener.local_addr()?;
+        let router = crate::api::router(crate::api::ApiState {
+            daemon: daemon.clone(),
+            token,
+        });
+        let scheduling = daemon.clone();
+        std::thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || scheduler(scheduling))?;
+        say!("listening on http://{address}");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop_signal())
+            .await?;
+        let stopping = daemon.clone();
+        let clean =
+            tokio::task::spawn_blocking(move || stopping.shutdown(GRACE, ROLLBACK_BOUND)).await?;
+        if clean {
+            say!("stopped cleanly");
+        } else {
+            say!("stopped; a sync did not end in time and was rolled back by SQLite");
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Set an integration's daily sync time (HH:MM, America/Sao_Paulo).
+pub fn set_sync_time(conn: &Connection, name: &str, at: &str) -> Result<()> {
+    let time = schedule::parse_time(at)?;
+    let integration = crate::integration::get(conn, name)?;
+    conn.execute(
+        "UPDATE integrations SET sync_time = ?2 WHERE id = ?1",
+        params![integration.id, time.format("%H:%M").to_string()],
+    )?;
+    Ok(())
+}

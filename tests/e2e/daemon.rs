@@ -1,0 +1,187 @@
+//! `mapsync serve` as a service: catch-up at start, a clean stop during a
+//! sync, and the `runs` and `status` commands.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ozmap_test_server::{GeneratorConfig, ServerConfig, generate};
+use serde_json::Value;
+
+use crate::common::{Bench, server_config};
+
+/// `mapsync serve` on a free port; answers the child, what it printed up to
+/// its address, and the rest of its stdout.
+fn serve(bench: &Bench) -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+        .arg("--db")
+        .arg(bench.db())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("MAPSYNC_API_TOKEN", "test-token")
+        .env(
+            "MAPSYNC_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve ended before listening"
+        );
+        printed.push_str(&line);
+        if line.starts_with("listening on ") {
+            return (child, printed, out);
+        }
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within its bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn runs(bench: &Bench) -> Vec<Value> {
+    serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_catches_up_a_missed_run_and_stops_cleanly() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    let (mut child, mut printed, mut out) = serve(&bench);
+    wait_for("the catch-up run", || {
+        runs(&bench)
+            .iter()
+            .any(|r| r["trigger"] == "catch-up" && r["outcome"] == "succeeded")
+    });
+    assert!(terminate(&mut child).success());
+    std::io::Read::read_to_string(&mut out, &mut printed).unwrap();
+    assert!(
+        printed.contains("next sync of \"isp\"") && printed.contains("04:00"),
+        "{printed}"
+    );
+
+    // Synced less than a day ago: no catch-up at the next start.
+    let (mut child, _, _) = serve(&bench);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(terminate(&mut child).success());
+    assert_eq!(runs(&bench).len(), 1);
+
+    let status: Vec<Value> = serde_json::from_str(&bench.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status[0]["integration"], "isp");
+    assert_eq!(status[0]["sync_time"], "04:00");
+    assert_eq!(status[0]["last_run"]["outcome"], "succeeded");
+    assert!(
+        status[0]["next_run"]
+            .as_str()
+            .unwrap()
+            .contains("T04:00:00-03:00"),
+        "{status:?}"
+    );
+    bench.ok(&["integration", "schedule", "isp", "--at", "23:15"]);
+    let status: Vec<Value> = serde_json::from_str(&bench.ok(&["status", "--json"])).unwrap();
+    assert!(
+        status[0]["next_run"]
+            .as_str()
+            .unwrap()
+            .contains("T23:15:00-03:00"),
+        "{status:?}"
+    );
+    assert!(
+        bench
+            .fails(&["integration", "schedule", "isp", "--at", "25:00"])
+            .contains("HH:MM")
+    );
+}
+
+#[test]
+fn a_stop_during_a_sync_leaves_the_store_consistent() {
+    // Every answer is slow, so the catch-up sync is still running when the
+    // stop comes.
+    let config = ServerConfig {
+        latency: Duration::from_millis(400),
+        ..server_config()
+    };
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("isp", None);
+    let (mut child, _, _) = serve(&bench);
+    wait_for("the sync to start", || {
+        runs(&bench).iter().any(|r| r["outcome"] == "running")
+    });
+    let status = terminate(&mut child);
+    assert!(status.success(), "{status:?}");
+    let runs = runs(&bench);
+    assert!(runs.iter().all(|r| r["outcome"] != "running"), "{runs:#?}");
+    // All or nothing: a finished run stored everything, a cut-short one nothing.
+    let poles = bench.elements("isp", "pole").len();
+    let properties = bench.elements("isp", "property").len();
+    match runs[0]["outcome"].as_str().unwrap() {
+        "succeeded" => assert!(poles > 0 && properties > 0),
+        _ => assert_eq!(
+            (poles, properties),
+            (0, 0),
+            "a rolled-back run left elements: {runs:#?}"
+        ),
+    }
+}
+
+#[test]
+fn runs_lists_the_history_newest_first() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    bench.sync_ok("isp");
+    bench
+        .server
+        .inject("projects", ozmap_test_server::Fault::Status(400), 1);
+    bench.sync("isp", &[]);
+    let runs = runs(&bench);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["outcome"], "failed");
+    assert!(runs[0]["error"].as_str().unwrap().contains("400"));
+    assert_eq!(runs[1]["outcome"], "succeeded");
+    assert_eq!(runs[1]["trigger"], "manual");
+    assert_eq!(
+        runs[1]["report"]["kinds"]["pole"]["created"],
+        runs[1]["report"]["kinds"]["pole"]["created"]
+    );
+    assert!(
+        runs[1]["report"]["kinds"]["pole"]["created"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let text = bench.ok(&["runs", "--integration", "isp"]);
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        bench
+            .fails(&["runs", "--integration", "nope"])
+            .contains("no integration named")
+    );
+}
