@@ -332,3 +332,26 @@ fn retries_passing_failures_then_gives_up_with_a_clear_error() {
         "{error}"
     );
 }
+
+#[test]
+fn a_connection_check_reports_each_step() {
+    let steps = mapsync_guest::check::run(&mut network(), &settings(None, 100));
+    assert_eq!(
+        steps.iter().map(|s| (s.step, s.ok)).collect::<Vec<_>>(),
+        [
+            ("reach the platform", true),
+            ("authenticate", true),
+            ("read one row", true)
+        ]
+    );
+    assert!(steps[2].detail.contains("2 project"), "{steps:?}");
+
+    let mut down = network();
+    down.failures = vec![Err(FetchError::ConnectionRefused)];
+    let steps = mapsync_guest::check::run(&mut down, &settings(None, 100));
+    assert_eq!(steps.len(), 1);
+    assert!(
+        !steps[0].ok && steps[0].detail.contains("connection refused"),
+        "{steps:?}"
+    );
+}

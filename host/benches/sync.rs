@@ -76,6 +76,21 @@ fn main() {
         .output()
         .unwrap();
         assert!(added.status.success());
+        let linked = mapsync(
+            &db,
+            &cache,
+            &[
+                "integration",
+                "link",
+                "--integration",
+                "bench",
+                "--new",
+                "bench",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(linked.status.success());
 
         let timed = |label: &str| -> (Duration, u64) {
             let started = Instant::now();

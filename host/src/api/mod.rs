@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,7 +40,7 @@ type Shared = Arc<ApiState>;
 
 /// Bodies are small JSON documents; only a services file may be large.
 const BODY_LIMIT: usize = 1 << 20;
-const IMPORT_LIMIT: usize = 16 << 20;
+pub const IMPORT_LIMIT: usize = 16 << 20;
 
 pub const PREFIX: &str = "/api/v1";
 
@@ -316,6 +316,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        refuse_announced_length(request.headers(), BODY_LIMIT)?;
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
             Err(rejection) => Err(json_rejection(rejection)),
@@ -351,17 +352,36 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is too large: at most {} MiB ({} MiB for a services import)",
+            BODY_LIMIT >> 20,
+            IMPORT_LIMIT >> 20
+        ),
+    )
+}
+
+/// Refuse a body announced larger than `limit` before reading any of it: a
+/// client that sent `Expect: 100-continue` then gets the answer without
+/// sending the body at all. (Bodies without a length are cut at the limit
+/// as they are read.)
+pub fn refuse_announced_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > limit as u64 => Err(too_large()),
+        _ => Ok(()),
+    }
+}
+
 pub fn bytes_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the request body is too large: at most {} MiB ({} MiB for a services import)",
-                BODY_LIMIT >> 20,
-                IMPORT_LIMIT >> 20
-            ),
-        );
+        return too_large();
     }
     ApiError::new(
         rejection.status(),

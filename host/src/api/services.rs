@@ -2,25 +2,24 @@
 //! they identify.
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking, bytes_rejection};
+use super::{
+    ApiError, Body, IMPORT_LIMIT, OrStatus, PREFIX, PathParam, Shared, blocking, bytes_rejection,
+    refuse_announced_length,
+};
 use crate::bindings_local::{self, Binding, Event};
 use crate::services::{self, Format};
 use crate::{identification, outbox};
 
-pub async fn import(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let media = headers
+pub async fn import(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
+    let media = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -36,7 +35,10 @@ pub async fn import(
             ));
         }
     };
-    let body = body.map_err(bytes_rejection)?;
+    refuse_announced_length(request.headers(), IMPORT_LIMIT)?;
+    let body = Bytes::from_request(request, &state)
+        .await
+        .map_err(bytes_rejection)?;
     blocking(&state, move |_, conn| {
         match services::import_bytes(conn, &body, format)? {
             Ok(summary) => Ok(axum::Json(json!({
