@@ -63,8 +63,11 @@ fn api_token(conn: &Connection) -> Result<String> {
     Ok(token)
 }
 
+/// An integration on the schedule: its name, daily time, last success.
+type Planned = (String, String, Option<DateTime<Utc>>);
+
 /// Integrations that synchronise on schedule: those that feed a project.
-fn scheduled(conn: &Connection) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>> {
+fn scheduled(conn: &Connection) -> Result<Vec<Planned>> {
     let mut stmt = conn.prepare(
         "SELECT i.name, i.sync_time,
                 (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')

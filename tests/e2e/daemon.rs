@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::common::{Bench, server_config};
 
 /// `mapsync serve` on a free port; answers the child, what it printed up to
-/// its address, and the rest of its stdout.
+/// its address, and the rest of its stdout. Every caller stops it with
+/// `terminate`, which waits for it.
+#[allow(clippy::zombie_processes)]
 fn serve(bench: &Bench) -> (Child, String, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
         .arg("--db")
