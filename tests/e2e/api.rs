@@ -2,8 +2,8 @@
 //! every route over a synchronised integration, the error shape of bad
 //! requests, and syncs on demand.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use ozmap_test_server::Fault;
 use serde_json::{Value, json};
 use ureq::http::Request;
 
-use crate::common::{API_KEY, Bench, PASSWORD, USER, id};
+use crate::common::{API_KEY, Bench, PASSWORD, USER, id, terminate};
 
 const TOKEN: &str = "api-token-3c9e1f7a5b";
 const V1: &str = "/api/v1";
@@ -36,33 +36,8 @@ struct Answer {
 
 impl Api {
     fn start(bench: &Bench) -> Api {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
-            .arg("--db")
-            .arg(bench.db())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("MAPSYNC_API_TOKEN", TOKEN)
-            .env(
-                "MAPSYNC_CACHE_DIR",
-                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-            )
-            .env_remove("MAPSYNC_DB")
-            .env_remove("MAPSYNC_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mapsync serve");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "serve ended before listening"
-            );
-            if let Some(address) = line.trim().strip_prefix("listening on ") {
-                break address.to_string();
-            }
-        };
+        let served = bench.serve(TOKEN);
+        let (child, base, mut out) = (served.child, served.address, served.rest);
         let printed = Arc::new(Mutex::new(String::new()));
         let sink = printed.clone();
         std::thread::spawn(move || {
@@ -178,21 +153,6 @@ impl Drop for Api {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-fn terminate(child: &mut Child) -> ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop in time");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

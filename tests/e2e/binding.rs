@@ -46,6 +46,21 @@ fn port_in_state(bench: &Bench, state: &str) -> (String, u64) {
         .unwrap_or_else(|| panic!("no {state} port in the generated network"))
 }
 
+/// Bind the service to a free port of a service splitter; answers which.
+fn bind_free(bench: &Bench, service: &str) -> (String, u64) {
+    let (splitter, port) = port_in_state(bench, "free");
+    bench.ok(&[
+        "bind",
+        "--service",
+        service,
+        "--splitter",
+        &splitter,
+        "--port",
+        &port.to_string(),
+    ]);
+    (splitter, port)
+}
+
 fn binding(bench: &Bench, service: &str) -> Value {
     let out = bench.ok(&["bindings", "--service", service, "--json"]);
     serde_json::from_str::<Vec<Value>>(&out).unwrap().remove(0)
@@ -302,16 +317,7 @@ fn bind_refuses_every_wrong_binding_with_its_reason() {
 #[test]
 fn confirm_creates_one_client_and_property_and_the_next_sync_sees_the_port_taken() {
     let bench = synced_with_services();
-    let (splitter, port) = port_in_state(&bench, "free");
-    bench.ok(&[
-        "bind",
-        "--service",
-        "SVC-900001",
-        "--splitter",
-        &splitter,
-        "--port",
-        &port.to_string(),
-    ]);
+    let (splitter, port) = bind_free(&bench, "SVC-900001");
     // The first creation attempt meets a passing failure: retried, still one.
     bench.server.inject("properties", Fault::Status(503), 1);
     bench.server.clear_requests();
@@ -384,16 +390,7 @@ fn confirm_creates_one_client_and_property_and_the_next_sync_sees_the_port_taken
 #[test]
 fn a_push_refused_by_the_platform_fails_with_its_reason_and_is_not_retried() {
     let bench = synced_with_services();
-    let (splitter, port) = port_in_state(&bench, "free");
-    bench.ok(&[
-        "bind",
-        "--service",
-        "SVC-900002",
-        "--splitter",
-        &splitter,
-        "--port",
-        &port.to_string(),
-    ]);
+    bind_free(&bench, "SVC-900002");
     // Someone takes the port on the platform meanwhile.
     bench.server.inject("properties", Fault::Status(409), 1);
     bench.server.clear_requests();
@@ -415,16 +412,7 @@ fn a_push_refused_by_the_platform_fails_with_its_reason_and_is_not_retried() {
 #[test]
 fn a_push_that_cannot_reach_the_platform_stays_queued_and_goes_at_the_next_start() {
     let bench = synced_with_services();
-    let (splitter, port) = port_in_state(&bench, "free");
-    bench.ok(&[
-        "bind",
-        "--service",
-        "SVC-900003",
-        "--splitter",
-        &splitter,
-        "--port",
-        &port.to_string(),
-    ]);
+    bind_free(&bench, "SVC-900003");
     bench.server.inject("properties", Fault::Status(503), 3);
     let out = bench.ok(&["confirm", "--service", "SVC-900003"]);
     assert!(out.contains("will be retried"), "{out}");
@@ -481,16 +469,7 @@ fn unbind_deletes_only_what_mapsync_created() {
         "nothing mapsync did not create is deleted"
     );
 
-    let (splitter, port) = port_in_state(&bench, "free");
-    bench.ok(&[
-        "bind",
-        "--service",
-        "SVC-900001",
-        "--splitter",
-        &splitter,
-        "--port",
-        &port.to_string(),
-    ]);
+    bind_free(&bench, "SVC-900001");
     bench.ok(&["confirm", "--service", "SVC-900001"]);
     let property = binding(&bench, "SVC-900001")["platform_property"]
         .as_str()

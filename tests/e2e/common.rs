@@ -2,8 +2,10 @@
 //! loopback, a fresh SQLite file, and the real `mapsync` binary (which runs
 //! the real component).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use ozmap_test_server::{GeneratorConfig, Network, ServerConfig, TestServer, generate};
 use serde_json::Value;
@@ -178,6 +180,75 @@ impl Bench {
                 assert!(!output.contains(secret), "a secret was printed:\n{output}");
             }
         }
+    }
+}
+
+/// A running `mapsync serve`.
+pub struct Served {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// What it printed up to and including its `listening on` line.
+    pub printed: String,
+    /// The rest of its stdout.
+    pub rest: BufReader<ChildStdout>,
+}
+
+impl Bench {
+    /// `mapsync serve` on a free port with this API token, once it listens.
+    /// Stop it with `terminate`, which waits for it.
+    #[allow(clippy::zombie_processes)]
+    pub fn serve(&self, token: &str) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+            .arg("--db")
+            .arg(self.db())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("MAPSYNC_API_TOKEN", token)
+            .env("MAPSYNC_CACHE_DIR", cache_dir())
+            .env_remove("MAPSYNC_DB")
+            .env_remove("MAPSYNC_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mapsync serve");
+        let mut rest = BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                rest.read_line(&mut line).unwrap() > 0,
+                "serve ended before listening"
+            );
+            printed.push_str(&line);
+            if let Some(address) = line.trim().strip_prefix("listening on ") {
+                let address = address.to_string();
+                return Served {
+                    child,
+                    address,
+                    printed,
+                    rest,
+                };
+            }
+        }
+    }
+}
+
+/// SIGTERM, then wait (within a bound) for the exit.
+pub fn terminate(child: &mut Child) -> ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within its bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

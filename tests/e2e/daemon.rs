@@ -1,65 +1,12 @@
 //! `mapsync serve` as a service: catch-up at start, a clean stop during a
 //! sync, and the `runs` and `status` commands.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ozmap_test_server::{GeneratorConfig, ServerConfig, generate};
 use serde_json::Value;
 
-use crate::common::{Bench, server_config};
-
-/// `mapsync serve` on a free port; answers the child, what it printed up to
-/// its address, and the rest of its stdout. Every caller stops it with
-/// `terminate`, which waits for it.
-#[allow(clippy::zombie_processes)]
-fn serve(bench: &Bench) -> (Child, String, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
-        .arg("--db")
-        .arg(bench.db())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("MAPSYNC_API_TOKEN", "test-token")
-        .env(
-            "MAPSYNC_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve ended before listening"
-        );
-        printed.push_str(&line);
-        if line.starts_with("listening on ") {
-            return (child, printed, out);
-        }
-    }
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not stop within its bound"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::common::{Bench, server_config, terminate};
 
 fn runs(bench: &Bench) -> Vec<Value> {
     serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
@@ -77,7 +24,8 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn serve_catches_up_a_missed_run_and_stops_cleanly() {
     let bench = Bench::new();
     bench.add_integration("isp", None);
-    let (mut child, mut printed, mut out) = serve(&bench);
+    let served = bench.serve("test-token");
+    let (mut child, mut printed, mut out) = (served.child, served.printed, served.rest);
     wait_for("the catch-up run", || {
         runs(&bench)
             .iter()
@@ -91,7 +39,7 @@ fn serve_catches_up_a_missed_run_and_stops_cleanly() {
     );
 
     // Synced less than a day ago: no catch-up at the next start.
-    let (mut child, _, _) = serve(&bench);
+    let mut child = bench.serve("test-token").child;
     std::thread::sleep(Duration::from_secs(2));
     assert!(terminate(&mut child).success());
     assert_eq!(runs(&bench).len(), 1);
@@ -133,7 +81,7 @@ fn a_stop_during_a_sync_leaves_the_store_consistent() {
     };
     let bench = Bench::with(config, generate(&GeneratorConfig::small()));
     bench.add_integration("isp", None);
-    let (mut child, _, _) = serve(&bench);
+    let mut child = bench.serve("test-token").child;
     wait_for("the sync to start", || {
         runs(&bench).iter().any(|r| r["outcome"] == "running")
     });
