@@ -109,6 +109,21 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN pid INTEGER;
     ALTER TABLE integrations ADD COLUMN sync_time TEXT NOT NULL DEFAULT '04:00';
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 4: a run's staging: what it read, applied to `elements` at its end.
+    "CREATE TABLE run_elements (
+        run_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        change TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_kinds (
+        run_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind)
+    ) WITHOUT ROWID;",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.
@@ -139,6 +154,9 @@ fn mark_interrupted_runs(conn: &Connection) -> Result<()> {
         .map(|(id, _)| id)
         .collect();
     for id in dead {
+        // What the dead run staged is dropped with it.
+        conn.execute("DELETE FROM run_elements WHERE run_id = ?1", [id])?;
+        conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", [id])?;
         conn.execute(
             "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
                  error = 'the process stopped before the run ended; nothing it read was kept'

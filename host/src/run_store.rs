@@ -1,8 +1,10 @@
 //! `element-store`: one run's view of the SQLite store.
 //!
-//! A run is one transaction: it begins before the guest is called and is
-//! committed only when the guest answers a report, so a failed or trapped
-//! sync leaves the store exactly as it was.
+//! A run stages what it reads in `run_elements`, each batch in a short
+//! transaction, and applies it to `elements` in one transaction only when
+//! the guest answers a report; a failed or trapped sync drops its staging
+//! and leaves the store exactly as it was. Holding no lock for the whole
+//! run lets other commands and the API write while a long sync goes on.
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -33,6 +35,7 @@ impl Progress for NoProgress {
 pub struct RunStore {
     conn: Connection,
     integration_id: String,
+    run_id: i64,
     now: String,
     progress: Box<dyn Progress>,
 }
@@ -77,39 +80,63 @@ fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
 }
 
 impl RunStore {
-    /// Begin the run's transaction.
+    /// Begin run `run_id`: its writes are staged until `commit`.
     pub fn begin(
         conn: Connection,
         integration_id: &str,
+        run_id: i64,
         progress: Box<dyn Progress>,
     ) -> Result<RunStore> {
-        conn.execute_batch(
-            "BEGIN IMMEDIATE;
-             CREATE TEMP TABLE IF NOT EXISTS seen (kind TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
-             DELETE FROM temp.seen;",
-        )
-        .context("starting the run's transaction")?;
-        Ok(RunStore {
+        let store = RunStore {
             conn,
             integration_id: integration_id.to_string(),
+            run_id,
             now: db::now(),
             progress,
-        })
+        };
+        // Leftovers of an earlier attempt under the same id, if any.
+        store.discard().context("starting the run")?;
+        Ok(store)
     }
 
-    /// Keep everything the run wrote.
-    pub fn commit(self) -> Result<Connection> {
+    fn discard(&self) -> Result<()> {
         self.conn
-            .execute_batch("DELETE FROM temp.seen; COMMIT;")
-            .context("committing the run")?;
+            .execute("DELETE FROM run_elements WHERE run_id = ?1", [self.run_id])?;
+        self.conn
+            .execute("DELETE FROM run_kinds WHERE run_id = ?1", [self.run_id])?;
+        Ok(())
+    }
+
+    /// Apply everything the run staged, in one short transaction: create
+    /// and update what changed, mark removed what complete listings did
+    /// not see.
+    pub fn commit(self) -> Result<Connection> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at)
+             SELECT ?1, kind, id, name, data, ?3, ?3 FROM run_elements
+             WHERE run_id = ?2 AND change IN ('created', 'updated')
+             ON CONFLICT (integration_id, kind, id) DO UPDATE
+                 SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at, removed_at = NULL",
+            params![self.integration_id, self.run_id, self.now],
+        )?;
+        tx.execute(
+            "UPDATE elements SET removed_at = ?3
+             WHERE integration_id = ?1 AND removed_at IS NULL
+               AND kind IN (SELECT kind FROM run_kinds WHERE run_id = ?2)
+               AND NOT EXISTS (SELECT 1 FROM run_elements r
+                               WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
+            params![self.integration_id, self.run_id, self.now],
+        )?;
+        tx.execute("DELETE FROM run_elements WHERE run_id = ?1", [self.run_id])?;
+        tx.execute("DELETE FROM run_kinds WHERE run_id = ?1", [self.run_id])?;
+        tx.commit().context("committing the run")?;
         Ok(self.conn)
     }
 
-    /// Drop everything the run wrote.
+    /// Drop everything the run staged; the store is as it was.
     pub fn roll_back(self) -> Result<Connection> {
-        self.conn
-            .execute_batch("ROLLBACK;")
-            .context("rolling the run back")?;
+        self.discard().context("rolling the run back")?;
         Ok(self.conn)
     }
 
@@ -120,6 +147,7 @@ impl RunStore {
         Ok(())
     }
 
+    /// Stage a batch, each element classed against what is stored now.
     pub fn write_batch(&mut self, batch: &ElementBatch) -> Result<BatchOutcome> {
         self.check_cancelled()?;
         let (kind, rows) = batch_rows(batch)?;
@@ -129,69 +157,76 @@ impl RunStore {
             updated: 0,
             unchanged: 0,
         };
-        let mut stored = self.conn.prepare_cached(
-            "SELECT data, removed_at IS NOT NULL FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
-        )?;
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        )?;
-        let mut update = self.conn.prepare_cached(
-            "UPDATE elements SET name = ?4, data = ?5, updated_at = ?6, removed_at = NULL
-             WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
-        )?;
-        let mut mark = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO temp.seen (kind, id) VALUES (?1, ?2)")?;
-        for (id, name, data) in &rows {
-            let before: Option<(String, bool)> = stored
-                .query_row(params![self.integration_id, kind_name, id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let at = (&self.integration_id, kind_name, id, name, data, &self.now);
-            match before {
-                None => {
-                    insert.execute(params![at.0, at.1, at.2, at.3, at.4, at.5])?;
-                    outcome.created += 1;
-                }
-                // An element that comes back after being removed counts as new.
-                Some((_, true)) => {
-                    update.execute(params![at.0, at.1, at.2, at.3, at.4, at.5])?;
-                    outcome.created += 1;
-                }
-                Some((old, false)) if old == *data => outcome.unchanged += 1,
-                Some(_) => {
-                    update.execute(params![at.0, at.1, at.2, at.3, at.4, at.5])?;
-                    outcome.updated += 1;
-                }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stored = tx.prepare_cached(
+                "SELECT data, removed_at IS NOT NULL FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
+            )?;
+            let mut stage = tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, name, data) in &rows {
+                let before: Option<(String, bool)> = stored
+                    .query_row(params![self.integration_id, kind_name, id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                let change = match before {
+                    // An element that comes back after being removed counts as new.
+                    None | Some((_, true)) => {
+                        outcome.created += 1;
+                        "created"
+                    }
+                    Some((old, false)) if old == *data => {
+                        outcome.unchanged += 1;
+                        "unchanged"
+                    }
+                    Some(_) => {
+                        outcome.updated += 1;
+                        "updated"
+                    }
+                };
+                // Unchanged elements only need to be remembered as seen.
+                let data = if change == "unchanged" {
+                    ""
+                } else {
+                    data.as_str()
+                };
+                stage.execute(params![self.run_id, kind_name, id, name, data, change])?;
             }
-            mark.execute(params![kind_name, id])?;
         }
+        tx.commit()?;
         self.progress.batch(kind, &outcome);
         Ok(outcome)
     }
 
+    /// The listing of `kind` is complete: answer how many stored elements
+    /// the run did not see; `commit` marks them removed.
     pub fn complete_kind(&mut self, kind: ElementKind) -> Result<u32> {
         self.check_cancelled()?;
-        let removed = self.conn.execute(
-            "UPDATE elements SET removed_at = ?3
-             WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL
-               AND id NOT IN (SELECT id FROM temp.seen WHERE kind = ?2)",
-            params![self.integration_id, kind_name(kind), self.now],
-        )? as u32;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO run_kinds (run_id, kind) VALUES (?1, ?2)",
+            params![self.run_id, kind_name(kind)],
+        )?;
+        let removed: u32 = self.conn.query_row(
+            "SELECT count(*) FROM elements e
+             WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?3 AND r.kind = e.kind AND r.id = e.id)",
+            params![self.integration_id, kind_name(kind), self.run_id],
+            |r| r.get(0),
+        )?;
         self.progress.completed(kind, removed);
         Ok(removed)
     }
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
         self.check_cancelled()?;
-        let mut query = self
-            .conn
-            .prepare_cached("SELECT 1 FROM temp.seen WHERE kind = ?1 AND id = ?2")?;
+        let mut query = self.conn.prepare_cached(
+            "SELECT 1 FROM run_elements WHERE run_id = ?1 AND kind = ?2 AND id = ?3",
+        )?;
         let mut found = Vec::new();
         for id in ids {
-            if query.exists(params![kind_name(kind), id])? {
+            if query.exists(params![self.run_id, kind_name(kind), id])? {
                 found.push(id.clone());
             }
         }

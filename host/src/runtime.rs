@@ -403,7 +403,7 @@ mod tests {
             },
         )
         .unwrap();
-        let store = RunStore::begin(conn, &added.id, Box::new(NoProgress)).unwrap();
+        let store = RunStore::begin(conn, &added.id, 1, Box::new(NoProgress)).unwrap();
         let settings = wit_sync::Settings {
             api_url: settings_url.into(),
             api_key: added.api_key.clone(),

@@ -123,7 +123,7 @@ pub fn execute(
             r.get(0)
         })?;
     let settings = settings(integration, tuning);
-    let store = RunStore::begin(conn, &integration.id, progress)?;
+    let store = RunStore::begin(conn, &integration.id, run_id, progress)?;
     let (answer, store) = runtime.sync(&integration.api_url, settings, store, Limits::default());
     let (conn, outcome) = match answer {
         Ok(Ok(report)) => match store.commit() {

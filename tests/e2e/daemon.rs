@@ -135,3 +135,49 @@ fn runs_lists_the_history_newest_first() {
             .contains("no integration named")
     );
 }
+
+#[test]
+fn other_commands_write_while_a_long_sync_runs() {
+    let config = ServerConfig {
+        latency: Duration::from_millis(700),
+        ..server_config()
+    };
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("isp", None);
+    let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_mapsync"))
+        .arg("--db")
+        .arg(bench.db())
+        .args(["sync", "--integration", "isp", "--json"])
+        .env(
+            "MAPSYNC_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Mid-sync: elements are being staged.
+    wait_for("the sync to store its first pages", || {
+        let conn = rusqlite::Connection::open(bench.db()).unwrap();
+        conn.query_row("SELECT count(*) FROM run_elements", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_or(0)
+            > 0
+    });
+    let file = bench.dir.path().join("s.csv");
+    std::fs::write(&file, "id_cliente_servico,name\nSVC-1,Maria\n").unwrap();
+    bench.ok(&["services", "import", file.to_str().unwrap()]);
+    bench.ok(&["project", "create", "Outro"]);
+    assert!(
+        sync.try_wait().unwrap().is_none(),
+        "the writes had to wait for the sync to end"
+    );
+    assert!(sync.wait().unwrap().success());
+    assert!(!bench.elements("isp", "pole").is_empty());
+    let conn = rusqlite::Connection::open(bench.db()).unwrap();
+    let staged: i64 = conn
+        .query_row("SELECT count(*) FROM run_elements", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(staged, 0, "a finished run leaves no staging behind");
+}
