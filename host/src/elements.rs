@@ -18,16 +18,47 @@ struct Taker {
     client_code: Option<String>,
 }
 
+/// Which elements of a kind to read.
+#[derive(Clone, Copy)]
+pub enum Select<'a> {
+    All,
+    /// These ids.
+    Ids(&'a [String]),
+    /// Splitters or properties in these boxes.
+    InBoxes(&'a [String]),
+}
+
 /// Current (not removed) elements of one kind, in the platform's id order.
-fn stored(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
-    let mut stmt = conn.prepare(
-        "SELECT data FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map(params![integration_id, kind], |r| r.get::<_, String>(0))?
-        .map(|data| Ok(serde_json::from_str(&data?)?))
-        .collect::<Result<Vec<Value>>>()?;
-    Ok(rows)
+fn stored(
+    conn: &Connection,
+    integration_id: &str,
+    kind: &str,
+    which: Select<'_>,
+) -> Result<Vec<Value>> {
+    let (condition, ids) = match which {
+        Select::All => ("1", None),
+        Select::Ids(ids) => ("id IN (SELECT value FROM json_each(?3))", Some(ids)),
+        Select::InBoxes(ids) => (
+            "json_extract(data, '$.box_') IN (SELECT value FROM json_each(?3))",
+            Some(ids),
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT data FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND {condition} ORDER BY id"
+    ))?;
+    let decode = |data: rusqlite::Result<String>| Ok(serde_json::from_str(&data?)?);
+    match ids {
+        None => stmt
+            .query_map(params![integration_id, kind], |r| r.get(0))?
+            .map(decode)
+            .collect(),
+        Some(ids) => {
+            let ids = serde_json::to_string(ids)?;
+            stmt.query_map(params![integration_id, kind, ids], |r| r.get(0))?
+                .map(decode)
+                .collect()
+        }
+    }
 }
 
 /// Each property's client code: the client's current code when the client
@@ -35,8 +66,9 @@ fn stored(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Val
 fn client_codes(
     conn: &Connection,
     integration_id: &str,
+    which: Select<'_>,
 ) -> Result<HashMap<String, Option<String>>> {
-    let codes: HashMap<String, Option<String>> = stored(conn, integration_id, "client")?
+    let codes: HashMap<String, Option<String>> = stored(conn, integration_id, "client", which)?
         .into_iter()
         .filter_map(|c| {
             Some((
@@ -55,10 +87,38 @@ fn property_code(property: &Value, codes: &HashMap<String, Option<String>>) -> O
         .unwrap_or_else(|| property["client_code"].as_str().map(str::to_string))
 }
 
-fn takers(conn: &Connection, integration_id: &str) -> Result<HashMap<(String, u64), Taker>> {
-    let codes = client_codes(conn, integration_id)?;
+/// Who takes the ports of these splitters (all, when `splitters` is None).
+fn takers(
+    conn: &Connection,
+    integration_id: &str,
+    splitters: Option<&[String]>,
+) -> Result<HashMap<(String, u64), Taker>> {
+    let properties = match splitters {
+        None => stored(conn, integration_id, "property", Select::All)?,
+        Some(ids) => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT data FROM elements WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL
+                   AND json_extract(data, '$.connection.splitter') IN (SELECT value FROM json_each(?2))",
+            )?;
+            stmt.query_map(params![integration_id, serde_json::to_string(ids)?], |r| {
+                r.get::<_, String>(0)
+            })?
+            .map(|data| Ok(serde_json::from_str(&data?)?))
+            .collect::<Result<Vec<Value>>>()?
+        }
+    };
+    let codes = match splitters {
+        None => client_codes(conn, integration_id, Select::All)?,
+        Some(_) => {
+            let clients: Vec<String> = properties
+                .iter()
+                .filter_map(|p| p["client"].as_str().map(str::to_string))
+                .collect();
+            client_codes(conn, integration_id, Select::Ids(&clients))?
+        }
+    };
     let mut takers = HashMap::new();
-    for property in stored(conn, integration_id, "property")? {
+    for property in properties {
         let connection = &property["connection"];
         if let (Some(splitter), Some(port)) =
             (connection["splitter"].as_str(), connection["port"].as_u64())
@@ -80,17 +140,33 @@ fn lat_lng(element: &Value) -> (Value, Value) {
 
 /// The public JSON of every current element of `kind`.
 pub fn list(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
+    select(conn, integration_id, kind, Select::All)
+}
+
+/// The public JSON of the chosen current elements of `kind`; a selection
+/// reads only what it needs (a splitter's port states, its properties').
+pub fn select(
+    conn: &Connection,
+    integration_id: &str,
+    kind: &str,
+    which: Select<'_>,
+) -> Result<Vec<Value>> {
     if !KINDS.contains(&kind) {
         bail!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "));
     }
-    let elements = stored(conn, integration_id, kind)?;
+    let elements = stored(conn, integration_id, kind, which)?;
     let shaped = match kind {
         "splitter" => {
-            let takers = takers(conn, integration_id)?;
+            let ids: Vec<String> = elements
+                .iter()
+                .filter_map(|e| e["id"].as_str().map(str::to_string))
+                .collect();
+            let scope = (!matches!(which, Select::All)).then_some(ids.as_slice());
+            let takers = takers(conn, integration_id, scope)?;
             elements.iter().map(|e| splitter(e, &takers)).collect()
         }
         "property" => {
-            let codes = client_codes(conn, integration_id)?;
+            let codes = client_codes(conn, integration_id, Select::All)?;
             elements.iter().map(|e| property(e, &codes)).collect()
         }
         _ => elements.iter().map(|e| simple(kind, e)).collect(),

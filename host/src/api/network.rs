@@ -1,7 +1,7 @@
 //! The synchronised network: projects, boxes, splitters and their ports,
 //! and the free ports near a customer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
+use crate::elements::{self, Select};
 use crate::integration::{self, Integration};
-use crate::{elements, projects};
+use crate::projects;
 
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
 pub const MAX_RADIUS_M: f64 = 5000.0;
@@ -198,16 +199,17 @@ pub async fn one_box(
         let Some(integration) = holders(conn, "box", &id)?.into_iter().next() else {
             return Err(not_found());
         };
-        let found = elements::list(conn, &integration.id, "box")?
+        let wanted = [id.clone()];
+        let found = elements::select(conn, &integration.id, "box", Select::Ids(&wanted))?
             .into_iter()
-            .find(|b| b["id"] == id.as_str())
+            .next()
             .ok_or_else(not_found)?;
         let bound = bound_ports(conn, &integration)?;
-        let splitters: Vec<Value> = elements::list(conn, &integration.id, "splitter")?
-            .into_iter()
-            .filter(|s| s["box"] == id.as_str())
-            .map(|s| with_bindings(s, &bound))
-            .collect();
+        let splitters: Vec<Value> =
+            elements::select(conn, &integration.id, "splitter", Select::InBoxes(&wanted))?
+                .into_iter()
+                .map(|s| with_bindings(s, &bound))
+                .collect();
         let mut answer = with_integration(found, &integration);
         answer["splitters"] = json!(splitters);
         Ok(axum::Json(answer).into_response())
@@ -224,10 +226,15 @@ pub async fn splitter_ports(
         let Some(integration) = holders(conn, "splitter", &id)?.into_iter().next() else {
             return Err(not_found());
         };
-        let splitter = elements::list(conn, &integration.id, "splitter")?
-            .into_iter()
-            .find(|s| s["id"] == id.as_str())
-            .ok_or_else(not_found)?;
+        let splitter = elements::select(
+            conn,
+            &integration.id,
+            "splitter",
+            Select::Ids(std::slice::from_ref(&id)),
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(not_found)?;
         let splitter = with_bindings(splitter, &bound_ports(conn, &integration)?);
         Ok(axum::Json(splitter["ports"].clone()).into_response())
     })
@@ -291,16 +298,20 @@ pub async fn free_ports(
             if boxes.is_empty() {
                 continue;
             }
-            let in_reach: HashSet<String> = boxes
+            let in_reach: Vec<String> = boxes
                 .iter()
                 .filter_map(|(_, b)| b["id"].as_str().map(str::to_string))
                 .collect();
             // A port bound here but not yet on the platform would be refused.
             let bound = bound_ports(conn, &integration)?;
             let mut free: HashMap<String, Vec<Value>> = HashMap::new();
-            for splitter in elements::list(conn, &integration.id, "splitter")? {
-                let Some(box_id) = splitter["box"].as_str().filter(|b| in_reach.contains(*b))
-                else {
+            for splitter in elements::select(
+                conn,
+                &integration.id,
+                "splitter",
+                Select::InBoxes(&in_reach),
+            )? {
+                let Some(box_id) = splitter["box"].as_str() else {
                     continue;
                 };
                 if splitter["service"] != true {
