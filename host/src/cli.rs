@@ -1,0 +1,253 @@
+//! The command line: every command, flag and hint. A public contract:
+//! scripts rely on these names.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{elements, services};
+
+#[derive(Parser)]
+#[command(
+    name = "mapsync",
+    version,
+    about = "Synchronises an ISP's fibre network (OZmap) into its management system"
+)]
+pub struct Cli {
+    /// The SQLite database file.
+    #[arg(long, global = true, env = "MAPSYNC_DB", default_value = "mapsync.db")]
+    pub db: PathBuf,
+    /// More log lines on stderr (-v info, -vv debug); MAPSYNC_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Add, list, show or remove integrations (platform accounts).
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
+    /// Import the ISP's customer services from its management system, list
+    /// them, and export the codes file for OZmap.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+    /// Synchronise one integration now.
+    Sync {
+        /// The integration's name.
+        #[arg(long)]
+        integration: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        tuning: TuningArgs,
+    },
+    /// Create or list local mapping projects, or remove a project's integration.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Bind a service to a port of a synchronised service splitter (pending
+    /// until confirmed).
+    Bind {
+        /// The service's id_cliente_servico.
+        #[arg(long)]
+        service: String,
+        /// The platform's id of a service splitter (see `elements --kind splitter`).
+        #[arg(long)]
+        splitter: String,
+        /// The port, counted from 1.
+        #[arg(long)]
+        port: u32,
+    },
+    /// Confirm a service's binding and send its informative data to the platform.
+    Confirm {
+        #[arg(long)]
+        service: String,
+    },
+    /// Remove a service's binding (deleting on the platform only what mapsync created).
+    Unbind {
+        #[arg(long)]
+        service: String,
+    },
+    /// List bindings with their state and audit trail.
+    Bindings {
+        /// Only this service's binding and history.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which platform clients are identified by a service's code, and which are not.
+    Identification {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run as a service: the daily schedule (04:00 America/Sao_Paulo by
+    /// default), on-demand syncs and the HTTP API, until SIGTERM or Ctrl-C.
+    Serve {
+        /// Address of the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// Syncs of different integrations that may run at once.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+    },
+    /// The history of sync runs, newest first.
+    Runs {
+        /// Only this integration's runs.
+        #[arg(long)]
+        integration: Option<String>,
+        /// How many runs at most.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each integration's last run and next planned run.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the synchronised elements of one kind.
+    Elements {
+        #[arg(long)]
+        integration: String,
+        #[arg(long, value_parser = elements::KINDS)]
+        kind: String,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The main job on embedded defaults: a generated network served by the
+    /// built-in OZmap test server, synchronised into a fresh database.
+    Demo,
+}
+
+#[derive(Args)]
+pub struct TuningArgs {
+    /// Elements asked for per page (default 500).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub page_size: u32,
+    /// Attempts per request before giving up (default 5).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub max_attempts: u32,
+    /// Bound on each platform request in milliseconds (default 30000).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub timeout_ms: u32,
+}
+
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Create a local mapping project.
+    Create { name: String },
+    /// List projects with the integration that feeds each.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the project's integration: it stops synchronising; the elements
+    /// it brought stay, shown as no longer synchronised.
+    RemoveIntegration { project: String },
+}
+
+#[derive(Subcommand)]
+pub enum IntegrationCommand {
+    /// Link an integration to the one mapping project it feeds.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["existing", "new"])))]
+    Link {
+        /// The integration's name.
+        #[arg(long)]
+        integration: String,
+        /// An existing project's name (see `mapsync project list`).
+        #[arg(long)]
+        existing: Option<String>,
+        /// Create a project with this name and link to it.
+        #[arg(long)]
+        new: Option<String>,
+    },
+    /// Register a platform account.
+    Add {
+        /// A name for this integration, e.g. "ozmap-centro".
+        #[arg(long)]
+        name: String,
+        /// The platform's address: scheme, host and port, as in your browser,
+        /// e.g. https://yourisp.ozmap.com.br:9994.
+        #[arg(long)]
+        api_url: String,
+        /// An OZmap API key (OZmap: Settings > API keys), a long token sent as is.
+        #[arg(long)]
+        api_key: String,
+        /// An OZmap login allowed to use the API; used when the key is refused
+        /// or a session expires.
+        #[arg(long)]
+        user: String,
+        /// That login's password.
+        #[arg(long)]
+        password: String,
+        /// Synchronise only this project, named exactly as OZmap shows it
+        /// (case and spaces count). Poles are always synchronised: they belong
+        /// to every project. Leave out for every project.
+        #[arg(long)]
+        project_name: Option<String>,
+    },
+    /// List integrations (secrets masked).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the time of day of an integration's daily sync (America/Sao_Paulo).
+    Schedule {
+        name: String,
+        /// HH:MM, 24-hour; the default is 04:00.
+        #[arg(long)]
+        at: String,
+    },
+    /// Show one integration (secrets masked).
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an integration and what it synchronised.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum ServicesCommand {
+    /// Create or update services from the management system's export; a file
+    /// with any bad row is refused whole, and no service is ever deleted.
+    Import {
+        /// A CSV file (header row naming the columns, `,` or `;` separated,
+        /// UTF-8) or a JSON array of objects, e.g. servicos.csv. Columns:
+        /// id_cliente_servico (required), name, document, address, lat, lng,
+        /// pppoe_login, onu_serial, onu_mac, status.
+        file: PathBuf,
+        /// The file's format, when its extension (.csv or .json) does not
+        /// tell it.
+        #[arg(long, value_enum)]
+        format: Option<services::Format>,
+    },
+    /// List services, each with the platform client whose code is its id.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one service.
+    Show {
+        /// Its id_cliente_servico, as in the management system.
+        id: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the CSV sent to OZmap so it can fill in its clients' codes:
+    /// id_cliente_servico, name, document, address, lat, lng, ozmap_client_id.
+    ExportCodes {
+        /// The file to write, e.g. codigos-ozmap.csv; standard output if left
+        /// out.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}

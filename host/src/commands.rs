@@ -1,0 +1,340 @@
+//! What the grouped commands do and print: integrations, projects,
+//! services, bindings and sync reports.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{IntegrationCommand, ProjectCommand, ServicesCommand};
+use crate::integration::NewIntegration;
+use crate::sync_run::SyncReport;
+use crate::{bindings_local, elements, integration, projects, serve, services};
+
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
+    match binding.state.as_str() {
+        "pushed" => {
+            println!(
+                "service {:?} confirmed and sent to the platform: client {} on property {}",
+                binding.service,
+                binding.platform_client.as_deref().unwrap_or("?"),
+                binding.platform_property.as_deref().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        "failed" => {
+            println!(
+                "service {:?} confirmed, but the platform refused it: {}",
+                binding.service,
+                binding.reason.as_deref().unwrap_or("no reason given")
+            );
+            ExitCode::FAILURE
+        }
+        _ => {
+            println!(
+                "service {:?} confirmed; the platform could not be reached ({}), the push will be retried",
+                binding.service,
+                binding.reason.as_deref().unwrap_or("no reason given")
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn bindings_command(
+    conn: &rusqlite::Connection,
+    service: Option<String>,
+    json: bool,
+) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithHistory {
+        #[serde(flatten)]
+        binding: bindings_local::Binding,
+        history: Vec<bindings_local::Event>,
+    }
+    let all = match &service {
+        Some(service) => match bindings_local::find(conn, service)? {
+            Some(found) => vec![found],
+            None => anyhow::bail!("service {service:?} has no binding"),
+        },
+        None => bindings_local::list(conn)?,
+    };
+    let all: Vec<WithHistory> = all
+        .into_iter()
+        .map(|b| {
+            Ok(WithHistory {
+                history: bindings_local::history(conn, &b.service)?,
+                binding: b,
+            })
+        })
+        .collect::<Result<_>>()?;
+    if json {
+        return print_json(&all);
+    }
+    for b in &all {
+        let binding = &b.binding;
+        let reason = binding
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        println!(
+            "{}  splitter {} port {}  {}{reason}",
+            binding.service, binding.splitter, binding.port, binding.state
+        );
+        if service.is_some() {
+            for event in &b.history {
+                println!(
+                    "    {}  {}  {}",
+                    event.at,
+                    event.state,
+                    event.detail.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    if all.is_empty() {
+        println!("no bindings yet: bind a service with `mapsync bind`");
+    }
+    Ok(())
+}
+
+pub fn project_command(conn: &rusqlite::Connection, command: ProjectCommand) -> Result<()> {
+    match command {
+        ProjectCommand::Create { name } => {
+            let project = projects::create(conn, &name)?;
+            println!("created project {:?}", project.name);
+        }
+        ProjectCommand::List { json } => {
+            let all = projects::list(conn)?;
+            if json {
+                return print_json(&all);
+            }
+            for p in &all {
+                let fed = p
+                    .integration
+                    .as_deref()
+                    .map(|i| format!("fed by {i:?}"))
+                    .unwrap_or("no integration".into());
+                println!(
+                    "{}  {fed}  {} element(s) no longer synchronised",
+                    p.name, p.unsynchronised_elements
+                );
+            }
+            if all.is_empty() {
+                println!("no projects yet: create one with `mapsync project create NAME`");
+            }
+        }
+        ProjectCommand::RemoveIntegration { project } => {
+            let removed = projects::remove_integration(conn, &project)?;
+            println!(
+                "integration {removed:?} removed from project {project:?}: it no longer synchronises; the elements it brought stay, marked as no longer synchronised"
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand) -> Result<()> {
+    match command {
+        IntegrationCommand::Schedule { name, at } => {
+            serve::set_sync_time(conn, &name, &at)?;
+            println!("integration {name:?} synchronises every day at {at} America/Sao_Paulo");
+        }
+        IntegrationCommand::Link {
+            integration,
+            existing,
+            new,
+        } => {
+            let to = match (&existing, &new) {
+                (Some(name), _) => projects::LinkTo::Existing(name),
+                (None, Some(name)) => projects::LinkTo::New(name),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let (integration, project) = projects::link(conn, &integration, to)?;
+            println!(
+                "integration {:?} now feeds project {:?}",
+                integration.name, project.name
+            );
+        }
+        IntegrationCommand::Add {
+            name,
+            api_url,
+            api_key,
+            user,
+            password,
+            project_name,
+        } => {
+            let added = integration::add(
+                conn,
+                NewIntegration {
+                    name,
+                    api_url,
+                    api_key,
+                    user,
+                    password,
+                    project_name,
+                },
+            )?;
+            println!(
+                "added integration {:?} ({}), id {}",
+                added.name, added.api_url, added.id
+            );
+        }
+        IntegrationCommand::List { json } => {
+            let all: Vec<_> = integration::list(conn)?
+                .iter()
+                .map(integration::Integration::shown)
+                .collect();
+            if json {
+                print_json(&all)?;
+            } else if all.is_empty() {
+                println!("no integrations yet: add one with `mapsync integration add`");
+            } else {
+                for i in all {
+                    let project = i
+                        .project_name
+                        .as_deref()
+                        .map(|p| format!("project {p:?}"))
+                        .unwrap_or("all projects".into());
+                    println!("{}  {}  {}", i.name, i.api_url, project);
+                }
+            }
+        }
+        IntegrationCommand::Show { name, json } => {
+            let shown = integration::get(conn, &name)?.shown();
+            if json {
+                print_json(&shown)?;
+            } else {
+                println!("name          {}", shown.name);
+                println!("id            {}", shown.id);
+                println!("api_url       {}", shown.api_url);
+                println!("api_key       {}", shown.api_key);
+                println!("user          {}", shown.user);
+                println!("password      {}", shown.password);
+                println!(
+                    "project_name  {}",
+                    shown.project_name.as_deref().unwrap_or("(all projects)")
+                );
+                println!("created_at    {}", shown.created_at);
+            }
+        }
+        IntegrationCommand::Remove { name } => {
+            let removed = integration::remove(conn, &name)?;
+            println!(
+                "removed integration {:?} and the elements it synchronised",
+                removed.name
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn services_command(conn: &rusqlite::Connection, command: ServicesCommand) -> Result<()> {
+    match command {
+        ServicesCommand::Import { file, format } => {
+            let summary = services::import(conn, &file, format)?;
+            println!(
+                "imported {}: {} created, {} updated, {} unchanged",
+                file.display(),
+                summary.created,
+                summary.updated,
+                summary.unchanged
+            );
+        }
+        ServicesCommand::List { json } => {
+            let all = services::list(conn)?;
+            if json {
+                print_json(&all)?;
+            } else if all.is_empty() {
+                println!("no services yet: import them with `mapsync services import FILE`");
+            } else {
+                for listed in &all {
+                    let s = &listed.service;
+                    println!(
+                        "{}  {}  {}  {}",
+                        s.id_cliente_servico,
+                        s.name.as_deref().unwrap_or("-"),
+                        s.status.as_deref().unwrap_or("-"),
+                        listed
+                            .platform_client_id
+                            .as_deref()
+                            .map_or("not on the platform".into(), |id| format!("client {id}"))
+                    );
+                }
+                eprintln!("{} service(s)", all.len());
+            }
+        }
+        ServicesCommand::Show { id, json } => {
+            let listed = services::get(conn, &id)?;
+            if json {
+                print_json(&listed)?;
+            } else {
+                let value = serde_json::to_value(&listed)?;
+                for field in services::FIELDS.iter().chain(&["platform_client_id"]) {
+                    let shown = match &value[field] {
+                        serde_json::Value::Null => "-".to_string(),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    println!("{field:<20}{shown}");
+                }
+            }
+        }
+        ServicesCommand::ExportCodes { out: None } => {
+            services::export_codes(conn, &mut std::io::stdout().lock())?;
+        }
+        ServicesCommand::ExportCodes { out: Some(path) } => {
+            let mut csv = Vec::new();
+            let rows = services::export_codes(conn, &mut csv)?;
+            std::fs::write(&path, csv)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            eprintln!("wrote {rows} service(s) to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn print_report(report: &SyncReport) {
+    match &report.error {
+        None => println!(
+            "sync of {:?} succeeded (run {})",
+            report.integration, report.run_id
+        ),
+        Some(error) => {
+            println!(
+                "sync of {:?} FAILED (run {}): {error}",
+                report.integration, report.run_id
+            );
+            println!("nothing stored earlier was changed");
+            return;
+        }
+    }
+    println!(
+        "  {:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
+        "kind", "created", "updated", "unchanged", "removed", "invalid"
+    );
+    for kind in elements::KINDS {
+        let c = report.kinds.get(kind).copied().unwrap_or_default();
+        println!(
+            "  {kind:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
+            c.created, c.updated, c.unchanged, c.removed, c.invalid
+        );
+    }
+    println!("  {} requests, {} retried", report.requests, report.retries);
+    if !report.invalid.is_empty() {
+        println!("invalid records (skipped):");
+        for i in &report.invalid {
+            println!(
+                "  {} {}: {}",
+                i.kind,
+                i.id.as_deref().unwrap_or("(no id)"),
+                i.reason
+            );
+        }
+    }
+}
