@@ -71,6 +71,14 @@ impl wit_binding::Guest for Component {
             .map_err(push_error_to_wit)
     }
 
+    fn withdraw(
+        settings: wit_sync::Settings,
+        code: String,
+    ) -> Result<Vec<String>, wit_binding::PushError> {
+        push::run_withdraw(ImportedHttp, &settings_from_wit(settings), &code)
+            .map_err(push_error_to_wit)
+    }
+
     fn delete_property(
         settings: wit_sync::Settings,
         property: String,

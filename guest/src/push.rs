@@ -253,6 +253,27 @@ pub fn delete_property(
     accepted(response, "deleting the property").map(|_| ())
 }
 
+/// Delete the properties mapsync created for `code`; answers their ids.
+pub fn withdraw(client: &mut OzmapClient<impl Http>, code: &str) -> Result<Vec<String>, PushError> {
+    let marked = first(
+        client,
+        "properties",
+        &[condition(
+            "external_id",
+            "=",
+            json!(format!("{CREATED_BY}{code}")),
+        )],
+    )?;
+    let mut deleted = Vec::new();
+    for property in marked {
+        if let Some(id) = records::id_of(&property) {
+            delete_property(client, &id)?;
+            deleted.push(id);
+        }
+    }
+    Ok(deleted)
+}
+
 /// Push with a client configured by the integration's settings.
 pub fn run<H: Http>(
     http: H,
@@ -269,4 +290,13 @@ pub fn run_delete<H: Http>(
     property: &str,
 ) -> Result<(), PushError> {
     delete_property(&mut crate::sync::client_for(http, settings), property)
+}
+
+/// Withdraw a customer's mapsync-made properties, with the integration's settings.
+pub fn run_withdraw<H: Http>(
+    http: H,
+    settings: &crate::sync::Settings,
+    code: &str,
+) -> Result<Vec<String>, PushError> {
+    withdraw(&mut crate::sync::client_for(http, settings), code)
 }

@@ -21,6 +21,7 @@ use crate::runtime::Runtime;
 
 const PUSH: &str = "push";
 const DELETE: &str = "delete-property";
+const WITHDRAW: &str = "withdraw";
 
 /// Tries of one entry within a command before it waits for the next start.
 const TRIES_NOW: u32 = 3;
@@ -85,6 +86,19 @@ pub fn unbind(
                 Some(&format!(
                     "deleting property {property}, which mapsync created"
                 )),
+            )?;
+            tx.commit()?;
+            process(conn, runtime, Some(service))?;
+        }
+        // A confirmed push whose outcome is unknown may have created a
+        // property whose answer was lost: find it by mapsync's mark.
+        _ if binding.state == "confirmed" => {
+            enqueue(&tx, service, WITHDRAW, json!({ "code": service }))?;
+            record(
+                &tx,
+                service,
+                "unbinding",
+                Some("deleting any property mapsync created for this service"),
             )?;
             tx.commit()?;
             process(conn, runtime, Some(service))?;
@@ -208,6 +222,23 @@ fn attempt_once(
                 Some(&format!("deleted property {property} on the platform")),
             )
             .map_err(transient)
+        }
+        WITHDRAW => {
+            let code = payload["code"].as_str().unwrap_or(service);
+            let deleted = runtime
+                .withdraw(&integration.api_url, &settings(&integration), code)
+                .map_err(transient)??;
+            conn.execute("DELETE FROM bindings WHERE service_id = ?1", [service])
+                .map_err(|e| transient(e.into()))?;
+            let detail = match deleted.as_slice() {
+                [] => "nothing mapsync created was on the platform".to_string(),
+                ids => format!(
+                    "deleted propert{} {} on the platform",
+                    if ids.len() == 1 { "y" } else { "ies" },
+                    ids.join(", ")
+                ),
+            };
+            record(conn, service, "unbound", Some(&detail)).map_err(transient)
         }
         other => Err(PushError::Refused(format!(
             "unknown outbox operation {other:?}"

@@ -269,6 +269,18 @@ impl Runtime {
         })
     }
 
+    /// Delete every property mapsync created for a customer code.
+    pub fn withdraw(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        code: &str,
+    ) -> Result<Result<Vec<String>, wit_binding::PushError>> {
+        self.call_binding(api_url, |guest, store| {
+            guest.call_withdraw(store, settings, code)
+        })
+    }
+
     /// Delete a property mapsync created on the platform.
     pub fn delete_property(
         &self,

@@ -492,3 +492,48 @@ fn unbind_deletes_only_what_mapsync_created() {
     let none: Vec<Value> = serde_json::from_str(&bench.ok(&["bindings", "--json"])).unwrap();
     assert!(none.iter().all(|b| b["service"] != "SVC-900001"));
 }
+
+#[test]
+fn unbinding_a_push_whose_answer_was_lost_deletes_what_it_created() {
+    let bench = synced_with_services();
+    let (splitter, port) = bind_free(&bench, "SVC-900003");
+    bench.server.inject("properties", Fault::Status(503), 3);
+    bench.ok(&["confirm", "--service", "SVC-900003"]);
+    assert_eq!(binding(&bench, "SVC-900003")["state"], "confirmed");
+    // The platform did create it, but mapsync never heard: as after a lost answer.
+    let doc = bench
+        .server
+        .with_network(|n| n.find("splitters", &splitter).cloned().unwrap());
+    let created: Value = ureq::post(format!("{}/api/v2/properties", bench.server.url()))
+        .header("Authorization", crate::common::API_KEY)
+        .send_json(serde_json::json!({
+            "project": doc["project"], "box": doc["parent"], "connector": splitter, "port": port,
+            "client": {"code": "SVC-900003", "name": "Ana Lima", "implanted": true},
+            "external_id": "mapsync:SVC-900003", "auto_connect": false, "force": false,
+        }))
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let property = id(&created);
+    bench.server.clear_requests();
+    bench.ok(&["unbind", "--service", "SVC-900003"]);
+    assert!(
+        writes(&bench).contains(&(
+            "DELETE".to_string(),
+            format!("/api/v2/properties/{property}")
+        )),
+        "{:?}",
+        writes(&bench)
+    );
+    assert!(
+        bench
+            .server
+            .with_network(|n| n.find("properties", &property).is_none())
+    );
+    assert!(
+        serde_json::from_str::<Vec<Value>>(&bench.ok(&["bindings", "--json"]))
+            .unwrap()
+            .is_empty()
+    );
+}
