@@ -139,6 +139,11 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Whether a process with this id is running on this machine.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// A run marked running whose process is gone was cut short by a crash or
 /// a kill: SQLite rolled its writes back, so say so. Runs of live processes
 /// (a daemon's, another command's) are left alone.
@@ -150,7 +155,7 @@ fn mark_interrupted_runs(conn: &Connection) -> Result<()> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
-        .filter(|(_, pid)| pid.is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists()))
+        .filter(|(_, pid)| pid.is_none_or(|pid| !process_alive(pid)))
         .map(|(id, _)| id)
         .collect();
     for id in dead {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::sync as wit_sync;
@@ -99,12 +99,31 @@ pub fn begin(
     crate::projects::ensure_can_sync(conn, integration)?;
     // Pushes left queued by an earlier command go first, so the sync sees them.
     crate::outbox::process(conn, runtime, None).context("sending queued pushes")?;
-    conn.execute(
+    // One sync per integration across processes too (a daemon and a
+    // command): checked and recorded in one write transaction.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let running: Option<(i64, Option<u32>)> = tx
+        .query_row(
+            "SELECT id, pid FROM runs WHERE integration_id = ?1 AND outcome = 'running' ORDER BY id DESC LIMIT 1",
+            [&integration.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((run, Some(pid))) = running
+        && db::process_alive(pid)
+    {
+        anyhow::bail!(
+            "a sync of {:?} is already running (run {run}, process {pid})",
+            integration.name
+        );
+    }
+    tx.execute(
         "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
         params![integration.id, trigger, db::now(), std::process::id()],
     )
     .context("recording the run")?;
-    let run_id = conn.last_insert_rowid();
+    let run_id = tx.last_insert_rowid();
+    tx.commit()?;
     tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
     Ok(run_id)
 }

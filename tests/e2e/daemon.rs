@@ -181,3 +181,33 @@ fn other_commands_write_while_a_long_sync_runs() {
         .unwrap();
     assert_eq!(staged, 0, "a finished run leaves no staging behind");
 }
+
+#[test]
+fn one_sync_per_integration_across_processes() {
+    let config = ServerConfig {
+        latency: Duration::from_millis(500),
+        ..server_config()
+    };
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("isp", None);
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_mapsync"))
+        .arg("--db")
+        .arg(bench.db())
+        .args(["sync", "--integration", "isp", "--json"])
+        .env(
+            "MAPSYNC_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first sync to start", || {
+        runs(&bench).iter().any(|r| r["outcome"] == "running")
+    });
+    let refused = bench.fails(&["sync", "--integration", "isp"]);
+    assert!(refused.contains("already running"), "{refused}");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(runs(&bench).len(), 1);
+    bench.sync_ok("isp");
+}
