@@ -192,7 +192,7 @@ fn attempt_once(
     let Some(binding) = local::find(conn, service).map_err(transient)? else {
         return Ok(()); // unbound meanwhile: nothing left to do
     };
-    let integration = integration_by_name(conn, &binding.integration).map_err(transient)?;
+    let integration = integration::get(conn, &binding.integration).map_err(transient)?;
     match operation {
         PUSH => {
             let port_binding = port_binding(conn, &binding, &integration).map_err(transient)?;
@@ -244,10 +244,6 @@ fn attempt_once(
             "unknown outbox operation {other:?}"
         ))),
     }
-}
-
-fn integration_by_name(conn: &Connection, name: &str) -> Result<Integration> {
-    integration::get(conn, name)
 }
 
 /// What the platform is sent: the port and the service's informative data.

@@ -221,21 +221,33 @@ impl Runtime {
         )
     }
 
-    /// One call of the `binding` export, in a fresh sandbox with no store.
-    fn call_binding<R>(
+    /// One storeless call of an export (a check, a push), in a fresh
+    /// sandbox bounded to `wall_time`.
+    fn call<R>(
         &self,
         api_url: &str,
-        call: impl FnOnce(&wit_binding::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+        wall_time: Duration,
+        call: impl FnOnce(&World, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let limits = Limits {
-            wall_time: Duration::from_secs(600),
+            wall_time,
             ..Limits::default()
         };
         let (mut wasm_store, world) = self
             .instantiate(api_url, None, limits)
             .map_err(|(e, _)| e)?;
-        call(world.mapsync_integration_binding(), &mut wasm_store)
-            .map_err(|t| explain_trap(t, limits))
+        call(&world, &mut wasm_store).map_err(|t| explain_trap(t, limits))
+    }
+
+    /// One call of the `binding` export.
+    fn call_binding<R>(
+        &self,
+        api_url: &str,
+        call: impl FnOnce(&wit_binding::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.call(api_url, Duration::from_secs(600), |world, store| {
+            call(world.mapsync_integration_binding(), store)
+        })
     }
 
     /// Check an integration's settings: reach, authenticate, read one row.
@@ -244,17 +256,9 @@ impl Runtime {
         api_url: &str,
         settings: &wit_sync::Settings,
     ) -> Result<Vec<wit_sync::CheckStep>> {
-        let limits = Limits {
-            wall_time: Duration::from_secs(120),
-            ..Limits::default()
-        };
-        let (mut wasm_store, world) = self
-            .instantiate(api_url, None, limits)
-            .map_err(|(e, _)| e)?;
-        world
-            .mapsync_integration_sync()
-            .call_check(&mut wasm_store, settings)
-            .map_err(|t| explain_trap(t, limits))
+        self.call(api_url, Duration::from_secs(120), |world, store| {
+            world.mapsync_integration_sync().call_check(store, settings)
+        })
     }
 
     /// Push a confirmed binding's informative data to the platform.

@@ -54,16 +54,31 @@ impl Bench {
     }
 
     /// Run `mapsync --db <bench db> args...`.
-    pub fn mapsync(&self, args: &[&str]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+    /// `mapsync --db <bench db> args...`, with the suite's component cache.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
+        command
             .arg("--db")
             .arg(self.db())
             .args(args)
             .env("MAPSYNC_CACHE_DIR", cache_dir())
             .env_remove("MAPSYNC_DB")
-            .env_remove("MAPSYNC_LOG")
-            .output()
-            .expect("running mapsync");
+            .env_remove("MAPSYNC_LOG");
+        command
+    }
+
+    /// Start `mapsync args...` in the background, its output discarded.
+    #[allow(clippy::zombie_processes)]
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mapsync")
+    }
+
+    pub fn mapsync(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("running mapsync");
         let mut outputs = self.outputs.borrow_mut();
         outputs.push(String::from_utf8_lossy(&output.stdout).into_owned());
         outputs.push(String::from_utf8_lossy(&output.stderr).into_owned());
@@ -199,14 +214,9 @@ impl Bench {
     /// Stop it with `terminate`, which waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn serve(&self, token: &str) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
-            .arg("--db")
-            .arg(self.db())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
             .env("MAPSYNC_API_TOKEN", token)
-            .env("MAPSYNC_CACHE_DIR", cache_dir())
-            .env_remove("MAPSYNC_DB")
-            .env_remove("MAPSYNC_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

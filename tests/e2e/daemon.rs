@@ -144,18 +144,7 @@ fn other_commands_write_while_a_long_sync_runs() {
     };
     let bench = Bench::with(config, generate(&GeneratorConfig::small()));
     bench.add_integration("isp", None);
-    let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_mapsync"))
-        .arg("--db")
-        .arg(bench.db())
-        .args(["sync", "--integration", "isp", "--json"])
-        .env(
-            "MAPSYNC_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sync = bench.spawn(&["sync", "--integration", "isp", "--json"]);
     // Mid-sync: elements are being staged.
     wait_for("the sync to store its first pages", || {
         let conn = rusqlite::Connection::open(bench.db()).unwrap();
@@ -190,18 +179,7 @@ fn one_sync_per_integration_across_processes() {
     };
     let bench = Bench::with(config, generate(&GeneratorConfig::small()));
     bench.add_integration("isp", None);
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_mapsync"))
-        .arg("--db")
-        .arg(bench.db())
-        .args(["sync", "--integration", "isp", "--json"])
-        .env(
-            "MAPSYNC_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = bench.spawn(&["sync", "--integration", "isp", "--json"]);
     wait_for("the first sync to start", || {
         runs(&bench).iter().any(|r| r["outcome"] == "running")
     });
