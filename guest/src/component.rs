@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::http::{FetchError, Http, Method, Request, Response};
 use crate::model::{self, Batch, ElementKind};
 use crate::ozmap::client::Credentials;
-use crate::store::{BatchOutcome, ElementStore};
+use crate::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
 use crate::{push, sync};
 
 wit_bindgen::generate!({
@@ -34,6 +34,9 @@ fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
         page_size: settings.page_size,
         max_attempts: settings.max_attempts,
         timeout_ms: settings.timeout_ms,
+        switched_off: settings.switched_off.into_iter().map(kind_from_wit).collect(),
+        max_removal_percent: settings.max_removal_percent,
+        allow_removals: settings.allow_removals,
     }
 }
 
@@ -107,9 +110,28 @@ impl wit_sync::Guest for Component {
             .collect()
     }
 
-    fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, String> {
+    fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, wit_sync::RunError> {
         let settings = settings_from_wit(settings);
-        let report = sync::run(ImportedHttp, &mut ImportedStore, &settings)?;
+        let report =
+            sync::run(ImportedHttp, &mut ImportedStore, &settings).map_err(|e| {
+                let message = e.to_string();
+                match e {
+                    sync::RunError::Failed(why) => wit_sync::RunError::Failed(why),
+                    sync::RunError::RemovalsHeld(held) => {
+                        wit_sync::RunError::RemovalsHeld(wit_sync::HeldRemovals {
+                            kinds: held
+                                .into_iter()
+                                .map(|h| wit_sync::HeldRemoval {
+                                    kind: kind_to_wit(h.kind),
+                                    removed: h.removed,
+                                    stored: h.stored,
+                                })
+                                .collect(),
+                            message,
+                        })
+                    }
+                }
+            })?;
         Ok(wit_sync::Report {
             kinds: report
                 .kinds
@@ -121,6 +143,7 @@ impl wit_sync::Guest for Component {
                     unchanged: r.unchanged,
                     removed: r.removed,
                     invalid: r.invalid,
+                    kept: r.kept,
                 })
                 .collect(),
             invalid: report
@@ -129,6 +152,14 @@ impl wit_sync::Guest for Component {
                 .map(|i| wit_sync::InvalidRecord {
                     kind: kind_to_wit(i.kind),
                     id: i.id,
+                    reason: i.reason,
+                })
+                .collect(),
+            incomplete: report
+                .incomplete
+                .into_iter()
+                .map(|i| wit_sync::IncompleteKind {
+                    kind: kind_to_wit(i.kind),
                     reason: i.reason,
                 })
                 .collect(),
@@ -190,8 +221,27 @@ impl ElementStore for ImportedStore {
         })
     }
 
-    fn complete_kind(&mut self, kind: ElementKind) -> Result<u32, String> {
-        wit_store::complete_kind(kind_to_wit(kind))
+    fn keep_invalid(
+        &mut self,
+        kind: ElementKind,
+        elements: &[InvalidElement],
+    ) -> Result<u32, String> {
+        let elements: Vec<wit_store::InvalidElement> = elements
+            .iter()
+            .map(|e| wit_store::InvalidElement {
+                id: e.id.clone(),
+                reason: e.reason.clone(),
+            })
+            .collect();
+        wit_store::keep_invalid(kind_to_wit(kind), &elements)
+    }
+
+    fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
+        let sweep = wit_store::complete_kind(kind_to_wit(kind))?;
+        Ok(Sweep {
+            removed: sweep.removed,
+            stored: sweep.stored,
+        })
     }
 
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
@@ -207,6 +257,17 @@ fn kind_to_wit(kind: ElementKind) -> wit::ElementKind {
         ElementKind::Splitter => wit::ElementKind::Splitter,
         ElementKind::Client => wit::ElementKind::Client,
         ElementKind::Property => wit::ElementKind::Property,
+    }
+}
+
+fn kind_from_wit(kind: wit::ElementKind) -> ElementKind {
+    match kind {
+        wit::ElementKind::Project => ElementKind::Project,
+        wit::ElementKind::Pole => ElementKind::Pole,
+        wit::ElementKind::Box => ElementKind::Box,
+        wit::ElementKind::Splitter => ElementKind::Splitter,
+        wit::ElementKind::Client => ElementKind::Client,
+        wit::ElementKind::Property => ElementKind::Property,
     }
 }
 

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::http::{Http, Method, Response};
 use crate::model::Position;
-use crate::ozmap::client::{OzmapClient, Pager, condition, platform_message};
+use crate::ozmap::client::{OzmapClient, condition, platform_message};
+use crate::ozmap::pager::Pager;
 use crate::ozmap::records;
 
 /// Marks the properties mapsync creates, so it deletes only those.

@@ -8,13 +8,19 @@ use serde_json::{Value, json};
 
 use crate::http::Http;
 use crate::model::{Batch, Client, ElementKind, Property};
-use crate::ozmap::client::{Credentials, OzmapClient, Pager, condition};
+use crate::ozmap::client::{Credentials, OzmapClient, condition};
+use crate::ozmap::pager::Pager;
 use crate::ozmap::records::{self, Reading};
 use crate::retry::RetryPolicy;
-use crate::store::ElementStore;
+use crate::store::{ElementStore, InvalidElement};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The removal guard's share when a host has no setting of its own.
+pub const DEFAULT_MAX_REMOVAL_PERCENT: u8 = 20;
+/// Removals of fewer elements than this are never held: a small network's
+/// everyday deletions are not a lying listing.
+pub const REMOVALS_NEVER_HELD_BELOW: u32 = 10;
 
 /// One integration's settings (the WIT `sync.settings`).
 #[derive(Clone)]
@@ -27,6 +33,49 @@ pub struct Settings {
     pub max_attempts: u32,
     /// 0: default.
     pub timeout_ms: u32,
+    /// Kinds neither read nor removed.
+    pub switched_off: Vec<ElementKind>,
+    /// The removal guard's share, in percent (100: off).
+    pub max_removal_percent: u8,
+    /// A person confirmed the held removals.
+    pub allow_removals: bool,
+}
+
+impl Settings {
+    /// Settings with every kind on and the default removal guard.
+    pub fn new(credentials: Credentials) -> Settings {
+        Settings {
+            credentials,
+            project_name: None,
+            page_size: 0,
+            max_attempts: 0,
+            timeout_ms: 0,
+            switched_off: Vec::new(),
+            max_removal_percent: DEFAULT_MAX_REMOVAL_PERCENT,
+            allow_removals: false,
+        }
+    }
+
+    pub fn reads(&self, kind: ElementKind) -> bool {
+        kind == ElementKind::Project || !self.switched_off.contains(&kind)
+    }
+
+    /// The kinds a switched-on kind cannot do without.
+    pub fn check_kinds(&self) -> Result<(), String> {
+        if self.reads(ElementKind::Splitter) && !self.reads(ElementKind::Box) {
+            return Err(
+                "splitters are read with the boxes that hold them: switch boxes on, or splitters off"
+                    .into(),
+            );
+        }
+        if self.project_name.is_some()
+            && self.reads(ElementKind::Client)
+            && !self.reads(ElementKind::Property)
+        {
+            return Err("a project's clients are found through its properties: switch properties on, or clients off".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +85,8 @@ pub struct KindReport {
     pub unchanged: u32,
     pub removed: u32,
     pub invalid: u32,
+    /// Invalid records whose stored version was kept, flagged.
+    pub kept: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,12 +96,68 @@ pub struct InvalidRecord {
     pub reason: String,
 }
 
+/// A kind whose listing could not be trusted as complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteKind {
+    pub kind: ElementKind,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     pub kinds: BTreeMap<ElementKind, KindReport>,
     pub invalid: Vec<InvalidRecord>,
+    pub incomplete: Vec<IncompleteKind>,
     pub requests: u32,
     pub retries: u32,
+}
+
+/// Removals the guard held for one kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldRemoval {
+    pub kind: ElementKind,
+    pub removed: u32,
+    pub stored: u32,
+}
+
+/// Why a run failed (the WIT `run-error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunError {
+    Failed(String),
+    RemovalsHeld(Vec<HeldRemoval>),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Failed(message) => f.write_str(message),
+            RunError::RemovalsHeld(held) => {
+                let each: Vec<String> = held
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} of {} stored {}s ({:.1} %)",
+                            h.removed,
+                            h.stored,
+                            h.kind.as_str(),
+                            f64::from(h.removed) * 100.0 / f64::from(h.stored.max(1))
+                        )
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "removals held: the platform's complete listings would remove {}, more than the integration's removal limit allows; nothing was changed. Check the platform, then confirm the removals to apply them",
+                    each.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> RunError {
+        RunError::Failed(message)
+    }
 }
 
 /// A platform client configured by `settings`.
@@ -72,11 +179,15 @@ pub fn run<H: Http, S: ElementStore>(
     http: H,
     store: &mut S,
     settings: &Settings,
-) -> Result<Report, String> {
+) -> Result<Report, RunError> {
+    settings.check_kinds()?;
     let mut sync = Sync {
         client: client_for(http, settings),
         store,
+        settings,
         page_size: or_default(settings.page_size, DEFAULT_PAGE_SIZE),
+        to_keep: Vec::new(),
+        held: Vec::new(),
         report: Report {
             kinds: ElementKind::ALL
                 .iter()
@@ -85,20 +196,33 @@ pub fn run<H: Http, S: ElementStore>(
             ..Report::default()
         },
     };
-    let result = sync.all(settings.project_name.as_deref());
+    sync.all(settings.project_name.as_deref())?;
+    if !sync.held.is_empty() {
+        return Err(RunError::RemovalsHeld(sync.held));
+    }
     sync.report.requests = sync.client.traffic.requests;
     sync.report.retries = sync.client.traffic.retries;
-    result.map(|()| sync.report)
+    Ok(sync.report)
 }
 
 fn or_default(value: u32, default: u32) -> u32 {
     if value == 0 { default } else { value }
 }
 
+/// Whether a listing can be trusted as complete.
+enum Listed {
+    Complete,
+    Incomplete(String),
+}
+
 struct Sync<'s, H: Http, S: ElementStore> {
     client: OzmapClient<H>,
     store: &'s mut S,
+    settings: &'s Settings,
     page_size: u32,
+    /// Invalid records to keep at the next write, with their kind.
+    to_keep: Vec<(ElementKind, InvalidElement)>,
+    held: Vec<HeldRemoval>,
     report: Report,
 }
 
@@ -118,7 +242,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             records::network_box,
             Batch::Boxes,
         )?;
-        self.splitters(&in_project)?;
+        if self.settings.reads(ElementKind::Splitter) {
+            self.splitters(&in_project)?;
+        }
         match project {
             None => {
                 self.simple_kind(
@@ -128,30 +254,48 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                     records::client,
                     Batch::Clients,
                 )?;
-                self.properties(&[], false)?;
+                if self.settings.reads(ElementKind::Property) {
+                    let listed = self.properties(&[], false)?;
+                    self.complete(ElementKind::Property, listed)?;
+                }
             }
             // Clients carry no project either: a project's clients are those
             // its properties hold, fetched alongside each page of properties.
-            Some(_) => {
-                self.properties(&in_project, true)?;
-                self.complete(ElementKind::Client)?;
+            Some(_) if self.settings.reads(ElementKind::Property) => {
+                let with_clients = self.settings.reads(ElementKind::Client);
+                let listed = self.properties(&in_project, with_clients)?;
+                if with_clients {
+                    let clients = match &listed {
+                        Listed::Complete => Listed::Complete,
+                        Listed::Incomplete(_) => Listed::Incomplete(
+                            "the project's clients are those of its properties, whose listing was incomplete".into(),
+                        ),
+                    };
+                    self.complete(ElementKind::Client, clients)?;
+                }
+                self.complete(ElementKind::Property, listed)?;
             }
+            Some(_) => {}
         }
-        self.complete(ElementKind::Property)
+        Ok(())
     }
 
-    /// Every page of `route`, each handed to `handle` before the next is read.
+    /// Every page of `route`, each handed to `handle` before the next is
+    /// read; answers whether the listing can be trusted as complete.
     fn for_each_page(
         &mut self,
         route: &str,
         filter: &[Value],
         mut handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
-    ) -> Result<(), String> {
+    ) -> Result<Listed, String> {
         let mut pager = Pager::new(route, filter, self.page_size);
         while let Some(rows) = pager.next(&mut self.client)? {
             handle(self, rows)?;
         }
-        Ok(())
+        Ok(match pager.incomplete() {
+            None => Listed::Complete,
+            Some(why) => Listed::Incomplete(why.to_string()),
+        })
     }
 
     /// Normalise rows, setting aside (and reporting) those that break the schema.
@@ -164,19 +308,26 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         rows.iter()
             .filter_map(|row| {
                 reader(row)
-                    .map_err(|reason| self.invalid(kind, row, reason))
+                    .map_err(|reason| self.invalid(kind, records::id_of(row), reason))
                     .ok()
             })
             .collect()
     }
 
-    fn invalid(&mut self, kind: ElementKind, row: &Value, reason: String) {
+    /// Report a record that breaks the schema; one that has an id is kept
+    /// as stored, if it was, at the next write.
+    fn invalid(&mut self, kind: ElementKind, id: Option<String>, reason: String) {
         self.kind(kind).invalid += 1;
-        self.report.invalid.push(InvalidRecord {
-            kind,
-            id: records::id_of(row),
-            reason,
-        });
+        if let Some(id) = &id {
+            self.to_keep.push((
+                kind,
+                InvalidElement {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                },
+            ));
+        }
+        self.report.invalid.push(InvalidRecord { kind, id, reason });
     }
 
     fn kind(&mut self, kind: ElementKind) -> &mut KindReport {
@@ -184,6 +335,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     fn write(&mut self, kind: ElementKind, batch: Batch) -> Result<(), String> {
+        self.keep_invalid()?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -198,22 +350,62 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(())
     }
 
-    fn complete(&mut self, kind: ElementKind) -> Result<(), String> {
-        let removed = self
+    /// An invalid record is not a removed one: the store keeps what it had.
+    fn keep_invalid(&mut self) -> Result<(), String> {
+        let mut pending = std::mem::take(&mut self.to_keep);
+        while let Some((kind, _)) = pending.first() {
+            let kind = *kind;
+            let (these, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(k, _)| *k == kind);
+            pending = rest;
+            let elements: Vec<InvalidElement> = these.into_iter().map(|(_, e)| e).collect();
+            let kept = self
+                .store
+                .keep_invalid(kind, &elements)
+                .map_err(|e| format!("keeping invalid {}s: {e}", kind.as_str()))?;
+            self.kind(kind).kept += kept;
+        }
+        Ok(())
+    }
+
+    /// Remove what a listing did not see, when the listing is complete and
+    /// the removals stay within the guard.
+    fn complete(&mut self, kind: ElementKind, listed: Listed) -> Result<(), String> {
+        self.keep_invalid()?;
+        if let Listed::Incomplete(reason) = listed {
+            crate::log::warn!(
+                "{}: the listing is incomplete, so nothing is removed: {reason}",
+                kind.as_str()
+            );
+            self.report.incomplete.push(IncompleteKind { kind, reason });
+            return Ok(());
+        }
+        let sweep = self
             .store
             .complete_kind(kind)
             .map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?;
+        let percent = u64::from(self.settings.max_removal_percent.min(100));
+        if !self.settings.allow_removals
+            && sweep.removed >= REMOVALS_NEVER_HELD_BELOW
+            && u64::from(sweep.removed) * 100 > percent * u64::from(sweep.stored)
+        {
+            self.held.push(HeldRemoval {
+                kind,
+                removed: sweep.removed,
+                stored: sweep.stored,
+            });
+        }
         let r = self.kind(kind);
-        r.removed = removed;
+        r.removed = sweep.removed;
         let r = *r;
         crate::log::info!(
-            "{}: {} created, {} updated, {} unchanged, {} removed, {} invalid",
+            "{}: {} created, {} updated, {} unchanged, {} removed, {} invalid ({} kept)",
             kind.as_str(),
             r.created,
             r.updated,
             r.unchanged,
             r.removed,
-            r.invalid
+            r.invalid,
+            r.kept
         );
         Ok(())
     }
@@ -226,18 +418,21 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         reader: fn(&Value) -> Reading<T>,
         batch: fn(Vec<T>) -> Batch,
     ) -> Result<(), String> {
-        self.for_each_page(route, filter, |sync, rows| {
+        if !self.settings.reads(kind) {
+            return Ok(());
+        }
+        let listed = self.for_each_page(route, filter, |sync, rows| {
             let elements = sync.read(kind, &rows, reader);
             sync.write(kind, batch(elements))
         })?;
-        self.complete(kind)
+        self.complete(kind, listed)
     }
 
     /// All projects, or only the one named exactly; answers its id.
     fn projects(&mut self, wanted: Option<&str>) -> Result<Option<String>, String> {
         let mut others = Vec::new();
         let mut found = None;
-        self.for_each_page("projects", &[], |sync, rows| {
+        let listed = self.for_each_page("projects", &[], |sync, rows| {
             let mut projects = sync.read(ElementKind::Project, &rows, records::project);
             if let Some(wanted) = wanted {
                 projects.retain(|p| p.name == wanted || (others.push(p.name.clone()), false).1);
@@ -265,13 +460,13 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 "no project on the platform is named exactly {wanted:?} (case and spaces count); projects that exist: {names}"
             ));
         }
-        self.complete(ElementKind::Project)?;
+        self.complete(ElementKind::Project, listed)?;
         Ok(found)
     }
 
     fn splitters(&mut self, in_project: &[Value]) -> Result<(), String> {
         let service_types = self.splitter_types()?;
-        self.for_each_page("splitters", in_project, |sync, rows| {
+        let listed = self.for_each_page("splitters", in_project, |sync, rows| {
             let splitters = sync.read(ElementKind::Splitter, &rows, |r| {
                 records::splitter(r, |t| service_types.get(t).copied())
             });
@@ -286,20 +481,16 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 if known.contains(&splitter.box_id) {
                     valid.push(splitter);
                 } else {
-                    sync.kind(ElementKind::Splitter).invalid += 1;
-                    sync.report.invalid.push(InvalidRecord {
-                        kind: ElementKind::Splitter,
-                        reason: format!(
-                            "its box {} is not among the synchronised boxes",
-                            splitter.box_id
-                        ),
-                        id: Some(splitter.id),
-                    });
+                    let reason = format!(
+                        "its box {} is not among the synchronised boxes",
+                        splitter.box_id
+                    );
+                    sync.invalid(ElementKind::Splitter, Some(splitter.id), reason);
                 }
             }
             sync.write(ElementKind::Splitter, Batch::Splitters(valid))
         })?;
-        self.complete(ElementKind::Splitter)
+        self.complete(ElementKind::Splitter, listed)
     }
 
     /// The splitter-type catalogue's "allows client connection" flags, for
@@ -322,7 +513,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// Properties page by page; with `with_clients`, each page's clients are
     /// fetched and stored with it.
-    fn properties(&mut self, in_project: &[Value], with_clients: bool) -> Result<(), String> {
+    fn properties(&mut self, in_project: &[Value], with_clients: bool) -> Result<Listed, String> {
         self.for_each_page("properties", in_project, |sync, rows| {
             let read = sync.read(ElementKind::Property, &rows, records::property);
             let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) =

@@ -6,8 +6,8 @@ use std::time::Duration;
 use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
 use mapsync_guest::model::{Batch, ElementKind};
 use mapsync_guest::ozmap::client::Credentials;
-use mapsync_guest::store::{BatchOutcome, ElementStore};
-use mapsync_guest::sync::{self, Settings};
+use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
+use mapsync_guest::sync::{self, HeldRemoval, RunError, Settings};
 use serde_json::{Value, json};
 
 /// A scripted platform: routes with rows, a page cap, and either page shape.
@@ -19,6 +19,12 @@ struct Platform {
     requests: Vec<String>,
     failures: Vec<Result<Response, FetchError>>,
     slept: Duration,
+    /// A lying server: `hasNextPage: false` on every page.
+    no_next_page: bool,
+    /// A lying server: this `total` on every page.
+    total: Option<usize>,
+    /// A broken server: page 1 again and again, announcing more.
+    repeat_first_page: bool,
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
@@ -79,11 +85,20 @@ impl Http for &mut Platform {
                 })
             })
             .collect();
-        let start = (page - 1) * limit;
+        let start = if self.repeat_first_page {
+            0
+        } else {
+            (page - 1) * limit
+        };
         let page_rows: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
-        let mut body = json!({"total": rows.len(), "count": page_rows.len(), "start": start, "limit": limit, "rows": page_rows});
+        let total = self.total.unwrap_or(rows.len());
+        let mut body = json!({"total": total, "count": page_rows.len(), "limit": limit, "rows": page_rows});
+        if !self.repeat_first_page {
+            body["start"] = json!(start);
+        }
         if !self.legacy {
-            body["hasNextPage"] = json!(start + limit < rows.len());
+            let more = self.repeat_first_page || start + limit < rows.len();
+            body["hasNextPage"] = json!(more && !self.no_next_page);
         }
         Ok(Response {
             status: 200,
@@ -101,6 +116,7 @@ impl Http for &mut Platform {
 struct Memory {
     elements: HashMap<(ElementKind, String), String>,
     seen: HashSet<(ElementKind, String)>,
+    flagged: HashMap<(ElementKind, String), String>,
 }
 
 impl ElementStore for Memory {
@@ -143,12 +159,32 @@ impl ElementStore for Memory {
         Ok(outcome)
     }
 
-    fn complete_kind(&mut self, kind: ElementKind) -> Result<u32, String> {
-        let before = self.elements.len();
+    fn keep_invalid(
+        &mut self,
+        kind: ElementKind,
+        elements: &[InvalidElement],
+    ) -> Result<u32, String> {
+        let mut kept = 0;
+        for e in elements {
+            if self.elements.contains_key(&(kind, e.id.clone())) {
+                self.seen.insert((kind, e.id.clone()));
+                self.flagged.insert((kind, e.id.clone()), e.reason.clone());
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
+        let stored = self.elements.keys().filter(|(k, _)| *k == kind).count();
         let seen = &self.seen;
         self.elements
             .retain(|(k, id), _| *k != kind || seen.contains(&(kind, id.clone())));
-        Ok((before - self.elements.len()) as u32)
+        let after = self.elements.keys().filter(|(k, _)| *k == kind).count();
+        Ok(Sweep {
+            removed: (stored - after) as u32,
+            stored: stored as u32,
+        })
     }
 
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
@@ -207,16 +243,15 @@ fn network() -> Platform {
 
 fn settings(project: Option<&str>, page_size: u32) -> Settings {
     Settings {
-        credentials: Credentials {
+        project_name: project.map(str::to_string),
+        page_size,
+        max_attempts: 3,
+        ..Settings::new(Credentials {
             api_url: "http://ozmap.test".into(),
             api_key: "k".into(),
             user: "u".into(),
             password: "p".into(),
-        },
-        project_name: project.map(str::to_string),
-        page_size,
-        max_attempts: 3,
-        timeout_ms: 0,
+        })
     }
 }
 
@@ -274,7 +309,8 @@ fn project_filter_keeps_poles_and_matches_exactly() {
         &mut Memory::default(),
         &settings(Some("CENTRO"), 100),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         error.contains("\"Centro\"") && error.contains("\"centro\""),
         "{error}"
@@ -324,7 +360,9 @@ fn retries_passing_failures_then_gives_up_with_a_clear_error() {
 
     let mut platform = network();
     platform.failures = (0..3).map(|_| Err(FetchError::Timeout)).collect();
-    let error = sync::run(&mut platform, &mut Memory::default(), &settings(None, 100)).unwrap_err();
+    let error = sync::run(&mut platform, &mut Memory::default(), &settings(None, 100))
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("projects page 1")
             && error.contains("timed out")
@@ -354,4 +392,184 @@ fn a_connection_check_reports_each_step() {
         !steps[0].ok && steps[0].detail.contains("connection refused"),
         "{steps:?}"
     );
+}
+
+fn with_poles(n: usize) -> Platform {
+    let mut p = network();
+    p.rows.insert(
+        "poles",
+        (0..n)
+            .map(|i| json!({"id": format!("pole{i}"), "coords": [-48.5, -27.5]}))
+            .collect(),
+    );
+    p
+}
+
+/// A store as one sync left it, ready for the next run.
+fn synced(platform: &mut Platform) -> Memory {
+    let mut store = Memory::default();
+    sync::run(platform, &mut store, &settings(None, 10)).unwrap();
+    store.seen.clear();
+    store
+}
+
+#[test]
+fn a_lying_has_next_page_removes_nothing_and_says_why() {
+    let mut store = synced(&mut with_poles(40));
+    let mut liar = Platform {
+        no_next_page: true,
+        ..with_poles(40)
+    };
+    let report = sync::run(&mut liar, &mut store, &settings(None, 10)).unwrap();
+    assert_eq!(count(&store, ElementKind::Pole), 40);
+    assert_eq!(report.kinds[&ElementKind::Pole].removed, 0);
+    let poles = report
+        .incomplete
+        .iter()
+        .find(|i| i.kind == ElementKind::Pole)
+        .expect("poles reported incomplete");
+    assert!(
+        poles.reason.contains("after 10 rows") && poles.reason.contains("total of 40"),
+        "{poles:?}"
+    );
+}
+
+#[test]
+fn a_total_that_disagrees_with_the_rows_removes_nothing() {
+    // More rows than the total announces: the total cannot be trusted.
+    let mut store = synced(&mut with_poles(40));
+    let mut liar = Platform {
+        total: Some(5),
+        ..with_poles(12)
+    };
+    let report = sync::run(&mut liar, &mut store, &settings(None, 100)).unwrap();
+    assert_eq!(count(&store, ElementKind::Pole), 40, "{report:?}");
+    let poles = report
+        .incomplete
+        .iter()
+        .find(|i| i.kind == ElementKind::Pole)
+        .unwrap();
+    assert!(
+        poles.reason.contains("sent 12 rows") && poles.reason.contains("total of 5"),
+        "{poles:?}"
+    );
+
+    // A legacy server announcing a huge total: the short last page ends it.
+    let mut huge = Platform {
+        total: Some(1_000_000_000_000),
+        legacy: true,
+        ..with_poles(25)
+    };
+    let mut store = synced(&mut with_poles(40));
+    let report = sync::run(&mut huge, &mut store, &settings(None, 10)).unwrap();
+    let poles = report
+        .incomplete
+        .iter()
+        .find(|i| i.kind == ElementKind::Pole)
+        .unwrap();
+    assert!(
+        poles.reason.contains("page 3 held 5 rows") && poles.reason.contains("1000000000000"),
+        "{poles:?}"
+    );
+    assert!(!poles.reason.contains("page size"), "{poles:?}");
+    assert_eq!(count(&store, ElementKind::Pole), 40);
+}
+
+#[test]
+fn pages_that_repeat_for_ever_stop_with_a_clear_error() {
+    let mut endless = Platform {
+        repeat_first_page: true,
+        ..with_poles(40)
+    };
+    let error = sync::run(&mut endless, &mut Memory::default(), &settings(None, 10))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("same") && error.contains("page 2"), "{error}");
+    assert!(endless.requests.len() < 10, "{}", endless.requests.len());
+}
+
+#[test]
+fn the_removal_guard_holds_mass_removals_until_allowed() {
+    let mut store = synced(&mut with_poles(40));
+    let error = sync::run(&mut with_poles(20), &mut store, &settings(None, 10)).unwrap_err();
+    assert_eq!(
+        error,
+        RunError::RemovalsHeld(vec![HeldRemoval {
+            kind: ElementKind::Pole,
+            removed: 20,
+            stored: 40
+        }])
+    );
+    assert!(error.to_string().contains("20 of 40 stored poles (50.0 %)"));
+
+    // Within the share, or allowed, the removals go through. (This store
+    // does not roll back a failed run as a host does: start afresh.)
+    let mut store = synced(&mut with_poles(40));
+    let lenient = Settings {
+        max_removal_percent: 60,
+        ..settings(None, 10)
+    };
+    let report = sync::run(&mut with_poles(20), &mut store, &lenient).unwrap();
+    assert_eq!(report.kinds[&ElementKind::Pole].removed, 20);
+
+    let mut store = synced(&mut with_poles(40));
+    let allowed = Settings {
+        allow_removals: true,
+        ..settings(None, 10)
+    };
+    let report = sync::run(&mut with_poles(20), &mut store, &allowed).unwrap();
+    assert_eq!(report.kinds[&ElementKind::Pole].removed, 20);
+
+    // A few removals are never held, whatever the share.
+    let mut store = synced(&mut network());
+    let mut fewer = network();
+    fewer.rows.get_mut("poles").unwrap().truncate(2);
+    let report = sync::run(&mut fewer, &mut store, &settings(None, 10)).unwrap();
+    assert_eq!(report.kinds[&ElementKind::Pole].removed, 5);
+}
+
+#[test]
+fn an_element_that_turns_invalid_is_kept_with_its_children() {
+    let mut store = synced(&mut network());
+    let mut platform = network();
+    platform.rows.get_mut("boxes").unwrap()[0] =
+        json!({"id": "b1", "project": "p1", "pole": "pole0", "coords": [-48.5, 95.0]});
+    let report = sync::run(&mut platform, &mut store, &settings(None, 10)).unwrap();
+    let boxes = report.kinds[&ElementKind::Box];
+    assert_eq!((boxes.invalid, boxes.kept, boxes.removed), (1, 1, 0));
+    assert!(store.elements.contains_key(&(ElementKind::Box, "b1".into())));
+    assert!(store.flagged[&(ElementKind::Box, "b1".into())].contains("95"));
+    // Its splitter still finds its box among the synchronised ones.
+    assert!(store.elements.contains_key(&(ElementKind::Splitter, "s1".into())));
+    assert_eq!(report.kinds[&ElementKind::Splitter].removed, 0);
+}
+
+#[test]
+fn a_switched_off_kind_is_neither_read_nor_removed() {
+    let mut store = synced(&mut network());
+    let mut platform = network();
+    let without = Settings {
+        switched_off: vec![ElementKind::Client, ElementKind::Property],
+        ..settings(None, 10)
+    };
+    sync::run(&mut platform, &mut store, &without).unwrap();
+    assert!(
+        platform
+            .requests
+            .iter()
+            .all(|r| !r.contains("ftth-clients") && !r.contains("properties")),
+        "{:?}",
+        platform.requests
+    );
+    assert_eq!(count(&store, ElementKind::Property), 3);
+    assert_eq!(count(&store, ElementKind::Client), 2);
+
+    let splitters_alone = Settings {
+        switched_off: vec![ElementKind::Box],
+        ..settings(None, 10)
+    };
+    let error = sync::run(&mut network(), &mut store, &splitters_alone)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("switch boxes on"), "{error}");
 }

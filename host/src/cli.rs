@@ -41,6 +41,11 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Apply the removals an earlier run held (more than the
+        /// integration's --max-removal-percent of a kind), once you checked
+        /// that they are real.
+        #[arg(long)]
+        allow_removals: bool,
         #[command(flatten)]
         tuning: TuningArgs,
     },
@@ -137,6 +142,30 @@ pub struct TuningArgs {
     pub timeout_ms: u32,
 }
 
+/// What an integration synchronises.
+#[derive(Args)]
+pub struct ScopeArgs {
+    /// The element kinds to synchronise, comma-separated, from pole, box,
+    /// splitter, client, property (default: all; projects are always read).
+    /// A kind left out is neither read nor removed.
+    #[arg(long, value_name = "KINDS")]
+    pub kinds: Option<String>,
+    /// Hold a sync whose complete listing would remove more than this share
+    /// (percent) of a kind's stored elements, until confirmed with
+    /// `sync --allow-removals` (default 20; 100 turns the guard off).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_removal_percent: Option<u8>,
+}
+
+impl ScopeArgs {
+    pub fn change(&self) -> crate::scope::Change {
+        crate::scope::Change {
+            kinds: self.kinds.as_deref().map(crate::scope::parse_kinds),
+            max_removal_percent: self.max_removal_percent,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ProjectCommand {
     /// Create a local mapping project.
@@ -190,6 +219,17 @@ pub enum IntegrationCommand {
         /// to every project. Leave out for every project.
         #[arg(long)]
         project_name: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Show or change what an integration synchronises: its element kinds
+    /// and its removal guard.
+    Scope {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// List integrations (secrets masked).
     List {

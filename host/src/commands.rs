@@ -168,9 +168,12 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             user,
             password,
             project_name,
+            scope,
         } => {
+            // The scope is checked before anything is kept.
+            let tx = conn.unchecked_transaction()?;
             let added = integration::add(
-                conn,
+                &tx,
                 NewIntegration {
                     name,
                     api_url,
@@ -180,10 +183,27 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
                     project_name,
                 },
             )?;
+            crate::scope::set(&tx, &added, scope.change())?;
+            tx.commit()?;
             println!(
                 "added integration {:?} ({}), id {}",
                 added.name, added.api_url, added.id
             );
+        }
+        IntegrationCommand::Scope { name, scope, json } => {
+            let found = integration::get(conn, &name)?;
+            let change = scope.change();
+            let scope = if change.is_empty() {
+                crate::scope::get(conn, &found.id)?
+            } else {
+                crate::scope::set(conn, &found, change)?
+            };
+            if json {
+                print_json(&scope)?;
+            } else {
+                println!("kinds                {}", scope.kinds.join(","));
+                println!("max_removal_percent  {}", scope.max_removal_percent);
+            }
         }
         IntegrationCommand::List { json } => {
             let all: Vec<_> = integration::list(conn)?
@@ -206,9 +226,14 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             }
         }
         IntegrationCommand::Show { name, json } => {
-            let shown = integration::get(conn, &name)?.shown();
+            let found = integration::get(conn, &name)?;
+            let scope = crate::scope::get(conn, &found.id)?;
+            let shown = found.shown();
             if json {
-                print_json(&shown)?;
+                let mut value = serde_json::to_value(&shown)?;
+                value["kinds"] = serde_json::json!(scope.kinds);
+                value["max_removal_percent"] = serde_json::json!(scope.max_removal_percent);
+                print_json(&value)?;
             } else {
                 println!("name          {}", shown.name);
                 println!("id            {}", shown.id);
@@ -221,6 +246,8 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
                     shown.project_name.as_deref().unwrap_or("(all projects)")
                 );
                 println!("created_at    {}", shown.created_at);
+                println!("kinds         {}", scope.kinds.join(","));
+                println!("max_removal_percent {}", scope.max_removal_percent);
             }
         }
         IntegrationCommand::Remove { name } => {
@@ -311,23 +338,35 @@ pub fn print_report(report: &SyncReport) {
                 report.integration, report.run_id
             );
             println!("nothing stored earlier was changed");
+            if !report.held_removals.is_empty() {
+                println!(
+                    "if the platform really lost them, apply the removals with `mapsync sync --integration {} --allow-removals`",
+                    report.integration
+                );
+            }
             return;
         }
     }
     println!(
-        "  {:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
-        "kind", "created", "updated", "unchanged", "removed", "invalid"
+        "  {:<10} {:>8} {:>8} {:>10} {:>8} {:>8} {:>6}",
+        "kind", "created", "updated", "unchanged", "removed", "invalid", "kept"
     );
     for kind in elements::KINDS {
         let c = report.kinds.get(kind).copied().unwrap_or_default();
         println!(
-            "  {kind:<10} {:>8} {:>8} {:>10} {:>8} {:>8}",
-            c.created, c.updated, c.unchanged, c.removed, c.invalid
+            "  {kind:<10} {:>8} {:>8} {:>10} {:>8} {:>8} {:>6}",
+            c.created, c.updated, c.unchanged, c.removed, c.invalid, c.kept
+        );
+    }
+    for i in &report.incomplete {
+        println!(
+            "  {}: listing incomplete, nothing removed: {}",
+            i.kind, i.reason
         );
     }
     println!("  {} requests, {} retried", report.requests, report.retries);
     if !report.invalid.is_empty() {
-        println!("invalid records (skipped):");
+        println!("invalid records (skipped; those stored before keep their last valid version):");
         for i in &report.invalid {
             println!(
                 "  {} {}: {}",

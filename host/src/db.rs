@@ -124,6 +124,13 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL,
         PRIMARY KEY (run_id, kind)
     ) WITHOUT ROWID;",
+    // 5: an element the platform now sends invalid keeps its last valid
+    // version, flagged; which kinds an integration synchronises and its
+    // removal guard; whether a succeeded run's identification is done.
+    "ALTER TABLE elements ADD COLUMN invalid_reason TEXT;
+    ALTER TABLE integrations ADD COLUMN kinds TEXT NOT NULL DEFAULT 'pole,box,splitter,client,property';
+    ALTER TABLE integrations ADD COLUMN max_removal_percent INTEGER NOT NULL DEFAULT 20;
+    ALTER TABLE runs ADD COLUMN identified INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.

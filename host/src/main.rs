@@ -21,6 +21,7 @@ mod run_store;
 mod runs;
 mod runtime;
 mod schedule;
+mod scope;
 mod serve;
 mod services;
 mod summary;
@@ -66,18 +67,25 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The database, with what an interrupted process left undone finished.
+fn open(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    let conn = db::open(path)?;
+    sync_run::finish_interrupted(&conn)?;
+    Ok(conn)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo => return demo::run(),
-        Command::Integration(command) => integration_command(&db::open(&cli.db)?, command)?,
-        Command::Services(command) => services_command(&db::open(&cli.db)?, command)?,
+        Command::Integration(command) => integration_command(&open(&cli.db)?, command)?,
+        Command::Services(command) => services_command(&open(&cli.db)?, command)?,
         Command::Serve { listen, parallel } => return serve::run(&cli.db, listen, parallel),
         Command::Runs {
             integration,
             limit,
             json,
         } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let runs = runs::history(&conn, integration.as_deref(), limit)?;
             if json {
                 print_json(&runs)?;
@@ -96,7 +104,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Status { json } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let status = runs::status(&conn)?;
             if json {
                 print_json(&status)?;
@@ -115,13 +123,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Project(command) => project_command(&db::open(&cli.db)?, command)?,
+        Command::Project(command) => project_command(&open(&cli.db)?, command)?,
         Command::Bind {
             service,
             splitter,
             port,
         } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let bound = bindings_local::bind(&conn, &service, &splitter, port)?;
             println!(
                 "service {:?} bound to port {} of splitter {} (pending: confirm with `mapsync confirm --service {}`)",
@@ -129,13 +137,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Confirm { service } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let runtime = runtime::Runtime::new()?;
             let binding = outbox::confirm(&conn, &runtime, &service)?;
             return Ok(print_push_outcome(&binding));
         }
         Command::Unbind { service } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let runtime = runtime::Runtime::new()?;
             match outbox::unbind(&conn, &runtime, &service)? {
                 None => println!("service {service:?} unbound"),
@@ -152,10 +160,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Bindings { service, json } => {
-            bindings_command(&db::open(&cli.db)?, service, json)?
+            bindings_command(&open(&cli.db)?, service, json)?
         }
         Command::Identification { json } => {
-            let report = identification::report(&db::open(&cli.db)?)?;
+            let report = identification::report(&open(&cli.db)?)?;
             if json {
                 print_json(&report)?;
             } else {
@@ -175,15 +183,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync {
             integration,
             json,
+            allow_removals,
             tuning,
         } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let integration = integration::get(&conn, &integration)?;
             let runtime = runtime::Runtime::new()?;
             let tuning = Tuning {
                 page_size: tuning.page_size,
                 max_attempts: tuning.max_attempts,
                 timeout_ms: tuning.timeout_ms,
+                allow_removals,
             };
             let progress = if json {
                 Box::new(run_store::NoProgress)
@@ -208,7 +218,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kind,
             json,
         } => {
-            let conn = db::open(&cli.db)?;
+            let conn = open(&cli.db)?;
             let integration = integration::get(&conn, &integration)?;
             let list = elements::list(&conn, &integration.id, &kind)?;
             if json {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::bindings::element_store::BatchOutcome;
+use crate::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
 use crate::bindings::types::{ElementBatch, ElementKind};
 use crate::db;
 
@@ -108,17 +108,40 @@ impl RunStore {
     }
 
     /// Apply everything the run staged, in one short transaction: create
-    /// and update what changed, mark removed what complete listings did
-    /// not see.
-    pub fn commit(self) -> Result<Connection> {
+    /// and update what changed, flag what came back invalid, mark removed
+    /// what complete listings did not see. `record_outcome` writes the
+    /// run's outcome in the same transaction, so a crash leaves either
+    /// nothing applied and the run unfinished, or both.
+    pub fn commit(
+        self,
+        record_outcome: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
+    ) -> Result<Connection> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at)
              SELECT ?1, kind, id, name, data, ?3, ?3 FROM run_elements
              WHERE run_id = ?2 AND change IN ('created', 'updated')
              ON CONFLICT (integration_id, kind, id) DO UPDATE
-                 SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at, removed_at = NULL",
+                 SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at, removed_at = NULL,
+                     invalid_reason = NULL",
             params![self.integration_id, self.run_id, self.now],
+        )?;
+        // Valid again, unchanged: the flag goes.
+        tx.execute(
+            "UPDATE elements SET invalid_reason = NULL
+             WHERE integration_id = ?1 AND invalid_reason IS NOT NULL
+               AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
+                           AND r.id = elements.id AND r.change = 'unchanged')",
+            params![self.integration_id, self.run_id],
+        )?;
+        // Invalid now: the last valid version stays, flagged with the reason.
+        tx.execute(
+            "UPDATE elements SET invalid_reason = (SELECT r.data FROM run_elements r WHERE r.run_id = ?2
+                     AND r.kind = elements.kind AND r.id = elements.id AND r.change = 'invalid')
+             WHERE integration_id = ?1
+               AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
+                           AND r.id = elements.id AND r.change = 'invalid')",
+            params![self.integration_id, self.run_id],
         )?;
         tx.execute(
             "UPDATE elements SET removed_at = ?3
@@ -130,6 +153,7 @@ impl RunStore {
         )?;
         tx.execute("DELETE FROM run_elements WHERE run_id = ?1", [self.run_id])?;
         tx.execute("DELETE FROM run_kinds WHERE run_id = ?1", [self.run_id])?;
+        record_outcome(&tx)?;
         tx.commit().context("committing the run")?;
         Ok(self.conn)
     }
@@ -200,23 +224,51 @@ impl RunStore {
         Ok(outcome)
     }
 
+    /// Stored elements that came back invalid: each is staged as seen with
+    /// its reason, so `commit` keeps its stored version and flags it.
+    pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
+        self.check_cancelled()?;
+        let kind_name = kind_name(kind);
+        let tx = self.conn.unchecked_transaction()?;
+        let mut kept = 0;
+        {
+            let mut keep = tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change)
+                 SELECT ?1, kind, id, name, ?4, 'invalid' FROM elements
+                 WHERE integration_id = ?2 AND kind = ?3 AND id = ?5 AND removed_at IS NULL",
+            )?;
+            for element in elements {
+                kept += keep.execute(params![
+                    self.run_id,
+                    self.integration_id,
+                    kind_name,
+                    element.reason,
+                    element.id
+                ])? as u32;
+            }
+        }
+        tx.commit()?;
+        Ok(kept)
+    }
+
     /// The listing of `kind` is complete: answer how many stored elements
-    /// the run did not see; `commit` marks them removed.
-    pub fn complete_kind(&mut self, kind: ElementKind) -> Result<u32> {
+    /// the run did not see, out of how many; `commit` marks them removed.
+    pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
         self.check_cancelled()?;
         self.conn.execute(
             "INSERT OR IGNORE INTO run_kinds (run_id, kind) VALUES (?1, ?2)",
             params![self.run_id, kind_name(kind)],
         )?;
-        let removed: u32 = self.conn.query_row(
-            "SELECT count(*) FROM elements e
-             WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL
-               AND NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?3 AND r.kind = e.kind AND r.id = e.id)",
+        let (stored, removed): (u32, u32) = self.conn.query_row(
+            "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
+                 (SELECT 1 FROM run_elements r WHERE r.run_id = ?3 AND r.kind = e.kind AND r.id = e.id))
+             FROM elements e
+             WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL",
             params![self.integration_id, kind_name(kind), self.run_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         self.progress.completed(kind, removed);
-        Ok(removed)
+        Ok(Sweep { removed, stored })
     }
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {

@@ -110,7 +110,20 @@ impl element_store::Host for HostState {
             .map_err(|e| format!("{e:#}"))
     }
 
-    fn complete_kind(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
+    fn keep_invalid(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        elements: Vec<element_store::InvalidElement>,
+    ) -> Result<u32, String> {
+        self.run_store()?
+            .keep_invalid(kind, &elements)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn complete_kind(
+        &mut self,
+        kind: bindings::types::ElementKind,
+    ) -> Result<element_store::Sweep, String> {
         self.run_store()?
             .complete_kind(kind)
             .map_err(|e| format!("{e:#}"))
@@ -206,7 +219,10 @@ impl Runtime {
         settings: wit_sync::Settings,
         store: RunStore,
         limits: Limits,
-    ) -> (Result<Result<wit_sync::Report, String>>, RunStore) {
+    ) -> (
+        Result<Result<wit_sync::Report, wit_sync::RunError>>,
+        RunStore,
+    ) {
         let (mut wasm_store, world) = match self.instantiate(api_url, Some(store), limits) {
             Ok(ready) => ready,
             Err((e, store)) => return (Err(e), store.expect("the store given")),
@@ -429,6 +445,9 @@ mod tests {
             page_size: 0,
             max_attempts: 2,
             timeout_ms: 2000,
+            switched_off: Vec::new(),
+            max_removal_percent: 20,
+            allow_removals: false,
         };
         let (answer, store) = runtime.sync(&added.api_url, settings, store, Limits::default());
         let conn = store.roll_back().unwrap();
@@ -437,7 +456,7 @@ mod tests {
             .unwrap();
         assert_eq!(stored, 0, "a denied sync stored elements");
         match answer {
-            Ok(Err(message)) => message,
+            Ok(Err(wit_sync::RunError::Failed(message))) => message,
             other => panic!("expected the guest to answer an error, got {other:?}"),
         }
     }

@@ -185,6 +185,7 @@ async fn stop_signal() {
 
 pub fn run(db_path: &Path, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
     let conn = db::open(db_path)?;
+    crate::sync_run::finish_interrupted(&conn)?;
     let token = api_token(&conn)?;
     drop(conn);
     let runtime = Arc::new(Runtime::new()?);

@@ -13,12 +13,15 @@ use crate::integration::Integration;
 use crate::run_store::{Progress, RunStore, kind_name};
 use crate::runtime::{Limits, Runtime};
 
-/// Request tuning a test or an operator may want; zero means the guest's default.
+/// Request tuning a test or an operator may want (zero means the guest's
+/// default), and this run's confirmation of held removals.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tuning {
     pub page_size: u32,
     pub max_attempts: u32,
     pub timeout_ms: u32,
+    /// A person confirmed the removals an earlier run held.
+    pub allow_removals: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub struct KindCounts {
     pub unchanged: u32,
     pub removed: u32,
     pub invalid: u32,
+    /// Of the invalid, elements stored before: their last valid version
+    /// was kept, flagged, instead of being removed.
+    pub kept: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -35,6 +41,22 @@ pub struct InvalidRecord {
     pub kind: String,
     pub id: Option<String>,
     pub reason: String,
+}
+
+/// A kind whose listing could not be trusted as complete: nothing of it
+/// was removed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IncompleteKind {
+    pub kind: String,
+    pub reason: String,
+}
+
+/// Removals the guard held for one kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeldRemoval {
+    pub kind: String,
+    pub removed: u32,
+    pub stored: u32,
 }
 
 /// The `sync --json` output: a public contract.
@@ -49,6 +71,12 @@ pub struct SyncReport {
     pub finished_at: String,
     pub kinds: BTreeMap<String, KindCounts>,
     pub invalid: Vec<InvalidRecord>,
+    /// Kinds whose listing was incomplete, with the reason.
+    #[serde(default)]
+    pub incomplete: Vec<IncompleteKind>,
+    /// Removals held for a person to confirm (`sync --allow-removals`).
+    #[serde(default)]
+    pub held_removals: Vec<HeldRemoval>,
     pub requests: u32,
     pub retries: u32,
 }
@@ -70,6 +98,9 @@ pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings
         page_size: tuning.page_size,
         max_attempts: tuning.max_attempts,
         timeout_ms: tuning.timeout_ms,
+        switched_off: Vec::new(),
+        max_removal_percent: crate::scope::DEFAULT_MAX_REMOVAL_PERCENT,
+        allow_removals: tuning.allow_removals,
     }
 }
 
@@ -141,28 +172,19 @@ pub fn execute(
         conn.query_row("SELECT started_at FROM runs WHERE id = ?1", [run_id], |r| {
             r.get(0)
         })?;
-    let settings = settings(integration, tuning);
+    let scope = crate::scope::get(&conn, &integration.id)?;
+    let settings = wit_sync::Settings {
+        switched_off: scope.switched_off(),
+        max_removal_percent: scope.max_removal_percent,
+        ..settings(integration, tuning)
+    };
     let store = RunStore::begin(conn, &integration.id, run_id, progress)?;
     let (answer, store) = runtime.sync(&integration.api_url, settings, store, Limits::default());
-    let (conn, outcome) = match answer {
-        Ok(Ok(report)) => match store.commit() {
-            Ok(conn) => (conn, Ok(report)),
-            Err(e) => return Err(e),
-        },
-        Ok(Err(message)) => (store.roll_back()?, Err(message)),
-        Err(trap) => (store.roll_back()?, Err(format!("{trap:#}"))),
-    };
-
     let mut report = SyncReport {
         integration: integration.name.clone(),
         run_id,
-        status: if outcome.is_ok() {
-            "succeeded"
-        } else {
-            "failed"
-        }
-        .into(),
-        error: outcome.as_ref().err().cloned(),
+        status: "succeeded".into(),
+        error: None,
         started_at,
         finished_at: db::now(),
         // Every kind is always present, so scripts can read any count.
@@ -171,46 +193,47 @@ pub fn execute(
             .map(|k| (k.to_string(), KindCounts::default()))
             .collect(),
         invalid: Vec::new(),
+        incomplete: Vec::new(),
+        held_removals: Vec::new(),
         requests: 0,
         retries: 0,
     };
-    if let Ok(guest) = outcome {
-        report.kinds.extend(guest.kinds.iter().map(|k| {
-            let counts = KindCounts {
-                created: k.created,
-                updated: k.updated,
-                unchanged: k.unchanged,
-                removed: k.removed,
-                invalid: k.invalid,
-            };
-            (kind_name(k.kind).to_string(), counts)
-        }));
-        report.invalid = guest
-            .invalid
-            .into_iter()
-            .map(|i| InvalidRecord {
-                kind: kind_name(i.kind).into(),
-                id: i.id,
-                reason: i.reason,
-            })
-            .collect();
-        report.requests = guest.requests;
-        report.retries = guest.retries;
-    }
-    conn.execute(
-        "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5 WHERE id = ?1",
-        params![
-            run_id,
-            report.finished_at,
-            report.status,
-            serde_json::to_string(&report)?,
-            report.error
-        ],
-    )
-    .context("recording the run's outcome")?;
+    let conn = match answer {
+        Ok(Ok(guest)) => {
+            report.fill(guest);
+            // The outcome is written with the elements, in one transaction.
+            store.commit(|tx| record_outcome(tx, &report, false))?
+        }
+        failed => {
+            report.status = "failed".into();
+            report.error = Some(match failed {
+                Ok(Err(wit_sync::RunError::Failed(message))) => message,
+                Ok(Err(wit_sync::RunError::RemovalsHeld(held))) => {
+                    report.held_removals = held
+                        .kinds
+                        .into_iter()
+                        .map(|h| HeldRemoval {
+                            kind: kind_name(h.kind).into(),
+                            removed: h.removed,
+                            stored: h.stored,
+                        })
+                        .collect();
+                    held.message
+                }
+                Err(trap) => format!("{trap:#}"),
+                Ok(Ok(_)) => unreachable!("a report is a success"),
+            });
+            let conn = store.roll_back()?;
+            record_outcome(&conn, &report, true)?;
+            conn
+        }
+    };
     if report.succeeded() {
-        crate::identification::apply_after_sync(&conn, integration)
-            .context("identifying clients after the sync")?;
+        identify(&conn, integration, run_id)?;
+    }
+    for incomplete in &report.incomplete {
+        tracing::warn!(run_id, integration = %integration.name, kind = %incomplete.kind, reason = %incomplete.reason,
+            "listing incomplete; nothing of this kind was removed");
     }
     match &report.error {
         None => tracing::info!(run_id, integration = %integration.name, "sync succeeded"),
@@ -219,4 +242,82 @@ pub fn execute(
         }
     }
     Ok((report, conn))
+}
+
+impl SyncReport {
+    fn fill(&mut self, guest: wit_sync::Report) {
+        self.kinds.extend(guest.kinds.iter().map(|k| {
+            let counts = KindCounts {
+                created: k.created,
+                updated: k.updated,
+                unchanged: k.unchanged,
+                removed: k.removed,
+                invalid: k.invalid,
+                kept: k.kept,
+            };
+            (kind_name(k.kind).to_string(), counts)
+        }));
+        self.invalid = guest
+            .invalid
+            .into_iter()
+            .map(|i| InvalidRecord {
+                kind: kind_name(i.kind).into(),
+                id: i.id,
+                reason: i.reason,
+            })
+            .collect();
+        self.incomplete = guest
+            .incomplete
+            .into_iter()
+            .map(|i| IncompleteKind {
+                kind: kind_name(i.kind).into(),
+                reason: i.reason,
+            })
+            .collect();
+        self.requests = guest.requests;
+        self.retries = guest.retries;
+    }
+}
+
+/// Write the run's outcome; a succeeded run's identification is still to do.
+fn record_outcome(conn: &Connection, report: &SyncReport, identified: bool) -> Result<()> {
+    conn.execute(
+        "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5, identified = ?6 WHERE id = ?1",
+        params![
+            report.run_id,
+            report.finished_at,
+            report.status,
+            serde_json::to_string(report)?,
+            report.error,
+            identified
+        ],
+    )
+    .context("recording the run's outcome")?;
+    Ok(())
+}
+
+/// Identify clients after run `run_id`, and note that it is done.
+fn identify(conn: &Connection, integration: &Integration, run_id: i64) -> Result<()> {
+    crate::identification::apply_after_sync(conn, integration)
+        .context("identifying clients after the sync")?;
+    conn.execute("UPDATE runs SET identified = 1 WHERE id = ?1", [run_id])?;
+    Ok(())
+}
+
+/// Finish what a process that died between a run's apply and its
+/// identification left undone. Called at every start.
+pub fn finish_interrupted(conn: &Connection) -> Result<()> {
+    let pending: Vec<(i64, String)> = conn
+        .prepare(
+            "SELECT r.id, i.name FROM runs r JOIN integrations i ON i.id = r.integration_id
+             WHERE r.outcome = 'succeeded' AND r.identified = 0 ORDER BY r.id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (run_id, name) in pending {
+        let integration = crate::integration::get(conn, &name)?;
+        tracing::info!(run_id, integration = %name, "finishing the identification of an interrupted run");
+        identify(conn, &integration, run_id)?;
+    }
+    Ok(())
 }

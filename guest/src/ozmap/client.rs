@@ -51,79 +51,6 @@ pub fn condition(property: &str, operator: &str, value: Value) -> Value {
     serde_json::json!({ "property": property, "operator": operator, "value": value })
 }
 
-/// Walks a list page by page: each `next` fetches one page, so memory holds
-/// one page at a time.
-///
-/// Follows `hasNextPage` when the server sends it; otherwise a page is the
-/// last when it is empty or reaches `total`. A server that answers fewer rows
-/// than asked (its own page cap) is followed at its pace.
-pub struct Pager {
-    route: String,
-    filter: Option<String>,
-    limit: u64,
-    offset: u64,
-    done: bool,
-}
-
-impl Pager {
-    pub fn new(route: &str, filter: &[Value], page_size: u32) -> Pager {
-        Pager {
-            route: route.to_string(),
-            filter: (!filter.is_empty())
-                .then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
-            limit: page_size.max(1) as u64,
-            offset: 0,
-            done: false,
-        }
-    }
-
-    /// The next page's rows; `None` once the listing is complete.
-    pub fn next<H: Http>(
-        &mut self,
-        client: &mut OzmapClient<H>,
-    ) -> Result<Option<Vec<Value>>, String> {
-        if self.done {
-            return Ok(None);
-        }
-        let page = self.offset / self.limit + 1;
-        let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
-        if let Some(filter) = &self.filter {
-            query.push_str("&filter=");
-            query.push_str(filter);
-        }
-        let what = format!("{} page {page}", self.route);
-        let listing =
-            Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
-        if let Some(start) = listing.start
-            && start != self.offset
-        {
-            return Err(format!(
-                "{what}: the platform answered rows from {start}, expected {}; refusing to skip or repeat elements",
-                self.offset
-            ));
-        }
-        let count = listing.rows.len() as u64;
-        let asked = self.limit;
-        let more = listing.more(self.offset, count, asked);
-        // The server capped our page size: go on at its size. Adopted on the
-        // first page only, where the offset (0) fits any size.
-        if more && count > 0 && count < asked && self.offset == 0 {
-            self.limit = listing
-                .limit
-                .filter(|l| *l > 0 && *l < asked)
-                .unwrap_or(count);
-        }
-        self.offset += count;
-        self.done = !more || count == 0;
-        if !self.done && !self.offset.is_multiple_of(self.limit) {
-            return Err(format!(
-                "{what}: the platform changed its page size mid-listing; cannot page on safely"
-            ));
-        }
-        Ok(Some(listing.rows))
-    }
-}
-
 impl<H: Http> OzmapClient<H> {
     pub fn new(http: H, credentials: Credentials, policy: RetryPolicy, timeout: Duration) -> Self {
         let base = format!("{}/api/v2", credentials.api_url.trim_end_matches('/'));
@@ -342,59 +269,6 @@ fn parse_json(response: &Response, what: &str) -> Result<Value, String> {
             response.body.len()
         )
     })
-}
-
-/// One page of a list, in either of the shapes servers send.
-struct Listing {
-    rows: Vec<Value>,
-    total: Option<u64>,
-    start: Option<u64>,
-    limit: Option<u64>,
-    has_next_page: Option<bool>,
-}
-
-impl Listing {
-    fn parse(body: Value) -> Result<Listing, String> {
-        let mut body = match body {
-            // Some servers answer a bare array for small lists.
-            Value::Array(rows) => {
-                return Ok(Listing {
-                    rows,
-                    total: None,
-                    start: None,
-                    limit: None,
-                    has_next_page: Some(false),
-                });
-            }
-            Value::Object(map) => map,
-            _ => return Err("the answer is neither a page nor a list".into()),
-        };
-        let rows = match body.remove("rows") {
-            Some(Value::Array(rows)) => rows,
-            Some(Value::Null) | None => Vec::new(),
-            Some(_) => return Err("`rows` is not a list".into()),
-        };
-        let number = |v: Option<&Value>| v.and_then(Value::as_u64);
-        Ok(Listing {
-            total: number(body.get("total")),
-            start: number(body.get("start")),
-            limit: number(body.get("limit")),
-            has_next_page: body.get("hasNextPage").and_then(Value::as_bool),
-            rows,
-        })
-    }
-
-    /// Whether pages remain after this one, which started at `offset`.
-    fn more(&self, offset: u64, count: u64, asked: u64) -> bool {
-        if let Some(next) = self.has_next_page {
-            return next;
-        }
-        match self.total {
-            Some(total) => offset + count < total,
-            // Neither flag nor total: only a full page suggests more.
-            None => count >= asked,
-        }
-    }
 }
 
 /// Percent-encode a query-string value (RFC 3986 unreserved characters kept).

@@ -1,4 +1,5 @@
 //! The OZmap platform: its API v2 client and its record formats.
 
 pub mod client;
+pub mod pager;
 pub mod records;

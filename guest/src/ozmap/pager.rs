@@ -1,0 +1,262 @@
+//! Paging through an OZmap list, and deciding whether the listing can be
+//! trusted as complete.
+//!
+//! Removal follows a complete listing, so a listing that lies (a
+//! `hasNextPage: false` on page 1 of 11, a `total` that disagrees with the
+//! rows sent, pages that repeat for ever) must never pass for complete: it
+//! would mark the network removed. What was read is still kept.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::client::{OzmapClient, percent_encode};
+use crate::http::Http;
+
+/// Walks a list page by page: each `next` fetches one page, so memory holds
+/// one page at a time.
+///
+/// Follows `hasNextPage` when the server sends it; otherwise a page is the
+/// last when it is empty or reaches `total`. A server that answers fewer rows
+/// than asked (its own page cap) is followed at its pace. Once done,
+/// `incomplete` says whether (and why) the listing cannot be trusted.
+pub struct Pager {
+    route: String,
+    filter: Option<String>,
+    limit: u64,
+    /// Rows read so far: the next page starts there.
+    offset: u64,
+    pages: u64,
+    /// The smallest and largest `total` the platform announced.
+    totals: Option<(u64, u64)>,
+    /// Each page's fingerprint, to notice a page sent again.
+    fingerprints: HashSet<u64>,
+    done: bool,
+    incomplete: Option<String>,
+}
+
+impl Pager {
+    pub fn new(route: &str, filter: &[Value], page_size: u32) -> Pager {
+        Pager {
+            route: route.to_string(),
+            filter: (!filter.is_empty())
+                .then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
+            limit: page_size.max(1) as u64,
+            offset: 0,
+            pages: 0,
+            totals: None,
+            fingerprints: HashSet::new(),
+            done: false,
+            incomplete: None,
+        }
+    }
+
+    /// Once `next` answered `None`: why the listing cannot be trusted as
+    /// complete, or `None` when what was read agrees with what the platform
+    /// announced.
+    pub fn incomplete(&self) -> Option<&str> {
+        self.incomplete.as_deref()
+    }
+
+    /// The next page's rows; `None` once the listing ended.
+    pub fn next<H: Http>(
+        &mut self,
+        client: &mut OzmapClient<H>,
+    ) -> Result<Option<Vec<Value>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.offset / self.limit + 1;
+        let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
+        if let Some(filter) = &self.filter {
+            query.push_str("&filter=");
+            query.push_str(filter);
+        }
+        let what = format!("{} page {page}", self.route);
+        let listing =
+            Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
+        if let Some(start) = listing.start
+            && start != self.offset
+        {
+            return Err(format!(
+                "{what}: the platform answered rows from {start}, expected {}; refusing to skip or repeat elements",
+                self.offset
+            ));
+        }
+        let count = listing.rows.len() as u64;
+        if count > 0 && !self.fingerprints.insert(fingerprint(&listing.rows)) {
+            return Err(format!(
+                "{what}: the platform sent the same {count} rows as on an earlier page while announcing more; stopped rather than read for ever"
+            ));
+        }
+        if let Some(total) = listing.total {
+            self.totals = Some(match self.totals {
+                None => (total, total),
+                Some((lo, hi)) => (lo.min(total), hi.max(total)),
+            });
+        }
+        let asked = self.limit;
+        let more = listing.more(self.offset, count, asked);
+        // The server capped our page size: go on at its size. Adopted on the
+        // first page only, where the offset (0) fits any size.
+        if more && count > 0 && count < asked && self.offset == 0 {
+            self.limit = listing
+                .limit
+                .filter(|l| *l > 0 && *l < asked)
+                .unwrap_or(count);
+        }
+        self.offset += count;
+        self.pages += 1;
+        if more && count > 0 && !self.offset.is_multiple_of(self.limit) {
+            // A short page in the middle: the next page number would not
+            // start where this one ended, so the listing cannot go on.
+            self.end(Some(format!(
+                "page {page} held {count} rows, fewer than the {} of a full page, yet the platform announced more{}",
+                self.limit,
+                self.announced()
+            )));
+        } else if !more || count == 0 {
+            let verdict = self.verdict(page, listing.has_next_page.is_some());
+            self.end(verdict);
+        } else if let Some(bound) = self.page_bound()
+            && self.pages >= bound
+        {
+            return Err(format!(
+                "{what}: the platform keeps announcing more pages: {} rows read in {} pages, more than its total{} allows; stopped",
+                self.offset,
+                self.pages,
+                self.announced()
+            ));
+        }
+        Ok(Some(listing.rows))
+    }
+
+    fn end(&mut self, incomplete: Option<String>) {
+        self.done = true;
+        self.incomplete = incomplete;
+    }
+
+    /// Whether the rows read agree with the totals announced. Elements
+    /// created or deleted while the listing ran move the total, and with it
+    /// the rows a listing can legitimately see, by as much.
+    fn verdict(&self, last_page: u64, flagged: bool) -> Option<String> {
+        let (lo, hi) = self.totals?;
+        let drift = hi - lo;
+        let read = self.offset;
+        let how = if flagged {
+            format!("hasNextPage was false on page {last_page}")
+        } else {
+            format!("page {last_page} was the last")
+        };
+        if read + drift < lo {
+            Some(format!(
+                "the listing ended after {read} rows ({how}) while the platform announced {}",
+                self.announced_total()
+            ))
+        } else if read > hi + drift {
+            Some(format!(
+                "the platform sent {read} rows while it announced only {}",
+                self.announced_total()
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// At most the pages the largest total fills, and one more for
+    /// elements created meanwhile.
+    fn page_bound(&self) -> Option<u64> {
+        let (lo, hi) = self.totals?;
+        Some((hi + (hi - lo)).div_ceil(self.limit) + 2)
+    }
+
+    fn announced_total(&self) -> String {
+        match self.totals {
+            Some((lo, hi)) if lo == hi => format!("a total of {hi}"),
+            Some((lo, hi)) => format!("totals from {lo} to {hi}"),
+            None => "no total".to_string(),
+        }
+    }
+
+    fn announced(&self) -> String {
+        match self.totals {
+            Some(_) => format!(" ({})", self.announced_total()),
+            None => String::new(),
+        }
+    }
+}
+
+/// A stable hash of a page's ids (FNV-1a: the same everywhere, no random
+/// state), to tell a page sent again. A row without an id counts whole.
+fn fingerprint(rows: &[Value]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for row in rows {
+        let id = row.get("id").or_else(|| row.get("_id")).and_then(Value::as_str);
+        let whole;
+        let key = match id {
+            Some(id) => id,
+            None => {
+                whole = row.to_string();
+                &whole
+            }
+        };
+        for byte in key.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// One page of a list, in either of the shapes servers send.
+struct Listing {
+    rows: Vec<Value>,
+    total: Option<u64>,
+    start: Option<u64>,
+    limit: Option<u64>,
+    has_next_page: Option<bool>,
+}
+
+impl Listing {
+    fn parse(body: Value) -> Result<Listing, String> {
+        let mut body = match body {
+            // Some servers answer a bare array for small lists.
+            Value::Array(rows) => {
+                return Ok(Listing {
+                    rows,
+                    total: None,
+                    start: None,
+                    limit: None,
+                    has_next_page: Some(false),
+                });
+            }
+            Value::Object(map) => map,
+            _ => return Err("the answer is neither a page nor a list".into()),
+        };
+        let rows = match body.remove("rows") {
+            Some(Value::Array(rows)) => rows,
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => return Err("`rows` is not a list".into()),
+        };
+        let number = |v: Option<&Value>| v.and_then(Value::as_u64);
+        Ok(Listing {
+            total: number(body.get("total")),
+            start: number(body.get("start")),
+            limit: number(body.get("limit")),
+            has_next_page: body.get("hasNextPage").and_then(Value::as_bool),
+            rows,
+        })
+    }
+
+    /// Whether pages remain after this one, which started at `offset`.
+    fn more(&self, offset: u64, count: u64, asked: u64) -> bool {
+        if let Some(next) = self.has_next_page {
+            return next;
+        }
+        match self.total {
+            Some(total) => offset + count < total,
+            // Neither flag nor total: only a full page suggests more.
+            None => count >= asked,
+        }
+    }
+}

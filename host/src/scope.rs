@@ -1,0 +1,146 @@
+//! What an integration synchronises: which element kinds (as HubSoft's
+//! integration offers under "Elementos"), and how much of a kind a sync
+//! may remove before it holds the removals for a person to confirm.
+
+use anyhow::{Result, bail};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::bindings::types::ElementKind;
+use crate::integration::Integration;
+
+/// The kinds an integration may switch off; projects are always read.
+pub const SELECTABLE: [&str; 5] = ["pole", "box", "splitter", "client", "property"];
+
+/// Kinds that bindings stand on: not switched off while bindings exist.
+const BINDINGS_NEED: [&str; 3] = ["pole", "box", "splitter"];
+
+/// The removal guard's default share, in percent.
+pub const DEFAULT_MAX_REMOVAL_PERCENT: u8 = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    /// The kinds synchronised, in the order a sync reads them.
+    pub kinds: Vec<String>,
+    /// A complete listing that would remove more than this share of a
+    /// kind's stored elements holds the run (100: never).
+    pub max_removal_percent: u8,
+}
+
+impl Scope {
+    /// The selectable kinds this scope leaves out, as the component takes them.
+    pub fn switched_off(&self) -> Vec<ElementKind> {
+        SELECTABLE
+            .iter()
+            .filter(|k| !self.kinds.iter().any(|on| on == *k))
+            .filter_map(|k| kind_of(k))
+            .collect()
+    }
+}
+
+fn kind_of(name: &str) -> Option<ElementKind> {
+    Some(match name {
+        "pole" => ElementKind::Pole,
+        "box" => ElementKind::Box,
+        "splitter" => ElementKind::Splitter,
+        "client" => ElementKind::Client,
+        "property" => ElementKind::Property,
+        _ => return None,
+    })
+}
+
+pub fn get(conn: &Connection, integration_id: &str) -> Result<Scope> {
+    let (kinds, max_removal_percent): (String, u8) = conn.query_row(
+        "SELECT kinds, max_removal_percent FROM integrations WHERE id = ?1",
+        [integration_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Scope {
+        kinds: kinds
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect(),
+        max_removal_percent,
+    })
+}
+
+/// A change of scope; `None` leaves a setting as it is.
+#[derive(Default)]
+pub struct Change {
+    /// Kind names, e.g. `["pole", "box", "splitter"]`.
+    pub kinds: Option<Vec<String>>,
+    pub max_removal_percent: Option<u8>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_none() && self.max_removal_percent.is_none()
+    }
+}
+
+/// Parse a comma-separated list of kinds (`pole,box,splitter`).
+pub fn parse_kinds(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|k| k.trim().to_lowercase())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// Change what `integration` synchronises, checked against what the kinds
+/// and the integration's bindings need.
+pub fn set(conn: &Connection, integration: &Integration, change: Change) -> Result<Scope> {
+    let mut scope = get(conn, &integration.id)?;
+    if let Some(percent) = change.max_removal_percent {
+        if percent > 100 {
+            bail!("--max-removal-percent takes a share from 0 to 100; {percent} is not one");
+        }
+        scope.max_removal_percent = percent;
+    }
+    if let Some(kinds) = change.kinds {
+        for kind in &kinds {
+            if !SELECTABLE.contains(&kind.as_str()) {
+                bail!(
+                    "--kinds: {kind:?} is not a kind mapsync synchronises; choose from {} (projects are always read)",
+                    SELECTABLE.join(", ")
+                );
+            }
+        }
+        let on = |k: &str| kinds.iter().any(|x| x == k);
+        if on("splitter") && !on("box") {
+            bail!("--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out");
+        }
+        if integration.project_name.is_some() && on("client") && !on("property") {
+            bail!(
+                "--kinds: a project's clients are found through its properties: add property, or leave client out"
+            );
+        }
+        let bindings: u32 = conn.query_row(
+            "SELECT count(*) FROM bindings WHERE integration_id = ?1",
+            [&integration.id],
+            |r| r.get(0),
+        )?;
+        let missing: Vec<&str> = BINDINGS_NEED.iter().copied().filter(|k| !on(k)).collect();
+        if bindings > 0 && !missing.is_empty() {
+            bail!(
+                "--kinds: {} stay synchronised while {bindings} binding(s) of integration {:?} stand on them; unbind them first",
+                missing.join(", "),
+                integration.name
+            );
+        }
+        scope.kinds = SELECTABLE
+            .iter()
+            .filter(|k| on(k))
+            .map(|k| k.to_string())
+            .collect();
+    }
+    conn.execute(
+        "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3 WHERE id = ?1",
+        params![
+            integration.id,
+            scope.kinds.join(","),
+            scope.max_removal_percent
+        ],
+    )?;
+    Ok(scope)
+}
