@@ -34,7 +34,11 @@ fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
         page_size: settings.page_size,
         max_attempts: settings.max_attempts,
         timeout_ms: settings.timeout_ms,
-        switched_off: settings.switched_off.into_iter().map(kind_from_wit).collect(),
+        switched_off: settings
+            .switched_off
+            .into_iter()
+            .map(kind_from_wit)
+            .collect(),
         max_removal_percent: settings.max_removal_percent,
         allow_removals: settings.allow_removals,
     }
@@ -112,26 +116,25 @@ impl wit_sync::Guest for Component {
 
     fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, wit_sync::RunError> {
         let settings = settings_from_wit(settings);
-        let report =
-            sync::run(ImportedHttp, &mut ImportedStore, &settings).map_err(|e| {
-                let message = e.to_string();
-                match e {
-                    sync::RunError::Failed(why) => wit_sync::RunError::Failed(why),
-                    sync::RunError::RemovalsHeld(held) => {
-                        wit_sync::RunError::RemovalsHeld(wit_sync::HeldRemovals {
-                            kinds: held
-                                .into_iter()
-                                .map(|h| wit_sync::HeldRemoval {
-                                    kind: kind_to_wit(h.kind),
-                                    removed: h.removed,
-                                    stored: h.stored,
-                                })
-                                .collect(),
-                            message,
-                        })
-                    }
+        let report = sync::run(ImportedHttp, &mut ImportedStore, &settings).map_err(|e| {
+            let message = e.to_string();
+            match e {
+                sync::RunError::Failed(why) => wit_sync::RunError::Failed(why),
+                sync::RunError::RemovalsHeld(held) => {
+                    wit_sync::RunError::RemovalsHeld(wit_sync::HeldRemovals {
+                        kinds: held
+                            .into_iter()
+                            .map(|h| wit_sync::HeldRemoval {
+                                kind: kind_to_wit(h.kind),
+                                removed: h.removed,
+                                stored: h.stored,
+                            })
+                            .collect(),
+                        message,
+                    })
                 }
-            })?;
+            }
+        })?;
         Ok(wit_sync::Report {
             kinds: report
                 .kinds

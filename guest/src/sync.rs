@@ -355,7 +355,8 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let mut pending = std::mem::take(&mut self.to_keep);
         while let Some((kind, _)) = pending.first() {
             let kind = *kind;
-            let (these, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(k, _)| *k == kind);
+            let (these, rest): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|(k, _)| *k == kind);
             pending = rest;
             let elements: Vec<InvalidElement> = these.into_iter().map(|(_, e)| e).collect();
             let kept = self

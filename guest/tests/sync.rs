@@ -92,7 +92,8 @@ impl Http for &mut Platform {
         };
         let page_rows: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
         let total = self.total.unwrap_or(rows.len());
-        let mut body = json!({"total": total, "count": page_rows.len(), "limit": limit, "rows": page_rows});
+        let mut body =
+            json!({"total": total, "count": page_rows.len(), "limit": limit, "rows": page_rows});
         if !self.repeat_first_page {
             body["start"] = json!(start);
         }
@@ -484,7 +485,10 @@ fn pages_that_repeat_for_ever_stop_with_a_clear_error() {
     let error = sync::run(&mut endless, &mut Memory::default(), &settings(None, 10))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("same") && error.contains("page 2"), "{error}");
+    assert!(
+        error.contains("same") && error.contains("page 2"),
+        "{error}"
+    );
     assert!(endless.requests.len() < 10, "{}", endless.requests.len());
 }
 
@@ -537,10 +541,18 @@ fn an_element_that_turns_invalid_is_kept_with_its_children() {
     let report = sync::run(&mut platform, &mut store, &settings(None, 10)).unwrap();
     let boxes = report.kinds[&ElementKind::Box];
     assert_eq!((boxes.invalid, boxes.kept, boxes.removed), (1, 1, 0));
-    assert!(store.elements.contains_key(&(ElementKind::Box, "b1".into())));
+    assert!(
+        store
+            .elements
+            .contains_key(&(ElementKind::Box, "b1".into()))
+    );
     assert!(store.flagged[&(ElementKind::Box, "b1".into())].contains("95"));
     // Its splitter still finds its box among the synchronised ones.
-    assert!(store.elements.contains_key(&(ElementKind::Splitter, "s1".into())));
+    assert!(
+        store
+            .elements
+            .contains_key(&(ElementKind::Splitter, "s1".into()))
+    );
     assert_eq!(report.kinds[&ElementKind::Splitter].removed, 0);
 }
 

@@ -116,16 +116,24 @@ pub fn set_state(
 }
 
 /// A synchronised splitter, with the integration that brought it.
-struct Splitter {
-    integration_id: String,
+pub struct Splitter {
+    pub integration_id: String,
     integration: String,
     detached: bool,
+    invalid: Option<String>,
     data: Value,
+}
+
+impl Splitter {
+    /// The box that holds it.
+    pub fn box_id(&self) -> Option<&str> {
+        self.data["box_"].as_str()
+    }
 }
 
 fn splitter(conn: &Connection, id: &str) -> Result<Option<Splitter>> {
     let mut stmt = conn.prepare(
-        "SELECT e.integration_id, i.name, i.detached_at IS NOT NULL OR i.project_id IS NULL, e.data
+        "SELECT e.integration_id, i.name, i.detached_at IS NOT NULL OR i.project_id IS NULL, e.invalid_reason, e.data
          FROM elements e JOIN integrations i ON i.id = e.integration_id
          WHERE e.kind = 'splitter' AND e.id = ?1 AND e.removed_at IS NULL
          ORDER BY (i.detached_at IS NOT NULL OR i.project_id IS NULL)",
@@ -136,10 +144,90 @@ fn splitter(conn: &Connection, id: &str) -> Result<Option<Splitter>> {
                 integration_id: r.get(0)?,
                 integration: r.get(1)?,
                 detached: r.get(2)?,
-                data: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+                invalid: r.get(3)?,
+                data: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null),
             })
         })
         .optional()?)
+}
+
+/// Check that `port` of `splitter_id` can take `service` now: the splitter
+/// is synchronised, valid and a service splitter, and the port exists, is
+/// not blocked, is not taken on the platform (but by `service`'s own client)
+/// and is not bound to another service. Checked when binding and again
+/// before every push, since a sync may have changed any of it.
+pub fn check_port(
+    conn: &Connection,
+    service: &str,
+    splitter_id: &str,
+    port: u32,
+) -> Result<Splitter> {
+    let Some(splitter) = splitter(conn, splitter_id)? else {
+        bail!(
+            "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
+        );
+    };
+    if splitter.detached {
+        bail!(
+            "splitter {splitter_id:?} is no longer synchronised: its integration {:?} feeds no project",
+            splitter.integration
+        );
+    }
+    if let Some(reason) = &splitter.invalid {
+        bail!(
+            "the platform's latest record of splitter {splitter_id:?} is invalid ({reason}); fix it on the platform and sync again"
+        );
+    }
+    if splitter.data["service"] != true {
+        bail!(
+            "splitter {splitter_id:?} is a distribution splitter: only service splitters (allowing client connection) offer ports for binding"
+        );
+    }
+    let ports = splitter.data["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(listed) = ports.iter().find(|p| p["number"] == port) else {
+        bail!(
+            "splitter {splitter_id:?} has ports 1 to {}; port {port} is out of range",
+            ports.len()
+        );
+    };
+    if listed["blocked"] == true {
+        bail!("port {port} of splitter {splitter_id:?} is blocked on the platform");
+    }
+    let taken_by: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT p.id, coalesce(json_extract(c.data, '$.code'), json_extract(p.data, '$.client_code'))
+             FROM elements p
+             LEFT JOIN elements c ON c.integration_id = p.integration_id AND c.kind = 'client'
+                  AND c.id = json_extract(p.data, '$.client') AND c.removed_at IS NULL
+             WHERE p.integration_id = ?1 AND p.kind = 'property' AND p.removed_at IS NULL
+               AND json_extract(p.data, '$.connection.splitter') = ?2 AND json_extract(p.data, '$.connection.port') = ?3",
+            params![splitter.integration_id, splitter_id, port],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((property, code)) = taken_by
+        && code.as_deref() != Some(service)
+    {
+        bail!(
+            "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
+        );
+    }
+    let bound_by: Option<String> = conn
+        .query_row(
+            "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
+            params![splitter.integration_id, splitter_id, port],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = bound_by
+        && other != service
+    {
+        bail!("port {port} of splitter {splitter_id:?} is already bound to service {other:?}");
+    }
+    Ok(splitter)
 }
 
 /// Bind a service to a port, pending confirmation; refused with the reason
@@ -163,64 +251,13 @@ pub fn bind(conn: &Connection, service: &str, splitter_id: &str, port: u32) -> R
             existing.state
         );
     }
-    let Some(splitter) = splitter(conn, splitter_id)? else {
-        bail!(
-            "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
-        );
-    };
-    if splitter.detached {
-        bail!(
-            "splitter {splitter_id:?} is no longer synchronised: its integration {:?} feeds no project",
-            splitter.integration
-        );
-    }
-    if splitter.data["service"] != true {
-        bail!(
-            "splitter {splitter_id:?} is a distribution splitter: only service splitters (allowing client connection) offer ports for binding"
-        );
-    }
-    let ports = splitter.data["ports"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let Some(listed) = ports.iter().find(|p| p["number"] == port) else {
-        bail!(
-            "splitter {splitter_id:?} has ports 1 to {}; port {port} is out of range",
-            ports.len()
-        );
-    };
-    if listed["blocked"] == true {
-        bail!("port {port} of splitter {splitter_id:?} is blocked on the platform");
-    }
-    let taken_by: Option<String> = conn
-        .query_row(
-            "SELECT id FROM elements WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL
-               AND json_extract(data, '$.connection.splitter') = ?2 AND json_extract(data, '$.connection.port') = ?3",
-            params![splitter.integration_id, splitter_id, port],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(property) = taken_by {
-        bail!(
-            "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
-        );
-    }
-    let bound_by: Option<String> = conn
-        .query_row(
-            "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
-            params![splitter.integration_id, splitter_id, port],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(other) = bound_by {
-        bail!("port {port} of splitter {splitter_id:?} is already bound to service {other:?}");
-    }
+    let splitter = check_port(conn, service, splitter_id, port)?;
     let now = db::now();
     let tx = conn.unchecked_transaction()?;
     tx.execute(
         "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-        params![service, splitter.integration_id, splitter_id, port, splitter.data["box_"].as_str(), now],
+        params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), now],
     )?;
     record(
         &tx,

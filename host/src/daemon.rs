@@ -106,7 +106,12 @@ impl Daemon {
 
     /// Start a sync of the named integration in the background, unless one
     /// runs already. `Err` when it cannot start (unknown, not linked, stopping).
-    pub fn trigger(self: &Arc<Self>, name: &str, trigger: &str) -> Result<Triggered> {
+    pub fn trigger(
+        self: &Arc<Self>,
+        name: &str,
+        trigger: &str,
+        tuning: Tuning,
+    ) -> Result<Triggered> {
         if self.stopping() {
             anyhow::bail!("mapsync is stopping and takes no new syncs");
         }
@@ -149,7 +154,7 @@ impl Daemon {
         std::thread::Builder::new().name(format!("sync-{}", integration.name)).spawn(move || {
             daemon.acquire_slot();
             let progress = Box::new(LiveProgress(live.clone()));
-            match sync_run::execute(conn, &daemon.runtime, &integration, run_id, Tuning::default(), progress) {
+            match sync_run::execute(conn, &daemon.runtime, &integration, run_id, tuning, progress) {
                 Ok((report, _)) if report.succeeded() => {}
                 Ok((report, _)) => tracing::warn!(run_id, error = ?report.error, "sync failed"),
                 Err(e) => tracing::error!(run_id, error = %format!("{e:#}"), "sync could not be recorded"),
@@ -253,7 +258,7 @@ mod tests {
 
         let outcomes: Vec<Triggered> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| daemon.trigger("isp", "api").unwrap()))
+                .map(|_| s.spawn(|| daemon.trigger("isp", "api", Tuning::default()).unwrap()))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -277,7 +282,7 @@ mod tests {
             .unwrap();
         assert_eq!(runs, 1);
         assert!(
-            daemon.trigger("isp", "api").is_err(),
+            daemon.trigger("isp", "api", Tuning::default()).is_err(),
             "a stopping daemon takes no work"
         );
     }

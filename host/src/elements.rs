@@ -29,6 +29,10 @@ pub enum Select<'a> {
 }
 
 /// Current (not removed) elements of one kind, in the platform's id order.
+/// Where a stored element carries why the platform's latest record of it
+/// is invalid (its last valid version is what is shown); null when valid.
+const INVALID: &str = "invalid";
+
 fn stored(
     conn: &Connection,
     integration_id: &str,
@@ -44,17 +48,23 @@ fn stored(
         ),
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT data FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND {condition} ORDER BY id"
+        "SELECT data, invalid_reason FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND {condition} ORDER BY id"
     ))?;
-    let decode = |data: rusqlite::Result<String>| Ok(serde_json::from_str(&data?)?);
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?));
+    let decode = |row: rusqlite::Result<(String, Option<String>)>| {
+        let (data, invalid) = row?;
+        let mut element: Value = serde_json::from_str(&data)?;
+        element[INVALID] = json!(invalid);
+        Ok(element)
+    };
     match ids {
         None => stmt
-            .query_map(params![integration_id, kind], |r| r.get(0))?
+            .query_map(params![integration_id, kind], row)?
             .map(decode)
             .collect(),
         Some(ids) => {
             let ids = serde_json::to_string(ids)?;
-            stmt.query_map(params![integration_id, kind, ids], |r| r.get(0))?
+            stmt.query_map(params![integration_id, kind, ids], row)?
                 .map(decode)
                 .collect()
         }
@@ -155,7 +165,7 @@ pub fn select(
         bail!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "));
     }
     let elements = stored(conn, integration_id, kind, which)?;
-    let shaped = match kind {
+    let shaped: Vec<Value> = match kind {
         "splitter" => {
             let ids: Vec<String> = elements
                 .iter()
@@ -171,7 +181,14 @@ pub fn select(
         }
         _ => elements.iter().map(|e| simple(kind, e)).collect(),
     };
-    Ok(shaped)
+    Ok(elements
+        .iter()
+        .zip(shaped)
+        .map(|(e, mut shown): (&Value, Value)| {
+            shown[INVALID] = e[INVALID].clone();
+            shown
+        })
+        .collect())
 }
 
 fn simple(kind: &str, e: &Value) -> Value {

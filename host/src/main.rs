@@ -159,9 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Bindings { service, json } => {
-            bindings_command(&open(&cli.db)?, service, json)?
-        }
+        Command::Bindings { service, json } => bindings_command(&open(&cli.db)?, service, json)?,
         Command::Identification { json } => {
             let report = identification::report(&open(&cli.db)?)?;
             if json {

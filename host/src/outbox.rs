@@ -55,6 +55,9 @@ pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<lo
             "the binding of service {service:?} came from the platform ({other}): there is nothing to confirm"
         ),
     }
+    // A sync since `bind` may have removed the splitter or taken the port.
+    local::check_port(conn, service, &binding.splitter, binding.port)
+        .with_context(|| format!("the binding of service {service:?} cannot be confirmed"))?;
     let tx = conn.unchecked_transaction()?;
     set_state(&tx, service, "confirmed", None)?;
     tx.execute("DELETE FROM outbox WHERE service_id = ?1", [service])?;
@@ -195,6 +198,10 @@ fn attempt_once(
     let integration = integration::get(conn, &binding.integration).map_err(transient)?;
     match operation {
         PUSH => {
+            // Checked again at the moment of the push: never write to a port
+            // that is no longer synchronised, bindable and free.
+            local::check_port(conn, service, &binding.splitter, binding.port)
+                .map_err(|e| PushError::Refused(format!("{e:#}")))?;
             let port_binding = port_binding(conn, &binding, &integration).map_err(transient)?;
             let pushed = runtime
                 .push(&integration.api_url, &settings(&integration), &port_binding)

@@ -108,7 +108,9 @@ pub fn set(conn: &Connection, integration: &Integration, change: Change) -> Resu
         }
         let on = |k: &str| kinds.iter().any(|x| x == k);
         if on("splitter") && !on("box") {
-            bail!("--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out");
+            bail!(
+                "--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out"
+            );
         }
         if integration.project_name.is_some() && on("client") && !on("property") {
             bail!(

@@ -109,7 +109,7 @@ fn local(t: DateTime<Utc>) -> String {
 }
 
 fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str) {
-    match daemon.trigger(name, trigger) {
+    match daemon.trigger(name, trigger, crate::sync_run::Tuning::default()) {
         Ok(Triggered::Started { run_id }) => {
             tracing::info!(integration = name, run_id, trigger, "sync started")
         }

@@ -191,7 +191,10 @@ impl Pager {
 fn fingerprint(rows: &[Value]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for row in rows {
-        let id = row.get("id").or_else(|| row.get("_id")).and_then(Value::as_str);
+        let id = row
+            .get("id")
+            .or_else(|| row.get("_id"))
+            .and_then(Value::as_str);
         let whole;
         let key = match id {
             Some(id) => id,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
 use crate::daemon::Daemon;
 use crate::integration::{self, Integration, NewIntegration};
-use crate::projects;
+use crate::{projects, scope};
 
 /// An integration as answered: masked, with its schedule and project.
 #[derive(Serialize)]
@@ -22,6 +22,9 @@ struct Shown {
     project: Option<String>,
     /// It synchronises (on schedule and on demand) only while it feeds one.
     synchronising: bool,
+    /// Which kinds it synchronises, and its removal guard.
+    #[serde(flatten)]
+    scope: scope::Scope,
 }
 
 fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> {
@@ -34,6 +37,7 @@ fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> 
         sync_time: integration::sync_time(conn, &integration.id)?,
         synchronising: project.is_some(),
         project,
+        scope: scope::get(conn, &integration.id)?,
     })
 }
 
@@ -51,6 +55,8 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
         ("--password", "password"),
         ("--user", "user"),
         ("--name", "name"),
+        ("--kinds", "kinds"),
+        ("--max-removal-percent", "max_removal_percent"),
     ] {
         message = message.replace(flag, field);
     }
@@ -90,6 +96,10 @@ pub struct NewBody {
     password: String,
     #[serde(default)]
     project_name: Option<String>,
+    #[serde(default)]
+    kinds: Option<Vec<String>>,
+    #[serde(default)]
+    max_removal_percent: Option<u8>,
 }
 
 pub async fn add(
@@ -97,8 +107,10 @@ pub async fn add(
     Body(body): Body<NewBody>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
+        // The scope is checked before anything is kept.
+        let tx = conn.unchecked_transaction()?;
         let added = integration::add(
-            conn,
+            &tx,
             NewIntegration {
                 name: body.name,
                 api_url: body.api_url,
@@ -110,6 +122,14 @@ pub async fn add(
         )
         .map_err(json_names)
         .or_status(StatusCode::BAD_REQUEST)?;
+        let change = scope::Change {
+            kinds: body.kinds,
+            max_removal_percent: body.max_removal_percent,
+        };
+        scope::set(&tx, &added, change)
+            .map_err(json_names)
+            .or_status(StatusCode::BAD_REQUEST)?;
+        tx.commit()?;
         let location = format!("{PREFIX}/integrations/{}", added.name);
         Ok((
             StatusCode::CREATED,
@@ -137,6 +157,8 @@ pub struct ChangeBody {
     #[serde(default, deserialize_with = "present")]
     project_name: Option<Option<String>>,
     sync_time: Option<String>,
+    kinds: Option<Vec<String>>,
+    max_removal_percent: Option<u8>,
 }
 
 pub async fn update(
@@ -152,21 +174,31 @@ pub async fn update(
         project_name: body.project_name,
         sync_time: body.sync_time,
     };
+    let scope_change = scope::Change {
+        kinds: body.kinds,
+        max_removal_percent: body.max_removal_percent,
+    };
     if change.api_url.is_none()
         && change.api_key.is_none()
         && change.user.is_none()
         && change.password.is_none()
         && change.project_name.is_none()
         && change.sync_time.is_none()
+        && scope_change.is_empty()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time",
+            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent",
         ));
     }
     blocking(&state, move |_, conn| {
-        let updated = integration::update(conn, &name, change)
+        let tx = conn.unchecked_transaction()?;
+        let updated = integration::update(&tx, &name, change)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;
+        scope::set(&tx, &updated, scope_change)
+            .map_err(json_names)
+            .or_status(StatusCode::BAD_REQUEST)?;
+        tx.commit()?;
         Ok(axum::Json(shown(conn, &updated)?).into_response())
     })
     .await

@@ -157,7 +157,12 @@ fn integration_paths() -> Value {
             "parameters": [integration_name],
             "post": {
                 "summary": "Start a sync now, in the background.",
+                "requestBody": {
+                    "required": false,
+                    "content": { "application/json": { "schema": schema("SyncOptions") } }
+                },
                 "responses": {
+                    "400": error("BadRequest"),
                     "202": answer("Started; follow it at `status_url`.", schema("Started")),
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
@@ -426,7 +431,9 @@ fn integration_schemas() -> Value {
                 "created_at": { "type": "string", "format": "date-time" },
                 "sync_time": { "type": "string", "description": "HH:MM, America/Sao_Paulo." },
                 "project": { "type": ["string", "null"], "description": "The local mapping project it feeds." },
-                "synchronising": { "type": "boolean" }
+                "synchronising": { "type": "boolean" },
+                "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
             }
         },
         "NewIntegration": {
@@ -439,7 +446,9 @@ fn integration_schemas() -> Value {
                 "api_key": { "type": "string" },
                 "user": { "type": "string" },
                 "password": { "type": "string" },
-                "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." }
+                "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." },
+                "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
             }
         },
         "IntegrationChange": {
@@ -452,7 +461,16 @@ fn integration_schemas() -> Value {
                 "user": { "type": "string" },
                 "password": { "type": "string" },
                 "project_name": { "type": ["string", "null"], "description": "null: every project." },
-                "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." }
+                "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." },
+                "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
+            }
+        },
+        "SyncOptions": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "allow_removals": { "type": "boolean", "default": false, "description": "Apply the removals an earlier run held (its report's `held_removals`), once a person checked them." }
             }
         }
     })
@@ -507,7 +525,7 @@ fn run_schemas() -> Value {
                 "ended_at": nullable("string"),
                 "outcome": { "enum": ["running", "succeeded", "failed", "interrupted"] },
                 "error": nullable("string"),
-                "report": { "type": ["object", "null"], "description": "The sync report, as `sync --json` prints it." },
+                "report": { "type": ["object", "null"], "description": "The sync report, as `sync --json` prints it: per kind created, updated, unchanged, removed, invalid and kept; `invalid` records; `incomplete` kinds (listing not trusted, nothing removed) with reasons; `held_removals` (kind, removed, stored) when the removal guard held the run." },
                 "progress": schema("Progress")
             }
         }

@@ -22,13 +22,38 @@ fn with_progress(daemon: &Daemon, run: Run) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// What a sync on demand may be told; the body is optional.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncBody {
+    /// Apply the removals an earlier run held, once a person checked them.
+    #[serde(default)]
+    allow_removals: bool,
+}
+
 pub async fn trigger(
     State(state): State<Shared>,
     PathParam(name): PathParam<String>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let options: SyncBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SyncBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the request body does not fit this route: {e}"),
+            )
+        })?
+    };
+    let tuning = crate::sync_run::Tuning {
+        allow_removals: options.allow_removals,
+        ..Default::default()
+    };
     blocking(&state, move |daemon, _| {
         match daemon
-            .trigger(&name, "api")
+            .trigger(&name, "api", tuning)
             .or_status(StatusCode::CONFLICT)?
         {
             Triggered::Started { run_id } => {

@@ -23,6 +23,22 @@ pub enum Fault {
     /// `200` with the correct answer's first half only: the `Content-Length`
     /// announces the whole body and the connection closes early.
     TruncatedJson,
+    /// A list page that lies about the listing (see [`ListingLie`]).
+    Lie(ListingLie),
+}
+
+/// How a hostile or broken server misstates a list page. Inject one with a
+/// large `times` to have every page of a listing lie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListingLie {
+    /// `hasNextPage: false` (and no `nextUrl`), whatever remains.
+    NoNextPage,
+    /// This `total`, with `hasNextPage` (or, for older servers, where a
+    /// client stops) following the lie.
+    Total(u64),
+    /// Page 1's rows again, whatever page was asked, with `start` echoing
+    /// the page asked and `hasNextPage: true`: a listing that never ends.
+    RepeatFirstPage,
 }
 
 /// Pending faults, first injected first served.

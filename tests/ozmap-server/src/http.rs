@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
-use crate::faults::Fault;
+use crate::faults::{Fault, ListingLie};
 use crate::routes;
 use crate::server::{RecordedRequest, Shared};
 
@@ -214,13 +214,67 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             ));
         }
         Some(Fault::Slow(delay)) => tokio::time::sleep(*delay).await,
-        Some(Fault::TruncatedJson) | None => {}
+        Some(Fault::TruncatedJson | Fault::Lie(_)) | None => {}
     }
-    let answer = routes::dispatch(&shared, &request);
+    let answer = match &fault {
+        Some(Fault::Lie(lie)) => lie_about(&shared, &request, lie),
+        _ => routes::dispatch(&shared, &request),
+    };
     if fault == Some(Fault::TruncatedJson) {
         return Ok(truncated(&answer));
     }
     Ok(respond(&answer))
+}
+
+/// The list page asked for, misstated as `lie` says.
+fn lie_about(shared: &Shared, request: &RecordedRequest, lie: &ListingLie) -> Answer {
+    let asked = routes::dispatch(shared, request);
+    let Some(Value::Object(mut page)) = asked.body else {
+        return asked;
+    };
+    let number = |page: &serde_json::Map<String, Value>, key: &str| {
+        page.get(key).and_then(Value::as_u64).unwrap_or(0)
+    };
+    let legacy = !page.contains_key("hasNextPage");
+    match lie {
+        ListingLie::NoNextPage => {
+            if !legacy {
+                page.insert("hasNextPage".into(), json!(false));
+                page.insert("nextUrl".into(), Value::Null);
+            }
+        }
+        ListingLie::Total(total) => {
+            page.insert("total".into(), json!(total));
+            if !legacy {
+                let reached = number(&page, "start") + number(&page, "count");
+                page.insert("hasNextPage".into(), json!(reached < *total));
+            }
+        }
+        ListingLie::RepeatFirstPage => {
+            let first_query: Vec<String> = request
+                .query
+                .split('&')
+                .filter(|kv| !kv.starts_with("page="))
+                .map(str::to_owned)
+                .chain(["page=1".to_owned()])
+                .collect();
+            let first = RecordedRequest {
+                query: first_query.join("&"),
+                ..request.clone()
+            };
+            if let Some(Value::Object(first)) = routes::dispatch(shared, &first).body {
+                for key in ["rows", "count"] {
+                    if let Some(value) = first.get(key) {
+                        page.insert(key.into(), value.clone());
+                    }
+                }
+            }
+            if !legacy {
+                page.insert("hasNextPage".into(), json!(true));
+            }
+        }
+    }
+    Answer::json(asked.status, Value::Object(page))
 }
 
 fn respond(answer: &Answer) -> Response<Body> {

@@ -30,7 +30,7 @@ mod server;
 mod store;
 mod writes;
 
-pub use faults::Fault;
+pub use faults::{Fault, ListingLie};
 pub use generator::{GeneratorConfig, INVALID_MARKER, PROJECT_NAMES, generate};
 pub use network::{Network, ROUTES};
 pub use server::{RecordedRequest, ServerConfig, TestServer};
