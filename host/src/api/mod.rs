@@ -38,9 +38,10 @@ pub struct ApiState {
 
 type Shared = Arc<ApiState>;
 
-/// Bodies are small JSON documents; only a services file may be large.
+/// Bodies are small JSON documents; only a services file may be large (as
+/// large as `services import` takes from the command line).
 const BODY_LIMIT: usize = 1 << 20;
-pub const IMPORT_LIMIT: usize = 16 << 20;
+pub use crate::services::IMPORT_LIMIT;
 
 pub const PREFIX: &str = "/api/v1";
 

@@ -4,9 +4,9 @@
 use axum::Json;
 use serde_json::{Value, json};
 
-use super::PREFIX;
 use super::network::{DEFAULT_RADIUS_M, MAX_RADIUS_M};
 use super::runs::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::{IMPORT_LIMIT, PREFIX};
 
 pub async fn document() -> Json<Value> {
     Json(spec())
@@ -46,7 +46,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "mapsync",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Synchronises an ISP's fibre network from OZmap into a local store, and binds the ISP's services to splitter ports. Every request needs `Authorization: Bearer <token>` (the token `mapsync serve` takes from MAPSYNC_API_TOKEN), this document included. Every refusal has the shape of `Error`. Request bodies are limited to 1 MiB (16 MiB for a services import); unknown fields are refused."
+            "description": format!("Synchronises an ISP's fibre network from OZmap into a local store, and binds the ISP's services to splitter ports. Every request needs `Authorization: Bearer <token>` (the token `mapsync serve` takes from MAPSYNC_API_TOKEN), this document included. Every refusal has the shape of `Error`. Request bodies are limited to 1 MiB ({} MiB for a services import); unknown fields are refused.", IMPORT_LIMIT >> 20)
         },
         "servers": [{ "url": PREFIX }],
         "security": [{ "bearer": [] }],
@@ -274,7 +274,7 @@ fn service_paths() -> Value {
                 "summary": "Create or update services from the management system's export; a file with any bad row is refused whole.",
                 "requestBody": {
                     "required": true,
-                    "description": "The file's text (at most 16 MiB): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status.",
+                    "description": format!("The file's text (at most {} MiB, as for `mapsync services import`): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status. An id_cliente_servico may not begin with =, +, - or @ (a spreadsheet would read the codes file's cell as a formula).", IMPORT_LIMIT >> 20),
                     "content": {
                         "text/csv": { "schema": { "type": "string" } },
                         "application/json": { "schema": { "type": "array", "items": { "type": "object" } } }
