@@ -169,6 +169,7 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             password,
             project_name,
         } => {
+            let dropped = integration::dropped_api_path(&api_url);
             let added = integration::add(
                 conn,
                 NewIntegration {
@@ -180,6 +181,12 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
                     project_name,
                 },
             )?;
+            if let Some(dropped) = dropped {
+                eprintln!(
+                    "note: mapsync adds /api/v2 itself; stored the address as {} (without {dropped})",
+                    added.api_url
+                );
+            }
             println!(
                 "added integration {:?} ({}), id {}",
                 added.name, added.api_url, added.id

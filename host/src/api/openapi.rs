@@ -435,7 +435,7 @@ fn integration_schemas() -> Value {
             "required": ["name", "api_url", "api_key", "user", "password"],
             "properties": {
                 "name": { "type": "string", "examples": ["ozmap-centro"] },
-                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
+                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser. mapsync adds /api/v2 itself: a trailing /api/v2 or /api is dropped.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
                 "api_key": { "type": "string" },
                 "user": { "type": "string" },
                 "password": { "type": "string" },
