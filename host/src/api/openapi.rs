@@ -352,7 +352,7 @@ fn service_paths() -> Value {
         "/bindings/{service}/confirm": {
             "parameters": [service_id],
             "post": {
-                "summary": "Confirm a pending (or failed) binding and push the service's informative data to the platform.",
+                "summary": "Confirm a pending (or failed) binding and push the service's informative data to the platform; for a confirmed binding whose push is queued, try that push now.",
                 "responses": {
                     "200": answer("Pushed (`state` pushed) or refused by the platform (`state` failed, with `reason`).", schema("Binding")),
                     "202": answer("Confirmed; the platform could not be reached and the push is retried (`state` confirmed).", schema("Binding")),
