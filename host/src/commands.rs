@@ -10,9 +10,16 @@ use crate::integration::NewIntegration;
 use crate::sync_run::SyncReport;
 use crate::{bindings_local, elements, integration, projects, serve, services};
 
+/// Print a JSON document. A reader that stopped reading (`| head`) is no
+/// error: the commands that keep SIGPIPE ignored (see `main`) end quietly.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
