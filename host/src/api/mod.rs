@@ -8,6 +8,7 @@
 mod integrations;
 mod network;
 mod openapi;
+mod projects;
 mod runs;
 mod services;
 
@@ -20,7 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -58,10 +59,15 @@ pub fn router(state: ApiState) -> Router {
                 .delete(integrations::remove),
         )
         .route("/integrations/{name}/test", post(integrations::test))
+        .route("/integrations/{name}/link", post(projects::link))
         .route("/integrations/{name}/sync", post(runs::trigger))
         .route("/integrations/{name}/runs", get(runs::history))
         .route("/runs/{id}", get(runs::show))
-        .route("/projects", get(network::projects))
+        .route("/projects", get(network::projects).post(projects::create))
+        .route(
+            "/projects/{name}/integration",
+            delete(projects::remove_integration),
+        )
         .route("/boxes", get(network::boxes))
         .route("/boxes/{id}", get(network::one_box))
         .route("/splitters/{id}/ports", get(network::splitter_ports))

@@ -58,11 +58,11 @@ pub fn spec() -> Value {
             "responses": {
                 "BadRequest": answer("The request is malformed: invalid JSON, an unknown field, a wrong type, a value out of range, or a setting that does not pass validation (the message names it).", schema("Error")),
                 "Unauthorized": answer("No bearer token, or not the right one.", schema("Error")),
-                "NotFound": answer("No such integration, run, box, splitter, service or binding.", schema("Error")),
-                "Conflict": answer("The request clashes with the current state (a duplicate name, a port taken or already bound, an integration that still feeds a project).", schema("Error")),
+                "NotFound": answer("No such integration, project, run, box, splitter, service or binding.", schema("Error")),
+                "Conflict": answer("The request clashes with the current state (a duplicate name, a port taken or already bound, an integration that still feeds a project, a project already fed by an integration or with none to remove).", schema("Error")),
                 "TooLarge": answer("The body is over the limit.", schema("Error")),
                 "UnsupportedMediaType": answer("The body's Content-Type is not one this route reads.", schema("Error")),
-                "Unprocessable": answer("The request is well-formed but cannot be carried out (an unknown service or splitter, a distribution splitter, a port out of range).", schema("Error")),
+                "Unprocessable": answer("The request is well-formed but cannot be carried out (an unknown service, splitter or project named in the body, a distribution splitter, a port out of range).", schema("Error")),
                 "CheckFailed": answer("The connection test itself could not run.", schema("Error")),
                 "Unavailable": answer("mapsync is stopping and takes no new work.", schema("Error"))
             },
@@ -153,6 +153,21 @@ fn integration_paths() -> Value {
                 }
             }
         },
+        "/integrations/{name}/link": {
+            "parameters": [integration_name],
+            "post": {
+                "summary": "Link the integration to the one local mapping project it feeds: an existing one, or a new one created for it. It synchronises only while linked. As `mapsync integration link`.",
+                "requestBody": json_body(schema("ProjectLink")),
+                "responses": {
+                    "200": answer("Linked: the integration, with its `project`.", schema("Integration")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict"),
+                    "422": error("Unprocessable")
+                }
+            }
+        },
         "/integrations/{name}/sync": {
             "parameters": [integration_name],
             "post": {
@@ -204,6 +219,28 @@ fn network_paths() -> Value {
                 "responses": {
                     "200": answer("The projects, by name.", json!({ "type": "array", "items": schema("Project") })),
                     "401": error("Unauthorized")
+                }
+            },
+            "post": {
+                "summary": "Create a local mapping project, as `mapsync project create`.",
+                "requestBody": json_body(schema("NewProject")),
+                "responses": {
+                    "201": answer("Created.", schema("Project")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "409": error("Conflict")
+                }
+            }
+        },
+        "/projects/{name}/integration": {
+            "parameters": [path_param("name", "The project's name.")],
+            "delete": {
+                "summary": "Remove the integration from the project, as `mapsync project remove-integration`: it stops synchronising; the elements it brought stay, counted as no longer synchronised.",
+                "responses": {
+                    "200": answer("Removed.", json!({ "type": "object", "properties": { "removed": { "type": "string", "description": "The integration's name." }, "project": schema("Project") }, "required": ["removed", "project"] })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict")
                 }
             }
         },
@@ -526,6 +563,22 @@ fn network_schemas() -> Value {
                 "unsynchronised_elements": { "type": "integer" }
             }
         },
+        "NewProject": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": { "name": { "type": "string", "examples": ["Centro"] } }
+        },
+        "ProjectLink": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Exactly one of the two.",
+            "oneOf": [{ "required": ["existing"] }, { "required": ["new"] }],
+            "properties": {
+                "existing": { "type": "string", "description": "The name of a project that exists." },
+                "new": { "type": "string", "description": "The name of a project to create and link to." }
+            }
+        },
         "Box": {
             "type": "object",
             "properties": {
@@ -692,10 +745,12 @@ mod tests {
             "/integrations",
             "/integrations/{name}",
             "/integrations/{name}/test",
+            "/integrations/{name}/link",
             "/integrations/{name}/sync",
             "/integrations/{name}/runs",
             "/runs/{id}",
             "/projects",
+            "/projects/{name}/integration",
             "/boxes",
             "/boxes/{id}",
             "/splitters/{id}/ports",
