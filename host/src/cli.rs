@@ -201,7 +201,8 @@ pub enum IntegrationCommand {
         #[arg(long)]
         name: String,
         /// The platform's address: scheme, host and port, as in your browser,
-        /// e.g. https://yourisp.ozmap.com.br:9994.
+        /// e.g. https://yourisp.ozmap.com.br:9994 (mapsync adds /api/v2
+        /// itself).
         #[arg(long)]
         api_url: String,
         /// An OZmap API key (OZmap: Settings > API keys), a long token sent as is.

@@ -10,9 +10,16 @@ use crate::integration::NewIntegration;
 use crate::sync_run::SyncReport;
 use crate::{bindings_local, elements, integration, projects, serve, services};
 
+/// Print a JSON document. A reader that stopped reading (`| head`) is no
+/// error: the commands that keep SIGPIPE ignored (see `main`) end quietly.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
@@ -170,6 +177,7 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             project_name,
             scope,
         } => {
+            let dropped = integration::dropped_api_path(&api_url);
             // The scope is checked before anything is kept.
             let tx = conn.unchecked_transaction()?;
             let added = integration::add(
@@ -185,6 +193,12 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             )?;
             crate::scope::set(&tx, &added, scope.change())?;
             tx.commit()?;
+            if let Some(dropped) = dropped {
+                eprintln!(
+                    "note: mapsync adds /api/v2 itself; stored the address as {} (without {dropped})",
+                    added.api_url
+                );
+            }
             println!(
                 "added integration {:?} ({}), id {}",
                 added.name, added.api_url, added.id

@@ -101,15 +101,47 @@ pub fn run() -> Result<ExitCode> {
         "\ndone in {:.1?}. Explore what was stored:",
         started.elapsed()
     );
-    println!(
-        "  mapsync --db {} elements --integration demo --kind splitter --json",
-        path.display()
-    );
-    println!(
-        "  mapsync --db {} bindings --service SVC-DEMO-1",
-        path.display()
-    );
+    let mapsync = invocation();
+    let db = shell_quoted(&path.display().to_string());
+    println!("  {mapsync} --db {db} elements --integration demo --kind splitter --json");
+    println!("  {mapsync} --db {db} bindings --service SVC-DEMO-1");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This binary as a shell would run it: `mapsync` when that is what the
+/// name finds on the PATH, else its full path (after `cargo run` no
+/// `mapsync` is on the PATH, or another one is).
+fn invocation() -> String {
+    let Ok(me) = std::env::current_exe() else {
+        return "mapsync".into();
+    };
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("mapsync"))
+            .find(|candidate| is_executable(candidate))
+    });
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    match found {
+        Some(found) if same(&found, &me) => "mapsync".into(),
+        _ => shell_quoted(&me.display().to_string()),
+    }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `text` as one shell word: left alone when nothing in it is special to
+/// a shell, else in single quotes.
+fn shell_quoted(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn sync(
@@ -140,4 +172,14 @@ fn free_service_port(conn: &rusqlite::Connection, integration_id: &str) -> Resul
             Some((s["id"].as_str()?.to_string(), port["port"].as_u64()? as u32))
         })
         .context("the generated network has no free service port")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(super::shell_quoted("/tmp/x/demo.db"), "/tmp/x/demo.db");
+        assert_eq!(super::shell_quoted("/tmp/my dir/db"), "'/tmp/my dir/db'");
+        assert_eq!(super::shell_quoted("/tmp/it's"), "'/tmp/it'\\''s'");
+    }
 }

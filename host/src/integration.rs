@@ -87,38 +87,97 @@ pub fn mask(secret: &str) -> String {
 }
 
 /// The normalised `api_url`: scheme, host, optional port and path prefix,
-/// without a trailing slash.
+/// without a trailing slash, and without the API's own path (see
+/// `dropped_api_path`).
 pub fn validate_api_url(raw: &str) -> Result<String> {
-    let raw = &redacted(raw);
+    let raw = raw.trim();
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
-    let url = url::Url::parse(raw.trim())
-        .map_err(|e| anyhow::anyhow!("--api-url {raw:?} is not a valid URL ({e}): {hint}"))?;
+    let mut url = url::Url::parse(raw).map_err(|e| {
+        anyhow::anyhow!(
+            "--api-url {:?} is not a valid URL ({e}): {hint}",
+            redacted(raw)
+        )
+    })?;
+    // Checked first, so every later message may echo the address. `url`
+    // reads a login only before the host (`https://user:pw@host`); an `@`
+    // after the first `/` is part of the path.
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let shown = url.as_str().replacen("://", "://***@", 1);
+        bail!(
+            "--api-url {shown:?} holds a login before the host (hidden here): give the address alone, \
+             and the login as --user and --password"
+        );
+    }
+    // Not a web address, a login may read as scheme and path
+    // (`user:pw@host`): hidden as when it does not parse.
+    let web =
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
+    let shown = if web { raw.to_string() } else { redacted(raw) };
     if !matches!(url.scheme(), "http" | "https") {
-        bail!("--api-url {raw:?} must start with https:// or http://: {hint}");
+        bail!("--api-url {shown:?} must start with https:// or http://: {hint}");
     }
     if url.host_str().is_none_or(str::is_empty) {
-        bail!("--api-url {raw:?} has no host: {hint}");
+        bail!("--api-url {shown:?} has no host: {hint}");
     }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if url.query().is_some() || url.fragment().is_some() {
         bail!(
-            "--api-url {raw:?} must hold only the scheme, host, port and path (no query, fragment or credentials): {hint}"
+            "--api-url {shown:?} must hold only the scheme, host, port and path (no query or fragment): {hint}"
         );
+    }
+    if let Some(dropped) = api_path(url.path()).map(str::len) {
+        let path = url.path().trim_end_matches('/');
+        let kept = path[..path.len() - dropped].to_string();
+        url.set_path(&kept);
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// The URL as it may be echoed: credentials written into it are hidden.
-fn redacted(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***{}", &raw[..scheme_end], &raw[at..])
+/// The API's own path at the end of `path` (`/api`, `/api/v2`, any
+/// `/api/vN`), as given. People paste the address from OZmap's API
+/// documentation; mapsync adds `/api/v2` itself, and the platform knows no
+/// `/api/v2/api/v2`.
+fn api_path(path: &str) -> Option<&str> {
+    let path = path.trim_end_matches('/');
+    let lower = path.to_ascii_lowercase();
+    let (rest, version) = match lower.rsplit_once('/') {
+        Some((rest, last))
+            if last.len() > 1
+                && last.starts_with('v')
+                && last[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (rest, Some(last))
         }
-        _ => raw.to_string(),
+        _ => (lower.as_str(), None),
+    };
+    if !rest.ends_with("/api") {
+        return None;
     }
+    let length = "/api".len() + version.map_or(0, |v| v.len() + 1);
+    Some(&path[path.len() - length..])
+}
+
+/// What `validate_api_url` drops from this address's path (e.g. `/api/v2`),
+/// for the person who gave it to be told.
+pub fn dropped_api_path(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    api_path(url.path()).map(str::to_string)
+}
+
+/// The address as an error may echo it: anything up to its last `@` may be
+/// a login, so it is hidden (an `@` in a path hides too much, never too
+/// little).
+fn redacted(raw: &str) -> String {
+    let Some(at) = raw.rfind('@') else {
+        return raw.to_string();
+    };
+    let start = raw
+        .find("://")
+        .map(|i| i + 3)
+        .filter(|&start| start <= at)
+        .unwrap_or(0);
+    format!("{}***{}", &raw[..start], &raw[at..])
 }
 
 fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
@@ -374,6 +433,59 @@ mod tests {
             let err = validate_api_url(bad).unwrap_err().to_string();
             assert!(err.contains("--api-url"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_apis_own_path_is_dropped() {
+        for (given, stored, dropped) in [
+            ("http://host/api/v2", "http://host", Some("/api/v2")),
+            ("http://host/api/v2/", "http://host", Some("/api/v2")),
+            ("http://host:9994/api", "http://host:9994", Some("/api")),
+            ("http://host:9994/api/", "http://host:9994", Some("/api")),
+            ("https://host/API/V2", "https://host", Some("/API/V2")),
+            (
+                "https://host/ozmap/api/v2",
+                "https://host/ozmap",
+                Some("/api/v2"),
+            ),
+            ("https://host/ozmap", "https://host/ozmap", None),
+            ("https://host/rapi", "https://host/rapi", None),
+            ("https://host/api/x", "https://host/api/x", None),
+            ("https://host/v2", "https://host/v2", None),
+        ] {
+            assert_eq!(validate_api_url(given).unwrap(), stored, "{given}");
+            assert_eq!(dropped_api_path(given).as_deref(), dropped, "{given}");
+        }
+    }
+
+    #[test]
+    fn logins_in_the_address_are_refused_and_never_echoed() {
+        for (given, shown) in [
+            ("https://user:s3cret@host:9994", "https://***@host:9994/"),
+            ("https://user:p@ss@host:9994/x", "https://***@host:9994/x"),
+            ("https://s3cret@host", "https://***@host/"),
+        ] {
+            let err = validate_api_url(given).unwrap_err().to_string();
+            assert!(!err.contains("s3cret") && !err.contains("p@ss"), "{err}");
+            assert!(err.contains(&format!("{shown:?}")), "{given}: {err}");
+            assert!(err.contains("--user and --password"), "{err}");
+        }
+        // Not even when the address does not parse.
+        for given in [
+            "https://user:s3cret@host:99999",
+            "user:s3cret@host",
+            "user:s3cret@http://host",
+        ] {
+            let err = validate_api_url(given).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("--api-url"), "{err}");
+        }
+        // An `@` after the host is a path, which `url` (and so the request)
+        // reads as a path too.
+        assert_eq!(
+            validate_api_url("http://host:9994/a@b").unwrap(),
+            "http://host:9994/a@b"
+        );
     }
 
     #[test]

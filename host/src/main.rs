@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, IntegrationCommand, ProjectCommand, ServicesCommand};
 use crate::commands::{
     bindings_command, integration_command, print_json, print_push_outcome, print_report,
     project_command, services_command,
@@ -42,6 +42,9 @@ use crate::sync_run::Tuning;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if only_reads_and_prints(&cli.command) {
+        restore_default_sigpipe();
+    }
     init_logging(cli.verbose);
     match run(cli) {
         Ok(code) => code,
@@ -51,6 +54,46 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Commands that only read the store and print, whose output is piped into
+/// other tools (`mapsync elements --json | head`).
+fn only_reads_and_prints(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Elements { .. }
+            | Command::Runs { .. }
+            | Command::Status { .. }
+            | Command::Bindings { .. }
+            | Command::Identification { .. }
+            | Command::Integration(
+                IntegrationCommand::List { .. } | IntegrationCommand::Show { .. }
+            )
+            | Command::Project(ProjectCommand::List { .. })
+            | Command::Services(
+                ServicesCommand::List { .. }
+                    | ServicesCommand::Show { .. }
+                    | ServicesCommand::ExportCodes { .. }
+            )
+    )
+}
+
+/// Rust starts with SIGPIPE ignored, so a reader that stops early (`| head`)
+/// turns the next print into a panic. For the commands that only print, the
+/// default comes back: they end quietly, as other Unix tools do. The rest
+/// keep it ignored: they talk over sockets (serve's API, a sync's or a
+/// push's requests, the demo's own server), where a peer hanging up must be
+/// an error they handle, not a signal that kills them half-way.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: at the start of main, before any thread exists; setting a
+    // signal's disposition to its default touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}
 
 fn init_logging(verbose: u8) {
     let default = match verbose {

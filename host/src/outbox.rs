@@ -38,7 +38,8 @@ fn enqueue(conn: &Connection, service: &str, operation: &str, payload: Value) ->
     Ok(())
 }
 
-/// Confirm a pending (or failed) binding and push it now.
+/// Confirm a pending (or failed) binding and push it now; a confirmed one
+/// whose push is queued is pushed now, without waiting out its back-off.
 pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<local::Binding> {
     let Some(binding) = local::find(conn, service)? else {
         bail!("service {service:?} has no binding; bind it first with `mapsync bind`");
@@ -46,7 +47,37 @@ pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<lo
     match binding.state.as_str() {
         "pending" | "failed" => {}
         "confirmed" => {
-            bail!("the binding of service {service:?} is already confirmed; its push is queued")
+            let unbinding: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM outbox WHERE service_id = ?1 AND operation != ?2",
+                params![service, PUSH],
+                |r| r.get(0),
+            )?;
+            if unbinding {
+                bail!(
+                    "service {service:?} is being unbound: deleting on the platform what mapsync created is queued; \
+                     run `mapsync unbind --service {service}` again to finish it, then bind and confirm anew"
+                );
+            }
+            // Asking again means the person wants it sent now: the push is
+            // idempotent (it finds its own earlier work), so trying early
+            // can never create a second client or property.
+            let tx = conn.unchecked_transaction()?;
+            let queued = tx.execute(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE service_id = ?1 AND operation = ?3",
+                params![service, db::now(), PUSH],
+            )?;
+            if queued == 0 {
+                enqueue(&tx, service, PUSH, json!({}))?;
+            }
+            record(
+                &tx,
+                service,
+                "retry-now",
+                Some("confirmed again: the queued push is tried now"),
+            )?;
+            tx.commit()?;
+            process(conn, runtime, Some(service))?;
+            return Ok(local::find(conn, service)?.expect("confirmed binding"));
         }
         "pushed" => {
             bail!("the binding of service {service:?} is already confirmed and on the platform")

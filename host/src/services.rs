@@ -6,13 +6,35 @@
 mod fields;
 mod import;
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-pub use import::{Format, import, import_bytes};
+pub use import::{Format, IMPORT_LIMIT, import, import_bytes};
+
+/// What a spreadsheet takes for the start of a formula when a cell begins
+/// with it (OWASP's list for CSV injection): `=HYPERLINK(...)` or
+/// `+cmd|' /C calc'!A0` in a name would run when the codes file is opened.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a spreadsheet would evaluate this cell rather than show it.
+fn starts_formula(text: &str) -> bool {
+    text.starts_with(FORMULA_START)
+}
+
+/// A text cell of the codes file as a spreadsheet will show it: one it
+/// would evaluate gets a leading `'`, which Excel and LibreOffice read as
+/// "this is text" (OWASP's advice).
+fn text_cell(value: Option<&str>) -> Cow<'_, str> {
+    match value {
+        Some(v) if starts_formula(v) => Cow::Owned(format!("'{v}")),
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Borrowed(""),
+    }
+}
 
 /// The fields the ERP gives, in their public order: the columns an import
 /// accepts, and what `list`/`show` print.
@@ -132,7 +154,37 @@ pub fn get(conn: &Connection, id: &str) -> Result<Listed> {
 
 /// Write the codes file OZmap is sent: every service, by id, with the
 /// platform client already matched to it. Answers how many rows it wrote.
+///
+/// The file is made for a spreadsheet, so text cells it would evaluate are
+/// neutralised. Ids cannot be: OZmap must get them exactly as stored, so a
+/// stored id that a spreadsheet would evaluate refuses the whole export
+/// before anything is written (an import refuses such an id; one can only
+/// come from an older mapsync or from the platform).
 pub fn export_codes(conn: &Connection, out: &mut impl Write) -> Result<usize> {
+    let all = list(conn)?;
+    let mut dangerous = Vec::new();
+    for listed in &all {
+        let id = &listed.service.id_cliente_servico;
+        if starts_formula(id) {
+            dangerous.push(format!("id_cliente_servico {id:?}"));
+        }
+        if let Some(client) = listed
+            .platform_client_id
+            .as_deref()
+            .filter(|c| starts_formula(c))
+        {
+            dangerous.push(format!("OZmap client id {client:?} (of service {id:?})"));
+        }
+    }
+    if !dangerous.is_empty() {
+        bail!(
+            "the codes file was not written: {} id(s) begin with a character a spreadsheet reads as a formula \
+             (=, +, -, @, tab or carriage return), and ids must reach OZmap exactly as stored, so they cannot be \
+             neutralised: {}; correct them in the management system (or on the platform) first",
+            dangerous.len(),
+            dangerous.join(", ")
+        );
+    }
     // Excel reads a CSV without a BOM as the local code page and garbles
     // accents; RFC 4180 asks for CRLF line ends.
     out.write_all("\u{feff}".as_bytes())?;
@@ -148,15 +200,15 @@ pub fn export_codes(conn: &Connection, out: &mut impl Write) -> Result<usize> {
         "lng",
         "ozmap_client_id",
     ])?;
-    let all = list(conn)?;
     for listed in &all {
         let s = &listed.service;
+        // Numbers are written from floats: a leading `-` there is a sign.
         let number = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         writer.write_record([
             s.id_cliente_servico.as_str(),
-            s.name.as_deref().unwrap_or_default(),
-            s.document.as_deref().unwrap_or_default(),
-            s.address.as_deref().unwrap_or_default(),
+            &text_cell(s.name.as_deref()),
+            &text_cell(s.document.as_deref()),
+            &text_cell(s.address.as_deref()),
             &number(s.lat),
             &number(s.lng),
             listed.platform_client_id.as_deref().unwrap_or_default(),
@@ -164,4 +216,27 @@ pub fn export_codes(conn: &Connection, out: &mut impl Write) -> Result<usize> {
     }
     writer.flush()?;
     Ok(all.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_get_a_quote() {
+        for dangerous in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(text_cell(Some(dangerous)), format!("'{dangerous}"));
+        }
+        for plain in ["Maria", "Rua A, 10", "1+1", " =1", "'quoted", ""] {
+            assert_eq!(text_cell(Some(plain)), plain);
+        }
+        assert_eq!(text_cell(None), "");
+    }
 }

@@ -794,6 +794,109 @@ fn services_are_imported_bound_confirmed_and_unbound() {
 }
 
 #[test]
+fn an_integration_is_linked_and_removed_from_its_project_over_http_as_with_the_cli() {
+    let bench = Bench::new();
+    bench.add_unlinked("isp", PASSWORD, &[], &[]);
+    bench.add_unlinked("other", PASSWORD, &[], &[]);
+    let api = Api::start(&bench);
+    let projects = format!("{V1}/projects");
+
+    let created = api.send("POST", &projects, json!({ "name": "Centro" }));
+    assert_eq!(created.status, 201, "{}", created.raw);
+    assert_eq!(created.body["name"], "Centro");
+    assert_eq!(created.body["integration"], Value::Null);
+    let again = api.send("POST", &projects, json!({ "name": "Centro" }));
+    assert_error(&again, 409, "conflict");
+    assert!(again.raw.contains("already exists"), "{}", again.raw);
+    assert_error(
+        &api.send("POST", &projects, json!({ "name": "  " })),
+        400,
+        "bad_request",
+    );
+    assert_error(
+        &api.send("POST", &projects, json!({ "nome": "x" })),
+        400,
+        "invalid_body",
+    );
+
+    let link =
+        |name: &str, body: Value| api.send("POST", &format!("{V1}/integrations/{name}/link"), body);
+    assert_error(&link("isp", json!({})), 400, "bad_request");
+    assert_error(
+        &link("isp", json!({ "existing": "Centro", "new": "Norte" })),
+        400,
+        "bad_request",
+    );
+    let unknown = link("isp", json!({ "existing": "Norte" }));
+    assert_error(&unknown, 422, "unprocessable");
+    assert!(
+        unknown.raw.contains("\\\"Centro\\\""),
+        "lists the projects: {}",
+        unknown.raw
+    );
+    assert_error(
+        &link("nope", json!({ "existing": "Centro" })),
+        404,
+        "not_found",
+    );
+
+    let linked = link("isp", json!({ "existing": "Centro" }));
+    assert_eq!(linked.status, 200, "{}", linked.raw);
+    assert_eq!(linked.body["name"], "isp");
+    assert_eq!(linked.body["project"], "Centro");
+    assert_eq!(linked.body["synchronising"], true);
+    // An integration feeds one project, a project has one integration.
+    assert_error(&link("isp", json!({ "new": "Norte" })), 409, "conflict");
+    assert_error(
+        &link("other", json!({ "existing": "Centro" })),
+        409,
+        "conflict",
+    );
+    assert_error(&link("other", json!({ "new": "Centro" })), 409, "conflict");
+    let linked = link("other", json!({ "new": "Zona Sul" }));
+    assert_eq!(linked.status, 200, "{}", linked.raw);
+    assert_eq!(linked.body["project"], "Zona Sul");
+    let listed: Vec<(Value, Value)> = api
+        .ok(&projects)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].clone(), p["integration"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (json!("Centro"), json!("isp")),
+            (json!("Zona Sul"), json!("other"))
+        ]
+    );
+
+    let remove = |project: &str| {
+        api.request(
+            "DELETE",
+            &format!("{V1}/projects/{}/integration", urlencode(project)),
+            Some(TOKEN),
+            None,
+        )
+    };
+    let removed = remove("Zona Sul");
+    assert_eq!(removed.status, 200, "{}", removed.raw);
+    assert_eq!(removed.body["removed"], "other");
+    assert_eq!(removed.body["project"]["name"], "Zona Sul");
+    assert_eq!(removed.body["project"]["integration"], Value::Null);
+    assert_error(&remove("Zona Sul"), 409, "conflict");
+    assert_error(&remove("Norte"), 404, "not_found");
+    let other = api.ok(&format!("{V1}/integrations/other"));
+    assert_eq!(other["synchronising"], false);
+    assert_eq!(other["project"], Value::Null);
+    // Linked again, it synchronises again.
+    let relinked = link("other", json!({ "existing": "Zona Sul" }));
+    assert_eq!(relinked.status, 200, "{}", relinked.raw);
+    assert_eq!(relinked.body["synchronising"], true);
+    api.stop();
+}
+
+#[test]
 fn bad_requests_get_the_error_shape_and_the_daemon_keeps_serving() {
     let bench = synced();
     let api = Api::start(&bench);
@@ -1042,7 +1145,9 @@ fn the_openapi_document_describes_every_route() {
         ("/integrations/{name}/sync", &["post"]),
         ("/integrations/{name}/runs", &["get"]),
         ("/runs/{id}", &["get"]),
-        ("/projects", &["get"]),
+        ("/integrations/{name}/link", &["post"]),
+        ("/projects", &["get", "post"]),
+        ("/projects/{name}/integration", &["delete"]),
         ("/boxes", &["get"]),
         ("/boxes/{id}", &["get"]),
         ("/splitters/{id}/ports", &["get"]),

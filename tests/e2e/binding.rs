@@ -436,6 +436,41 @@ fn a_push_that_cannot_reach_the_platform_stays_queued_and_goes_at_the_next_start
 }
 
 #[test]
+fn confirming_a_queued_push_again_sends_it_now() {
+    let bench = synced_with_services();
+    bind_free(&bench, "SVC-900003");
+    // Two commands' worth of passing failures (three tries each).
+    bench.server.inject("properties", Fault::Status(503), 6);
+    let out = bench.ok(&["confirm", "--service", "SVC-900003"]);
+    assert!(out.contains("will be retried"), "{out}");
+    assert_eq!(binding(&bench, "SVC-900003")["state"], "confirmed");
+
+    // Confirming again tries the queued push now, without waiting out its
+    // back-off; still unreachable, it answers as a first confirm does.
+    let out = bench.ok(&["confirm", "--service", "SVC-900003"]);
+    assert!(out.contains("will be retried"), "{out}");
+    assert_eq!(binding(&bench, "SVC-900003")["state"], "confirmed");
+
+    // The platform is back.
+    let out = bench.ok(&["confirm", "--service", "SVC-900003"]);
+    assert!(out.contains("confirmed and sent to the platform"), "{out}");
+    let b = binding(&bench, "SVC-900003");
+    assert_eq!(b["state"], "pushed", "{b}");
+    let created = bench.server.with_network(|n| {
+        n.collection("ftth-clients")
+            .iter()
+            .filter(|c| c["code"] == "SVC-900003")
+            .count()
+    });
+    assert_eq!(created, 1);
+    let queued: i64 = rusqlite::Connection::open(bench.db())
+        .unwrap()
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0, "the push left the outbox");
+}
+
+#[test]
 fn unbind_deletes_only_what_mapsync_created() {
     let bench = Bench::new();
     bench.add_integration("isp", None);

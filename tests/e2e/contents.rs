@@ -356,3 +356,44 @@ fn changes_and_removals_are_applied_after_a_complete_listing() {
     assert_eq!(state["port"], port);
     assert_ne!(state["state"], "taken");
 }
+
+/// `mapsync elements ... | head`: the reader is gone before the output is
+/// written. The command ends as other Unix tools do, without a panic.
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let bench = Bench::new();
+    bench.add_integration("pipe", None);
+    bench.sync_ok("pipe");
+    for args in [
+        &[
+            "elements",
+            "--integration",
+            "pipe",
+            "--kind",
+            "splitter",
+            "--json",
+        ][..],
+        &["elements", "--integration", "pipe", "--kind", "property"],
+        &["integration", "list", "--json"],
+    ] {
+        let mut child = bench
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(
+            output.status.success() || output.status.signal() == Some(13),
+            "{args:?} ended with {}: {stderr}",
+            output.status
+        );
+    }
+}

@@ -5,9 +5,13 @@ use std::process::Command;
 #[test]
 fn the_demo_synchronises_binds_and_sees_the_port_taken() {
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    // A PATH without mapsync on it, as after `cargo run`.
+    let path = "/usr/bin:/bin";
     let output = Command::new(env!("CARGO_BIN_EXE_mapsync"))
         .arg("demo")
-        .env("MAPSYNC_CACHE_DIR", cache)
+        .env("MAPSYNC_CACHE_DIR", &cache)
+        .env("PATH", path)
+        .env_remove("MAPSYNC_DB")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -50,4 +54,42 @@ fn the_demo_synchronises_binds_and_sees_the_port_taken() {
         stdout.contains("is \"taken\" by client code \"SVC-DEMO-1\""),
         "{stdout}"
     );
+
+    // The commands it suggests work as printed.
+    let suggested: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("Explore what was stored"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(suggested.len(), 2, "{stdout}");
+    let outputs: Vec<String> = suggested
+        .iter()
+        .map(|command| {
+            let run = Command::new("sh")
+                .args(["-c", command])
+                .env("MAPSYNC_CACHE_DIR", &cache)
+                .env("PATH", path)
+                .env_remove("MAPSYNC_DB")
+                .output()
+                .unwrap();
+            assert!(
+                run.status.success(),
+                "{command}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            String::from_utf8_lossy(&run.stdout).into_owned()
+        })
+        .collect();
+    let splitters: serde_json::Value = serde_json::from_str(&outputs[0]).unwrap();
+    assert!(!splitters.as_array().unwrap().is_empty());
+    assert!(outputs[1].contains("SVC-DEMO-1"), "{}", outputs[1]);
+
+    // The demo's database stays for exploring; the test's is cleaned up.
+    let db = stdout
+        .lines()
+        .find_map(|l| l.split_once("in a fresh database (")?.1.strip_suffix(')'))
+        .unwrap();
+    let _ = std::fs::remove_dir_all(std::path::Path::new(db).parent().unwrap());
 }

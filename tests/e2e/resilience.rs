@@ -545,3 +545,95 @@ fn an_unknown_project_name_fails_listing_the_projects_that_exist() {
         assert_store_empty(&bench, name);
     }
 }
+
+#[test]
+fn an_api_url_ending_in_the_apis_own_path_is_stored_without_it() {
+    let bench = Bench::new();
+    let url = bench.server.url();
+    for (name, given) in [
+        ("v2", format!("{url}/api/v2")),
+        ("api", format!("{url}/api/")),
+    ] {
+        let output = bench.mapsync(&[
+            "integration",
+            "add",
+            "--name",
+            name,
+            "--api-url",
+            &given,
+            "--api-key",
+            API_KEY,
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        let note = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            note.contains(&format!(
+                "note: mapsync adds /api/v2 itself; stored the address as {url}"
+            )),
+            "{note}"
+        );
+        let shown: Value =
+            serde_json::from_str(&bench.ok(&["integration", "show", name, "--json"])).unwrap();
+        assert_eq!(shown["api_url"], url.as_str());
+    }
+    // And it synchronises, where `/api/v2/api/v2` found no route.
+    bench.link("v2", &[]);
+    bench.sync_ok("v2");
+}
+
+#[test]
+fn a_login_in_the_api_url_is_refused_without_being_echoed() {
+    let bench = Bench::new();
+    let url = bench.server.url();
+    let host = url.trim_start_matches("http://");
+    let add = |name: &str, api_url: &str| {
+        bench.mapsync(&[
+            "integration",
+            "add",
+            "--name",
+            name,
+            "--api-url",
+            api_url,
+            "--api-key",
+            API_KEY,
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+        ])
+    };
+    for given in [
+        format!("http://{USER}:{PASSWORD}@{host}"),
+        format!("http://{USER}:{PASSWORD}@{host}/path@x"),
+        format!("{USER}:{PASSWORD}@{host}"),
+    ] {
+        let output = add("login", &given);
+        assert!(!output.status.success(), "{given} was accepted");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains("--api-url"), "{message}");
+        assert!(
+            !message.contains(PASSWORD),
+            "the password was echoed: {message}"
+        );
+    }
+    let message = String::from_utf8_lossy(
+        &add("login", &format!("http://{USER}:{PASSWORD}@{host}/a@b")).stderr,
+    )
+    .into_owned();
+    assert!(
+        message.contains(&format!("\"http://***@{host}/a@b\" holds a login"))
+            && message.contains("--user and --password"),
+        "{message}"
+    );
+    // An `@` after the host is part of the path, as the requests read it.
+    let output = add("path", &format!("{url}/a@b"));
+    assert!(output.status.success(), "{output:?}");
+    let shown: Value =
+        serde_json::from_str(&bench.ok(&["integration", "show", "path", "--json"])).unwrap();
+    assert_eq!(shown["api_url"], format!("{url}/a@b"));
+    bench.assert_no_secret_printed();
+}

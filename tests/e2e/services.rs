@@ -251,3 +251,123 @@ fn services_find_their_platform_client_by_code_and_export_codes_for_ozmap() {
     let stdout = bench.ok(&["services", "export-codes"]);
     assert_eq!(stdout, written);
 }
+
+#[test]
+fn the_codes_file_neutralises_formulas_and_keeps_ids_exact() {
+    let bench = Bench::new();
+    let csv = "id_cliente_servico;name;address\n\
+               SVC-1;\"=HYPERLINK(\"\"http://evil.example\"\",\"\"clique\"\")\";Rua A\n\
+               SVC-2;+cmd|' /C calc'!A0;@SUM(1+1)\n\
+               SVC-3;-2+3;Rua C, 3\n";
+    import(&bench, &write(&bench, "servicos.csv", csv));
+    insert_clients(&bench, &[("c1", json!("SVC-1"), None)]);
+    let written = bench.ok(&["services", "export-codes"]);
+    assert_eq!(
+        written,
+        "\u{feff}id_cliente_servico,name,document,address,lat,lng,ozmap_client_id\r\n\
+         SVC-1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"clique\"\")\",,Rua A,,,c1\r\n\
+         SVC-2,'+cmd|' /C calc'!A0,,'@SUM(1+1),,,\r\n\
+         SVC-3,'-2+3,,\"Rua C, 3\",,,\r\n"
+    );
+
+    // An id cannot be neutralised, so one a spreadsheet would evaluate is
+    // refused at the import, the whole file with it.
+    let before = list(&bench);
+    let bad = write(
+        &bench,
+        "perigoso.csv",
+        "id_cliente_servico,name\nSVC-4,Ana\n=1+1,Bia\n@x,Caio\n",
+    );
+    let err = bench.fails(&["services", "import", bad.to_str().unwrap()]);
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        err.contains("line 3: id_cliente_servico \"=1+1\" begins with '='"),
+        "{err}"
+    );
+    assert!(err.contains("line 4: id_cliente_servico \"@x\""), "{err}");
+    assert_eq!(list(&bench), before, "a refused file changed the store");
+
+    // One stored by other means refuses the export, naming it, and writes
+    // nothing.
+    let conn = rusqlite::Connection::open(bench.db()).unwrap();
+    conn.execute(
+        "INSERT INTO services (id_cliente_servico, imported_at, updated_at)
+         VALUES ('+SVC-5', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+        [],
+    )
+    .unwrap();
+    let out = bench.dir.path().join("codigos.csv");
+    let err = bench.fails(&["services", "export-codes", "--out", out.to_str().unwrap()]);
+    assert!(
+        err.contains("id_cliente_servico \"+SVC-5\"") && err.contains("formula"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a refused export wrote a file");
+    let output = bench.mapsync(&["services", "export-codes"]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "a refused export printed rows");
+}
+
+fn utf16_le(text: &str, bom: bool) -> Vec<u8> {
+    let bom = if bom { &[0xFF, 0xFE][..] } else { &[] };
+    let units = text.encode_utf16().flat_map(u16::to_le_bytes);
+    bom.iter().copied().chain(units).collect()
+}
+
+#[test]
+fn a_utf16_file_is_refused_with_the_hint_that_fixes_it() {
+    let bench = Bench::new();
+    let text = "id_cliente_servico\tname\r\nSVC-1\tJoão\r\n";
+    for (name, bytes) in [
+        ("unicode.csv", utf16_le(text, true)),
+        ("sem-bom.csv", utf16_le(text, false)),
+    ] {
+        let path = bench.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = bench.fails(&["services", "import", path.to_str().unwrap()]);
+        assert!(
+            err.contains("UTF-16") && err.contains("\"CSV UTF-8 (comma delimited)\""),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("WINDOWS-1252"), "{name}: {err}");
+    }
+    // A Windows-1252 file keeps its own hint.
+    let path = bench.dir.path().join("latin1.csv");
+    std::fs::write(&path, b"id_cliente_servico,name\nSVC-1,Jo\xe3o\n").unwrap();
+    let err = bench.fails(&["services", "import", path.to_str().unwrap()]);
+    assert!(
+        err.contains("WINDOWS-1252") && !err.contains("UTF-16"),
+        "{err}"
+    );
+    assert!(list(&bench).is_empty());
+}
+
+#[test]
+fn two_exports_joined_end_to_end_import_with_clean_ids() {
+    let bench = Bench::new();
+    let first = "\u{feff}id_cliente_servico;name\r\nSVC-1;Ana\r\nSVC-2;Bia\r\n";
+    let second = "\u{feff}id_cliente_servico;name\r\nSVC-3;Caio\r\n";
+    let joined = write(&bench, "juntos.csv", &format!("{first}{second}"));
+    let out = import(&bench, &joined);
+    assert!(out.contains("3 created"), "{out}");
+    let ids: Vec<Value> = list(&bench)
+        .iter()
+        .map(|s| s["id_cliente_servico"].clone())
+        .collect();
+    assert_eq!(ids, [json!("SVC-1"), json!("SVC-2"), json!("SVC-3")]);
+    bench.ok(&["services", "show", "SVC-3"]);
+}
+
+#[test]
+fn a_file_over_the_limit_is_refused_by_its_size_before_it_is_read() {
+    let bench = Bench::new();
+    let path = bench.dir.path().join("enorme.csv");
+    // Sparse: its size is all that is ever looked at.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(17 << 20).unwrap();
+    let err = bench.fails(&["services", "import", path.to_str().unwrap()]);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(err.contains("17.0 MiB (17825792 bytes)"), "{err}");
+    assert!(err.contains("at most 16 MiB"), "{err}");
+    assert!(list(&bench).is_empty());
+}

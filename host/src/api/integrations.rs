@@ -13,7 +13,7 @@ use crate::{projects, scope};
 
 /// An integration as answered: masked, with its schedule and project.
 #[derive(Serialize)]
-struct Shown {
+pub(super) struct Shown {
     #[serde(flatten)]
     shown: integration::Shown,
     /// `HH:MM`, America/Sao_Paulo.
@@ -27,7 +27,7 @@ struct Shown {
     scope: scope::Scope,
 }
 
-fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> {
+pub(super) fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> {
     let project = match (integration.project_id, &integration.detached_at) {
         (Some(id), None) => Some(projects::name_of(conn, id)?),
         _ => None,

@@ -8,6 +8,7 @@
 mod integrations;
 mod network;
 mod openapi;
+mod projects;
 mod runs;
 mod services;
 
@@ -20,7 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -38,9 +39,10 @@ pub struct ApiState {
 
 type Shared = Arc<ApiState>;
 
-/// Bodies are small JSON documents; only a services file may be large.
+/// Bodies are small JSON documents; only a services file may be large (as
+/// large as `services import` takes from the command line).
 const BODY_LIMIT: usize = 1 << 20;
-pub const IMPORT_LIMIT: usize = 16 << 20;
+pub use crate::services::IMPORT_LIMIT;
 
 pub const PREFIX: &str = "/api/v1";
 
@@ -57,10 +59,15 @@ pub fn router(state: ApiState) -> Router {
                 .delete(integrations::remove),
         )
         .route("/integrations/{name}/test", post(integrations::test))
+        .route("/integrations/{name}/link", post(projects::link))
         .route("/integrations/{name}/sync", post(runs::trigger))
         .route("/integrations/{name}/runs", get(runs::history))
         .route("/runs/{id}", get(runs::show))
-        .route("/projects", get(network::projects))
+        .route("/projects", get(network::projects).post(projects::create))
+        .route(
+            "/projects/{name}/integration",
+            delete(projects::remove_integration),
+        )
         .route("/boxes", get(network::boxes))
         .route("/boxes/{id}", get(network::one_box))
         .route("/splitters/{id}/ports", get(network::splitter_ports))

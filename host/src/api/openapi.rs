@@ -4,9 +4,9 @@
 use axum::Json;
 use serde_json::{Value, json};
 
-use super::PREFIX;
 use super::network::{DEFAULT_RADIUS_M, MAX_RADIUS_M};
 use super::runs::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::{IMPORT_LIMIT, PREFIX};
 
 pub async fn document() -> Json<Value> {
     Json(spec())
@@ -46,7 +46,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "mapsync",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Synchronises an ISP's fibre network from OZmap into a local store, and binds the ISP's services to splitter ports. Every request needs `Authorization: Bearer <token>` (the token `mapsync serve` takes from MAPSYNC_API_TOKEN), this document included. Every refusal has the shape of `Error`. Request bodies are limited to 1 MiB (16 MiB for a services import); unknown fields are refused."
+            "description": format!("Synchronises an ISP's fibre network from OZmap into a local store, and binds the ISP's services to splitter ports. Every request needs `Authorization: Bearer <token>` (the token `mapsync serve` takes from MAPSYNC_API_TOKEN), this document included. Every refusal has the shape of `Error`. Request bodies are limited to 1 MiB ({} MiB for a services import); unknown fields are refused.", IMPORT_LIMIT >> 20)
         },
         "servers": [{ "url": PREFIX }],
         "security": [{ "bearer": [] }],
@@ -58,11 +58,11 @@ pub fn spec() -> Value {
             "responses": {
                 "BadRequest": answer("The request is malformed: invalid JSON, an unknown field, a wrong type, a value out of range, or a setting that does not pass validation (the message names it).", schema("Error")),
                 "Unauthorized": answer("No bearer token, or not the right one.", schema("Error")),
-                "NotFound": answer("No such integration, run, box, splitter, service or binding.", schema("Error")),
-                "Conflict": answer("The request clashes with the current state (a duplicate name, a port taken or already bound, an integration that still feeds a project).", schema("Error")),
+                "NotFound": answer("No such integration, project, run, box, splitter, service or binding.", schema("Error")),
+                "Conflict": answer("The request clashes with the current state (a duplicate name, a port taken or already bound, an integration that still feeds a project, a project already fed by an integration or with none to remove).", schema("Error")),
                 "TooLarge": answer("The body is over the limit.", schema("Error")),
                 "UnsupportedMediaType": answer("The body's Content-Type is not one this route reads.", schema("Error")),
-                "Unprocessable": answer("The request is well-formed but cannot be carried out (an unknown service or splitter, a distribution splitter, a port out of range).", schema("Error")),
+                "Unprocessable": answer("The request is well-formed but cannot be carried out (an unknown service, splitter or project named in the body, a distribution splitter, a port out of range).", schema("Error")),
                 "CheckFailed": answer("The connection test itself could not run.", schema("Error")),
                 "Unavailable": answer("mapsync is stopping and takes no new work.", schema("Error"))
             },
@@ -153,6 +153,21 @@ fn integration_paths() -> Value {
                 }
             }
         },
+        "/integrations/{name}/link": {
+            "parameters": [integration_name],
+            "post": {
+                "summary": "Link the integration to the one local mapping project it feeds: an existing one, or a new one created for it. It synchronises only while linked. As `mapsync integration link`.",
+                "requestBody": json_body(schema("ProjectLink")),
+                "responses": {
+                    "200": answer("Linked: the integration, with its `project`.", schema("Integration")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict"),
+                    "422": error("Unprocessable")
+                }
+            }
+        },
         "/integrations/{name}/sync": {
             "parameters": [integration_name],
             "post": {
@@ -209,6 +224,28 @@ fn network_paths() -> Value {
                 "responses": {
                     "200": answer("The projects, by name.", json!({ "type": "array", "items": schema("Project") })),
                     "401": error("Unauthorized")
+                }
+            },
+            "post": {
+                "summary": "Create a local mapping project, as `mapsync project create`.",
+                "requestBody": json_body(schema("NewProject")),
+                "responses": {
+                    "201": answer("Created.", schema("Project")),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized"),
+                    "409": error("Conflict")
+                }
+            }
+        },
+        "/projects/{name}/integration": {
+            "parameters": [path_param("name", "The project's name.")],
+            "delete": {
+                "summary": "Remove the integration from the project, as `mapsync project remove-integration`: it stops synchronising; the elements it brought stay, counted as no longer synchronised.",
+                "responses": {
+                    "200": answer("Removed.", json!({ "type": "object", "properties": { "removed": { "type": "string", "description": "The integration's name." }, "project": schema("Project") }, "required": ["removed", "project"] })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict")
                 }
             }
         },
@@ -279,7 +316,7 @@ fn service_paths() -> Value {
                 "summary": "Create or update services from the management system's export; a file with any bad row is refused whole.",
                 "requestBody": {
                     "required": true,
-                    "description": "The file's text (at most 16 MiB): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status.",
+                    "description": format!("The file's text (at most {} MiB, as for `mapsync services import`): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status. An id_cliente_servico may not begin with =, +, - or @ (a spreadsheet would read the codes file's cell as a formula).", IMPORT_LIMIT >> 20),
                     "content": {
                         "text/csv": { "schema": { "type": "string" } },
                         "application/json": { "schema": { "type": "array", "items": { "type": "object" } } }
@@ -357,7 +394,7 @@ fn service_paths() -> Value {
         "/bindings/{service}/confirm": {
             "parameters": [service_id],
             "post": {
-                "summary": "Confirm a pending (or failed) binding and push the service's informative data to the platform.",
+                "summary": "Confirm a pending (or failed) binding and push the service's informative data to the platform; for a confirmed binding whose push is queued, try that push now.",
                 "responses": {
                     "200": answer("Pushed (`state` pushed) or refused by the platform (`state` failed, with `reason`).", schema("Binding")),
                     "202": answer("Confirmed; the platform could not be reached and the push is retried (`state` confirmed).", schema("Binding")),
@@ -442,7 +479,7 @@ fn integration_schemas() -> Value {
             "required": ["name", "api_url", "api_key", "user", "password"],
             "properties": {
                 "name": { "type": "string", "examples": ["ozmap-centro"] },
-                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
+                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser. mapsync adds /api/v2 itself: a trailing /api/v2 or /api is dropped.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
                 "api_key": { "type": "string" },
                 "user": { "type": "string" },
                 "password": { "type": "string" },
@@ -542,6 +579,22 @@ fn network_schemas() -> Value {
                 "created_at": { "type": "string" },
                 "integration": nullable("string"),
                 "unsynchronised_elements": { "type": "integer" }
+            }
+        },
+        "NewProject": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": { "name": { "type": "string", "examples": ["Centro"] } }
+        },
+        "ProjectLink": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Exactly one of the two.",
+            "oneOf": [{ "required": ["existing"] }, { "required": ["new"] }],
+            "properties": {
+                "existing": { "type": "string", "description": "The name of a project that exists." },
+                "new": { "type": "string", "description": "The name of a project to create and link to." }
             }
         },
         "Box": {
@@ -710,10 +763,12 @@ mod tests {
             "/integrations",
             "/integrations/{name}",
             "/integrations/{name}/test",
+            "/integrations/{name}/link",
             "/integrations/{name}/sync",
             "/integrations/{name}/runs",
             "/runs/{id}",
             "/projects",
+            "/projects/{name}/integration",
             "/boxes",
             "/boxes/{id}",
             "/splitters/{id}/ports",

@@ -2,16 +2,23 @@
 //! anything is written, so a bad file leaves the store as it was and its
 //! author gets every problem at once rather than one per attempt.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::{FIELDS, Service, fields};
+use super::{FIELDS, Service, fields, starts_formula};
 use crate::db;
+
+/// The largest services file taken, from the command line or over the API.
+/// A file is read and checked whole before anything is stored, which takes
+/// many times its size in memory (a 50 MB file once peaked at 503 MiB).
+pub const IMPORT_LIMIT: usize = 16 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
 pub enum Format {
@@ -77,11 +84,11 @@ pub fn import(conn: &Connection, path: &Path, format: Option<Format>) -> Result<
         Some(format) => format,
         None => format_of(path)?,
     };
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = utf8(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_capped(path)?;
+    let text = utf8(&bytes, format).with_context(|| format!("reading {}", path.display()))?;
     let rows = match format {
-        Format::Csv => read_csv(text),
-        Format::Json => read_json(text),
+        Format::Csv => read_csv(&text),
+        Format::Json => read_json(&text),
     }
     .with_context(|| format!("{} was refused, nothing was imported", path.display()))?;
     let incoming = check(rows).map_err(|bad| {
@@ -113,13 +120,13 @@ pub fn import_bytes(
         message: format!("the file was refused, nothing was imported: {e:#}"),
         rows: Vec::new(),
     };
-    let text = match utf8(bytes) {
+    let text = match utf8(bytes, format) {
         Ok(text) => text,
         Err(e) => return Ok(Err(refused(e))),
     };
     let rows = match format {
-        Format::Csv => read_csv(text),
-        Format::Json => read_json(text),
+        Format::Csv => read_csv(&text),
+        Format::Json => read_json(&text),
     };
     let rows = match rows {
         Ok(rows) => rows,
@@ -154,8 +161,70 @@ fn format_of(path: &Path) -> Result<Format> {
     }
 }
 
-/// The file as text, without the BOM Excel puts in front of "CSV UTF-8".
-fn utf8(bytes: &[u8]) -> Result<&str> {
+/// The file's bytes; one over `IMPORT_LIMIT` is refused by its size before
+/// any of it is read (and cut at the limit should it not tell its size, a
+/// pipe, or grow meanwhile).
+fn read_capped(path: &Path) -> Result<Vec<u8>> {
+    let reading = || format!("reading {}", path.display());
+    let file = std::fs::File::open(path).with_context(reading)?;
+    let size = file.metadata().with_context(reading)?.len();
+    let limit = IMPORT_LIMIT as u64;
+    let too_large = |size: String| {
+        anyhow!(
+            "{} is {size}; services import takes files of at most {} MiB: split it into smaller files, \
+             each with the header row, and import them one by one (a re-import updates by id)",
+            path.display(),
+            IMPORT_LIMIT >> 20
+        )
+    };
+    if size > limit {
+        return Err(too_large(format!(
+            "{:.1} MiB ({size} bytes)",
+            size as f64 / f64::from(1 << 20)
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(reading)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(format!("over {} MiB", IMPORT_LIMIT >> 20)));
+    }
+    Ok(bytes)
+}
+
+/// Whether the file is UTF-16: by its byte-order mark, or, without one, by
+/// the NUL byte UTF-16 puts beside every Latin letter (UTF-8 text has none).
+fn is_utf16(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let head = &bytes[..bytes.len().min(4096)];
+    let nuls = head.iter().filter(|b| **b == 0).count();
+    !head.is_empty() && nuls * 4 >= head.len()
+}
+
+/// The file as text, without byte-order marks: the one Excel puts in front
+/// of "CSV UTF-8", and those left inside when exports are joined end to
+/// end (`cat a.csv b.csv`), which would otherwise end up inside an id.
+fn utf8(bytes: &[u8], format: Format) -> Result<Cow<'_, str>> {
+    // UTF-16 without a BOM is valid UTF-8 (NULs and letters), so it is told
+    // apart before the UTF-8 check rather than by it.
+    if is_utf16(bytes) {
+        let (what, save_as) = match format {
+            Format::Csv => (
+                " (Excel's \"Unicode Text\")",
+                "save it as \"CSV UTF-8 (comma delimited)\" and import that",
+            ),
+            Format::Json => (
+                "",
+                "save it as UTF-8 (PowerShell: `Out-File -Encoding utf8`)",
+            ),
+        };
+        bail!(
+            "the file is UTF-16{what}, not UTF-8: {save_as}, or convert it, e.g. `iconv -f UTF-16 -t UTF-8`"
+        );
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()
@@ -167,7 +236,11 @@ fn utf8(bytes: &[u8]) -> Result<&str> {
             "the file is not UTF-8 (line {line}): save it as \"CSV UTF-8\", or convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8`"
         )
     })?;
-    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+    Ok(if text.contains('\u{feff}') {
+        Cow::Owned(text.replace('\u{feff}', ""))
+    } else {
+        Cow::Borrowed(text)
+    })
 }
 
 /// The known field a column or key names; case and surrounding spaces are
@@ -229,9 +302,31 @@ fn read_csv(text: &str) -> Result<Vec<Row>> {
         if record.iter().all(|v| v.trim().is_empty()) {
             continue;
         }
+        // Exports joined end to end repeat the header: the same one is
+        // skipped, another order of columns would mix values up.
+        if record.len() == header.len()
+            && record
+                .iter()
+                .zip(header.iter())
+                .all(|(value, name)| value.trim().eq_ignore_ascii_case(name.trim()))
+        {
+            continue;
+        }
         let line = record.position().map_or(0, csv::Position::line);
         let mut row = Row::new(Place::Line(line));
-        if record.len() == columns.len() {
+        let is_header = record
+            .iter()
+            .any(|v| field(v) == Some("id_cliente_servico"))
+            && record
+                .iter()
+                .all(|v| v.trim().is_empty() || field(v).is_some());
+        if is_header {
+            row.problems.push(
+                "is a header row whose columns differ from line 1's (files joined end to end? \
+                 import each file on its own)"
+                    .into(),
+            );
+        } else if record.len() == columns.len() {
             row.values = columns
                 .iter()
                 .copied()
@@ -390,6 +485,14 @@ fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -
         problems.push(format!(
             "id_cliente_servico {id:?} holds control characters"
         ));
+    } else if starts_formula(&id) {
+        // The codes file for OZmap is opened in a spreadsheet, which would
+        // evaluate such a cell, and an id must reach OZmap unchanged.
+        problems.push(format!(
+            "id_cliente_servico {id:?} begins with {:?}, which a spreadsheet reads as a formula; \
+             ids cannot begin with =, +, - or @",
+            id.chars().next().unwrap_or_default()
+        ));
     }
     let (lat, lng) = position(text("lat"), text("lng"), problems);
     Service {
@@ -515,10 +618,10 @@ mod tests {
     use super::*;
 
     fn import_text(text: &[u8], format: Format) -> Result<Vec<Incoming>> {
-        let text = utf8(text)?;
+        let text = utf8(text, format)?;
         let rows = match format {
-            Format::Csv => read_csv(text)?,
-            Format::Json => read_json(text)?,
+            Format::Csv => read_csv(&text)?,
+            Format::Json => read_json(&text)?,
         };
         check(rows).map_err(|bad| anyhow!(bad))
     }
@@ -628,9 +731,93 @@ mod tests {
 
     #[test]
     fn latin1_files_are_refused_with_a_hint() {
-        let err = utf8(b"id_cliente_servico,name\n1,Jo\xe3o\n")
+        let err = utf8(b"id_cliente_servico,name\n1,Jo\xe3o\n", Format::Csv)
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+        assert!(
+            err.contains("WINDOWS-1252") && !err.contains("UTF-16"),
+            "{err}"
+        );
+    }
+
+    fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+        let mut units: Vec<u16> = text.encode_utf16().collect();
+        if bom {
+            units.insert(0, 0xFEFF);
+        }
+        units
+            .iter()
+            .flat_map(|u| {
+                if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn utf16_files_are_refused_with_their_own_hint() {
+        let text = "id_cliente_servico\tname\r\n1\tJoão\r\n";
+        for (big_endian, bom) in [(false, true), (true, true), (false, false), (true, false)] {
+            let bytes = utf16(text, big_endian, bom);
+            let err = utf8(&bytes, Format::Csv).unwrap_err().to_string();
+            assert!(
+                err.contains("UTF-16") && err.contains("CSV UTF-8 (comma delimited)"),
+                "big endian {big_endian}, BOM {bom}: {err}"
+            );
+            assert!(!err.contains("WINDOWS-1252"), "{err}");
+            let err = utf8(&bytes, Format::Json).unwrap_err().to_string();
+            assert!(err.contains("UTF-16"), "{err}");
+        }
+        // A UTF-8 file is not taken for UTF-16.
+        assert!(utf8("id_cliente_servico\n1\n".as_bytes(), Format::Csv).is_ok());
+    }
+
+    #[test]
+    fn byte_order_marks_inside_the_file_are_dropped() {
+        let export = "\u{feff}id_cliente_servico;name\r\nSVC-1;Ana\r\n";
+        let second = "\u{feff}id_cliente_servico;name\r\nSVC-2;\u{feff}Bia\r\n";
+        let rows = import_text(format!("{export}{second}").as_bytes(), Format::Csv).unwrap();
+        let ids: Vec<_> = rows
+            .iter()
+            .map(|r| r.service.id_cliente_servico.as_str())
+            .collect();
+        assert_eq!(ids, ["SVC-1", "SVC-2"]);
+        assert_eq!(rows[1].service.name.as_deref(), Some("Bia"));
+        // A header in another column order is not taken for data.
+        let other = "id_cliente_servico;name\nSVC-1;Ana\nname;id_cliente_servico\nBia;SVC-2\n";
+        let err = import_text(other.as_bytes(), Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("line 3: is a header row"), "{err}");
+    }
+
+    #[test]
+    fn ids_a_spreadsheet_would_evaluate_are_refused() {
+        let file = "id_cliente_servico,name\n=1+1,a\n+cmd,b\n-5,c\n@x,d\nSVC-1,=e\n";
+        let err = import_text(file.as_bytes(), Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        for line in 2..=5 {
+            assert!(
+                err.contains(&format!("line {line}: id_cliente_servico")),
+                "{err}"
+            );
+        }
+        assert!(err.contains("formula"), "{err}");
+        assert!(!err.contains("line 6"), "a name may begin with =: {err}");
+        let err = import_text(br#"[{"id_cliente_servico": -5}]"#, Format::Json)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("item 1: id_cliente_servico \"-5\" begins with"),
+            "{err}"
+        );
     }
 }
