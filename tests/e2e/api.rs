@@ -1170,3 +1170,69 @@ fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["schemas"]["Error"]["properties"]["error"].is_object());
     api.stop();
 }
+
+/// The run a `POST .../sync` started, once it ended.
+fn ended(api: &Api, started: &Answer) -> Value {
+    assert_eq!(started.status, 202, "{}", started.raw);
+    let status_url = started.body["status_url"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = api.ok(status_url);
+        if run["outcome"] != "running" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "the run did not end: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_scope_is_set_and_held_removals_are_confirmed_over_http() {
+    let bench = synced();
+    let api = Api::start(&bench);
+    let path = format!("{V1}/integrations/isp");
+    let shown = api.ok(&path);
+    assert_eq!(shown["max_removal_percent"], 20);
+    assert_eq!(
+        shown["kinds"],
+        json!(["pole", "box", "splitter", "client", "property"])
+    );
+    let changed = api.send("PATCH", &path, json!({ "max_removal_percent": 5 }));
+    assert_eq!(changed.status, 200, "{}", changed.raw);
+    assert_eq!(changed.body["max_removal_percent"], 5);
+    let refused = api.send("PATCH", &path, json!({ "kinds": ["pole", "cable"] }));
+    assert_error(&refused, 400, "bad_request");
+    assert!(
+        refused.raw.contains("kinds: \\\"cable\\\""),
+        "{}",
+        refused.raw
+    );
+
+    let gone = bench.server.with_network(|n| {
+        let poles = n.collection_mut("poles");
+        let removed = poles.len() - 5;
+        poles.truncate(5);
+        removed
+    });
+    assert!(gone >= 10, "{gone}");
+    let sync = format!("{path}/sync");
+    let held = ended(&api, &api.post(&sync));
+    assert_eq!(held["outcome"], "failed", "{held}");
+    assert_eq!(held["report"]["held_removals"][0]["kind"], "pole", "{held}");
+    assert!(held["error"].as_str().unwrap().contains("removals held"));
+
+    let bad = api.send("POST", &sync, json!({ "allow": true }));
+    assert_error(&bad, 400, "invalid_body");
+    let allowed = ended(
+        &api,
+        &api.send("POST", &sync, json!({ "allow_removals": true })),
+    );
+    assert_eq!(allowed["outcome"], "succeeded", "{allowed}");
+    assert!(
+        allowed["report"]["kinds"]["pole"]["removed"]
+            .as_u64()
+            .unwrap()
+            >= 10
+    );
+    api.stop();
+}

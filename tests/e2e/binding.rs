@@ -572,3 +572,106 @@ fn unbinding_a_push_whose_answer_was_lost_deletes_what_it_created() {
             .is_empty()
     );
 }
+
+#[test]
+fn confirm_rechecks_the_port_a_sync_may_have_changed() {
+    let bench = synced_with_services();
+    // The splitter is deleted on the platform after `bind`.
+    let (splitter, _) = bind_free(&bench, "SVC-900001");
+    bench.server.with_network(|n| {
+        n.collection_mut("splitters").retain(|s| id(s) != splitter);
+    });
+    bench.sync_ok("isp");
+    let refused = bench.fails(&["confirm", "--service", "SVC-900001"]);
+    assert!(
+        refused.contains("cannot be confirmed") && refused.contains("no synchronised splitter"),
+        "{refused}"
+    );
+    assert_eq!(binding(&bench, "SVC-900001")["state"], "pending");
+
+    // The port is taken on the platform after `bind`.
+    let (splitter, port) = bind_free(&bench, "SVC-900002");
+    bench.server.with_network(|n| {
+        let properties = n.collection_mut("properties");
+        let mut taker = properties
+            .iter()
+            .find(|p| p["connections"][0]["id"].is_string())
+            .unwrap()
+            .clone();
+        taker["id"] = Value::from("6a0000000000000000000001");
+        taker["_id"] = taker["id"].clone();
+        taker["client"] = Value::Null;
+        taker["connections"][0]["id"] = Value::from(splitter.clone());
+        taker["connections"][0]["port"] = Value::from(port);
+        properties.push(taker);
+    });
+    bench.sync_ok("isp");
+    let before = writes(&bench).len();
+    let refused = bench.fails(&["confirm", "--service", "SVC-900002"]);
+    assert!(refused.contains("is taken on the platform"), "{refused}");
+    assert_eq!(writes(&bench).len(), before, "nothing was written");
+}
+
+#[test]
+fn kinds_that_bindings_stand_on_stay_switched_on() {
+    let bench = synced_with_services();
+    bind_free(&bench, "SVC-900001");
+    for kinds in ["box,splitter,client,property", "pole,client,property"] {
+        let refused = bench.fails(&["integration", "scope", "isp", "--kinds", kinds]);
+        assert!(
+            refused.contains("binding(s)") && refused.contains("unbind them first"),
+            "{refused}"
+        );
+    }
+    // Clients and properties may go; poles, boxes and splitters stay.
+    bench.ok(&[
+        "integration",
+        "scope",
+        "isp",
+        "--kinds",
+        "pole,box,splitter",
+    ]);
+}
+
+#[test]
+fn identification_left_undone_by_a_killed_process_is_finished_at_the_next_start() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    let code = crate::common::valid_docs(&bench, "ftth-clients")
+        .iter()
+        .filter_map(|c| {
+            c["code"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+        })
+        .next()
+        .unwrap();
+    let file = write(
+        &bench,
+        "services.csv",
+        &format!("id_cliente_servico,name\n{code},Cliente\n"),
+    );
+    bench.ok(&["services", "import", &file]);
+    let report = bench.sync_ok("isp");
+    let identified = bench.ok(&["bindings", "--json"]);
+    assert!(identified.contains("from-platform"), "{identified}");
+
+    // What a kill between the apply and the identification leaves: the run
+    // recorded as succeeded with its elements, the identification not done.
+    {
+        let db = rusqlite::Connection::open(bench.db()).unwrap();
+        db.execute("DELETE FROM bindings", []).unwrap();
+        db.execute(
+            "UPDATE runs SET identified = 0 WHERE id = ?1",
+            [report["run_id"].as_i64().unwrap()],
+        )
+        .unwrap();
+    }
+    let runs = bench.ok(&["runs", "--json"]);
+    assert!(runs.contains("succeeded"), "{runs}");
+    let bindings: Vec<Value> = serde_json::from_str(&bench.ok(&["bindings", "--json"])).unwrap();
+    assert_eq!(bindings.len(), 1, "{bindings:#?}");
+    assert_eq!(bindings[0]["service"], code.as_str());
+    assert_eq!(bindings[0]["state"], "from-platform");
+}

@@ -7,5 +7,6 @@ mod common;
 mod contents;
 mod daemon;
 mod demo;
+mod hostile;
 mod resilience;
 mod services;
