@@ -21,6 +21,7 @@ mod run_store;
 mod runs;
 mod runtime;
 mod schedule;
+mod secrets;
 mod serve;
 mod services;
 mod summary;

@@ -8,4 +8,5 @@ mod contents;
 mod daemon;
 mod demo;
 mod resilience;
+mod secrets;
 mod services;
