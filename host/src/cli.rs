@@ -205,16 +205,26 @@ pub enum IntegrationCommand {
         /// itself).
         #[arg(long)]
         api_url: String,
-        /// An OZmap API key (OZmap: Settings > API keys), a long token sent as is.
+        /// An OZmap API key (OZmap: Settings > API keys), a long token sent as
+        /// is. On the command line `ps` and the shell's history see it: rather
+        /// give it in MAPSYNC_API_KEY or with --api-key-stdin.
+        #[arg(long, conflicts_with = "api_key_stdin")]
+        api_key: Option<String>,
+        /// Read the API key from standard input: its first line.
         #[arg(long)]
-        api_key: String,
+        api_key_stdin: bool,
         /// An OZmap login allowed to use the API; used when the key is refused
         /// or a session expires.
         #[arg(long)]
         user: String,
-        /// That login's password.
+        /// That login's password; rather give it in MAPSYNC_PASSWORD or with
+        /// --password-stdin.
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input: its first line, or its
+        /// second when --api-key-stdin reads the first.
         #[arg(long)]
-        password: String,
+        password_stdin: bool,
         /// Synchronise only this project, named exactly as OZmap shows it
         /// (case and spaces count). Poles are always synchronised: they belong
         /// to every project. Leave out for every project.

@@ -172,11 +172,20 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             name,
             api_url,
             api_key,
+            api_key_stdin,
             user,
             password,
+            password_stdin,
             project_name,
             scope,
         } => {
+            let (key_line, password_line) = if api_key_stdin || password_stdin {
+                secrets_from(std::io::stdin().lock(), api_key_stdin, password_stdin)?
+            } else {
+                (None, None)
+            };
+            let api_key = secret("--api-key", api_key.or(key_line), "MAPSYNC_API_KEY")?;
+            let password = secret("--password", password.or(password_line), "MAPSYNC_PASSWORD")?;
             let dropped = integration::dropped_api_path(&api_url);
             // The scope is checked before anything is kept.
             let tx = conn.unchecked_transaction()?;
@@ -273,6 +282,52 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
         }
     }
     Ok(())
+}
+
+/// A secret from its flag or standard input, else from its variable. Read
+/// here rather than by clap so that `--api-key-stdin` with the variable set
+/// is no conflict: the flag said where the secret is.
+fn secret(flag: &str, given: Option<String>, variable: &str) -> Result<String> {
+    match given.or_else(|| std::env::var(variable).ok()) {
+        Some(value) => Ok(value),
+        None => anyhow::bail!(
+            "{flag} is required: give it in {variable} or on standard input with {flag}-stdin (or as {flag} VALUE, which `ps` and the shell's history see)"
+        ),
+    }
+}
+
+/// The secrets given on standard input: with both flags, the first line is
+/// the API key and the second the password. A line's end (`\n` or `\r\n`) is
+/// not part of it; an empty or missing line is refused.
+fn secrets_from(
+    mut input: impl std::io::BufRead,
+    api_key: bool,
+    password: bool,
+) -> Result<(Option<String>, Option<String>)> {
+    let mut line = |flag: &str, what: &str, which: &str| -> Result<String> {
+        let mut text = String::new();
+        input
+            .read_line(&mut text)
+            .map_err(|e| anyhow::anyhow!("{flag}: reading standard input: {e}"))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.is_empty() {
+            anyhow::bail!(
+                "{flag}: standard input gave no {what} (its {which} line is empty or missing)"
+            );
+        }
+        Ok(text.to_string())
+    };
+    let mut read_api_key = None;
+    if api_key {
+        read_api_key = Some(line("--api-key-stdin", "API key", "first")?);
+    }
+    let mut read_password = None;
+    if password {
+        let which = if api_key { "second" } else { "first" };
+        read_password = Some(line("--password-stdin", "password", which)?);
+    }
+    Ok((read_api_key, read_password))
 }
 
 pub fn services_command(conn: &rusqlite::Connection, command: ServicesCommand) -> Result<()> {
@@ -389,5 +444,35 @@ pub fn print_report(report: &SyncReport) {
                 i.reason
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_on_stdin_are_one_a_line_without_their_line_ends() {
+        let read = |text: &str, key, password| secrets_from(text.as_bytes(), key, password);
+        assert_eq!(
+            read("KEY\r\nPW word \n", true, true).unwrap(),
+            (Some("KEY".into()), Some("PW word ".into()))
+        );
+        assert_eq!(
+            read("KEY", true, false).unwrap(),
+            (Some("KEY".into()), None)
+        );
+        assert_eq!(
+            read("PW\n", false, true).unwrap(),
+            (None, Some("PW".into()))
+        );
+        let error = read("KEY\n", true, true).unwrap_err().to_string();
+        assert!(
+            error.contains("--password-stdin") && error.contains("second"),
+            "{error}"
+        );
+        let error = read("\nPW\n", true, true).unwrap_err().to_string();
+        assert!(error.contains("--api-key-stdin"), "{error}");
+        assert!(!error.contains("PW"), "{error}");
     }
 }

@@ -1,6 +1,8 @@
-//! The SQLite file: opening it, and its schema, created and migrated here.
+//! The SQLite file: opening it (owner-only: it holds the integrations'
+//! secrets), and its schema, created and migrated here.
 
-use std::path::Path;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, params};
@@ -131,10 +133,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE integrations ADD COLUMN kinds TEXT NOT NULL DEFAULT 'pole,box,splitter,client,property';
     ALTER TABLE integrations ADD COLUMN max_removal_percent INTEGER NOT NULL DEFAULT 20;
     ALTER TABLE runs ADD COLUMN identified INTEGER NOT NULL DEFAULT 1;",
+    // 6: integrations' API keys and passwords are encrypted from here on
+    // (`open` encrypts those an older mapsync stored in clear). Nothing in
+    // the schema changes: the version alone keeps an older mapsync, which
+    // would send the ciphertext as its key, away from this database.
+    "-- secrets encrypted at rest",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
+    let tightened = owner_only(path)?;
     let conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -142,8 +150,99 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrate(&conn).with_context(|| format!("migrating the database {}", path.display()))?;
+    if !tightened.is_empty() {
+        let files: Vec<String> = tightened
+            .iter()
+            .map(|(file, mode)| {
+                format!(
+                    "{} (was {mode:04o}, now {:04o})",
+                    file.display(),
+                    mode & !0o077
+                )
+            })
+            .collect();
+        eprintln!(
+            "note: made owner-only, as the database holds the integrations' secrets: {}",
+            files.join(", ")
+        );
+    }
+    let encrypted = crate::integration::encrypt_plaintext_secrets(&conn).with_context(|| {
+        format!(
+            "encrypting the integrations' secrets in the database {}",
+            path.display()
+        )
+    })?;
+    if let Some(encrypted) = encrypted {
+        let keep = match &encrypted.key {
+            crate::secrets::KeySource::Variable => {
+                "keep that key with your backups of the database".to_string()
+            }
+            crate::secrets::KeySource::File { path, .. } => {
+                format!("keep {} with your backups of the database", path.display())
+            }
+        };
+        eprintln!(
+            "note: the API keys and passwords of {} integration(s) in {} were stored in clear; \
+             they are now encrypted with {}, and the database file is owner-only (0600). \
+             The secrets cannot be read without that key: {keep}, or they must be entered again. \
+             Copies of the database made before now still hold them in clear",
+            encrypted.integrations,
+            path.display(),
+            encrypted.key
+        );
+    }
     mark_interrupted_runs(&conn)?;
     Ok(conn)
+}
+
+/// The files SQLite keeps beside the database: its write-ahead log, the
+/// WAL's shared memory and the rollback journal.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Make the database and its companions owner-only before SQLite opens
+/// them: a new database file is created with mode 0600 (SQLite gives its
+/// companions the database file's mode), an existing one and its companions
+/// lose any group and other bits. Answers the files tightened, with the mode
+/// each had.
+fn owner_only(path: &Path) -> Result<Vec<(PathBuf, u32)>> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the database {}", path.display()));
+        }
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in COMPANIONS {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        files.push(companion.into());
+    }
+    let mut tightened = Vec::new();
+    for file in files {
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 || !metadata.is_file() {
+            continue;
+        }
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & !0o077)) {
+            Ok(()) => tightened.push((file, mode)),
+            // Not ours to change (another user's file we may still read):
+            // say so and go on.
+            Err(e) => eprintln!(
+                "warning: {} is readable by others (mode {mode:04o}) and could not be made owner-only: {e}",
+                file.display()
+            ),
+        }
+    }
+    Ok(tightened)
 }
 
 /// Whether a process with this id is running on this machine.

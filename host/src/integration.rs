@@ -1,11 +1,16 @@
 //! Integrations: one platform account feeding the store, its settings
-//! validated on the way in and its secrets kept out of every output.
+//! validated on the way in and its secrets kept out of every output. The
+//! secrets are encrypted as they are written and decrypted as they are read,
+//! here and nowhere else.
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::db;
+use crate::secrets::{self, Key, KeySource};
 
 #[derive(Clone)]
 pub struct Integration {
@@ -227,6 +232,7 @@ pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
         project_id: None,
         detached_at: None,
     };
+    let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
         "INSERT INTO integrations (id, name, api_url, api_key, user, password, project_name, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -234,15 +240,144 @@ pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
             integration.id,
             integration.name,
             integration.api_url,
-            integration.api_key,
+            api_key,
             integration.user,
-            integration.password,
+            password,
             integration.project_name,
             integration.created_at
         ],
     )
     .context("saving the integration")?;
     Ok(integration)
+}
+
+/// The database file: the key file lives beside it.
+fn database_path(conn: &Connection) -> Result<PathBuf> {
+    match conn.path() {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => bail!("an in-memory database keeps no secrets"),
+    }
+}
+
+/// The integration's API key and password as stored: encrypted with the
+/// database's key (its key file made on first use), each bound to its row
+/// and column.
+fn sealed_secrets(conn: &Connection, integration: &Integration) -> Result<(String, String)> {
+    let key = Key::find_or_create(&database_path(conn)?)?;
+    Ok((
+        key.seal(&integration.api_key, &integration.id, "api_key"),
+        key.seal(&integration.password, &integration.id, "password"),
+    ))
+}
+
+/// Integrations as read from the store, their secrets decrypted: the one
+/// place that happens. The key is looked for only when a secret is sealed.
+fn revealed(conn: &Connection, stored: Vec<Integration>) -> Result<Vec<Integration>> {
+    let sealed =
+        |i: &Integration| secrets::is_sealed(&i.api_key) || secrets::is_sealed(&i.password);
+    if !stored.iter().any(sealed) {
+        return Ok(stored);
+    }
+    let database = database_path(conn)?;
+    let key = Key::find(&database)?;
+    let open = |i: &Integration, column: &str, value: &str| -> Result<String> {
+        if !secrets::is_sealed(value) {
+            return Ok(value.to_string());
+        }
+        let Some(key) = &key else {
+            bail!(
+                "the secrets of integration {:?} are encrypted, but there is no key: {} does not exist. \
+                 Put back the key file they were encrypted with (keep it with your backups of the database), \
+                 or set {} to where it is, or {} to the key. {}",
+                i.name,
+                KeySource::for_database(&database),
+                secrets::KEY_FILE_VARIABLE,
+                secrets::KEY_VARIABLE,
+                if_the_key_is_lost(&i.name)
+            );
+        };
+        key.open(value, &i.id, column).with_context(|| {
+            format!(
+                "the {column} of integration {:?} cannot be decrypted with {}: it is not the key the secrets were encrypted with, \
+                 or the database was altered. Give mapsync that key ({}, {} or the key file beside the database). {}",
+                i.name,
+                key.source,
+                secrets::KEY_VARIABLE,
+                secrets::KEY_FILE_VARIABLE,
+                if_the_key_is_lost(&i.name)
+            )
+        })
+    };
+    stored
+        .into_iter()
+        .map(|mut i| {
+            i.api_key = open(&i, "api_key", &i.api_key)?;
+            i.password = open(&i, "password", &i.password)?;
+            Ok(i)
+        })
+        .collect()
+}
+
+fn if_the_key_is_lost(name: &str) -> String {
+    format!(
+        "If the key is lost, the secrets are too: give the integration its API key and password again \
+         (PATCH /api/v1/integrations/{name} with both), or remove it and add it again"
+    )
+}
+
+/// What `encrypt_plaintext_secrets` did.
+pub struct Encrypted {
+    pub integrations: usize,
+    pub key: KeySource,
+}
+
+/// A database written before secrets were encrypted holds them in clear:
+/// encrypt them all, in one transaction. `None` when nothing was in clear.
+pub fn encrypt_plaintext_secrets(conn: &Connection) -> Result<Option<Encrypted>> {
+    let in_clear = |conn: &Connection| -> Result<Vec<(String, String, String)>> {
+        let mut stmt = conn.prepare("SELECT id, api_key, password FROM integrations")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(String, String, String)>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, api_key, password)| {
+                !secrets::is_sealed(api_key) || !secrets::is_sealed(password)
+            })
+            .collect())
+    };
+    if in_clear(conn)?.is_empty() {
+        return Ok(None);
+    }
+    let key = Key::find_or_create(&database_path(conn)?)?;
+    // The clear text is zeroed where it stood, not just unlinked, and the
+    // log is emptied after: no copy stays in the file's free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    // Immediate: a second process opening the database now waits, then
+    // finds nothing left in clear.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let rows = in_clear(&tx)?;
+    for (id, api_key, password) in &rows {
+        let seal = |value: &String, column: &str| {
+            if secrets::is_sealed(value) {
+                value.clone()
+            } else {
+                key.seal(value, id, column)
+            }
+        };
+        tx.execute(
+            "UPDATE integrations SET api_key = ?2, password = ?3 WHERE id = ?1",
+            params![id, seal(api_key, "api_key"), seal(password, "password")],
+        )?;
+    }
+    tx.commit()?;
+    conn.pragma_update(None, "secure_delete", "OFF")?;
+    // Best effort: a reader holding the log open keeps it until it ends.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok((!rows.is_empty()).then_some(Encrypted {
+        integrations: rows.len(),
+        key: key.source,
+    }))
 }
 
 fn new_id() -> String {
@@ -269,6 +404,15 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
 }
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
+    match find_stored(conn, name)? {
+        Some(stored) => Ok(revealed(conn, vec![stored])?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// The integration as stored, its secrets still encrypted: for the changes
+/// that need none of them, which must work even when the key is lost.
+fn find_stored(conn: &Connection, name: &str) -> Result<Option<Integration>> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"),
@@ -280,10 +424,18 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
 
 /// The integration named `name`, or an error listing the ones that exist.
 pub fn get(conn: &Connection, name: &str) -> Result<Integration> {
-    if let Some(found) = find(conn, name)? {
+    Ok(revealed(conn, vec![get_stored(conn, name)?])?.remove(0))
+}
+
+/// `get`, its secrets still encrypted.
+fn get_stored(conn: &Connection, name: &str) -> Result<Integration> {
+    if let Some(found) = find_stored(conn, name)? {
         return Ok(found);
     }
-    let names: Vec<String> = list(conn)?.into_iter().map(|i| i.name).collect();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM integrations ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     if names.is_empty() {
         bail!(
             "no integration named {name:?}: none exists yet (add one with `mapsync integration add`)"
@@ -300,7 +452,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
     let rows = stmt
         .query_map([], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    revealed(conn, rows)
 }
 
 /// What `update` changes; `None` leaves a setting as it is.
@@ -318,7 +470,13 @@ pub struct Change {
 
 /// Change an integration's settings, checked as `add` checks them.
 pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integration> {
-    let mut integration = get(conn, name)?;
+    // Both secrets given anew: the old ones (and their key, which may be
+    // lost) are not needed.
+    let mut integration = if change.api_key.is_some() && change.password.is_some() {
+        get_stored(conn, name)?
+    } else {
+        get(conn, name)?
+    };
     if let Some(api_url) = &change.api_url {
         integration.api_url = validate_api_url(api_url)?;
     }
@@ -354,6 +512,7 @@ pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integrati
             .to_string(),
         None => sync_time(conn, &integration.id)?,
     };
+    let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
         "UPDATE integrations SET api_url = ?2, api_key = ?3, user = ?4, password = ?5, project_name = ?6,
              sync_time = ?7
@@ -361,9 +520,9 @@ pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integrati
         params![
             integration.id,
             integration.api_url,
-            integration.api_key,
+            api_key,
             integration.user,
-            integration.password,
+            password,
             integration.project_name,
             sync_time
         ],
@@ -381,8 +540,14 @@ pub fn sync_time(conn: &Connection, id: &str) -> Result<String> {
     )?)
 }
 
+/// Answers the integration removed, without its secrets: removing one needs
+/// no key, so it works when the key is lost.
 pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
-    let integration = get(conn, name)?;
+    let integration = Integration {
+        api_key: String::new(),
+        password: String::new(),
+        ..get_stored(conn, name)?
+    };
     if integration.project_id.is_some() && integration.detached_at.is_none() {
         let project: String = conn.query_row(
             "SELECT name FROM projects WHERE id = ?1",
@@ -486,6 +651,63 @@ mod tests {
             validate_api_url("http://host:9994/a@b").unwrap(),
             "http://host:9994/a@b"
         );
+    }
+
+    #[test]
+    fn with_the_key_lost_the_secrets_can_be_given_again_or_the_integration_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lost.db");
+        let conn = db::open(&path).unwrap();
+        for name in ["again", "gone"] {
+            add(
+                &conn,
+                NewIntegration {
+                    name: name.into(),
+                    api_url: "https://isp.ozmap.com.br:9994".into(),
+                    api_key: "KEY-before-the-loss".into(),
+                    user: "u".into(),
+                    password: "PW-before-the-loss".into(),
+                    project_name: None,
+                },
+            )
+            .unwrap();
+        }
+        std::fs::remove_file(dir.path().join("lost.db.key")).unwrap();
+        let error = format!("{:#}", get(&conn, "again").unwrap_err());
+        assert!(
+            error.contains("no key") && error.contains("lost.db.key"),
+            "{error}"
+        );
+        assert!(!error.contains("before-the-loss"), "{error}");
+
+        let changed = update(
+            &conn,
+            "again",
+            Change {
+                api_key: Some("KEY-after-the-loss".into()),
+                password: Some("PW-after-the-loss".into()),
+                ..Change::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(changed.password, "PW-after-the-loss");
+        let read = get(&conn, "again").unwrap();
+        assert_eq!(
+            (read.api_key.as_str(), read.password.as_str()),
+            ("KEY-after-the-loss", "PW-after-the-loss")
+        );
+        assert!(
+            update(
+                &conn,
+                "gone",
+                Change {
+                    user: Some("v".into()),
+                    ..Change::default()
+                }
+            )
+            .is_err()
+        );
+        assert_eq!(remove(&conn, "gone").unwrap().name, "gone");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod runs;
 mod runtime;
 mod schedule;
 mod scope;
+mod secrets;
 mod serve;
 mod services;
 mod summary;

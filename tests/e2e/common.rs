@@ -63,7 +63,11 @@ impl Bench {
             .args(args)
             .env("MAPSYNC_CACHE_DIR", cache_dir())
             .env_remove("MAPSYNC_DB")
-            .env_remove("MAPSYNC_LOG");
+            .env_remove("MAPSYNC_LOG")
+            .env_remove("MAPSYNC_SECRET_KEY")
+            .env_remove("MAPSYNC_SECRET_KEY_FILE")
+            .env_remove("MAPSYNC_API_KEY")
+            .env_remove("MAPSYNC_PASSWORD");
         command
     }
 
@@ -78,7 +82,11 @@ impl Bench {
     }
 
     pub fn mapsync(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect("running mapsync");
+        self.record(self.command(args).output().expect("running mapsync"))
+    }
+
+    /// Keep what a run printed, for `assert_no_secret_printed`.
+    pub fn record(&self, output: Output) -> Output {
         let mut outputs = self.outputs.borrow_mut();
         outputs.push(String::from_utf8_lossy(&output.stdout).into_owned());
         outputs.push(String::from_utf8_lossy(&output.stderr).into_owned());

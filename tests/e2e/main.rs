@@ -9,4 +9,5 @@ mod daemon;
 mod demo;
 mod hostile;
 mod resilience;
+mod secrets;
 mod services;
