@@ -6,6 +6,7 @@
 pub mod check;
 pub mod http;
 mod log;
+pub mod matching;
 pub mod model;
 pub mod ozmap;
 pub mod push;

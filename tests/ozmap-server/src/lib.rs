@@ -21,6 +21,7 @@ mod clock;
 mod faults;
 pub mod generator;
 mod http;
+pub mod matching;
 mod network;
 mod pattern;
 mod query;

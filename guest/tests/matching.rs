@@ -1,0 +1,72 @@
+//! Matching measured on a labelled set: the test server's generator derives
+//! platform clients from services with real data's noise, among distractors.
+
+use std::collections::BTreeSet;
+
+use mapsync_guest::matching::{self, DEFAULT_MIN_SCORE, PlatformClient, Service};
+use mapsync_guest::model::Position;
+use ozmap_test_server::matching::{MatchingConfig, MatchingSet, matching_set};
+
+pub fn inputs(set: &MatchingSet) -> (Vec<Service>, Vec<PlatformClient>) {
+    let services = set
+        .services
+        .iter()
+        .map(|s| Service {
+            id: s.id.clone(),
+            name: Some(s.name.clone()),
+            document: Some(s.document.clone()),
+            pppoe_login: Some(s.pppoe_login.clone()),
+            onu_serial: Some(s.onu_serial.clone()),
+            position: Some(Position {
+                lat: s.lat,
+                lng: s.lng,
+            }),
+        })
+        .collect();
+    let clients = set
+        .clients
+        .iter()
+        .map(|c| PlatformClient {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            observation: c.observation.clone(),
+            pppoe_login: c.pppoe_login.clone(),
+            onu_serial: c.onu_serial.clone(),
+            position: Some(Position {
+                lat: c.lat,
+                lng: c.lng,
+            }),
+        })
+        .collect();
+    (services, clients)
+}
+
+#[test]
+fn precision_and_recall_meet_their_targets_at_the_default_threshold() {
+    let set = matching_set(MatchingConfig::new(20_000));
+    let (services, clients) = inputs(&set);
+    let found = matching::suggest(&services, &clients, &BTreeSet::new(), DEFAULT_MIN_SCORE);
+    let right = found
+        .iter()
+        .filter(|s| set.truth.get(&s.service) == Some(&s.client))
+        .count();
+    let precision = right as f64 / found.len() as f64;
+    let recall = right as f64 / set.truth.len() as f64;
+    println!(
+        "{} suggestions, precision {precision:.4}, recall {recall:.4}",
+        found.len()
+    );
+    assert!(precision >= 0.98, "precision {precision:.4}");
+    assert!(recall >= 0.90, "recall {recall:.4}");
+}
+
+#[test]
+fn the_same_input_gives_the_same_suggestions() {
+    let set = matching_set(MatchingConfig::new(2_000));
+    let (services, clients) = inputs(&set);
+    let once = matching::suggest(&services, &clients, &BTreeSet::new(), 0.5);
+    let mut reversed = clients.clone();
+    reversed.reverse();
+    let again = matching::suggest(&services, &reversed, &BTreeSet::new(), 0.5);
+    assert_eq!(once, again);
+}
