@@ -256,7 +256,8 @@ struct ImportedStore;
 
 impl ElementStore for ImportedStore {
     fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
-        let o = wit_store::write_batch(&batch_to_wit(batch))?;
+        let fingerprints = batch.fingerprints();
+        let o = wit_store::write_batch(&batch_to_wit(batch), &fingerprints)?;
         Ok(BatchOutcome {
             created: o.created,
             updated: o.updated,

@@ -114,9 +114,10 @@ impl element_store::Host for HostState {
     fn write_batch(
         &mut self,
         batch: bindings::types::ElementBatch,
+        fingerprints: Vec<u64>,
     ) -> Result<element_store::BatchOutcome, String> {
         self.run_store()?
-            .write_batch(&batch)
+            .write_batch(&batch, &fingerprints)
             .map_err(|e| format!("{e:#}"))
     }
 
