@@ -1,11 +1,17 @@
-//! Builds the guest component for `wasm32-wasip2` with its own target
-//! directory and hands its path to the host as `MAPSYNC_GUEST_WASM`.
+//! Builds the guest for `wasm32-unknown-unknown` with its own target
+//! directory, turns the core module into a component with `wit-component`,
+//! and hands the component's path to the host as `MAPSYNC_GUEST_WASM`.
+//!
+//! Not `wasm32-wasip2`: its std imports WASI (stdio, clocks, random, exit,
+//! environment) whether the code uses it or not, and a component that
+//! imports only mapsync's own interfaces runs on any host (jco, wasmtime
+//! without WASI) with nothing to stub.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TARGET: &str = "wasm32-wasip2";
+const TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -53,12 +59,34 @@ fn main() {
         "building the guest component (mapsync-guest for {TARGET}) failed"
     );
 
-    let wasm = target_dir
+    let module = target_dir
         .join(TARGET)
         .join("release")
         .join("mapsync_guest.wasm");
-    assert!(wasm.exists(), "the guest build left no {}", wasm.display());
-    println!("cargo:rustc-env=MAPSYNC_GUEST_WASM={}", wasm.display());
+    assert!(
+        module.exists(),
+        "the guest build left no {}",
+        module.display()
+    );
+    let component = target_dir.join("mapsync.wasm");
+    componentize(&module, &component);
+    println!("cargo:rustc-env=MAPSYNC_GUEST_WASM={}", component.display());
+}
+
+/// The core module carries its WIT world in a custom section (put there by
+/// wit-bindgen); the encoder wraps the module in a component with exactly
+/// the imports and exports that world names, and validates the result.
+fn componentize(module: &Path, component: &Path) {
+    let bytes = std::fs::read(module).expect("reading the guest's core module");
+    let encoded = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&bytes)
+        .and_then(|mut encoder| encoder.encode())
+        .unwrap_or_else(|e| panic!("turning {} into a component: {e:?}", module.display()));
+    // Written aside and renamed, so a reader never sees half a component.
+    let partial = component.with_extension("partial");
+    std::fs::write(&partial, encoded).expect("writing the guest component");
+    std::fs::rename(&partial, component).expect("writing the guest component");
 }
 
 fn workspace_target_dir(root: &Path) -> PathBuf {

@@ -16,11 +16,46 @@ wit_bindgen::generate!({
 
 use exports::mapsync::integration::binding as wit_binding;
 use exports::mapsync::integration::sync as wit_sync;
-use mapsync::integration::{element_store as wit_store, http_fetch as wit_http, types as wit};
+use mapsync::integration::{
+    clock as wit_clock, element_store as wit_store, http_fetch as wit_http, log as wit_log,
+    types as wit,
+};
 
 struct Component;
 
 export!(Component);
+
+/// A line for the host's log (see `crate::log`).
+pub(crate) fn log(level: crate::log::Level, message: &str, fields: &[(&str, &str)]) {
+    let level = match level {
+        crate::log::Level::Debug => wit_log::Level::Debug,
+        crate::log::Level::Info => wit_log::Level::Info,
+        crate::log::Level::Warn => wit_log::Level::Warn,
+        crate::log::Level::Error => wit_log::Level::Error,
+    };
+    let fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    wit_log::log(level, message, &fields);
+}
+
+/// A panic traps the component (the target aborts on panic) and the trap
+/// itself says only "unreachable": the hook first tells the host what
+/// panicked and where, as an `error` line. Set at every export's entry,
+/// since each call may be a fresh instance.
+fn on_entry() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log(
+                crate::log::Level::Error,
+                &crate::log::panic_message(info),
+                &[],
+            )
+        }))
+    });
+}
 
 fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
     sync::Settings {
@@ -49,6 +84,7 @@ impl wit_binding::Guest for Component {
         settings: wit_sync::Settings,
         binding: wit_binding::PortBinding,
     ) -> Result<wit_binding::Pushed, wit_binding::PushError> {
+        on_entry();
         let c = binding.customer;
         let binding = push::PortBinding {
             project: binding.project,
@@ -82,6 +118,7 @@ impl wit_binding::Guest for Component {
         settings: wit_sync::Settings,
         code: String,
     ) -> Result<Vec<String>, wit_binding::PushError> {
+        on_entry();
         push::run_withdraw(ImportedHttp, &settings_from_wit(settings), &code)
             .map_err(push_error_to_wit)
     }
@@ -90,6 +127,7 @@ impl wit_binding::Guest for Component {
         settings: wit_sync::Settings,
         property: String,
     ) -> Result<(), wit_binding::PushError> {
+        on_entry();
         push::run_delete(ImportedHttp, &settings_from_wit(settings), &property)
             .map_err(push_error_to_wit)
     }
@@ -104,6 +142,7 @@ fn push_error_to_wit(error: push::PushError) -> wit_binding::PushError {
 
 impl wit_sync::Guest for Component {
     fn check(settings: wit_sync::Settings) -> Vec<wit_sync::CheckStep> {
+        on_entry();
         crate::check::run(ImportedHttp, &settings_from_wit(settings))
             .into_iter()
             .map(|s| wit_sync::CheckStep {
@@ -115,6 +154,7 @@ impl wit_sync::Guest for Component {
     }
 
     fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, wit_sync::RunError> {
+        on_entry();
         let settings = settings_from_wit(settings);
         let report = sync::run(ImportedHttp, &mut ImportedStore, &settings).map_err(|e| {
             let message = e.to_string();
@@ -207,8 +247,8 @@ impl Http for ImportedHttp {
     }
 
     fn sleep(&mut self, duration: Duration) {
-        // wasi:clocks, through std: the only effect besides the imports.
-        std::thread::sleep(duration);
+        // The host waits: the component has no clock of its own.
+        wit_clock::sleep(duration.as_millis().min(u32::MAX as u128) as u32);
     }
 }
 
@@ -216,7 +256,8 @@ struct ImportedStore;
 
 impl ElementStore for ImportedStore {
     fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
-        let o = wit_store::write_batch(&batch_to_wit(batch))?;
+        let fingerprints = batch.fingerprints();
+        let o = wit_store::write_batch(&batch_to_wit(batch), &fingerprints)?;
         Ok(BatchOutcome {
             created: o.created,
             updated: o.updated,

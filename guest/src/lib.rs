@@ -1,7 +1,7 @@
 //! mapsync's guest: all sync, reconciliation and matching logic.
 //!
 //! Plain modules that build natively (and are tested so), plus a thin
-//! bindings layer (`component`) for the `wasm32-wasip2` component.
+//! bindings layer (`component`) for the component (see `host/build.rs`).
 
 pub mod check;
 pub mod http;

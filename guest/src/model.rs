@@ -1,6 +1,8 @@
 //! The normalised, platform-neutral network: plain Rust twins of the WIT
 //! `types` interface, so the logic builds and is tested natively.
 
+use serde::Serialize;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ElementKind {
     Project,
@@ -33,13 +35,13 @@ impl ElementKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Position {
     pub lat: f64,
     pub lng: f64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -47,7 +49,7 @@ pub struct Project {
     pub position: Option<Position>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Pole {
     pub id: String,
     pub name: String,
@@ -55,7 +57,7 @@ pub struct Pole {
     pub pole_type: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NetworkBox {
     pub id: String,
     pub name: String,
@@ -67,13 +69,13 @@ pub struct NetworkBox {
     pub implanted: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Port {
     pub number: u32,
     pub blocked: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Splitter {
     pub id: String,
     pub name: String,
@@ -85,7 +87,7 @@ pub struct Splitter {
     pub ports: Vec<Port>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Client {
     pub id: String,
     pub code: Option<String>,
@@ -97,13 +99,13 @@ pub struct Client {
     pub onu_mac: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Connection {
     pub splitter: String,
     pub port: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Property {
     pub id: String,
     pub name: String,
@@ -141,5 +143,76 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Each element's fingerprint, in the batch's order (see `fingerprint`).
+    pub fn fingerprints(&self) -> Vec<u64> {
+        fn each<T: Serialize>(items: &[T]) -> Vec<u64> {
+            items.iter().map(fingerprint).collect()
+        }
+        match self {
+            Batch::Projects(v) => each(v),
+            Batch::Poles(v) => each(v),
+            Batch::Boxes(v) => each(v),
+            Batch::Splitters(v) => each(v),
+            Batch::Clients(v) => each(v),
+            Batch::Properties(v) => each(v),
+        }
+    }
+}
+
+/// Bumped whenever the normalised form changes meaning, so every element's
+/// fingerprint changes with it and the next sync updates them all once.
+const FINGERPRINT_VERSION: &[u8] = b"mapsync-element-1\0";
+
+/// A stable hash of an element's normalised form: FNV-1a (64 bits) over its
+/// JSON, fields in declaration order. The same on every platform and run,
+/// so every host counts created, updated and unchanged the same way (the
+/// `element-store` rules) without serialising elements itself.
+pub fn fingerprint<T: Serialize>(element: &T) -> u64 {
+    let json = serde_json::to_vec(element).expect("a plain record always serialises");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in FINGERPRINT_VERSION.iter().chain(&json) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pole(name: &str, lat: f64) -> Pole {
+        Pole {
+            id: "p1".into(),
+            name: name.into(),
+            position: Some(Position { lat, lng: -48.5 }),
+            pole_type: None,
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_is_stable_and_follows_every_field() {
+        // Pinned: a host stores fingerprints, so they must not drift between
+        // builds; change FINGERPRINT_VERSION when the normalised form does.
+        assert_eq!(fingerprint(&pole("P-1", -27.6)), 0xb64d_b215_4e90_94d7);
+        assert_eq!(
+            fingerprint(&pole("P-1", -27.6)),
+            fingerprint(&pole("P-1", -27.6))
+        );
+        assert_ne!(
+            fingerprint(&pole("P-1", -27.6)),
+            fingerprint(&pole("P-2", -27.6))
+        );
+        assert_ne!(
+            fingerprint(&pole("P-1", -27.6)),
+            fingerprint(&pole("P-1", -27.61))
+        );
+        let batch = Batch::Poles(vec![pole("a", 1.0), pole("b", 1.0)]);
+        assert_eq!(
+            batch.fingerprints(),
+            vec![fingerprint(&pole("a", 1.0)), fingerprint(&pole("b", 1.0))]
+        );
     }
 }

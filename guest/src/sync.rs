@@ -1,7 +1,9 @@
 //! One synchronisation: read the platform kind by kind, page by page, into
 //! the store, and account for every record.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+// B-trees, not hash maps: no random seed, so no `wasi:random` import, and
+// the same order on every run.
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -373,9 +375,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn complete(&mut self, kind: ElementKind, listed: Listed) -> Result<(), String> {
         self.keep_invalid()?;
         if let Listed::Incomplete(reason) = listed {
-            crate::log::warn!(
-                "{}: the listing is incomplete, so nothing is removed: {reason}",
-                kind.as_str()
+            crate::log::emit(
+                crate::log::Level::Warn,
+                &format!("the listing is incomplete, so nothing is removed: {reason}"),
+                &[("kind", kind.as_str())],
             );
             self.report.incomplete.push(IncompleteKind { kind, reason });
             return Ok(());
@@ -398,15 +401,36 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let r = self.kind(kind);
         r.removed = sweep.removed;
         let r = *r;
-        crate::log::info!(
-            "{}: {} created, {} updated, {} unchanged, {} removed, {} invalid ({} kept)",
-            kind.as_str(),
+        let counts = [
             r.created,
             r.updated,
             r.unchanged,
             r.removed,
             r.invalid,
-            r.kept
+            r.kept,
+        ]
+        .map(|n| n.to_string());
+        crate::log::emit(
+            crate::log::Level::Info,
+            &format!(
+                "{}: {} created, {} updated, {} unchanged, {} removed, {} invalid ({} kept)",
+                kind.as_str(),
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3],
+                counts[4],
+                counts[5]
+            ),
+            &[
+                ("kind", kind.as_str()),
+                ("created", &counts[0]),
+                ("updated", &counts[1]),
+                ("unchanged", &counts[2]),
+                ("removed", &counts[3]),
+                ("invalid", &counts[4]),
+                ("kept", &counts[5]),
+            ],
         );
         Ok(())
     }
@@ -472,7 +496,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 records::splitter(r, |t| service_types.get(t).copied())
             });
             let boxes: Vec<String> = splitters.iter().map(|s| s.box_id.clone()).collect();
-            let known: HashSet<String> = sync
+            let known: BTreeSet<String> = sync
                 .store
                 .seen(ElementKind::Box, &boxes)?
                 .into_iter()
@@ -496,8 +520,8 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// The splitter-type catalogue's "allows client connection" flags, for
     /// splitters that do not carry `isDrop` themselves. A small catalogue.
-    fn splitter_types(&mut self) -> Result<HashMap<String, bool>, String> {
-        let mut service = HashMap::new();
+    fn splitter_types(&mut self) -> Result<BTreeMap<String, bool>, String> {
+        let mut service = BTreeMap::new();
         self.for_each_page("splitter-types", &[], |_, rows| {
             for row in rows {
                 if let (Some(id), Some(is_drop)) = (
@@ -522,7 +546,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             if with_clients {
                 let clients =
                     sync.clients_of(&properties, embedded.into_iter().flatten().collect())?;
-                let codes: HashMap<&str, &str> = clients
+                let codes: BTreeMap<&str, &str> = clients
                     .iter()
                     .filter_map(|c| Some((c.id.as_str(), c.code.as_deref()?)))
                     .collect();
@@ -547,7 +571,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let mut wanted: Vec<String> = properties.iter().filter_map(|p| p.client.clone()).collect();
         wanted.sort();
         wanted.dedup();
-        let seen: HashSet<String> = self
+        let seen: BTreeSet<String> = self
             .store
             .seen(ElementKind::Client, &wanted)?
             .into_iter()
@@ -564,7 +588,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 Ok(())
             })?;
         }
-        let mut unique = HashSet::new();
+        let mut unique = BTreeSet::new();
         clients.retain(|c| unique.insert(c.id.clone()));
         Ok(clients)
     }

@@ -1,5 +1,8 @@
 //! The sync logic natively, against an in-memory platform and store.
 
+// Native tests, not the component: std's hash maps are fine here.
+#![allow(clippy::disallowed_types)]
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::mapsync::integration::{binding, sync};
-pub use mapsync::integration::{element_store, http_fetch, types};
+pub use mapsync::integration::{clock, element_store, http_fetch, log, types};

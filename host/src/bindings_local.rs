@@ -127,7 +127,7 @@ pub struct Splitter {
 impl Splitter {
     /// The box that holds it.
     pub fn box_id(&self) -> Option<&str> {
-        self.data["box_"].as_str()
+        self.data["box"].as_str()
     }
 }
 

@@ -138,6 +138,22 @@ const MIGRATIONS: &[&str] = &[
     // the schema changes: the version alone keeps an older mapsync, which
     // would send the ciphertext as its key, away from this database.
     "-- secrets encrypted at rest",
+    // 7: each element's fingerprint, computed by the component, by which a
+    // run tells updated from unchanged (NULL: stored before fingerprints;
+    // compared by content once). Splitters' and properties' data said
+    // `box_`, the binding generator's name for the WIT field `box`: stored
+    // data uses the WIT's names, so the key is renamed (staged rows of a
+    // run still going are renamed too; `invalid` rows hold a reason and
+    // unchanged ones nothing, so only created and updated rows).
+    "ALTER TABLE elements ADD COLUMN fingerprint INTEGER;
+    ALTER TABLE run_elements ADD COLUMN fingerprint INTEGER;
+    UPDATE elements
+        SET data = json_set(json_remove(data, '$.box_'), '$.box', json_extract(data, '$.box_'))
+        WHERE kind IN ('splitter', 'property') AND json_valid(data) AND json_type(data, '$.box_') IS NOT NULL;
+    UPDATE run_elements
+        SET data = json_set(json_remove(data, '$.box_'), '$.box', json_extract(data, '$.box_'))
+        WHERE kind IN ('splitter', 'property') AND change IN ('created', 'updated')
+          AND json_valid(data) AND json_type(data, '$.box_') IS NOT NULL;",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.

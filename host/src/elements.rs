@@ -43,7 +43,7 @@ fn stored(
         Select::All => ("1", None),
         Select::Ids(ids) => ("id IN (SELECT value FROM json_each(?3))", Some(ids)),
         Select::InBoxes(ids) => (
-            "json_extract(data, '$.box_') IN (SELECT value FROM json_each(?3))",
+            "json_extract(data, '$.box') IN (SELECT value FROM json_each(?3))",
             Some(ids),
         ),
     };
@@ -236,7 +236,7 @@ fn splitter(e: &Value, takers: &HashMap<(String, u64), Taker>) -> Value {
         })
         .collect();
     json!({
-        "id": id, "kind": "splitter", "name": e["name"], "project": e["project"], "box": e["box_"],
+        "id": id, "kind": "splitter", "name": e["name"], "project": e["project"], "box": e["box"],
         "service": e["service"], "ratio": format!("{}x{}", e["ratio_input"], e["ratio_output"]), "ports": ports,
     })
 }
@@ -244,7 +244,7 @@ fn splitter(e: &Value, takers: &HashMap<(String, u64), Taker>) -> Value {
 fn property(e: &Value, codes: &HashMap<String, Option<String>>) -> Value {
     let (lat, lng) = lat_lng(e);
     json!({
-        "id": e["id"], "kind": "property", "name": e["name"], "project": e["project"], "box": e["box_"],
+        "id": e["id"], "kind": "property", "name": e["name"], "project": e["project"], "box": e["box"],
         "splitter": e["connection"]["splitter"], "port": e["connection"]["port"],
         "client": e["client"], "client_code": property_code(e, codes),
         "lat": lat, "lng": lng, "address": e["address"],

@@ -1,88 +1,56 @@
-//! The guest's stdout and stderr, line by line into the host's log.
+//! The component's `log` import: its lines into the host's log.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use crate::bindings::log::Level;
 
-use tokio::io::AsyncWrite;
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+/// Longest message or field value kept; the rest is dropped, so a confused
+/// component cannot flood the log with one line.
+const MAX_TEXT: usize = 8192;
 
-/// Longest line kept; the rest of a longer line is dropped.
-const MAX_LINE: usize = 8192;
-
-#[derive(Clone)]
-pub struct GuestLog {
-    level: tracing::Level,
+fn bounded(text: &str) -> &str {
+    if text.len() <= MAX_TEXT {
+        return text;
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
-impl GuestLog {
-    pub fn new(level: tracing::Level) -> GuestLog {
-        GuestLog { level }
+/// The fields as `key=value` pairs, in the component's order.
+pub fn format_fields(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", bounded(k), bounded(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Forward one line to tracing, under the target `mapsync::guest`.
+pub fn forward(level: Level, message: &str, fields: &[(String, String)]) {
+    let message = bounded(message.trim_end());
+    let fields = format_fields(fields);
+    match level {
+        Level::Debug => tracing::debug!(target: "mapsync::guest", fields, "{message}"),
+        Level::Info => tracing::info!(target: "mapsync::guest", fields, "{message}"),
+        Level::Warn => tracing::warn!(target: "mapsync::guest", fields, "{message}"),
+        Level::Error => tracing::error!(target: "mapsync::guest", fields, "{message}"),
     }
 }
 
-impl IsTerminal for GuestLog {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl StdoutStream for GuestLog {
-    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            level: self.level,
-            line: Vec::new(),
-        })
-    }
-}
-
-struct LineWriter {
-    level: tracing::Level,
-    line: Vec<u8>,
-}
-
-impl LineWriter {
-    fn emit(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end();
-        if !text.is_empty() {
-            if self.level == tracing::Level::WARN {
-                tracing::warn!(target: "mapsync::guest", "{text}");
-            } else {
-                tracing::info!(target: "mapsync::guest", "{text}");
-            }
-        }
-        self.line.clear();
-    }
-}
-
-impl AsyncWrite for LineWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        for &byte in buf {
-            if byte == b'\n' {
-                self.emit();
-            } else if self.line.len() < MAX_LINE {
-                self.line.push(byte);
-            }
-        }
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.emit();
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        self.emit();
+    #[test]
+    fn fields_keep_their_order_and_long_text_is_cut_on_a_char() {
+        let fields = vec![
+            ("kind".to_string(), "splitter".to_string()),
+            ("created".to_string(), "3".to_string()),
+        ];
+        assert_eq!(format_fields(&fields), "kind=splitter created=3");
+        let long = "é".repeat(MAX_TEXT);
+        let cut = bounded(&long);
+        assert!(cut.len() <= MAX_TEXT && cut.chars().all(|c| c == 'é'));
     }
 }

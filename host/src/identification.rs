@@ -16,7 +16,7 @@ pub fn apply_after_sync(conn: &Connection, integration: &Integration) -> Result<
     let tx = conn.unchecked_transaction()?;
     let mut identified = tx.prepare(
         "SELECT s.id_cliente_servico, c.id, p.id, json_extract(p.data, '$.connection.splitter'),
-                json_extract(p.data, '$.connection.port'), json_extract(p.data, '$.box_')
+                json_extract(p.data, '$.connection.port'), json_extract(p.data, '$.box')
          FROM services s
          JOIN elements c ON c.integration_id = ?1 AND c.kind = 'client' AND c.removed_at IS NULL
                         AND json_extract(c.data, '$.code') = s.id_cliente_servico

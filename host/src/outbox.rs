@@ -315,7 +315,7 @@ fn port_binding(
     )?;
     Ok(PortBinding {
         project: splitter["project"].as_str().unwrap_or_default().to_string(),
-        box_: splitter["box_"].as_str().unwrap_or_default().to_string(),
+        box_: splitter["box"].as_str().unwrap_or_default().to_string(),
         splitter: binding.splitter.clone(),
         port: binding.port,
         customer: Customer {

@@ -9,6 +9,7 @@
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
 use crate::bindings::types::{ElementBatch, ElementKind};
@@ -51,19 +52,35 @@ pub fn kind_name(kind: ElementKind) -> &'static str {
     }
 }
 
-/// One element ready for its row: (id, name, data as JSON).
-type Row = (String, String, String);
+/// One element ready for its row: id, name and data as stored.
+struct Row {
+    id: String,
+    name: String,
+    data: Value,
+}
+
+/// An element's data in its stored form: the WIT's field names (snake
+/// case), so `box` and not the `box_` the binding generator names it.
+pub fn stored_form<T: Serialize>(item: &T) -> Result<Value> {
+    let mut data = serde_json::to_value(item)?;
+    if let Some(fields) = data.as_object_mut()
+        && let Some(the_box) = fields.remove("box_")
+    {
+        fields.insert("box".to_string(), the_box);
+    }
+    Ok(data)
+}
 
 fn rows<T: Serialize>(items: &[T], key: impl Fn(&T) -> (&str, &str)) -> Result<Vec<Row>> {
     items
         .iter()
         .map(|item| {
             let (id, name) = key(item);
-            Ok((
-                id.to_string(),
-                name.to_string(),
-                serde_json::to_string(item)?,
-            ))
+            Ok(Row {
+                id: id.to_string(),
+                name: name.to_string(),
+                data: stored_form(item)?,
+            })
         })
         .collect()
 }
@@ -118,13 +135,22 @@ impl RunStore {
     ) -> Result<Connection> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at)
-             SELECT ?1, kind, id, name, data, ?3, ?3 FROM run_elements
+            "INSERT INTO elements (integration_id, kind, id, name, data, fingerprint, created_at, updated_at)
+             SELECT ?1, kind, id, name, data, fingerprint, ?3, ?3 FROM run_elements
              WHERE run_id = ?2 AND change IN ('created', 'updated')
              ON CONFLICT (integration_id, kind, id) DO UPDATE
-                 SET name = excluded.name, data = excluded.data, updated_at = excluded.updated_at, removed_at = NULL,
-                     invalid_reason = NULL",
+                 SET name = excluded.name, data = excluded.data, fingerprint = excluded.fingerprint,
+                     updated_at = excluded.updated_at, removed_at = NULL, invalid_reason = NULL",
             params![self.integration_id, self.run_id, self.now],
+        )?;
+        // Stored before fingerprints, found unchanged: it gets its fingerprint.
+        tx.execute(
+            "UPDATE elements SET fingerprint = (SELECT r.fingerprint FROM run_elements r WHERE r.run_id = ?2
+                     AND r.kind = elements.kind AND r.id = elements.id AND r.change = 'unchanged')
+             WHERE integration_id = ?1 AND fingerprint IS NULL
+               AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
+                           AND r.id = elements.id AND r.change = 'unchanged' AND r.fingerprint IS NOT NULL)",
+            params![self.integration_id, self.run_id],
         )?;
         // Valid again, unchanged: the flag goes.
         tx.execute(
@@ -171,10 +197,21 @@ impl RunStore {
         Ok(())
     }
 
-    /// Stage a batch, each element classed against what is stored now.
-    pub fn write_batch(&mut self, batch: &ElementBatch) -> Result<BatchOutcome> {
+    /// Stage a batch, each element classed by its fingerprint against what
+    /// is stored now (the WIT `element-store` rules).
+    pub fn write_batch(
+        &mut self,
+        batch: &ElementBatch,
+        fingerprints: &[u64],
+    ) -> Result<BatchOutcome> {
         self.check_cancelled()?;
         let (kind, rows) = batch_rows(batch)?;
+        anyhow::ensure!(
+            rows.len() == fingerprints.len(),
+            "the batch holds {} elements but {} fingerprints",
+            rows.len(),
+            fingerprints.len()
+        );
         let kind_name = kind_name(kind);
         let mut outcome = BatchOutcome {
             created: 0,
@@ -184,39 +221,58 @@ impl RunStore {
         let tx = self.conn.unchecked_transaction()?;
         {
             let mut stored = tx.prepare_cached(
-                "SELECT data, removed_at IS NOT NULL FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
+                "SELECT data, removed_at IS NOT NULL, fingerprint FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
             )?;
             let mut stage = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (id, name, data) in &rows {
-                let before: Option<(String, bool)> = stored
-                    .query_row(params![self.integration_id, kind_name, id], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+            for (row, &fingerprint) in rows.iter().zip(fingerprints) {
+                // SQLite's integers are signed: the same 64 bits, as i64.
+                let fingerprint = fingerprint as i64;
+                let before: Option<(String, bool, Option<i64>)> = stored
+                    .query_row(params![self.integration_id, kind_name, row.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?;
-                let change = match before {
+                let unchanged = match &before {
+                    None | Some((_, true, _)) => None,
+                    Some((_, false, Some(old))) => Some(*old == fingerprint),
+                    // Stored before fingerprints: compared by content once,
+                    // then it keeps the fingerprint (see `commit`).
+                    Some((old, false, None)) => {
+                        Some(serde_json::from_str::<Value>(old).ok().as_ref() == Some(&row.data))
+                    }
+                };
+                let change = match unchanged {
                     // An element that comes back after being removed counts as new.
-                    None | Some((_, true)) => {
+                    None => {
                         outcome.created += 1;
                         "created"
                     }
-                    Some((old, false)) if old == *data => {
+                    Some(true) => {
                         outcome.unchanged += 1;
                         "unchanged"
                     }
-                    Some(_) => {
+                    Some(false) => {
                         outcome.updated += 1;
                         "updated"
                     }
                 };
                 // Unchanged elements only need to be remembered as seen.
                 let data = if change == "unchanged" {
-                    ""
+                    String::new()
                 } else {
-                    data.as_str()
+                    serde_json::to_string(&row.data)?
                 };
-                stage.execute(params![self.run_id, kind_name, id, name, data, change])?;
+                stage.execute(params![
+                    self.run_id,
+                    kind_name,
+                    row.id,
+                    row.name,
+                    data,
+                    change,
+                    fingerprint
+                ])?;
             }
         }
         tx.commit()?;
@@ -283,5 +339,174 @@ impl RunStore {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::{PortData, SplitterData};
+    use crate::integration::{self, NewIntegration};
+
+    fn open() -> (tempfile::TempDir, Connection, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
+        let added = integration::add(
+            &conn,
+            NewIntegration {
+                name: "centro".into(),
+                api_url: "http://127.0.0.1:9".into(),
+                api_key: "k".into(),
+                user: "u".into(),
+                password: "p".into(),
+                project_name: None,
+            },
+        )
+        .unwrap();
+        (dir, conn, added.id)
+    }
+
+    fn splitter(id: &str, name: &str) -> SplitterData {
+        SplitterData {
+            id: id.into(),
+            name: name.into(),
+            project: "pr".into(),
+            box_: "b1".into(),
+            service: true,
+            ratio_input: 1,
+            ratio_output: 2,
+            ports: vec![
+                PortData {
+                    number: 1,
+                    blocked: false,
+                },
+                PortData {
+                    number: 2,
+                    blocked: true,
+                },
+            ],
+        }
+    }
+
+    fn batch(splitters: &[&SplitterData]) -> ElementBatch {
+        ElementBatch::Splitters(splitters.iter().map(|s| (*s).clone()).collect())
+    }
+
+    fn counts(o: &BatchOutcome) -> (u32, u32, u32) {
+        (o.created, o.updated, o.unchanged)
+    }
+
+    /// One run that writes `splitters` with their fingerprints, completes
+    /// the kind and commits; answers the batch's outcome.
+    fn run(
+        conn: Connection,
+        integration: &str,
+        run_id: i64,
+        splitters: &[(&SplitterData, u64)],
+    ) -> (BatchOutcome, Sweep, Connection) {
+        let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
+        let items: Vec<&SplitterData> = splitters.iter().map(|(s, _)| *s).collect();
+        let prints: Vec<u64> = splitters.iter().map(|(_, f)| *f).collect();
+        let outcome = store.write_batch(&batch(&items), &prints).unwrap();
+        let sweep = store.complete_kind(ElementKind::Splitter).unwrap();
+        (outcome, sweep, store.commit(|_| Ok(())).unwrap())
+    }
+
+    #[test]
+    fn fingerprints_decide_created_updated_unchanged() {
+        let (_dir, conn, id) = open();
+        let (a, b) = (splitter("s1", "A"), splitter("s2", "B"));
+        let (o, _, conn) = run(conn, &id, 1, &[(&a, 1), (&b, u64::MAX)]);
+        assert_eq!(counts(&o), (2, 0, 0));
+
+        // The host goes by the fingerprint, not by its own serialisation:
+        // same data under a new fingerprint is updated, new data under the
+        // same fingerprint unchanged (and kept as it was).
+        let renamed = splitter("s2", "B renamed");
+        let (o, _, conn) = run(conn, &id, 2, &[(&a, 7), (&renamed, u64::MAX)]);
+        assert_eq!(counts(&o), (0, 1, 1));
+        let name: String = conn
+            .query_row("SELECT name FROM elements WHERE id = 's2'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(name, "B");
+
+        // s2 not listed: removed; when it comes back, it counts as created.
+        let (o, sweep, conn) = run(conn, &id, 3, &[(&a, 7)]);
+        assert_eq!((counts(&o), sweep.removed, sweep.stored), ((0, 0, 1), 1, 2));
+        let (o, _, _) = run(conn, &id, 4, &[(&a, 7), (&b, u64::MAX)]);
+        assert_eq!(counts(&o), (1, 0, 1));
+    }
+
+    #[test]
+    fn a_batch_and_its_fingerprints_must_match() {
+        let (_dir, conn, id) = open();
+        let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
+        let a = splitter("s1", "A");
+        let error = store.write_batch(&batch(&[&a]), &[1, 2]).unwrap_err();
+        assert!(format!("{error}").contains("1 elements but 2 fingerprints"));
+    }
+
+    #[test]
+    fn nothing_is_visible_before_commit_and_data_says_box() {
+        let (_dir, conn, id) = open();
+        let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
+        store
+            .write_batch(&batch(&[&splitter("s1", "A")]), &[1])
+            .unwrap();
+        let visible: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM elements", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(visible, 0, "a run's write was visible before it ended");
+        let conn = store.roll_back().unwrap();
+        let (_, _, conn) = run(conn, &id, 2, &[(&splitter("s1", "A"), 1)]);
+        let data: String = conn
+            .query_row("SELECT data FROM elements WHERE id = 's1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let data: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(data["box"], "b1");
+        assert!(data.get("box_").is_none(), "{data}");
+    }
+
+    /// A database of before fingerprints: its `box_` keys are renamed, and
+    /// its elements, compared by content once, count as unchanged.
+    #[test]
+    fn elements_stored_before_fingerprints_are_migrated() {
+        let (dir, conn, id) = open();
+        let a = splitter("s1", "A");
+        let (_, _, conn) = run(conn, &id, 1, &[(&a, 1)]);
+        // Back to what schema 5 stored.
+        let old = serde_json::to_string(&a).unwrap();
+        assert!(old.contains("\"box_\""));
+        conn.execute_batch(&format!(
+            "UPDATE elements SET data = '{old}';
+             ALTER TABLE elements DROP COLUMN fingerprint;
+             ALTER TABLE run_elements DROP COLUMN fingerprint;
+             PRAGMA user_version = 5;"
+        ))
+        .unwrap();
+        drop(conn);
+        let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
+        let (data, fingerprint): (String, Option<i64>) = conn
+            .query_row("SELECT data, fingerprint FROM elements", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let data: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!((data["box"].as_str(), data.get("box_")), (Some("b1"), None));
+        assert_eq!(fingerprint, None);
+
+        let (o, _, conn) = run(conn, &id, 2, &[(&a, 42)]);
+        assert_eq!(counts(&o), (0, 0, 1));
+        let fingerprint: i64 = conn
+            .query_row("SELECT fingerprint FROM elements", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fingerprint, 42);
+        let (o, _, _) = run(conn, &id, 3, &[(&a, 43)]);
+        assert_eq!(counts(&o), (0, 1, 0));
     }
 }

@@ -1,22 +1,22 @@
-//! Runs the guest component on wasmtime, sandboxed: no files, no
-//! environment, no sockets of its own, bounded memory and time.
+//! Runs the guest component on wasmtime, sandboxed: it imports only
+//! mapsync's own interfaces (no WASI: no files, no environment, no sockets
+//! of its own), with bounded memory and time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{
-    self, Integration as World, binding as wit_binding, element_store, http_fetch, sync as wit_sync,
+    self, Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
+    sync as wit_sync,
 };
 use crate::fetch::Fetcher;
-use crate::guest_log::GuestLog;
 use crate::run_store::RunStore;
 
 /// The guest, built by `build.rs`.
@@ -48,24 +48,34 @@ pub struct Runtime {
 }
 
 pub struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
     limits: StoreLimits,
     fetcher: Fetcher,
     /// Present during a sync; a push has no store.
     store: Option<RunStore>,
+    /// When the call's time bound runs out: `sleep` never waits past it.
+    deadline: Instant,
+    /// The last `error` line, which a panicking component sends just before
+    /// it traps: the trap alone says only "unreachable".
+    last_error: Option<String>,
 }
 
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
+impl bindings::types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+        crate::guest_log::forward(level, &message, &fields);
+        if level == log::Level::Error {
+            self.last_error = Some(message);
         }
     }
 }
 
-impl bindings::types::Host for HostState {}
+impl clock::Host for HostState {
+    fn sleep(&mut self, ms: u32) {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        std::thread::sleep(Duration::from_millis(ms.into()).min(left));
+    }
+}
 
 impl http_fetch::Host for HostState {
     fn fetch(
@@ -104,9 +114,10 @@ impl element_store::Host for HostState {
     fn write_batch(
         &mut self,
         batch: bindings::types::ElementBatch,
+        fingerprints: Vec<u64>,
     ) -> Result<element_store::BatchOutcome, String> {
         self.run_store()?
-            .write_batch(&batch)
+            .write_batch(&batch, &fingerprints)
             .map_err(|e| format!("{e:#}"))
     }
 
@@ -148,7 +159,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let component = load_component(&engine)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Only mapsync's own interfaces: the component imports no WASI.
         World::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -169,7 +180,7 @@ impl Runtime {
         })
     }
 
-    /// A fresh sandbox for one call: its own store, WASI context and limits.
+    /// A fresh sandbox for one call: its own store and limits.
     #[allow(clippy::result_large_err)]
     fn instantiate(
         &self,
@@ -181,22 +192,15 @@ impl Runtime {
             Ok(f) => f,
             Err(e) => return Err((e, store)),
         };
-        let wasi = WasiCtx::builder()
-            .stdout(GuestLog::new(tracing::Level::INFO))
-            .stderr(GuestLog::new(tracing::Level::WARN))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .instances(4)
                 .build(),
             fetcher,
             store,
+            deadline: Instant::now() + limits.wall_time,
+            last_error: None,
         };
         let mut wasm_store = Store::new(&self.engine, state);
         wasm_store.limiter(|s| &mut s.limits);
@@ -205,8 +209,8 @@ impl Runtime {
         match World::instantiate(&mut wasm_store, &self.component, &self.linker) {
             Ok(world) => Ok((wasm_store, world)),
             Err(e) => {
-                let store = wasm_store.into_data().store;
-                Err((explain_trap(e, limits), store))
+                let state = wasm_store.into_data();
+                Err((explain_trap(e, limits, state.last_error), state.store))
             }
         }
     }
@@ -229,11 +233,11 @@ impl Runtime {
         };
         let answer = world
             .mapsync_integration_sync()
-            .call_run(&mut wasm_store, &settings)
-            .map_err(|trap| explain_trap(trap, limits));
+            .call_run(&mut wasm_store, &settings);
+        let state = wasm_store.into_data();
         (
-            answer,
-            wasm_store.into_data().store.expect("the store given"),
+            answer.map_err(|trap| explain_trap(trap, limits, state.last_error)),
+            state.store.expect("the store given"),
         )
     }
 
@@ -252,7 +256,8 @@ impl Runtime {
         let (mut wasm_store, world) = self
             .instantiate(api_url, None, limits)
             .map_err(|(e, _)| e)?;
-        call(&world, &mut wasm_store).map_err(|t| explain_trap(t, limits))
+        call(&world, &mut wasm_store)
+            .map_err(|t| explain_trap(t, limits, wasm_store.data_mut().last_error.take()))
     }
 
     /// One call of the `binding` export.
@@ -320,7 +325,13 @@ impl Drop for Runtime {
     }
 }
 
-fn explain_trap(trap: wasmtime::Error, limits: Limits) -> anyhow::Error {
+/// A trap in words; `last_error` is the component's last `error` line (a
+/// panic's message), which says more than the trap.
+fn explain_trap(
+    trap: wasmtime::Error,
+    limits: Limits,
+    last_error: Option<String>,
+) -> anyhow::Error {
     let message = format!("{trap:?}");
     if matches!(
         trap.downcast_ref::<wasmtime::Trap>(),
@@ -337,7 +348,10 @@ fn explain_trap(trap: wasmtime::Error, limits: Limits) -> anyhow::Error {
             limits.memory_bytes >> 20
         );
     }
-    anyhow!("the sync component failed: {message}")
+    match last_error {
+        Some(said) => anyhow!("the sync component failed: {said}\n{message}"),
+        None => anyhow!("the sync component failed: {message}"),
+    }
 }
 
 /// Where compiled components are kept between runs.
@@ -476,6 +490,70 @@ mod tests {
             );
             assert!(!message.contains("some-password") && !message.contains("some-api-key"));
         }
+    }
+
+    /// The component imports mapsync's interfaces and nothing else: a
+    /// stray `println!`, clock or random seed would add a WASI import that
+    /// every embedder then has to stub, and fails here.
+    #[test]
+    fn the_component_imports_only_mapsyncs_interfaces() {
+        let runtime = Runtime::new().unwrap();
+        let ty = runtime.component.component_type();
+        let mut imports: Vec<String> = ty
+            .imports(&runtime.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        imports.sort();
+        let version = "0.4.0";
+        let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
+            .iter()
+            .map(|i| format!("mapsync:integration/{i}@{version}"))
+            .collect();
+        expected.sort();
+        assert_eq!(imports, expected);
+        let mut exports: Vec<String> = ty
+            .exports(&runtime.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        exports.sort();
+        assert_eq!(
+            exports,
+            [
+                format!("mapsync:integration/binding@{version}"),
+                format!("mapsync:integration/sync@{version}"),
+            ]
+        );
+    }
+
+    /// A panicking component logs the panic as an `error` line, then traps:
+    /// the error the caller gets carries that line, not just "unreachable".
+    #[test]
+    fn a_trap_carries_the_components_last_error_line() {
+        use crate::bindings::log::Host as _;
+        let mut state = HostState {
+            limits: StoreLimitsBuilder::new().build(),
+            fetcher: Fetcher::new("http://127.0.0.1:9").unwrap(),
+            store: None,
+            deadline: Instant::now(),
+            last_error: None,
+        };
+        state.log(log::Level::Warn, "a retry".into(), Vec::new());
+        assert_eq!(state.last_error, None);
+        let said = "the component panicked at src/sync.rs:1: page 3 lost";
+        state.log(log::Level::Error, said.into(), Vec::new());
+        let trap = wasmtime::Error::new(wasmtime::Trap::UnreachableCodeReached);
+        let error = explain_trap(trap, Limits::default(), state.last_error.take());
+        let error = format!("{error:#}");
+        assert!(
+            error.starts_with(&format!("the sync component failed: {said}")),
+            "{error}"
+        );
+
+        // The deadline bounds a sleep: past it, sleeping returns at once.
+        use crate::bindings::clock::Host as _;
+        let started = Instant::now();
+        state.sleep(60_000);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     fn get(url: &str) -> Request {

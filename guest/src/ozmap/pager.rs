@@ -6,7 +6,7 @@
 //! rows sent, pages that repeat for ever) must never pass for complete: it
 //! would mark the network removed. What was read is still kept.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ pub struct Pager {
     /// The smallest and largest `total` the platform announced.
     totals: Option<(u64, u64)>,
     /// Each page's fingerprint, to notice a page sent again.
-    fingerprints: HashSet<u64>,
+    fingerprints: BTreeSet<u64>,
     done: bool,
     incomplete: Option<String>,
 }
@@ -45,7 +45,7 @@ impl Pager {
             offset: 0,
             pages: 0,
             totals: None,
-            fingerprints: HashSet::new(),
+            fingerprints: BTreeSet::new(),
             done: false,
             incomplete: None,
         }
@@ -84,6 +84,15 @@ impl Pager {
             ));
         }
         let count = listing.rows.len() as u64;
+        crate::log::emit(
+            crate::log::Level::Debug,
+            &format!("{what}: {count} rows"),
+            &[
+                ("route", &self.route),
+                ("page", &page.to_string()),
+                ("rows", &count.to_string()),
+            ],
+        );
         if count > 0 && !self.fingerprints.insert(fingerprint(&listing.rows)) {
             return Err(format!(
                 "{what}: the platform sent the same {count} rows as on an earlier page while announcing more; stopped rather than read for ever"
