@@ -151,6 +151,30 @@ describe('a sync through the Node package', () => {
     }
   });
 
+  test('a binding is pushed once, and withdrawn', async () => {
+    const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
+    try {
+      await m.sync(settings(server.url));
+      const splitter = m.store
+        .elements('splitter')
+        .find((s) => s.service && s.invalid === null && s.ports.some((p) => p.state === 'free'));
+      const port = splitter.ports.find((p) => p.state === 'free').port;
+      const binding = {
+        project: splitter.project, box: splitter.box, splitter: splitter.id, port,
+        customer: { code: 'SVC-NODE-1', name: 'Maria da Silva', pppoeLogin: 'maria' },
+      };
+      const pushed = await m.push(settings(server.url), binding);
+      assert.equal(pushed.createdProperty, true);
+      const again = await m.push(settings(server.url), binding);
+      assert.deepEqual([again.client, again.property], [pushed.client, pushed.property]);
+      assert.deepEqual(await m.withdraw(settings(server.url), 'SVC-NODE-1'), [pushed.property]);
+      // Already gone counts as deleted.
+      await m.deleteProperty(settings(server.url), pushed.property);
+    } finally {
+      await m.close();
+    }
+  });
+
   test('check reaches, authenticates and reads', async () => {
     const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
     try {
