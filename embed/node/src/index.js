@@ -1,0 +1,248 @@
+// Runs the mapsync component (mapsync:integration@0.4.0) on Node.
+//
+// The component imports only mapsync's interfaces (log, clock, http-fetch,
+// element-store), all served here: no WASI shim, so it sees no environment,
+// files or process. Each call gets a fresh instance, bounded in memory and
+// time; a trap ends only that call.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BlockingFetcher } from './fetch.js';
+import { KINDS, MemoryStore } from './memory-store.js';
+import { originOf } from './origin.js';
+
+export { MemoryStore, KINDS, originOf };
+
+const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
+const PACKAGE = 'mapsync:integration';
+const VERSION = '0.4.0';
+
+/** How this Node blocks on an import: JSPI where it exists (Node 24), else
+ * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
+ * detected so an embedder can tell. */
+export const jspiAvailable = typeof WebAssembly.Suspending === 'function';
+
+let generated;
+/** jco's output, compiled once per process. */
+function load() {
+  if (!generated) {
+    generated = import(join(GEN, 'mapsync.js')).then((bindings) => {
+      const modules = new Map();
+      const getCoreModule = (name) => {
+        if (!modules.has(name)) modules.set(name, new WebAssembly.Module(readFileSync(join(GEN, name))));
+        return modules.get(name);
+      };
+      return { instantiate: bindings.instantiate, getCoreModule };
+    });
+  }
+  return generated;
+}
+
+/** A fault of the host side (a bound exceeded): thrown as an Error from an
+ * import, which traps the component. */
+class Bound extends Error {}
+
+const BATCH_KINDS = {
+  projects: 'project', poles: 'pole', boxes: 'box', splitters: 'splitter',
+  clients: 'client', properties: 'property',
+};
+
+/** A WIT record from jco (camelCase, absent options undefined) in its
+ * stored form: snake case, absent options null. */
+export function storedForm(value) {
+  if (value === undefined || value === null) return null;
+  if (Array.isArray(value)) return value.map(storedForm);
+  if (typeof value !== 'object') return value;
+  const out = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = storedForm(v);
+  }
+  return out;
+}
+
+function settingsToWit(s) {
+  return {
+    apiUrl: s.apiUrl,
+    apiKey: s.apiKey ?? '',
+    user: s.user ?? '',
+    password: s.password ?? '',
+    projectName: s.projectName ?? undefined,
+    pageSize: s.pageSize ?? 0,
+    maxAttempts: s.maxAttempts ?? 0,
+    timeoutMs: s.timeoutMs ?? 0,
+    switchedOff: s.switchedOff ?? [],
+    maxRemovalPercent: s.maxRemovalPercent ?? 20,
+    allowRemovals: s.allowRemovals ?? false,
+  };
+}
+
+/** The error a component's `err` becomes: `kind` is the variant's tag. */
+export class MapsyncError extends Error {
+  constructor(message, kind, detail) {
+    super(message);
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
+/**
+ * createMapsync({ store, allowOrigin, fetchTimeoutMs, memoryBytes, timeMs, log })
+ *
+ * - store: a MemoryStore or a store of yours with the same interface.
+ * - allowOrigin: the platform's URL (e.g. the integration's api-url); the
+ *   component may reach that origin and no other (others: `denied`).
+ * - fetchTimeoutMs: the most any one request may take (default 60 s).
+ * - memoryBytes: the component's memory bound (default 512 MiB).
+ * - timeMs: each call's time bound (default 4 h).
+ * - log(level, message, fields): the component's log lines (default:
+ *   warn and error to stderr). Lines never carry a secret.
+ */
+export async function createMapsync(options) {
+  const {
+    store = new MemoryStore(),
+    allowOrigin,
+    fetchTimeoutMs = 60_000,
+    memoryBytes = 512 << 20,
+    timeMs = 4 * 3600_000,
+    log = (level, message, fields) => {
+      if (level === 'warn' || level === 'error') {
+        const extra = fields.map(([k, v]) => `${k}=${v}`).join(' ');
+        console.error(`mapsync ${level}: ${message}${extra ? ` (${extra})` : ''}`);
+      }
+    },
+  } = options ?? {};
+  const allowed = originOf(allowOrigin ?? '');
+  if (!allowed) throw new Error(`allowOrigin ${JSON.stringify(allowOrigin)} is not an http(s) URL with a host`);
+  const { instantiate, getCoreModule } = await load();
+  const fetcher = new BlockingFetcher();
+
+  /** One call in a fresh instance. `run` is the element-store run, if any. */
+  function call(fn, run) {
+    const deadline = Date.now() + timeMs;
+    let memory;
+    let lastError = null;
+    // Bounds are checked whenever the component calls the host.
+    const guard = () => {
+      if (memory && memory.buffer.byteLength > memoryBytes) {
+        throw new Bound(`the component needed more than ${memoryBytes >> 20} MiB of memory and was stopped`);
+      }
+      if (Date.now() > deadline) throw new Bound(`the component ran longer than its limit of ${timeMs} ms and was stopped`);
+    };
+    const storeCall = (f) => (...args) => {
+      guard();
+      if (!run) throw 'no element store is open for this call';
+      return f(...args);
+    };
+    const imports = {
+      log: {
+        log(level, message, fields) {
+          guard();
+          if (level === 'error') lastError = message;
+          log(level, message, fields);
+        },
+      },
+      clock: {
+        sleep(ms) {
+          guard();
+          const wait = Math.max(0, Math.min(ms, deadline - Date.now()));
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+        },
+      },
+      'http-fetch': {
+        fetch(request) {
+          guard();
+          const bound = Math.max(1, Math.min(request.timeoutMs || fetchTimeoutMs, fetchTimeoutMs, deadline - Date.now()));
+          const answer = fetcher.fetch(request, allowed, bound);
+          // A result's err: jco takes a thrown non-Error as the err value.
+          if (answer.err) throw answer.err;
+          return answer.ok;
+        },
+      },
+      'element-store': {
+        writeBatch: storeCall((batch, fingerprints) =>
+          run.writeBatch(BATCH_KINDS[batch.tag], batch.val.map(storedForm), [...fingerprints]),
+        ),
+        keepInvalid: storeCall((kind, elements) => run.keepInvalid(kind, elements)),
+        completeKind: storeCall((kind) => run.completeKind(kind)),
+        seen: storeCall((kind, ids) => run.seen(kind, ids)),
+      },
+      types: {},
+    };
+    // jco's code looks imports up by unversioned name; the versioned names
+    // are given too, for a jco that uses them.
+    const named = {};
+    for (const [name, value] of Object.entries(imports)) {
+      named[`${PACKAGE}/${name}`] = value;
+      named[`${PACKAGE}/${name}@${VERSION}`] = value;
+    }
+    try {
+      const instance = instantiate(getCoreModule, named, (module, importObject) => {
+        const made = new WebAssembly.Instance(module, importObject);
+        if (made.exports.memory instanceof WebAssembly.Memory) memory ??= made.exports.memory;
+        return made;
+      });
+      return fn(instance);
+    } catch (e) {
+      if (e?.constructor?.name === 'ComponentError' || e instanceof MapsyncError) throw e;
+      const why = e instanceof Bound ? e.message : `the sync component failed: ${lastError ?? e?.message ?? e}`;
+      throw new MapsyncError(why, 'trap', e);
+    }
+  }
+
+  /** An export's `err`, as jco throws it, into a MapsyncError. */
+  function unwrap(fn) {
+    try {
+      return fn();
+    } catch (e) {
+      if (e?.constructor?.name !== 'ComponentError') throw e;
+      const payload = e.payload;
+      const message =
+        typeof payload?.val === 'string' ? payload.val : (payload?.val?.message ?? JSON.stringify(payload));
+      throw new MapsyncError(message, payload?.tag ?? 'failed', payload?.val);
+    }
+  }
+
+  return {
+    jspiAvailable,
+    blocking: 'worker-atomics',
+    store,
+
+    /** Synchronise: resolves the report, or rejects with a MapsyncError
+     * (`kind` 'failed', 'removals-held' or 'trap'); on rejection the store
+     * is as it was. */
+    async sync(settings) {
+      const run = store.beginRun();
+      try {
+        const report = unwrap(() => call((i) => i.sync.run(settingsToWit(settings)), run));
+        await run.commit();
+        return report;
+      } catch (e) {
+        await run.rollBack();
+        throw e;
+      }
+    },
+
+    /** Check the settings: the steps, in order, stopping at the first failed. */
+    async check(settings) {
+      return call((i) => i.sync.check(settingsToWit(settings)));
+    },
+
+    /** Push a confirmed binding's informative data (see the WIT `binding`). */
+    async push(settings, binding) {
+      return unwrap(() => call((i) => i.binding.push(settingsToWit(settings), binding)));
+    },
+
+    async deleteProperty(settings, property) {
+      return unwrap(() => call((i) => i.binding.deleteProperty(settingsToWit(settings), property)));
+    },
+
+    async withdraw(settings, code) {
+      return unwrap(() => call((i) => i.binding.withdraw(settingsToWit(settings), code)));
+    },
+
+    /** Stop the fetch worker. */
+    close() {
+      return fetcher.close();
+    },
+  };
+}
