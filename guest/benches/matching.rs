@@ -2,12 +2,18 @@
 //! prints precision, recall and the time to match N services against about
 //! as many platform clients, natively.
 
+// Native only: printing the figures is the point.
+#![allow(clippy::disallowed_macros)]
+
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use mapsync_guest::matching::{self, DEFAULT_MIN_SCORE, PlatformClient, Service};
-use mapsync_guest::model::Position;
+use mapsync_guest::matching::{self, DEFAULT_MIN_SCORE};
 use ozmap_test_server::matching::{MatchingConfig, matching_set};
+
+#[path = "../tests/support/labelled.rs"]
+mod labelled;
+use labelled::inputs;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -23,36 +29,7 @@ fn main() {
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for n in sizes {
         let set = matching_set(MatchingConfig::new(n));
-        let services: Vec<Service> = set
-            .services
-            .iter()
-            .map(|s| Service {
-                id: s.id.clone(),
-                name: Some(s.name.clone()),
-                document: Some(s.document.clone()),
-                pppoe_login: Some(s.pppoe_login.clone()),
-                onu_serial: Some(s.onu_serial.clone()),
-                position: Some(Position {
-                    lat: s.lat,
-                    lng: s.lng,
-                }),
-            })
-            .collect();
-        let clients: Vec<PlatformClient> = set
-            .clients
-            .iter()
-            .map(|c| PlatformClient {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                observation: c.observation.clone(),
-                pppoe_login: c.pppoe_login.clone(),
-                onu_serial: c.onu_serial.clone(),
-                position: Some(Position {
-                    lat: c.lat,
-                    lng: c.lng,
-                }),
-            })
-            .collect();
+        let (services, clients) = inputs(&set);
         let started = Instant::now();
         let found = matching::suggest(&services, &clients, &BTreeSet::new(), DEFAULT_MIN_SCORE);
         let took = started.elapsed();

@@ -7,7 +7,7 @@ use crate::http::{FetchError, Http, Method, Request, Response};
 use crate::model::{self, Batch, ElementKind};
 use crate::ozmap::client::Credentials;
 use crate::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
-use crate::{push, sync};
+use crate::{matching, push, sync};
 
 wit_bindgen::generate!({
     world: "integration",
@@ -15,6 +15,7 @@ wit_bindgen::generate!({
 });
 
 use exports::mapsync::integration::binding as wit_binding;
+use exports::mapsync::integration::matching as wit_matching;
 use exports::mapsync::integration::sync as wit_sync;
 use mapsync::integration::{
     clock as wit_clock, element_store as wit_store, http_fetch as wit_http, log as wit_log,
@@ -85,33 +86,30 @@ impl wit_binding::Guest for Component {
         binding: wit_binding::PortBinding,
     ) -> Result<wit_binding::Pushed, wit_binding::PushError> {
         on_entry();
-        let c = binding.customer;
-        let binding = push::PortBinding {
-            project: binding.project,
-            box_id: binding.box_,
-            splitter: binding.splitter,
-            port: binding.port,
-            customer: push::Customer {
-                code: c.code,
-                name: c.name,
-                observation: c.observation,
-                pppoe_login: c.pppoe_login,
-                onu_serial: c.onu_serial,
-                onu_mac: c.onu_mac,
-                position: c.position.map(|p| model::Position {
-                    lat: p.lat,
-                    lng: p.lng,
-                }),
-                address: c.address,
-            },
-        };
-        push::run(ImportedHttp, &settings_from_wit(settings), &binding)
-            .map(|p| wit_binding::Pushed {
-                client: p.client,
-                property: p.property,
-                created_property: p.created_property,
-            })
-            .map_err(push_error_to_wit)
+        push::run(
+            ImportedHttp,
+            &settings_from_wit(settings),
+            &binding_from_wit(binding),
+        )
+        .map(pushed_to_wit)
+        .map_err(push_error_to_wit)
+    }
+
+    fn push_to_client(
+        settings: wit_sync::Settings,
+        binding: wit_binding::PortBinding,
+        client: String,
+    ) -> Result<wit_binding::Pushed, wit_binding::PushError> {
+        on_entry();
+        let binding = binding_from_wit(binding);
+        push::run_to_client(
+            ImportedHttp,
+            &settings_from_wit(settings),
+            &binding,
+            &client,
+        )
+        .map(pushed_to_wit)
+        .map_err(push_error_to_wit)
     }
 
     fn withdraw(
@@ -130,6 +128,133 @@ impl wit_binding::Guest for Component {
         on_entry();
         push::run_delete(ImportedHttp, &settings_from_wit(settings), &property)
             .map_err(push_error_to_wit)
+    }
+}
+
+fn binding_from_wit(binding: wit_binding::PortBinding) -> push::PortBinding {
+    let c = binding.customer;
+    push::PortBinding {
+        project: binding.project,
+        box_id: binding.box_,
+        splitter: binding.splitter,
+        port: binding.port,
+        customer: push::Customer {
+            code: c.code,
+            name: c.name,
+            observation: c.observation,
+            pppoe_login: c.pppoe_login,
+            onu_serial: c.onu_serial,
+            onu_mac: c.onu_mac,
+            position: c.position.map(position_from_wit),
+            address: c.address,
+        },
+    }
+}
+
+fn pushed_to_wit(p: push::Pushed) -> wit_binding::Pushed {
+    wit_binding::Pushed {
+        client: p.client,
+        property: p.property,
+        created_property: p.created_property,
+    }
+}
+
+fn position_from_wit(p: wit::Position) -> model::Position {
+    model::Position {
+        lat: p.lat,
+        lng: p.lng,
+    }
+}
+
+fn connection_from_wit(c: wit::Connection) -> model::Connection {
+    model::Connection {
+        splitter: c.splitter,
+        port: c.port,
+    }
+}
+
+fn connection_to_wit(c: model::Connection) -> wit::Connection {
+    wit::Connection {
+        splitter: c.splitter,
+        port: c.port,
+    }
+}
+
+impl wit_matching::Guest for Component {
+    fn identify(
+        services: Vec<wit_matching::Service>,
+        clients: Vec<wit_matching::PlatformClient>,
+    ) -> wit_matching::Identification {
+        on_entry();
+        let services: Vec<matching::Service> = services.into_iter().map(service_from_wit).collect();
+        let clients: Vec<matching::PlatformClient> =
+            clients.into_iter().map(client_from_wit).collect();
+        let found = matching::identify(&services, &clients);
+        wit_matching::Identification {
+            identified: found
+                .identified
+                .into_iter()
+                .map(|i| wit_matching::Identified {
+                    service: i.service,
+                    client: i.client,
+                    property: i.property,
+                    connection: i.connection.map(connection_to_wit),
+                })
+                .collect(),
+            clients_without_code: found.clients_without_code,
+            codes_without_service: found.codes_without_service,
+            services_without_client: found.services_without_client,
+        }
+    }
+
+    fn suggest(
+        services: Vec<wit_matching::Service>,
+        clients: Vec<wit_matching::PlatformClient>,
+        rejected: Vec<(String, String)>,
+        min_score: f64,
+    ) -> Vec<wit_matching::Suggestion> {
+        on_entry();
+        let services: Vec<matching::Service> = services.into_iter().map(service_from_wit).collect();
+        let clients: Vec<matching::PlatformClient> =
+            clients.into_iter().map(client_from_wit).collect();
+        let rejected = rejected.into_iter().collect();
+        matching::review(&services, &clients, &rejected, min_score)
+            .into_iter()
+            .map(|s| wit_matching::Suggestion {
+                service: s.service,
+                client: s.client,
+                score: s.score,
+                agreed: s.agreed.into_iter().map(str::to_string).collect(),
+                name_similarity: s.name_similarity,
+                distance_m: s.distance_m,
+                reasons: s.reasons,
+            })
+            .collect()
+    }
+}
+
+fn service_from_wit(s: wit_matching::Service) -> matching::Service {
+    matching::Service {
+        id: s.id,
+        name: s.name,
+        document: s.document,
+        pppoe_login: s.pppoe_login,
+        onu_serial: s.onu_serial,
+        position: s.position.map(position_from_wit),
+    }
+}
+
+fn client_from_wit(c: wit_matching::PlatformClient) -> matching::PlatformClient {
+    matching::PlatformClient {
+        id: c.id,
+        code: c.code,
+        name: c.name,
+        observation: c.observation,
+        pppoe_login: c.pppoe_login,
+        onu_serial: c.onu_serial,
+        property: c.property,
+        position: c.position.map(position_from_wit),
+        connection: c.connection.map(connection_from_wit),
     }
 }
 

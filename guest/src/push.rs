@@ -110,16 +110,34 @@ fn first(
     Ok(all)
 }
 
+/// Push `binding`; `known` is the platform's client that a person matched
+/// to this customer (it holds no code yet): it is updated, never a second
+/// one created.
 pub fn push(
     client: &mut OzmapClient<impl Http>,
     binding: &PortBinding,
+    known: Option<&str>,
 ) -> Result<Pushed, PushError> {
     let customer = &binding.customer;
-    let existing = first(
+    let mut existing = first(
         client,
         "ftth-clients",
         &[condition("code", "=", json!(customer.code))],
     )?;
+    if existing.is_empty()
+        && let Some(known) = known
+    {
+        existing = first(
+            client,
+            "ftth-clients",
+            &[condition("id", "=", json!(known))],
+        )?;
+        if existing.is_empty() {
+            return Err(PushError::Refused(format!(
+                "the platform holds no client {known} any more; sync and review the match again"
+            )));
+        }
+    }
     if existing.len() > 1 {
         return Err(PushError::Refused(format!(
             "{} platform clients have code {:?}; fix the duplicates on the platform first",
@@ -130,7 +148,12 @@ pub fn push(
     if let Some(found) = existing.first() {
         let client_id = records::id_of(found)
             .ok_or_else(|| PushError::Refused("the platform's client has no id".into()))?;
-        let update = json!({ "name": customer.name, "observation": customer.observation, "onu": onu(customer) });
+        let update = json!({
+            "code": customer.code,
+            "name": customer.name,
+            "observation": customer.observation,
+            "onu": onu(customer),
+        });
         let response = client.send(
             Method::Patch,
             &format!("ftth-clients/{client_id}"),
@@ -281,7 +304,21 @@ pub fn run<H: Http>(
     settings: &crate::sync::Settings,
     binding: &PortBinding,
 ) -> Result<Pushed, PushError> {
-    push(&mut crate::sync::client_for(http, settings), binding)
+    push(&mut crate::sync::client_for(http, settings), binding, None)
+}
+
+/// Push to the client a person matched, with the integration's settings.
+pub fn run_to_client<H: Http>(
+    http: H,
+    settings: &crate::sync::Settings,
+    binding: &PortBinding,
+    known: &str,
+) -> Result<Pushed, PushError> {
+    push(
+        &mut crate::sync::client_for(http, settings),
+        binding,
+        Some(known),
+    )
 }
 
 /// Delete a property mapsync created, with the integration's settings.

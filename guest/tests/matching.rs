@@ -1,45 +1,17 @@
 //! Matching measured on a labelled set: the test server's generator derives
 //! platform clients from services with real data's noise, among distractors.
 
+// Native only: printing the figures is the point.
+#![allow(clippy::disallowed_macros)]
+
 use std::collections::BTreeSet;
 
-use mapsync_guest::matching::{self, DEFAULT_MIN_SCORE, PlatformClient, Service};
-use mapsync_guest::model::Position;
-use ozmap_test_server::matching::{MatchingConfig, MatchingSet, matching_set};
+use mapsync_guest::matching::{self, DEFAULT_MIN_SCORE};
+use ozmap_test_server::matching::{MatchingConfig, matching_set};
 
-pub fn inputs(set: &MatchingSet) -> (Vec<Service>, Vec<PlatformClient>) {
-    let services = set
-        .services
-        .iter()
-        .map(|s| Service {
-            id: s.id.clone(),
-            name: Some(s.name.clone()),
-            document: Some(s.document.clone()),
-            pppoe_login: Some(s.pppoe_login.clone()),
-            onu_serial: Some(s.onu_serial.clone()),
-            position: Some(Position {
-                lat: s.lat,
-                lng: s.lng,
-            }),
-        })
-        .collect();
-    let clients = set
-        .clients
-        .iter()
-        .map(|c| PlatformClient {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            observation: c.observation.clone(),
-            pppoe_login: c.pppoe_login.clone(),
-            onu_serial: c.onu_serial.clone(),
-            position: Some(Position {
-                lat: c.lat,
-                lng: c.lng,
-            }),
-        })
-        .collect();
-    (services, clients)
-}
+#[path = "support/labelled.rs"]
+mod labelled;
+use labelled::inputs;
 
 #[test]
 fn precision_and_recall_meet_their_targets_at_the_default_threshold() {

@@ -6,5 +6,5 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-pub use exports::mapsync::integration::{binding, sync};
+pub use exports::mapsync::integration::{binding, matching, sync};
 pub use mapsync::integration::{clock, element_store, http_fetch, log, types};

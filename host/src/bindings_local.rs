@@ -196,20 +196,32 @@ pub fn check_port(
     if listed["blocked"] == true {
         bail!("port {port} of splitter {splitter_id:?} is blocked on the platform");
     }
-    let taken_by: Option<(String, Option<String>)> = conn
+    // The service's own client may sit there: found by its code, or the
+    // client a person matched to it (kept on the binding).
+    let matched_client: Option<String> = conn
         .query_row(
-            "SELECT p.id, coalesce(json_extract(c.data, '$.code'), json_extract(p.data, '$.client_code'))
+            "SELECT platform_client_id FROM bindings WHERE service_id = ?1",
+            [service],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let taken_by: Option<(String, Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT p.id, coalesce(json_extract(c.data, '$.code'), json_extract(p.data, '$.client_code')),
+                    json_extract(p.data, '$.client')
              FROM elements p
              LEFT JOIN elements c ON c.integration_id = p.integration_id AND c.kind = 'client'
                   AND c.id = json_extract(p.data, '$.client') AND c.removed_at IS NULL
              WHERE p.integration_id = ?1 AND p.kind = 'property' AND p.removed_at IS NULL
                AND json_extract(p.data, '$.connection.splitter') = ?2 AND json_extract(p.data, '$.connection.port') = ?3",
             params![splitter.integration_id, splitter_id, port],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    if let Some((property, code)) = taken_by
+    if let Some((property, code, client)) = taken_by
         && code.as_deref() != Some(service)
+        && (client.is_none() || client != matched_client)
     {
         bail!(
             "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
@@ -267,4 +279,33 @@ pub fn bind(conn: &Connection, service: &str, splitter_id: &str, port: u32) -> R
     )?;
     tx.commit()?;
     Ok(find(conn, service)?.expect("just bound"))
+}
+
+/// Bind `service` to the port where platform client `client` sits, as a
+/// person accepted that this client is that service; pending until
+/// confirmed, like any binding.
+pub fn bind_matched(
+    conn: &Connection,
+    service: &str,
+    client: &str,
+    splitter_id: &str,
+    port: u32,
+) -> Result<()> {
+    // The matched client is kept first, so the port it takes counts as the
+    // service's own in the check.
+    conn.execute(
+        "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, platform_client_id, created_at, updated_at)
+         SELECT ?1, e.integration_id, ?3, ?4, json_extract(e.data, '$.box'), 'pending', ?2, ?5, ?5
+         FROM elements e WHERE e.kind = 'splitter' AND e.id = ?3 AND e.removed_at IS NULL LIMIT 1",
+        params![service, client, splitter_id, port, db::now()],
+    )?;
+    check_port(conn, service, splitter_id, port)?;
+    record(
+        conn,
+        service,
+        "pending",
+        Some(&format!(
+            "bound to port {port} of splitter {splitter_id}, where matched platform client {client} sits"
+        )),
+    )
 }

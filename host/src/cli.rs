@@ -49,6 +49,18 @@ pub enum Command {
         #[command(flatten)]
         tuning: TuningArgs,
     },
+    /// Suggested matches between services and platform clients without a
+    /// usable code, with their score and reasons; accept or reject one.
+    Matches {
+        #[command(subcommand)]
+        decision: Option<MatchCommand>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Only suggestions scoring at least this, from 0 to 1.
+        #[arg(long, default_value_t = 0.8)]
+        min_score: f64,
+    },
     /// Create or list local mapping projects, or remove a project's integration.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -164,6 +176,21 @@ impl ScopeArgs {
             max_removal_percent: self.max_removal_percent,
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum MatchCommand {
+    /// This platform client is that service: bind the service to the
+    /// client's port and send it the service's data, its code included.
+    Accept {
+        /// The match's id, as `matches` lists it.
+        id: String,
+    },
+    /// This platform client is not that service: never suggest it again.
+    Reject {
+        /// The match's id, as `matches` lists it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -334,6 +334,7 @@ pub fn services_command(conn: &rusqlite::Connection, command: ServicesCommand) -
     match command {
         ServicesCommand::Import { file, format } => {
             let summary = services::import(conn, &file, format)?;
+            crate::identification::apply_all(conn, &crate::runtime::Runtime::new()?)?;
             println!(
                 "imported {}: {} created, {} updated, {} unchanged",
                 file.display(),
@@ -445,6 +446,58 @@ pub fn print_report(report: &SyncReport) {
             );
         }
     }
+}
+
+pub fn matches_command(
+    conn: &rusqlite::Connection,
+    runtime: &crate::runtime::Runtime,
+    decision: Option<crate::cli::MatchCommand>,
+    json: bool,
+    min_score: f64,
+) -> Result<()> {
+    use crate::cli::MatchCommand;
+    match decision {
+        None => {
+            let found = crate::matches::suggestions(conn, runtime, min_score)?;
+            if json {
+                return print_json(&found);
+            }
+            if found.is_empty() {
+                println!("no suggested matches at score {min_score} or more");
+            }
+            for m in &found {
+                println!(
+                    "{}  {:.3}  service {} ({})  ~  client {} ({}) [{}]",
+                    m.id,
+                    m.score,
+                    m.service,
+                    m.service_name.as_deref().unwrap_or("-"),
+                    m.client,
+                    m.client_name,
+                    m.integration
+                );
+                println!("      {}", m.reasons.join("; "));
+            }
+        }
+        Some(MatchCommand::Reject { id }) => {
+            let m = crate::matches::reject(conn, runtime, &id)?;
+            println!(
+                "rejected: platform client {} is not service {:?}; it will not be suggested again",
+                m.client, m.service
+            );
+        }
+        Some(MatchCommand::Accept { id }) => {
+            let (m, binding) = crate::matches::accept(conn, runtime, &id)?;
+            println!(
+                "accepted: service {:?} is platform client {}, bound to port {} of splitter {} ({})",
+                m.service, m.client, binding.port, binding.splitter, binding.state
+            );
+            if let Some(reason) = &binding.reason {
+                println!("  {reason}");
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -154,6 +154,17 @@ const MIGRATIONS: &[&str] = &[
         SET data = json_set(json_remove(data, '$.box_'), '$.box', json_extract(data, '$.box_'))
         WHERE kind IN ('splitter', 'property') AND change IN ('created', 'updated')
           AND json_valid(data) AND json_type(data, '$.box_') IS NOT NULL;",
+    // 8: what a person decided of a suggested match, so a rejected pair is
+    // never suggested again and every decision is kept.
+    "CREATE TABLE match_decisions (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        service_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        score REAL,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (integration_id, service_id, client_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.

@@ -88,7 +88,7 @@ pub fn run() -> Result<ExitCode> {
         "next sync ({}): port {port} of {splitter} is {} by client code {}",
         report.status, state["state"], state["client_code"]
     );
-    let identified = identification::report(&conn)?;
+    let identified = identification::report(&conn, &runtime)?;
     println!(
         "identification: {} identified, {} platform clients without code, {} codes matching no service, {} services without client",
         identified.counts.identified,

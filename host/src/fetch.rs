@@ -15,8 +15,9 @@ use crate::bindings::http_fetch::{FetchError, Method, Request, Response};
 const MAX_BODY: usize = 64 << 20;
 
 pub struct Fetcher {
-    /// `scheme://host:port`, the only origin the guest may reach.
-    origin: String,
+    /// `scheme://host:port`, the only origin the guest may reach; none for
+    /// a call that needs no platform (matching).
+    origin: Option<String>,
 }
 
 /// `scheme://host:port` with the scheme's default port made explicit, so
@@ -35,7 +36,14 @@ impl Fetcher {
         let url = Url::parse(api_url)?;
         let origin =
             origin_of(&url).ok_or_else(|| anyhow::anyhow!("api_url {api_url:?} has no host"))?;
-        Ok(Fetcher { origin })
+        Ok(Fetcher {
+            origin: Some(origin),
+        })
+    }
+
+    /// For calls that reach no platform: every request is denied.
+    pub fn nowhere() -> Fetcher {
+        Fetcher { origin: None }
     }
 
     pub fn fetch(&self, request: Request) -> Result<Response, FetchError> {
@@ -43,10 +51,14 @@ impl Fetcher {
             Url::parse(&request.url).map_err(|e| FetchError::Other(format!("invalid URL: {e}")))?;
         let origin =
             origin_of(&url).ok_or_else(|| FetchError::Other("the URL has no host".into()))?;
-        if origin != self.origin {
+        let Some(allowed) = &self.origin else {
+            return Err(FetchError::Denied(
+                "this call reaches no platform".to_string(),
+            ));
+        };
+        if origin != *allowed {
             return Err(FetchError::Denied(format!(
-                "{origin} is not the integration's platform ({}); mapsync reaches no other host",
-                self.origin
+                "{origin} is not the integration's platform ({allowed}); mapsync reaches no other host"
             )));
         }
         if !matches!(url.scheme(), "http" | "https") {

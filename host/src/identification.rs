@@ -1,43 +1,143 @@
 //! Identification: the platform's clients meet the ISP's services by code
-//! (`code` = `id_cliente_servico`).
+//! (`code` = `id_cliente_servico`). The component decides who is whom (its
+//! `matching` export); this module reads what it needs from the store and
+//! keeps what it answers.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use rusqlite::{Connection, params};
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::bindings::matching::{PlatformClient, Service as MatchService};
+use crate::bindings::types::{Connection as Port, Position};
 use crate::bindings_local::record;
 use crate::db;
 use crate::integration::Integration;
+use crate::runtime::Runtime;
 
-/// After a sync: every identified client's port becomes its service's
-/// binding from the platform. Local bindings (pending, confirmed, pushed,
-/// failed) are the ISP's own decisions and are left alone.
-pub fn apply_after_sync(conn: &Connection, integration: &Integration) -> Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    let mut identified = tx.prepare(
-        "SELECT s.id_cliente_servico, c.id, p.id, json_extract(p.data, '$.connection.splitter'),
-                json_extract(p.data, '$.connection.port'), json_extract(p.data, '$.box')
-         FROM services s
-         JOIN elements c ON c.integration_id = ?1 AND c.kind = 'client' AND c.removed_at IS NULL
-                        AND json_extract(c.data, '$.code') = s.id_cliente_servico
-         JOIN elements p ON p.integration_id = ?1 AND p.kind = 'property' AND p.removed_at IS NULL
-                        AND json_extract(p.data, '$.client') = c.id
-         WHERE json_extract(p.data, '$.connection.splitter') IS NOT NULL",
+/// Every service, as matching reads it.
+pub fn services(conn: &Connection) -> Result<Vec<MatchService>> {
+    let mut stmt = conn.prepare(
+        "SELECT id_cliente_servico, name, document, pppoe_login, onu_serial, lat, lng
+         FROM services ORDER BY id_cliente_servico",
     )?;
-    type Found = (String, String, String, String, u32, Option<String>);
-    let found = identified
-        .query_map([&integration.id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
+    let rows = stmt.query_map([], |r| {
+        let (lat, lng): (Option<f64>, Option<f64>) = (r.get(5)?, r.get(6)?);
+        Ok(MatchService {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            document: r.get(2)?,
+            pppoe_login: r.get(3)?,
+            onu_serial: r.get(4)?,
+            position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Each property's box, by property id.
+pub type PropertyBoxes = BTreeMap<String, Option<String>>;
+
+/// An integration's current clients, each with the property that holds it
+/// (one on a port first), and that property's box.
+pub fn clients(
+    conn: &Connection,
+    integration_id: &str,
+) -> Result<(Vec<PlatformClient>, PropertyBoxes)> {
+    let mut stmt = conn.prepare(
+        "SELECT c.id, c.data, p.id, p.data FROM elements c
+         LEFT JOIN elements p ON p.integration_id = c.integration_id AND p.kind = 'property'
+              AND p.removed_at IS NULL AND json_extract(p.data, '$.client') = c.id
+         WHERE c.integration_id = ?1 AND c.kind = 'client' AND c.removed_at IS NULL
+         ORDER BY c.id, json_extract(p.data, '$.connection') IS NULL, p.id",
+    )?;
+    let mut clients: Vec<PlatformClient> = Vec::new();
+    let mut boxes = BTreeMap::new();
+    let rows = stmt.query_map([integration_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, data, property, property_data) = row?;
+        if clients.last().is_some_and(|c| c.id == id) {
+            continue; // its first property is the one kept
+        }
+        let data: Value = serde_json::from_str(&data)?;
+        let place: Value = match &property_data {
+            Some(p) => serde_json::from_str(p)?,
+            None => Value::Null,
+        };
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        if let Some(property) = &property {
+            boxes.insert(property.clone(), text(&place["box"]));
+        }
+        clients.push(PlatformClient {
+            id,
+            code: text(&data["code"]),
+            name: text(&data["name"]).unwrap_or_default(),
+            observation: text(&data["observation"]),
+            pppoe_login: text(&data["pppoe_login"]),
+            onu_serial: text(&data["onu_serial"]),
+            property,
+            position: place["position"]["lat"]
+                .as_f64()
+                .zip(place["position"]["lng"].as_f64())
+                .map(|(lat, lng)| Position { lat, lng }),
+            connection: place["connection"]["splitter"]
+                .as_str()
+                .zip(place["connection"]["port"].as_u64())
+                .map(|(splitter, port)| Port {
+                    splitter: splitter.to_string(),
+                    port: port as u32,
+                }),
+        });
+    }
+    Ok((clients, boxes))
+}
+
+/// Identify anew on every integration that feeds a project: when the
+/// services change, both sides must agree at once.
+pub fn apply_all(conn: &Connection, runtime: &Runtime) -> Result<()> {
+    for integration in crate::integration::list(conn)? {
+        if integration.project_id.is_some() && integration.detached_at.is_none() {
+            apply(conn, runtime, &integration)?;
+        }
+    }
+    Ok(())
+}
+
+/// After a sync, a services import, or on demand: every identified client's
+/// port becomes its service's binding from the platform. Local bindings
+/// (pending, confirmed, pushed, failed) are the ISP's own decisions and are
+/// left alone.
+pub fn apply(conn: &Connection, runtime: &Runtime, integration: &Integration) -> Result<()> {
+    let services = services(conn)?;
+    let (clients, boxes) = clients(conn, &integration.id)?;
+    let identified = runtime.identify(&services, &clients)?;
+    let found: Vec<(String, String, String, String, u32, Option<String>)> = identified
+        .identified
+        .into_iter()
+        .filter_map(|i| {
+            let property = i.property?;
+            let port = i.connection?;
+            let box_id = boxes.get(&property).cloned().flatten();
+            Some((
+                i.service,
+                i.client,
+                property,
+                port.splitter,
+                port.port,
+                box_id,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<Found>>>()?;
-    drop(identified);
+        })
+        .collect();
+    let tx = conn.unchecked_transaction()?;
     let now = db::now();
     let mut current = std::collections::HashSet::new();
     for (service, client, property, splitter, port, box_id) in found {
@@ -144,50 +244,48 @@ pub struct Report {
     pub services_without_client: Vec<Service>,
 }
 
-/// Over every integration that feeds a project.
-pub fn report(conn: &Connection) -> Result<Report> {
-    let mut stmt = conn.prepare(
-        "SELECT i.name, c.id, json_extract(c.data, '$.code'), c.name,
-                EXISTS (SELECT 1 FROM services s WHERE s.id_cliente_servico = json_extract(c.data, '$.code'))
-         FROM elements c JOIN integrations i ON i.id = c.integration_id
-         WHERE c.kind = 'client' AND c.removed_at IS NULL AND i.project_id IS NOT NULL AND i.detached_at IS NULL
-         ORDER BY i.name, c.id",
-    )?;
+/// Over every integration that feeds a project, as the component
+/// identifies.
+pub fn report(conn: &Connection, runtime: &Runtime) -> Result<Report> {
+    let services = services(conn)?;
     let mut report = Report::default();
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            Client {
-                integration: r.get(0)?,
-                client_id: r.get(1)?,
-                code: r.get(2)?,
-                name: r.get(3)?,
-            },
-            r.get::<_, bool>(4)?,
-        ))
-    })?;
-    for row in rows {
-        let (client, known) = row?;
-        match (&client.code, known) {
-            (None, _) => report.clients_without_code.push(client),
-            (Some(_), true) => report.identified.push(client),
-            (Some(_), false) => report.codes_without_service.push(client),
+    let mut served = std::collections::BTreeSet::new();
+    for integration in crate::integration::list(conn)? {
+        if integration.project_id.is_none() || integration.detached_at.is_some() {
+            continue;
         }
+        let (clients, _) = clients(conn, &integration.id)?;
+        let found = runtime.identify(&services, &clients)?;
+        let by_id: BTreeMap<&str, &PlatformClient> =
+            clients.iter().map(|c| (c.id.as_str(), c)).collect();
+        let shown = |id: &str| {
+            let c = by_id[id];
+            Client {
+                integration: integration.name.clone(),
+                client_id: c.id.clone(),
+                code: c.code.clone().filter(|c| !c.trim().is_empty()),
+                name: c.name.clone(),
+            }
+        };
+        for i in &found.identified {
+            served.insert(i.service.clone());
+            report.identified.push(shown(&i.client));
+        }
+        report
+            .clients_without_code
+            .extend(found.clients_without_code.iter().map(|id| shown(id)));
+        report
+            .codes_without_service
+            .extend(found.codes_without_service.iter().map(|id| shown(id)));
     }
-    let mut stmt = conn.prepare(
-        "SELECT s.id_cliente_servico, s.name FROM services s
-         WHERE NOT EXISTS (SELECT 1 FROM elements c JOIN integrations i ON i.id = c.integration_id
-                           WHERE c.kind = 'client' AND c.removed_at IS NULL AND i.detached_at IS NULL
-                             AND i.project_id IS NOT NULL AND json_extract(c.data, '$.code') = s.id_cliente_servico)
-         ORDER BY s.id_cliente_servico",
-    )?;
-    report.services_without_client = stmt
-        .query_map([], |r| {
-            Ok(Service {
-                id_cliente_servico: r.get(0)?,
-                name: r.get(1)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    report.services_without_client = services
+        .into_iter()
+        .filter(|s| !served.contains(&s.id))
+        .map(|s| Service {
+            id_cliente_servico: s.id,
+            name: s.name,
+        })
+        .collect();
     report.counts = Counts {
         identified: report.identified.len(),
         clients_without_code: report.clients_without_code.len(),

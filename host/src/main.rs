@@ -14,6 +14,7 @@ mod fetch;
 mod guest_log;
 mod identification;
 mod integration;
+mod matches;
 mod outbox;
 mod progress;
 mod projects;
@@ -205,7 +206,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bindings { service, json } => bindings_command(&open(&cli.db)?, service, json)?,
         Command::Identification { json } => {
-            let report = identification::report(&open(&cli.db)?)?;
+            let report = identification::report(&open(&cli.db)?, &runtime::Runtime::new()?)?;
             if json {
                 print_json(&report)?;
             } else {
@@ -254,6 +255,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             });
+        }
+        Command::Matches {
+            decision,
+            json,
+            min_score,
+        } => {
+            let conn = open(&cli.db)?;
+            let runtime = runtime::Runtime::new()?;
+            commands::matches_command(&conn, &runtime, decision, json, min_score)?;
         }
         Command::Elements {
             integration,

@@ -234,9 +234,15 @@ fn attempt_once(
             local::check_port(conn, service, &binding.splitter, binding.port)
                 .map_err(|e| PushError::Refused(format!("{e:#}")))?;
             let port_binding = port_binding(conn, &binding, &integration).map_err(transient)?;
-            let pushed = runtime
-                .push(&integration.api_url, &settings(&integration), &port_binding)
-                .map_err(transient)??;
+            let settings = settings(&integration);
+            // A client a person matched is updated, never a second one made.
+            let pushed = match &binding.platform_client {
+                Some(client) => {
+                    runtime.push_to_client(&integration.api_url, &settings, &port_binding, client)
+                }
+                None => runtime.push(&integration.api_url, &settings, &port_binding),
+            }
+            .map_err(transient)??;
             conn.execute(
                 "UPDATE bindings SET state = 'pushed', reason = NULL, platform_client_id = ?2, platform_property_id = ?3,
                      created_property = ?4, updated_at = ?5 WHERE service_id = ?1",

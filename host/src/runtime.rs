@@ -14,13 +14,16 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::bindings::{
     self, Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
-    sync as wit_sync,
+    matching as wit_matching, sync as wit_sync,
 };
 use crate::fetch::Fetcher;
 use crate::run_store::RunStore;
 
 /// The guest, built by `build.rs`.
 const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
+/// Bound on one matching call: 400,000 services against as many clients
+/// take well under a minute.
+const MATCHING_TIME: Duration = Duration::from_secs(600);
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 
 /// Bounds on one guest run.
@@ -184,13 +187,16 @@ impl Runtime {
     #[allow(clippy::result_large_err)]
     fn instantiate(
         &self,
-        api_url: &str,
+        api_url: Option<&str>,
         store: Option<RunStore>,
         limits: Limits,
     ) -> Result<(Store<HostState>, World), (anyhow::Error, Option<RunStore>)> {
-        let fetcher = match Fetcher::new(api_url) {
-            Ok(f) => f,
-            Err(e) => return Err((e, store)),
+        let fetcher = match api_url {
+            None => Fetcher::nowhere(),
+            Some(url) => match Fetcher::new(url) {
+                Ok(f) => f,
+                Err(e) => return Err((e, store)),
+            },
         };
         let state = HostState {
             limits: StoreLimitsBuilder::new()
@@ -227,7 +233,7 @@ impl Runtime {
         Result<Result<wit_sync::Report, wit_sync::RunError>>,
         RunStore,
     ) {
-        let (mut wasm_store, world) = match self.instantiate(api_url, Some(store), limits) {
+        let (mut wasm_store, world) = match self.instantiate(Some(api_url), Some(store), limits) {
             Ok(ready) => ready,
             Err((e, store)) => return (Err(e), store.expect("the store given")),
         };
@@ -245,7 +251,7 @@ impl Runtime {
     /// sandbox bounded to `wall_time`.
     fn call<R>(
         &self,
-        api_url: &str,
+        api_url: Option<&str>,
         wall_time: Duration,
         call: impl FnOnce(&World, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
@@ -266,7 +272,7 @@ impl Runtime {
         api_url: &str,
         call: impl FnOnce(&wit_binding::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        self.call(api_url, Duration::from_secs(600), |world, store| {
+        self.call(Some(api_url), Duration::from_secs(600), |world, store| {
             call(world.mapsync_integration_binding(), store)
         })
     }
@@ -277,8 +283,49 @@ impl Runtime {
         api_url: &str,
         settings: &wit_sync::Settings,
     ) -> Result<Vec<wit_sync::CheckStep>> {
-        self.call(api_url, Duration::from_secs(120), |world, store| {
+        self.call(Some(api_url), Duration::from_secs(120), |world, store| {
             world.mapsync_integration_sync().call_check(store, settings)
+        })
+    }
+
+    /// Push to the platform client a person matched to this customer.
+    pub fn push_to_client(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        binding: &wit_binding::PortBinding,
+        client: &str,
+    ) -> Result<Result<wit_binding::Pushed, wit_binding::PushError>> {
+        self.call_binding(api_url, |guest, store| {
+            guest.call_push_to_client(store, settings, binding, client)
+        })
+    }
+
+    /// Identify platform clients by code; reaches no platform.
+    pub fn identify(
+        &self,
+        services: &[wit_matching::Service],
+        clients: &[wit_matching::PlatformClient],
+    ) -> Result<wit_matching::Identification> {
+        self.call(None, MATCHING_TIME, |world, store| {
+            world
+                .mapsync_integration_matching()
+                .call_identify(store, services, clients)
+        })
+    }
+
+    /// Suggest matches for a person to review; reaches no platform.
+    pub fn suggest(
+        &self,
+        services: &[wit_matching::Service],
+        clients: &[wit_matching::PlatformClient],
+        rejected: &[(String, String)],
+        min_score: f64,
+    ) -> Result<Vec<wit_matching::Suggestion>> {
+        self.call(None, MATCHING_TIME, |world, store| {
+            world
+                .mapsync_integration_matching()
+                .call_suggest(store, services, clients, rejected, min_score)
         })
     }
 

@@ -229,7 +229,7 @@ pub fn execute(
         }
     };
     if report.succeeded() {
-        identify(&conn, integration, run_id)?;
+        identify(&conn, runtime, integration, run_id)?;
     }
     for incomplete in &report.incomplete {
         tracing::warn!(run_id, integration = %integration.name, kind = %incomplete.kind, reason = %incomplete.reason,
@@ -297,8 +297,13 @@ fn record_outcome(conn: &Connection, report: &SyncReport, identified: bool) -> R
 }
 
 /// Identify clients after run `run_id`, and note that it is done.
-fn identify(conn: &Connection, integration: &Integration, run_id: i64) -> Result<()> {
-    crate::identification::apply_after_sync(conn, integration)
+fn identify(
+    conn: &Connection,
+    runtime: &Runtime,
+    integration: &Integration,
+    run_id: i64,
+) -> Result<()> {
+    crate::identification::apply(conn, runtime, integration)
         .context("identifying clients after the sync")?;
     conn.execute("UPDATE runs SET identified = 1 WHERE id = ?1", [run_id])?;
     Ok(())
@@ -314,10 +319,14 @@ pub fn finish_interrupted(conn: &Connection) -> Result<()> {
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let runtime = Runtime::new()?;
     for (run_id, name) in pending {
         let integration = crate::integration::get(conn, &name)?;
         tracing::info!(run_id, integration = %name, "finishing the identification of an interrupted run");
-        identify(conn, &integration, run_id)?;
+        identify(conn, &runtime, &integration, run_id)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod contents;
 mod daemon;
 mod demo;
 mod hostile;
+mod matching;
 mod resilience;
 mod secrets;
 mod services;

@@ -14,7 +14,7 @@ pub mod keys;
 
 use std::collections::BTreeSet;
 
-use crate::model::Position;
+use crate::model::{Connection, Position};
 use geo::Cell;
 use keys::Document;
 
@@ -35,18 +35,117 @@ pub struct Service {
     pub position: Option<Position>,
 }
 
-/// A platform client without a usable code, as matching reads it.
+/// A platform client, with the property that holds it.
 #[derive(Clone, Debug, Default)]
 pub struct PlatformClient {
     /// The platform's id.
     pub id: String,
+    /// None or empty: the platform holds no code.
+    pub code: Option<String>,
     pub name: String,
     /// Free text the platform keeps (where a CPF or CNPJ is often written).
     pub observation: Option<String>,
     pub pppoe_login: Option<String>,
     pub onu_serial: Option<String>,
+    /// The property that holds it.
+    pub property: Option<String>,
     /// Where its property is.
     pub position: Option<Position>,
+    /// The splitter port its property takes.
+    pub connection: Option<Connection>,
+}
+
+/// A client whose code is a service's id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identified {
+    pub service: String,
+    pub client: String,
+    pub property: Option<String>,
+    pub connection: Option<Connection>,
+}
+
+/// Who meets whom by code, and who does not; each list sorted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Identification {
+    pub identified: Vec<Identified>,
+    pub clients_without_code: Vec<String>,
+    pub codes_without_service: Vec<String>,
+    pub services_without_client: Vec<String>,
+}
+
+fn code_of(client: &PlatformClient) -> Option<&str> {
+    client
+        .code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+}
+
+/// Identify clients by code: a client whose `code` is a service's id is
+/// that service.
+pub fn identify(services: &[Service], clients: &[PlatformClient]) -> Identification {
+    let known: BTreeSet<&str> = services.iter().map(|s| s.id.as_str()).collect();
+    let mut found = Identification::default();
+    let mut served = BTreeSet::new();
+    for client in clients {
+        match code_of(client) {
+            None => found.clients_without_code.push(client.id.clone()),
+            Some(code) if known.contains(code) => {
+                served.insert(code);
+                found.identified.push(Identified {
+                    service: code.to_string(),
+                    client: client.id.clone(),
+                    property: client.property.clone(),
+                    connection: client.connection.clone(),
+                });
+            }
+            Some(_) => found.codes_without_service.push(client.id.clone()),
+        }
+    }
+    found.services_without_client = known
+        .iter()
+        .filter(|id| !served.contains(*id))
+        .map(|id| id.to_string())
+        .collect();
+    found
+        .identified
+        .sort_by(|a, b| (&a.service, &a.client).cmp(&(&b.service, &b.client)));
+    found.clients_without_code.sort();
+    found.codes_without_service.sort();
+    found
+}
+
+/// Suggestions for a person to review: matching (see `suggest`) between
+/// the services no client is identified with and the clients identified
+/// with no service.
+pub fn review(
+    services: &[Service],
+    clients: &[PlatformClient],
+    rejected: &BTreeSet<(String, String)>,
+    min_score: f64,
+) -> Vec<Suggestion> {
+    let identified = identify(services, clients);
+    let open_services: BTreeSet<&str> = identified
+        .services_without_client
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let services: Vec<Service> = services
+        .iter()
+        .filter(|s| open_services.contains(s.id.as_str()))
+        .cloned()
+        .collect();
+    let known: BTreeSet<&str> = identified
+        .identified
+        .iter()
+        .map(|i| i.client.as_str())
+        .collect();
+    let clients: Vec<PlatformClient> = clients
+        .iter()
+        .filter(|c| !known.contains(c.id.as_str()))
+        .cloned()
+        .collect();
+    suggest(&services, &clients, rejected, min_score)
 }
 
 /// A proposed match, with why.
@@ -619,6 +718,56 @@ mod tests {
             ..client("C1", "Maria Souza")
         }];
         assert!(run(&services, &clients).is_empty());
+    }
+
+    #[test]
+    fn identification_by_code_and_review_of_the_rest() {
+        let services = [
+            Service {
+                pppoe_login: Some("ana".into()),
+                ..service("S1", "Ana")
+            },
+            Service {
+                pppoe_login: Some("bia".into()),
+                ..service("S2", "Bia")
+            },
+            service("S3", "Caio"),
+        ];
+        let clients = [
+            PlatformClient {
+                code: Some("S1".into()),
+                pppoe_login: Some("ana".into()),
+                ..client("C1", "Ana")
+            },
+            PlatformClient {
+                code: Some(" ".into()),
+                pppoe_login: Some("bia".into()),
+                ..client("C2", "Bia")
+            },
+            PlatformClient {
+                code: Some("S9".into()),
+                ..client("C3", "Davi")
+            },
+        ];
+        let found = identify(&services, &clients);
+        assert_eq!(found.identified.len(), 1);
+        assert_eq!(
+            (
+                found.identified[0].service.as_str(),
+                found.identified[0].client.as_str()
+            ),
+            ("S1", "C1")
+        );
+        assert_eq!(found.clients_without_code, ["C2"]);
+        assert_eq!(found.codes_without_service, ["C3"]);
+        assert_eq!(found.services_without_client, ["S2", "S3"]);
+        // An identified pair is never suggested again; the rest is.
+        let offered = review(&services, &clients, &BTreeSet::new(), DEFAULT_MIN_SCORE);
+        let pairs: Vec<(&str, &str)> = offered
+            .iter()
+            .map(|s| (s.service.as_str(), s.client.as_str()))
+            .collect();
+        assert_eq!(pairs, [("S2", "C2")]);
     }
 
     #[test]

@@ -39,14 +39,17 @@ pub async fn import(State(state): State<Shared>, request: Request) -> Result<Res
     let body = Bytes::from_request(request, &state)
         .await
         .map_err(bytes_rejection)?;
-    blocking(&state, move |_, conn| {
+    blocking(&state, move |daemon, conn| {
         match services::import_bytes(conn, &body, format)? {
-            Ok(summary) => Ok(axum::Json(json!({
-                "created": summary.created,
-                "updated": summary.updated,
-                "unchanged": summary.unchanged,
-            }))
-            .into_response()),
+            Ok(summary) => {
+                identification::apply_all(conn, daemon.runtime())?;
+                Ok(axum::Json(json!({
+                    "created": summary.created,
+                    "updated": summary.updated,
+                    "unchanged": summary.unchanged,
+                }))
+                .into_response())
+            }
             Err(refusal) => {
                 let rows: Vec<_> = refusal
                     .rows
@@ -210,8 +213,8 @@ pub async fn unbind(
 }
 
 pub async fn identification(State(state): State<Shared>) -> Result<Response, ApiError> {
-    blocking(&state, |_, conn| {
-        Ok(axum::Json(identification::report(conn)?).into_response())
+    blocking(&state, |daemon, conn| {
+        Ok(axum::Json(identification::report(conn, daemon.runtime())?).into_response())
     })
     .await
 }
