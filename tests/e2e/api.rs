@@ -1159,6 +1159,9 @@ fn the_openapi_document_describes_every_route() {
         ("/bindings/{service}", &["get", "delete"]),
         ("/bindings/{service}/confirm", &["post"]),
         ("/identification", &["get"]),
+        ("/matches", &["get"]),
+        ("/matches/{id}/accept", &["post"]),
+        ("/matches/{id}/reject", &["post"]),
     ] {
         for method in methods {
             assert!(
@@ -1233,6 +1236,54 @@ fn the_scope_is_set_and_held_removals_are_confirmed_over_http() {
             .as_u64()
             .unwrap()
             >= 10
+    );
+    api.stop();
+}
+
+#[test]
+fn matches_are_listed_and_decided_over_http() {
+    let bench = synced();
+    // A service whose ONU serial only a client without a code carries.
+    let client = crate::common::valid_docs(&bench, "ftth-clients")
+        .into_iter()
+        .find(|c| c["code"].as_str().unwrap_or_default().is_empty())
+        .unwrap();
+    let serial = client["onu"]["serial_number"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let csv = format!("id_cliente_servico,name,onu_serial\nSVC-700001,Alguém,{serial}\n");
+    let api = Api::start(&bench);
+    let imported = api.request(
+        "POST",
+        &format!("{V1}/services/import"),
+        Some(TOKEN),
+        Some(("text/csv", csv.into_bytes())),
+    );
+    assert_eq!(imported.status, 200, "{}", imported.raw);
+    let found = api.ok(&format!("{V1}/matches"));
+    let m = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["service"] == "SVC-700001")
+        .unwrap_or_else(|| panic!("{found:#}"))
+        .clone();
+    assert_eq!(m["client"], client["id"]);
+    assert_eq!(m["agreed"], json!(["onu_serial"]));
+    let bad = api.get(&format!("{V1}/matches?min_score=2"));
+    assert_error(&bad, 400, "bad_request");
+    let unknown = api.post(&format!("{V1}/matches/nope/accept"));
+    assert_error(&unknown, 404, "not_found");
+    let rejected = api.post(&format!(
+        "{V1}/matches/{}/reject",
+        m["id"].as_str().unwrap()
+    ));
+    assert_eq!(rejected.status, 200, "{}", rejected.raw);
+    let after = api.ok(&format!("{V1}/matches?min_score=0"));
+    assert!(
+        after.as_array().unwrap().iter().all(|x| x["id"] != m["id"]),
+        "{after:#}"
     );
     api.stop();
 }

@@ -6,6 +6,7 @@
 //! holds up the server's threads.
 
 mod integrations;
+mod matches;
 mod network;
 mod openapi;
 mod projects;
@@ -85,6 +86,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/bindings/{service}/confirm", post(services::confirm))
         .route("/identification", get(services::identification))
+        .route("/matches", get(matches::list))
+        .route("/matches/{id}/accept", post(matches::accept))
+        .route("/matches/{id}/reject", post(matches::reject))
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
     let state: Shared = Arc::new(state);

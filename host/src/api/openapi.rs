@@ -413,6 +413,42 @@ fn service_paths() -> Value {
                 }
             }
         },
+        "/matches": {
+            "parameters": [
+                query_param("min_score", "Only suggestions scoring at least this, from 0 to 1.", json!({ "type": "number", "minimum": 0, "maximum": 1, "default": 0.8 }))
+            ],
+            "get": {
+                "summary": "Suggested matches between services no platform client carries the code of and platform clients without a usable code, best first, with score and reasons. Rejected pairs are never suggested again.",
+                "responses": {
+                    "200": answer("The suggestions.", json!({ "type": "array", "items": schema("Match") })),
+                    "400": error("BadRequest"),
+                    "401": error("Unauthorized")
+                }
+            }
+        },
+        "/matches/{id}/accept": {
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "post": {
+                "summary": "This platform client is that service: bind the service to the client's port, confirmed, and send the service's informative data, its code included, to that client (never a new client).",
+                "responses": {
+                    "200": answer("The match and the binding after the push.", json!({ "type": "object", "properties": { "match": schema("Match"), "binding": { "type": "object" } } })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound"),
+                    "409": error("Conflict")
+                }
+            }
+        },
+        "/matches/{id}/reject": {
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "post": {
+                "summary": "This platform client is not that service: never suggest the pair again.",
+                "responses": {
+                    "200": answer("The rejected match.", json!({ "type": "object", "properties": { "match": schema("Match"), "rejected": { "const": true } } })),
+                    "401": error("Unauthorized"),
+                    "404": error("NotFound")
+                }
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document.",
@@ -726,6 +762,24 @@ fn service_schemas() -> Value {
                 }
             }
         },
+        "Match": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "string", "description": "Stable for the same integration, service and client." },
+                "integration": { "type": "string" },
+                "service": { "type": "string", "description": "id_cliente_servico" },
+                "service_name": nullable("string"),
+                "client": { "type": "string", "description": "The platform client's id." },
+                "client_name": { "type": "string" },
+                "score": { "type": "number", "minimum": 0, "maximum": 1 },
+                "agreed": { "type": "array", "items": { "enum": ["document", "onu_serial", "pppoe_login", "name"] } },
+                "name_similarity": nullable("number"),
+                "distance_m": nullable("number"),
+                "reasons": { "type": "array", "items": { "type": "string" } },
+                "splitter": nullable("string"),
+                "port": nullable("integer")
+            }
+        },
         "Identification": {
             "type": "object",
             "properties": {
@@ -780,6 +834,9 @@ mod tests {
             "/bindings/{service}",
             "/bindings/{service}/confirm",
             "/identification",
+            "/matches",
+            "/matches/{id}/accept",
+            "/matches/{id}/reject",
             "/openapi.json",
         ] {
             assert!(paths.contains_key(route), "{route} is not described");
