@@ -210,3 +210,136 @@ pub fn accept(conn: &Connection, runtime: &Runtime, id: &str) -> Result<(Match, 
     let binding = crate::outbox::confirm(conn, runtime, &found.service)?;
     Ok((found, binding))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Instant;
+
+    use ozmap_test_server::matching::{MatchingConfig, MatchingSet, matching_set};
+
+    use crate::bindings::matching::{PlatformClient, Service};
+    use crate::bindings::types::Position;
+    use crate::runtime::Runtime;
+
+    fn inputs(set: &MatchingSet) -> (Vec<Service>, Vec<PlatformClient>) {
+        let services = set
+            .services
+            .iter()
+            .map(|s| Service {
+                id: s.id.clone(),
+                name: Some(s.name.clone()),
+                document: Some(s.document.clone()),
+                pppoe_login: Some(s.pppoe_login.clone()),
+                onu_serial: Some(s.onu_serial.clone()),
+                position: Some(Position {
+                    lat: s.lat,
+                    lng: s.lng,
+                }),
+            })
+            .collect();
+        let clients = set
+            .clients
+            .iter()
+            .map(|c| PlatformClient {
+                id: c.id.clone(),
+                code: None,
+                name: c.name.clone(),
+                observation: c.observation.clone(),
+                pppoe_login: c.pppoe_login.clone(),
+                onu_serial: c.onu_serial.clone(),
+                property: None,
+                position: Some(Position {
+                    lat: c.lat,
+                    lng: c.lng,
+                }),
+                connection: None,
+            })
+            .collect();
+        (services, clients)
+    }
+
+    #[test]
+    fn the_component_suggests_what_the_guest_logic_suggests_natively() {
+        use mapsync_guest::matching as native;
+        let set = matching_set(MatchingConfig::new(2_000));
+        let (services, clients) = inputs(&set);
+        let through_host = Runtime::new()
+            .unwrap()
+            .suggest(&services, &clients, &[], 0.5)
+            .unwrap();
+        let native_services: Vec<native::Service> = services
+            .iter()
+            .map(|s| native::Service {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                document: s.document.clone(),
+                pppoe_login: s.pppoe_login.clone(),
+                onu_serial: s.onu_serial.clone(),
+                position: s.position.map(|p| mapsync_guest::model::Position {
+                    lat: p.lat,
+                    lng: p.lng,
+                }),
+            })
+            .collect();
+        let native_clients: Vec<native::PlatformClient> = clients
+            .iter()
+            .map(|c| native::PlatformClient {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                observation: c.observation.clone(),
+                pppoe_login: c.pppoe_login.clone(),
+                onu_serial: c.onu_serial.clone(),
+                position: c.position.map(|p| mapsync_guest::model::Position {
+                    lat: p.lat,
+                    lng: p.lng,
+                }),
+                ..native::PlatformClient::default()
+            })
+            .collect();
+        let natively = native::review(&native_services, &native_clients, &BTreeSet::new(), 0.5);
+        assert!(natively.len() > 1000, "{}", natively.len());
+        assert_eq!(through_host.len(), natively.len());
+        for (a, b) in through_host.iter().zip(&natively) {
+            assert_eq!(
+                (&a.service, &a.client, a.score, &a.reasons),
+                (&b.service, &b.client, b.score, &b.reasons)
+            );
+        }
+    }
+
+    /// A benchmark, not a check: `MAPSYNC_MATCH_SIZES=400000 cargo test -p
+    /// mapsync --release matching_through_the_component_at_scale -- --ignored
+    /// --nocapture` prints precision, recall and the time to match inside
+    /// the component.
+    #[test]
+    #[ignore = "a benchmark; run it on purpose"]
+    fn matching_through_the_component_at_scale() {
+        let sizes = std::env::var("MAPSYNC_MATCH_SIZES").unwrap_or_else(|_| "400000".into());
+        let runtime = Runtime::new().unwrap();
+        println!(
+            "| services | clients | suggestions | precision | recall | match time (component) |"
+        );
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        for n in sizes.split(',').filter_map(|n| n.trim().parse().ok()) {
+            let set = matching_set(MatchingConfig::new(n));
+            let (services, clients) = inputs(&set);
+            let started = Instant::now();
+            let found = runtime.suggest(&services, &clients, &[], 0.8).unwrap();
+            let took = started.elapsed();
+            let right = found
+                .iter()
+                .filter(|s| set.truth.get(&s.service) == Some(&s.client))
+                .count();
+            println!(
+                "| {} | {} | {} | {:.4} | {:.4} | {:.2} s |",
+                services.len(),
+                clients.len(),
+                found.len(),
+                right as f64 / found.len().max(1) as f64,
+                right as f64 / set.truth.len().max(1) as f64,
+                took.as_secs_f64()
+            );
+        }
+    }
+}
