@@ -515,6 +515,7 @@ fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
                     pppoe_login: c.pppoe_login,
                     onu_serial: c.onu_serial,
                     onu_mac: c.onu_mac,
+                    observation: c.observation,
                 })
                 .collect(),
         ),

@@ -97,6 +97,10 @@ pub struct Client {
     pub pppoe_login: Option<String>,
     pub onu_serial: Option<String>,
     pub onu_mac: Option<String>,
+    /// Left out of the normalised form when empty, so a client without
+    /// one keeps the fingerprint it had before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -119,7 +119,11 @@ impl Daemon {
         let integration = integration::get(&conn, name)?;
         let live = {
             let mut running = self.running.lock().unwrap();
-            if let Some(live) = running.get(&integration.id) {
+            // A run whose outcome is recorded has ended, though its thread
+            // may still be identifying clients: a new one may start.
+            if let Some(live) = running.get(&integration.id)
+                && !crate::runs::ended(&conn, live.run_id.load(Ordering::Relaxed))?
+            {
                 return Ok(Triggered::AlreadyRunning(
                     live.snapshot.lock().unwrap().clone(),
                 ));
@@ -160,7 +164,11 @@ impl Daemon {
                 Err(e) => tracing::error!(run_id, error = %format!("{e:#}"), "sync could not be recorded"),
             }
             daemon.release_slot();
-            daemon.running.lock().unwrap().remove(&integration.id);
+            let mut running = daemon.running.lock().unwrap();
+            // Only its own entry: a run started after this one ended keeps its.
+            if running.get(&integration.id).is_some_and(|l| Arc::ptr_eq(l, &live)) {
+                running.remove(&integration.id);
+            }
         })?;
         Ok(Triggered::Started { run_id })
     }

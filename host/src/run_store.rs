@@ -486,6 +486,7 @@ mod tests {
             "UPDATE elements SET data = '{old}';
              ALTER TABLE elements DROP COLUMN fingerprint;
              ALTER TABLE run_elements DROP COLUMN fingerprint;
+             DROP TABLE match_decisions;
              PRAGMA user_version = 5;"
         ))
         .unwrap();

@@ -51,6 +51,14 @@ pub fn history(conn: &Connection, integration: Option<&str>, limit: u32) -> Resu
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether run `id` has its outcome recorded (0: not begun yet).
+pub fn ended(conn: &Connection, id: i64) -> Result<bool> {
+    let outcome: Option<String> = conn
+        .query_row("SELECT outcome FROM runs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    Ok(outcome.is_some_and(|o| o != "running"))
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Run>> {
     Ok(conn
         .query_row(&format!("{SELECT} WHERE r.id = ?1"), [id], from_row)

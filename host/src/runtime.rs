@@ -551,7 +551,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.4.0";
+        let version = "0.5.0";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))
@@ -567,6 +567,7 @@ mod tests {
             exports,
             [
                 format!("mapsync:integration/binding@{version}"),
+                format!("mapsync:integration/matching@{version}"),
                 format!("mapsync:integration/sync@{version}"),
             ]
         );

@@ -207,3 +207,31 @@ fn suggestions_are_reviewed_and_an_accepted_match_updates_the_existing_client_on
         "{identified:#}"
     );
 }
+
+#[test]
+fn a_cpf_written_in_the_clients_observation_matches_the_services_document() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    let (client, _) = uncoded_on_a_port(&bench).remove(0);
+    bench.server.with_network(|n| {
+        n.find_mut("ftth-clients", &id(&client)).unwrap()["observation"] =
+            Value::from("cliente antigo, CPF 529.982.247-25");
+    });
+    bench.sync_ok("isp");
+    let file = write(
+        &bench,
+        "s.csv",
+        "id_cliente_servico,name,document\nSVC-600001,Outro Nome,52998224725\n",
+    );
+    bench.ok(&["services", "import", &file]);
+    let found = json(&bench, &["matches", "--json"]);
+    let m = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["service"] == "SVC-600001")
+        .unwrap_or_else(|| panic!("{found:#}"));
+    assert_eq!(m["client"], client["id"]);
+    assert_eq!(m["agreed"], serde_json::json!(["document"]));
+    assert!(m["score"].as_f64().unwrap() >= 0.99, "{m:#}");
+}

@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.4.0) on Node.
+// Runs the mapsync component (mapsync:integration@0.5.0) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.4.0';
+const VERSION = '0.5.0';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is

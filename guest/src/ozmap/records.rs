@@ -197,6 +197,7 @@ pub fn client(record: &Value) -> Reading<Client> {
         pppoe_login: onu_text("user_PPPoE"),
         onu_serial: onu_text("serial_number"),
         onu_mac: onu_text("mac_address"),
+        observation: text(record, "observation"),
     })
 }
 
