@@ -218,7 +218,7 @@ impl wit_matching::Guest for Component {
         let clients: Vec<matching::PlatformClient> =
             clients.into_iter().map(client_from_wit).collect();
         let rejected = rejected.into_iter().collect();
-        matching::review(&services, &clients, &rejected, min_score)
+        matching::review(services, clients, &rejected, min_score)
             .into_iter()
             .map(|s| wit_matching::Suggestion {
                 service: s.service,

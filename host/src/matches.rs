@@ -297,7 +297,7 @@ mod tests {
                 ..native::PlatformClient::default()
             })
             .collect();
-        let natively = native::review(&native_services, &native_clients, &BTreeSet::new(), 0.5);
+        let natively = native::review(native_services, native_clients, &BTreeSet::new(), 0.5);
         assert!(natively.len() > 1000, "{}", natively.len());
         assert_eq!(through_host.len(), natively.len());
         for (a, b) in through_host.iter().zip(&natively) {
@@ -306,6 +306,25 @@ mod tests {
                 (&b.service, &b.client, b.score, &b.reasons)
             );
         }
+    }
+
+    /// The scale, inside the component's bounds: 400,000 services
+    /// against about as many clients once ran the component out of memory.
+    #[test]
+    fn matching_at_the_target_scale_fits_the_components_bounds() {
+        let set = matching_set(MatchingConfig::new(400_000));
+        let (services, clients) = inputs(&set);
+        let found = Runtime::new()
+            .unwrap()
+            .suggest(&services, &clients, &[], 0.8)
+            .unwrap();
+        let right = found
+            .iter()
+            .filter(|s| set.truth.get(&s.service) == Some(&s.client))
+            .count();
+        let precision = right as f64 / found.len() as f64;
+        let recall = right as f64 / set.truth.len() as f64;
+        assert!(precision >= 0.98 && recall >= 0.90, "{precision} {recall}");
     }
 
     /// A benchmark, not a check: `MAPSYNC_MATCH_SIZES=400000 cargo test -p

@@ -21,9 +21,13 @@ use crate::run_store::RunStore;
 
 /// The guest, built by `build.rs`.
 const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
-/// Bound on one matching call: 400,000 services against as many clients
-/// take well under a minute.
-const MATCHING_TIME: Duration = Duration::from_secs(600);
+/// Bounds on one matching call: pure computation over everything stored,
+/// so more memory than a sync needs (400,000 services against as many
+/// clients), and well under the time.
+const MATCHING: Limits = Limits {
+    memory_bytes: 2 << 30,
+    wall_time: Duration::from_secs(600),
+};
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 
 /// Bounds on one guest run.
@@ -39,6 +43,14 @@ impl Default for Limits {
             memory_bytes: 512 << 20,
             wall_time: Duration::from_secs(4 * 3600),
         }
+    }
+}
+
+/// The default bounds, with this time.
+fn within(wall_time: Duration) -> Limits {
+    Limits {
+        wall_time,
+        ..Limits::default()
     }
 }
 
@@ -252,13 +264,9 @@ impl Runtime {
     fn call<R>(
         &self,
         api_url: Option<&str>,
-        wall_time: Duration,
+        limits: Limits,
         call: impl FnOnce(&World, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        let limits = Limits {
-            wall_time,
-            ..Limits::default()
-        };
         let (mut wasm_store, world) = self
             .instantiate(api_url, None, limits)
             .map_err(|(e, _)| e)?;
@@ -272,9 +280,11 @@ impl Runtime {
         api_url: &str,
         call: impl FnOnce(&wit_binding::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        self.call(Some(api_url), Duration::from_secs(600), |world, store| {
-            call(world.mapsync_integration_binding(), store)
-        })
+        self.call(
+            Some(api_url),
+            within(Duration::from_secs(600)),
+            |world, store| call(world.mapsync_integration_binding(), store),
+        )
     }
 
     /// Check an integration's settings: reach, authenticate, read one row.
@@ -283,9 +293,11 @@ impl Runtime {
         api_url: &str,
         settings: &wit_sync::Settings,
     ) -> Result<Vec<wit_sync::CheckStep>> {
-        self.call(Some(api_url), Duration::from_secs(120), |world, store| {
-            world.mapsync_integration_sync().call_check(store, settings)
-        })
+        self.call(
+            Some(api_url),
+            within(Duration::from_secs(120)),
+            |world, store| world.mapsync_integration_sync().call_check(store, settings),
+        )
     }
 
     /// Push to the platform client a person matched to this customer.
@@ -307,7 +319,7 @@ impl Runtime {
         services: &[wit_matching::Service],
         clients: &[wit_matching::PlatformClient],
     ) -> Result<wit_matching::Identification> {
-        self.call(None, MATCHING_TIME, |world, store| {
+        self.call(None, MATCHING, |world, store| {
             world
                 .mapsync_integration_matching()
                 .call_identify(store, services, clients)
@@ -322,7 +334,7 @@ impl Runtime {
         rejected: &[(String, String)],
         min_score: f64,
     ) -> Result<Vec<wit_matching::Suggestion>> {
-        self.call(None, MATCHING_TIME, |world, store| {
+        self.call(None, MATCHING, |world, store| {
             world
                 .mapsync_integration_matching()
                 .call_suggest(store, services, clients, rejected, min_score)
