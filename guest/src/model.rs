@@ -175,12 +175,15 @@ const FINGERPRINT_VERSION: &[u8] = b"mapsync-element-1\0";
 /// `element-store` rules) without serialising elements itself.
 pub fn fingerprint<T: Serialize>(element: &T) -> u64 {
     let json = serde_json::to_vec(element).expect("a plain record always serialises");
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in FINGERPRINT_VERSION.iter().chain(&json) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    fnv1a(FINGERPRINT_VERSION.iter().chain(&json).copied())
+}
+
+/// FNV-1a, 64 bits: a stable hash, the same on every platform and run (no
+/// random state to ask the host for).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

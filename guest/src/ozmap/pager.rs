@@ -195,29 +195,22 @@ impl Pager {
     }
 }
 
-/// A stable hash of a page's ids (FNV-1a: the same everywhere, no random
-/// state), to tell a page sent again. A row without an id counts whole.
+/// A stable hash of a page's ids, to tell a page sent again. A row without
+/// an id counts whole.
 fn fingerprint(rows: &[Value]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut keys = Vec::new();
     for row in rows {
-        let id = row
+        match row
             .get("id")
             .or_else(|| row.get("_id"))
-            .and_then(Value::as_str);
-        let whole;
-        let key = match id {
-            Some(id) => id,
-            None => {
-                whole = row.to_string();
-                &whole
-            }
-        };
-        for byte in key.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            .and_then(Value::as_str)
+        {
+            Some(id) => keys.extend_from_slice(id.as_bytes()),
+            None => keys.extend_from_slice(row.to_string().as_bytes()),
         }
+        keys.push(0);
     }
-    hash
+    crate::model::fnv1a(keys)
 }
 
 /// One page of a list, in either of the shapes servers send.
