@@ -112,6 +112,24 @@ impl wit_binding::Guest for Component {
         .map_err(push_error_to_wit)
     }
 
+    fn move_property(
+        settings: wit_sync::Settings,
+        binding: wit_binding::PortBinding,
+        property: String,
+        client: Option<String>,
+    ) -> Result<wit_binding::Pushed, wit_binding::PushError> {
+        on_entry();
+        push::run_move(
+            ImportedHttp,
+            &settings_from_wit(settings),
+            &binding_from_wit(binding),
+            &property,
+            client.as_deref(),
+        )
+        .map(pushed_to_wit)
+        .map_err(push_error_to_wit)
+    }
+
     fn withdraw(
         settings: wit_sync::Settings,
         code: String,

@@ -90,6 +90,29 @@ fn created_by_mapsync(property: &Value) -> bool {
         .is_some_and(|e| e.starts_with(CREATED_BY))
 }
 
+/// Send the customer's informative data, its code included, to platform
+/// client `id`: the one write mapsync makes to a client.
+fn update_client(
+    client: &mut OzmapClient<impl Http>,
+    id: &str,
+    customer: &Customer,
+) -> Result<(), PushError> {
+    let update = json!({
+        "code": customer.code,
+        "name": customer.name,
+        "observation": customer.observation,
+        "onu": onu(customer),
+    });
+    let what = "updating the client";
+    let response = client.send(
+        Method::Patch,
+        &format!("ftth-clients/{id}"),
+        Some(&update),
+        what,
+    )?;
+    accepted(response, what).map(|_| ())
+}
+
 fn takes_port(property: &Value, splitter: &str, port: u32) -> bool {
     records::property(property)
         .ok()
@@ -148,19 +171,7 @@ pub fn push(
     if let Some(found) = existing.first() {
         let client_id = records::id_of(found)
             .ok_or_else(|| PushError::Refused("the platform's client has no id".into()))?;
-        let update = json!({
-            "code": customer.code,
-            "name": customer.name,
-            "observation": customer.observation,
-            "onu": onu(customer),
-        });
-        let response = client.send(
-            Method::Patch,
-            &format!("ftth-clients/{client_id}"),
-            Some(&update),
-            "updating the client",
-        )?;
-        accepted(response, "updating the client")?;
+        update_client(client, &client_id, customer)?;
         let properties = first(
             client,
             "properties",
@@ -215,6 +226,79 @@ pub fn push(
         client: client_id,
         property,
         created_property: true,
+    })
+}
+
+/// Move a confirmed customer's existing platform `property` to the bound
+/// port: the customer's informative data is sent, then the property is
+/// reconnected (`PATCH` with `box`, `connector` and `port`, as in the SDK's
+/// `UpdatePropertyDTO`). No client or property is created. Idempotent: a
+/// property already on the port is only reported.
+pub fn move_property(
+    client: &mut OzmapClient<impl Http>,
+    binding: &PortBinding,
+    property: &str,
+    known: Option<&str>,
+) -> Result<Pushed, PushError> {
+    let customer = &binding.customer;
+    let found = first(
+        client,
+        "properties",
+        &[condition("id", "=", json!(property))],
+    )?;
+    let Some(found) = found.first() else {
+        return Err(PushError::Refused(format!(
+            "the platform holds no property {property} any more; sync and bind again"
+        )));
+    };
+    let holder = match &found["client"] {
+        Value::Object(_) => records::id_of(&found["client"]),
+        Value::String(id) => Some(id.clone()),
+        _ => None,
+    };
+    let Some(holder) = holder else {
+        return Err(PushError::Refused(format!(
+            "property {property} holds no client any more; sync and bind again"
+        )));
+    };
+    // Only the customer's own property moves: its client has the service's
+    // code, or is the one a person matched to it.
+    if known != Some(holder.as_str()) {
+        let theirs = first(
+            client,
+            "ftth-clients",
+            &[condition("id", "=", json!(holder))],
+        )?;
+        let code = theirs
+            .first()
+            .and_then(|c| c["code"].as_str().map(str::to_owned));
+        if code.as_deref() != Some(customer.code.as_str()) {
+            return Err(PushError::Refused(format!(
+                "property {property} now holds another customer's client ({holder}); sync and bind again"
+            )));
+        }
+    }
+    update_client(client, &holder, customer)?;
+    if !takes_port(found, &binding.splitter, binding.port) {
+        let order = json!({
+            "box": binding.box_id,
+            "connector": binding.splitter,
+            "port": binding.port,
+            "auto_connect": false,
+            "force": false,
+        });
+        let response = client.send(
+            Method::Patch,
+            &format!("properties/{property}"),
+            Some(&order),
+            "moving the property",
+        )?;
+        accepted(response, "moving the property")?;
+    }
+    Ok(Pushed {
+        client: holder,
+        property: property.to_string(),
+        created_property: created_by_mapsync(found),
     })
 }
 
@@ -318,6 +402,22 @@ pub fn run_to_client<H: Http>(
         &mut crate::sync::client_for(http, settings),
         binding,
         Some(known),
+    )
+}
+
+/// Move a customer's existing property, with the integration's settings.
+pub fn run_move<H: Http>(
+    http: H,
+    settings: &crate::sync::Settings,
+    binding: &PortBinding,
+    property: &str,
+    known: Option<&str>,
+) -> Result<Pushed, PushError> {
+    move_property(
+        &mut crate::sync::client_for(http, settings),
+        binding,
+        property,
+        known,
     )
 }
 

@@ -3,7 +3,8 @@
 //! States: `pending` (bound locally), `confirmed` (its push is queued),
 //! `pushed` (the platform holds it), `failed` (the platform refused the push;
 //! the reason is kept), `from-platform` (identified by a sync: the platform's
-//! client with this service's code sits on the port).
+//! client with this service's code sits on the port). A binding made with
+//! `--move` keeps the platform property its confirmed push reconnects.
 
 use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,6 +27,9 @@ pub struct Binding {
     pub platform_property: Option<String>,
     /// mapsync created the platform's property, so unbinding deletes it.
     pub created_property: bool,
+    /// The platform property that the confirmed push moves to this port
+    /// (`bind --move`), until it is pushed.
+    pub moving_property: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -38,7 +42,8 @@ pub struct Event {
 }
 
 const COLUMNS: &str = "b.service_id, i.name, b.splitter_id, b.port, b.box_id, b.state, b.reason, \
-     b.platform_client_id, b.platform_property_id, b.created_property, b.created_at, b.updated_at";
+     b.platform_client_id, b.platform_property_id, b.created_property, b.created_at, b.updated_at,
+     b.moving_property_id";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
     Ok(Binding {
@@ -54,6 +59,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
         created_property: r.get(9)?,
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
+        moving_property: r.get(12)?,
     })
 }
 
@@ -243,8 +249,17 @@ pub fn check_port(
 }
 
 /// Bind a service to a port, pending confirmation; refused with the reason
-/// when the binding cannot be right.
-pub fn bind(conn: &Connection, service: &str, splitter_id: &str, port: u32) -> Result<Binding> {
+/// when the binding cannot be right. A service that already has a binding
+/// is refused unless `moving`: then it is re-pointed, and when the platform
+/// places it (identified there, or pushed) its confirmed push moves that
+/// platform property instead of creating one.
+pub fn bind(
+    conn: &Connection,
+    service: &str,
+    splitter_id: &str,
+    port: u32,
+    moving: bool,
+) -> Result<Binding> {
     let known: bool = conn.query_row(
         "SELECT count(*) > 0 FROM services WHERE id_cliente_servico = ?1",
         [service],
@@ -255,30 +270,93 @@ pub fn bind(conn: &Connection, service: &str, splitter_id: &str, port: u32) -> R
             "no service with id_cliente_servico {service:?}; import it first with `mapsync services import FILE`"
         );
     }
-    if let Some(existing) = find(conn, service)? {
+    let Some(existing) = find(conn, service)? else {
+        let splitter = check_port(conn, service, splitter_id, port)?;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+            params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), db::now()],
+        )?;
+        record(
+            &tx,
+            service,
+            "pending",
+            Some(&format!("bound to port {port} of splitter {splitter_id}")),
+        )?;
+        tx.commit()?;
+        return Ok(find(conn, service)?.expect("just bound"));
+    };
+    let placed = matches!(existing.state.as_str(), "from-platform" | "pushed");
+    if !moving {
+        let place = if placed {
+            "the platform already places it on"
+        } else {
+            "it is already bound to"
+        };
         bail!(
-            "service {service:?} is already bound to port {} of splitter {} ({}); unbind it first with `mapsync unbind --service {service}`",
+            "service {service:?} has a binding: {place} port {} of splitter {} ({}); move it with `mapsync bind --move`, or unbind it first with `mapsync unbind --service {service}`",
             existing.port,
             existing.splitter,
             existing.state
         );
     }
+    if existing.splitter == splitter_id && existing.port == port {
+        bail!(
+            "service {service:?} is already on port {port} of splitter {splitter_id}: nothing to move"
+        );
+    }
+    let moving_property = match existing.state.as_str() {
+        "from-platform" | "pushed" => {
+            Some(existing.platform_property.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the platform property of service {service:?} is not known; sync and try again"
+                )
+            })?)
+        }
+        "confirmed" => bail!(
+            "the push of service {service:?} to port {} of splitter {} is already under way; move it once it is pushed or failed (see `mapsync bindings`)",
+            existing.port,
+            existing.splitter
+        ),
+        // Nothing of it is on the platform yet: only the port changes.
+        _ => existing.moving_property.clone(),
+    };
     let splitter = check_port(conn, service, splitter_id, port)?;
-    let now = db::now();
+    if moving_property.is_some() && splitter.integration_id != existing_integration(conn, service)?
+    {
+        bail!(
+            "splitter {splitter_id:?} belongs to integration {:?}, another platform's network than the one that places service {service:?}",
+            splitter.integration
+        );
+    }
     let tx = conn.unchecked_transaction()?;
     tx.execute(
-        "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-        params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), now],
+        "UPDATE bindings SET integration_id = ?2, splitter_id = ?3, port = ?4, box_id = ?5, state = 'pending',
+             reason = NULL, moving_property_id = ?6, updated_at = ?7 WHERE service_id = ?1",
+        params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), moving_property, db::now()],
     )?;
-    record(
-        &tx,
-        service,
-        "pending",
-        Some(&format!("bound to port {port} of splitter {splitter_id}")),
-    )?;
+    let detail = match &moving_property {
+        Some(property) => format!(
+            "moving from port {} of splitter {} to port {port} of splitter {splitter_id}: confirming moves platform property {property}",
+            existing.port, existing.splitter
+        ),
+        None => format!(
+            "moved from port {} of splitter {} to port {port} of splitter {splitter_id}",
+            existing.port, existing.splitter
+        ),
+    };
+    record(&tx, service, "pending", Some(&detail))?;
     tx.commit()?;
     Ok(find(conn, service)?.expect("just bound"))
+}
+
+fn existing_integration(conn: &Connection, service: &str) -> Result<String> {
+    Ok(conn.query_row(
+        "SELECT integration_id FROM bindings WHERE service_id = ?1",
+        [service],
+        |r| r.get(0),
+    )?)
 }
 
 /// Bind `service` to the port where platform client `client` sits, as a

@@ -76,6 +76,11 @@ pub enum Command {
         /// The port, counted from 1.
         #[arg(long)]
         port: u32,
+        /// Move a service that already has a binding: one the platform
+        /// places is moved there when confirmed (its property reconnected,
+        /// nothing created).
+        #[arg(long = "move")]
+        moving: bool,
     },
     /// Confirm a service's binding and send its informative data to the platform.
     Confirm {

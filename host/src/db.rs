@@ -165,6 +165,9 @@ const MIGRATIONS: &[&str] = &[
         decided_at TEXT NOT NULL,
         PRIMARY KEY (integration_id, service_id, client_id)
     ) WITHOUT ROWID;",
+    // 9: a binding that moves a customer the platform already places: the
+    // platform property its confirmed push reconnects (`bind --move`).
+    "ALTER TABLE bindings ADD COLUMN moving_property_id TEXT;",
 ];
 
 /// Open (creating if need be) the database and bring its schema up to date.

@@ -70,7 +70,7 @@ pub fn run() -> Result<ExitCode> {
     println!(
         "\nService SVC-DEMO-1 imported; binding it to port {port} of service splitter {splitter}"
     );
-    bindings_local::bind(&conn, "SVC-DEMO-1", &splitter, port)?;
+    bindings_local::bind(&conn, "SVC-DEMO-1", &splitter, port, false)?;
     let confirmed = outbox::confirm(&conn, &runtime, "SVC-DEMO-1")?;
     println!(
         "confirmed: {} (client {}, property {})",

@@ -173,11 +173,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             service,
             splitter,
             port,
+            moving,
         } => {
             let conn = open(&cli.db)?;
-            let bound = bindings_local::bind(&conn, &service, &splitter, port)?;
+            let bound = bindings_local::bind(&conn, &service, &splitter, port, moving)?;
+            let what = match &bound.moving_property {
+                Some(property) => format!("moving platform property {property} to"),
+                None => "bound to".to_string(),
+            };
             println!(
-                "service {:?} bound to port {} of splitter {} (pending: confirm with `mapsync confirm --service {}`)",
+                "service {:?} {what} port {} of splitter {} (pending: confirm with `mapsync confirm --service {}`)",
                 bound.service, bound.port, bound.splitter, bound.service
             );
         }

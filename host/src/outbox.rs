@@ -235,21 +235,33 @@ fn attempt_once(
                 .map_err(|e| PushError::Refused(format!("{e:#}")))?;
             let port_binding = port_binding(conn, &binding, &integration).map_err(transient)?;
             let settings = settings(&integration);
-            // A client a person matched is updated, never a second one made.
-            let pushed = match &binding.platform_client {
-                Some(client) => {
-                    runtime.push_to_client(&integration.api_url, &settings, &port_binding, client)
+            // A client a person matched is updated, never a second one
+            // made; a customer the platform places is moved, not doubled.
+            let api_url = &integration.api_url;
+            let client = binding.platform_client.as_deref();
+            let pushed = match (&binding.moving_property, client) {
+                (Some(property), _) => {
+                    runtime.move_property(api_url, &settings, &port_binding, property, client)
                 }
-                None => runtime.push(&integration.api_url, &settings, &port_binding),
+                (None, Some(client)) => {
+                    runtime.push_to_client(api_url, &settings, &port_binding, client)
+                }
+                (None, None) => runtime.push(api_url, &settings, &port_binding),
             }
             .map_err(transient)??;
             conn.execute(
                 "UPDATE bindings SET state = 'pushed', reason = NULL, platform_client_id = ?2, platform_property_id = ?3,
-                     created_property = ?4, updated_at = ?5 WHERE service_id = ?1",
+                     created_property = ?4, moving_property_id = NULL, updated_at = ?5 WHERE service_id = ?1",
                 params![service, pushed.client, pushed.property, pushed.created_property, db::now()],
             )
             .map_err(|e| transient(e.into()))?;
-            let detail = format!("client {} on property {}", pushed.client, pushed.property);
+            let detail = match &binding.moving_property {
+                Some(_) => format!(
+                    "client {} on property {}, moved to port {} of splitter {}",
+                    pushed.client, pushed.property, binding.port, binding.splitter
+                ),
+                None => format!("client {} on property {}", pushed.client, pushed.property),
+            };
             record(conn, service, "pushed", Some(&detail)).map_err(transient)
         }
         DELETE => {

@@ -487,6 +487,7 @@ mod tests {
              ALTER TABLE elements DROP COLUMN fingerprint;
              ALTER TABLE run_elements DROP COLUMN fingerprint;
              DROP TABLE match_decisions;
+             ALTER TABLE bindings DROP COLUMN moving_property_id;
              PRAGMA user_version = 5;"
         ))
         .unwrap();

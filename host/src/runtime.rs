@@ -313,6 +313,21 @@ impl Runtime {
         })
     }
 
+    /// Move the customer's existing platform property to the bound port;
+    /// `client` is the platform client a person matched, if any.
+    pub fn move_property(
+        &self,
+        api_url: &str,
+        settings: &wit_sync::Settings,
+        binding: &wit_binding::PortBinding,
+        property: &str,
+        client: Option<&str>,
+    ) -> Result<Result<wit_binding::Pushed, wit_binding::PushError>> {
+        self.call_binding(api_url, |guest, store| {
+            guest.call_move_property(store, settings, binding, property, client)
+        })
+    }
+
     /// Identify platform clients by code; reaches no platform.
     pub fn identify(
         &self,
@@ -563,7 +578,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.5.0";
+        let version = "0.5.1";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))

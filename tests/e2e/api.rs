@@ -11,7 +11,7 @@ use ozmap_test_server::Fault;
 use serde_json::{Value, json};
 use ureq::http::Request;
 
-use crate::common::{API_KEY, Bench, PASSWORD, USER, id, terminate};
+use crate::common::{API_KEY, Bench, PASSWORD, USER, id, ports_in_state, terminate};
 
 const TOKEN: &str = "api-token-3c9e1f7a5b";
 const V1: &str = "/api/v1";
@@ -664,19 +664,7 @@ fn services_are_imported_bound_confirmed_and_unbound() {
         "not_found",
     );
 
-    let port_in = |state: &str| {
-        splitters
-            .iter()
-            .filter(|s| s["service"] == true)
-            .find_map(|s| {
-                let p = s["ports"]
-                    .as_array()?
-                    .iter()
-                    .find(|p| p["state"] == state)?;
-                Some((id(s), p["port"].as_u64()?))
-            })
-            .unwrap()
-    };
+    let port_in = |state: &str| ports_in_state(&splitters, state).remove(0);
     let (splitter, port) = port_in("free");
     let bind = |service: &str, splitter: &str, port: Value| {
         api.send(
@@ -762,6 +750,26 @@ fn services_are_imported_bound_confirmed_and_unbound() {
         409,
         "conflict",
     );
+    // Pushed, it is on the platform: moved only when asked, by moving its
+    // property there.
+    let pushed_property = confirmed.body["platform_property"].clone();
+    let (to_splitter, to_port) = ports_in_state(&splitters, "free")
+        .into_iter()
+        .find(|(s, p)| (s, *p) != (&splitter, port))
+        .unwrap();
+    let refused = bind("SVC-900001", &to_splitter, json!(to_port));
+    assert_error(&refused, 409, "conflict");
+    let moving = api.send(
+        "POST",
+        &format!("{V1}/bindings"),
+        json!({ "service": "SVC-900001", "splitter": to_splitter, "port": to_port, "move": true }),
+    );
+    assert_eq!(moving.status, 201, "{}", moving.raw);
+    assert_eq!(moving.body["moving_property"], pushed_property);
+    let moved = api.post(&format!("{V1}/bindings/SVC-900001/confirm"));
+    assert_eq!(moved.body["state"], "pushed", "{}", moved.raw);
+    assert_eq!(moved.body["platform_property"], pushed_property);
+    assert_eq!(moved.body["port"], to_port);
     assert_error(
         &api.post(&format!("{V1}/bindings/SVC-900002/confirm")),
         404,

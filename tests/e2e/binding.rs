@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{Bench, PASSWORD, id};
+use crate::common::{Bench, PASSWORD, id, ports_in_state};
 use ozmap_test_server::Fault;
 
 fn write(bench: &Bench, name: &str, text: &str) -> String {
@@ -31,24 +31,9 @@ fn splitters(bench: &Bench) -> Vec<Value> {
     bench.elements("isp", "splitter")
 }
 
-/// A (splitter, port) of a service splitter in the given state.
-fn port_in_state(bench: &Bench, state: &str) -> (String, u64) {
-    splitters(bench)
-        .iter()
-        .filter(|s| s["service"] == true)
-        .find_map(|s| {
-            let port = s["ports"]
-                .as_array()?
-                .iter()
-                .find(|p| p["state"] == state)?;
-            Some((id(s), port["port"].as_u64()?))
-        })
-        .unwrap_or_else(|| panic!("no {state} port in the generated network"))
-}
-
 /// Bind the service to a free port of a service splitter; answers which.
 fn bind_free(bench: &Bench, service: &str) -> (String, u64) {
-    let (splitter, port) = port_in_state(bench, "free");
+    let (splitter, port) = bench.port_in_state("free");
     bench.ok(&[
         "bind",
         "--service",
@@ -64,16 +49,6 @@ fn bind_free(bench: &Bench, service: &str) -> (String, u64) {
 fn binding(bench: &Bench, service: &str) -> Value {
     let out = bench.ok(&["bindings", "--service", service, "--json"]);
     serde_json::from_str::<Vec<Value>>(&out).unwrap().remove(0)
-}
-
-fn writes(bench: &Bench) -> Vec<(String, String)> {
-    bench
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/users/login"))
-        .map(|r| (r.method, r.path))
-        .collect()
 }
 
 #[test]
@@ -221,9 +196,9 @@ fn identification_counts_clients_by_code() {
 #[test]
 fn bind_refuses_every_wrong_binding_with_its_reason() {
     let bench = synced_with_services();
-    let (free_splitter, free_port) = port_in_state(&bench, "free");
-    let (blocked_splitter, blocked_port) = port_in_state(&bench, "blocked");
-    let (taken_splitter, taken_port) = port_in_state(&bench, "taken");
+    let (free_splitter, free_port) = bench.port_in_state("free");
+    let (blocked_splitter, blocked_port) = bench.port_in_state("blocked");
+    let (taken_splitter, taken_port) = bench.port_in_state("taken");
     let distribution = splitters(&bench)
         .into_iter()
         .find(|s| s["service"] == false)
@@ -309,9 +284,51 @@ fn bind_refuses_every_wrong_binding_with_its_reason() {
     );
     assert_eq!(binding(&bench, "SVC-900001")["state"], "pending");
     assert!(
-        writes(&bench).is_empty(),
+        bench.writes().is_empty(),
         "binding alone writes nothing to the platform"
     );
+}
+
+#[test]
+fn a_pending_binding_moves_to_another_port_locally() {
+    let bench = synced_with_services();
+    let (splitter, first) = bind_free(&bench, "SVC-900001");
+    let splitters = bench.elements("isp", "splitter");
+    let (to_splitter, to_port) = ports_in_state(&splitters, "free")
+        .into_iter()
+        .find(|(s, p)| (s, *p) != (&splitter, first))
+        .unwrap();
+    let moved = bench.ok(&[
+        "bind",
+        "--service",
+        "SVC-900001",
+        "--splitter",
+        &to_splitter,
+        "--port",
+        &to_port.to_string(),
+        "--move",
+    ]);
+    assert!(moved.contains("bound to port"), "{moved}");
+    let b = binding(&bench, "SVC-900001");
+    assert_eq!(
+        (&b["state"], &b["port"]),
+        (&"pending".into(), &to_port.into())
+    );
+    assert!(
+        b["moving_property"].is_null(),
+        "nothing of it is on the platform"
+    );
+    assert!(bench.writes().is_empty());
+    // The port it left is free for another service.
+    bench.ok(&[
+        "bind",
+        "--service",
+        "SVC-900002",
+        "--splitter",
+        &splitter,
+        "--port",
+        &first.to_string(),
+    ]);
 }
 
 #[test]
@@ -360,7 +377,7 @@ fn confirm_creates_one_client_and_property_and_the_next_sync_sees_the_port_taken
     assert_eq!(b["platform_client"], client["id"]);
 
     // Only the push's writes reached the platform: the failed and the good creation, nothing else.
-    let writes = writes(&bench);
+    let writes = bench.writes();
     assert!(
         writes
             .iter()
@@ -399,7 +416,7 @@ fn a_push_refused_by_the_platform_fails_with_its_reason_and_is_not_retried() {
     let b = binding(&bench, "SVC-900002");
     assert_eq!(b["state"], "failed");
     assert!(b["reason"].as_str().unwrap().contains("409"), "{b}");
-    assert_eq!(writes(&bench).len(), 1, "a refusal is not retried blindly");
+    assert_eq!(bench.writes().len(), 1, "a refusal is not retried blindly");
     let history: Vec<&str> = b["history"]
         .as_array()
         .unwrap()
@@ -500,7 +517,7 @@ fn unbind_deletes_only_what_mapsync_created() {
     bench.server.clear_requests();
     bench.ok(&["unbind", "--service", &code]);
     assert!(
-        writes(&bench).is_empty(),
+        bench.writes().is_empty(),
         "nothing mapsync did not create is deleted"
     );
 
@@ -513,7 +530,7 @@ fn unbind_deletes_only_what_mapsync_created() {
     bench.server.clear_requests();
     bench.ok(&["unbind", "--service", "SVC-900001"]);
     assert_eq!(
-        writes(&bench),
+        bench.writes(),
         vec![(
             "DELETE".to_string(),
             format!("/api/v2/properties/{property}")
@@ -554,12 +571,12 @@ fn unbinding_a_push_whose_answer_was_lost_deletes_what_it_created() {
     bench.server.clear_requests();
     bench.ok(&["unbind", "--service", "SVC-900003"]);
     assert!(
-        writes(&bench).contains(&(
+        bench.writes().contains(&(
             "DELETE".to_string(),
             format!("/api/v2/properties/{property}")
         )),
         "{:?}",
-        writes(&bench)
+        bench.writes()
     );
     assert!(
         bench
@@ -606,10 +623,10 @@ fn confirm_rechecks_the_port_a_sync_may_have_changed() {
         properties.push(taker);
     });
     bench.sync_ok("isp");
-    let before = writes(&bench).len();
+    let before = bench.writes().len();
     let refused = bench.fails(&["confirm", "--service", "SVC-900002"]);
     assert!(refused.contains("is taken on the platform"), "{refused}");
-    assert_eq!(writes(&bench).len(), before, "nothing was written");
+    assert_eq!(bench.writes().len(), before, "nothing was written");
 }
 
 #[test]

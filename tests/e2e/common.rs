@@ -196,6 +196,25 @@ impl Bench {
         serde_json::from_str(&out).unwrap()
     }
 
+    /// The writes the platform received so far (method, path), logins left out.
+    pub fn writes(&self) -> Vec<(String, String)> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && !r.path.ends_with("/users/login"))
+            .map(|r| (r.method, r.path))
+            .collect()
+    }
+
+    /// A (splitter, port) of a service splitter of integration `isp` whose
+    /// port is in `state` (`free`, `taken`, ...).
+    pub fn port_in_state(&self, state: &str) -> (String, u64) {
+        ports_in_state(&self.elements("isp", "splitter"), state)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {state} port in the generated network"))
+    }
+
     /// No output so far holds a secret.
     pub fn assert_no_secret_printed(&self) {
         for output in self.outputs.borrow().iter() {
@@ -320,4 +339,21 @@ pub fn counts(report: &Value, kind: &str) -> (u64, u64, u64, u64, u64) {
         n("removed"),
         n("invalid"),
     )
+}
+
+/// Every (splitter, port) of the service splitters among `splitters` (as
+/// `elements --json` and the API list them) whose port is in `state`.
+pub fn ports_in_state(splitters: &[Value], state: &str) -> Vec<(String, u64)> {
+    splitters
+        .iter()
+        .filter(|s| s["service"] == true)
+        .flat_map(|s| {
+            let ports = s["ports"].as_array().cloned().unwrap_or_default();
+            ports
+                .into_iter()
+                .filter(|p| p["state"] == state)
+                .filter_map(|p| Some((id(s), p["port"].as_u64()?)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

@@ -32,13 +32,10 @@ fn uncoded_on_a_port(bench: &Bench) -> Vec<(Value, Value)> {
         .collect()
 }
 
-#[test]
-fn services_imported_after_a_sync_are_identified_at_once_and_bind_says_where() {
-    let bench = Bench::new();
-    bench.add_integration("isp", None);
-    bench.sync_ok("isp");
-    let properties = valid_docs(&bench, "properties");
-    let (code, property) = valid_docs(&bench, "ftth-clients")
+/// Platform clients with a code whose property takes a port: (code, property).
+fn coded_on_a_port(bench: &Bench) -> Vec<(String, Value)> {
+    let properties = valid_docs(bench, "properties");
+    valid_docs(bench, "ftth-clients")
         .into_iter()
         .filter_map(|c| {
             let code = c["code"].as_str().filter(|c| !c.is_empty())?.to_string();
@@ -48,8 +45,62 @@ fn services_imported_after_a_sync_are_identified_at_once_and_bind_says_where() {
                 .clone();
             Some((code, p))
         })
-        .next()
-        .unwrap();
+        .collect()
+}
+
+#[test]
+fn a_move_is_refused_when_the_property_meanwhile_holds_another_customer() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    bench.sync_ok("isp");
+    let coded = coded_on_a_port(&bench);
+    let (code, property) = &coded[0];
+    let (_, other) = &coded[1];
+    let file = write(
+        &bench,
+        "s.csv",
+        &format!("id_cliente_servico,name\n{code},Cliente\n"),
+    );
+    bench.ok(&["services", "import", &file]);
+    let (to_splitter, to_port) = bench.port_in_state("free");
+    bench.ok(&[
+        "bind",
+        "--service",
+        code,
+        "--splitter",
+        &to_splitter,
+        "--port",
+        &to_port.to_string(),
+        "--move",
+    ]);
+    // On the platform, someone puts another customer in that property.
+    bench.server.with_network(|n| {
+        n.find_mut("properties", &id(property)).unwrap()["client"] = other["client"].clone();
+    });
+    let refused = bench.fails(&["confirm", "--service", code]);
+    assert!(refused.contains("the platform refused it"), "{refused}");
+    let failed = json(&bench, &["bindings", "--service", code, "--json"]);
+    assert_eq!(failed[0]["state"], "failed", "{failed:#}");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("holds another customer's client"),
+        "{failed:#}"
+    );
+    let writes = bench.writes();
+    assert!(
+        writes.is_empty(),
+        "nothing was moved or updated: {writes:?}"
+    );
+}
+
+#[test]
+fn services_imported_after_a_sync_are_identified_at_once_and_bind_says_where_or_moves_them() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    bench.sync_ok("isp");
+    let (code, property) = coded_on_a_port(&bench).remove(0);
     let file = write(
         &bench,
         "s.csv",
@@ -78,10 +129,87 @@ fn services_imported_after_a_sync_are_identified_at_once_and_bind_says_where() {
     ]);
     assert!(
         refused.contains(&format!(
-            "already bound to port {port} of splitter {splitter}"
-        )),
+            "the platform already places it on port {port} of splitter {splitter}"
+        )) && refused.contains("--move"),
         "{refused}"
     );
+    assert!(bench.writes().is_empty());
+
+    // Asked to move, the confirmed push reconnects the client's own
+    // property: one update of the client, one of the property, nothing new.
+    let (to_splitter, to_port) = bench.port_in_state("free");
+    let properties_before = bench.server.with_network(|n| n.properties.len());
+    let moving = bench.ok(&[
+        "bind",
+        "--service",
+        &code,
+        "--splitter",
+        &to_splitter,
+        "--port",
+        &to_port.to_string(),
+        "--move",
+    ]);
+    assert!(
+        moving.contains(&format!("moving platform property {}", id(&property))),
+        "{moving}"
+    );
+    let pending = json(&bench, &["bindings", "--service", &code, "--json"]);
+    assert_eq!(pending[0]["state"], "pending", "{pending:#}");
+    assert_eq!(pending[0]["moving_property"], property["id"]);
+    assert!(bench.writes().is_empty(), "binding writes nothing");
+    bench.ok(&["confirm", "--service", &code]);
+    let pushed = json(&bench, &["bindings", "--service", &code, "--json"]);
+    assert_eq!(pushed[0]["state"], "pushed", "{pushed:#}");
+    assert_eq!(pushed[0]["platform_property"], property["id"]);
+    assert_eq!(pushed[0]["created_property"], false);
+    assert!(pushed[0]["moving_property"].is_null());
+    let client = property["client"].as_str().unwrap();
+    assert_eq!(
+        bench.writes(),
+        [
+            (
+                "PATCH".to_string(),
+                format!("/api/v2/ftth-clients/{client}")
+            ),
+            (
+                "PATCH".to_string(),
+                format!("/api/v2/properties/{}", id(&property))
+            ),
+        ]
+    );
+    let (connection, properties_after) = bench.server.with_network(|n| {
+        (
+            n.find("properties", &id(&property)).unwrap()["connections"][0].clone(),
+            n.properties.len(),
+        )
+    });
+    assert_eq!(connection["id"], to_splitter.as_str());
+    assert_eq!(connection["port"], to_port);
+    assert_eq!(properties_after, properties_before);
+
+    // The next sync agrees: the old port is free, the new one the client's.
+    bench.sync_ok("isp");
+    let ports_of = |splitter_id: &str| {
+        bench
+            .elements("isp", "splitter")
+            .into_iter()
+            .find(|s| id(s) == splitter_id)
+            .unwrap()["ports"]
+            .clone()
+    };
+    assert_eq!(ports_of(splitter)[port as usize - 1]["state"], "free");
+    let new_port = &ports_of(&to_splitter)[to_port as usize - 1];
+    assert_eq!(new_port["state"], "taken", "{new_port:#}");
+    let after = json(&bench, &["bindings", "--service", &code, "--json"]);
+    assert_eq!(
+        (&after[0]["state"], &after[0]["splitter"], &after[0]["port"]),
+        (
+            &"pushed".into(),
+            &to_splitter.as_str().into(),
+            &to_port.into()
+        )
+    );
+    assert_eq!(bench.writes().len(), 2, "a sync writes nothing");
 }
 
 #[test]
@@ -161,15 +289,8 @@ fn suggestions_are_reviewed_and_an_accepted_match_updates_the_existing_client_on
     let binding = json(&bench, &["bindings", "--service", "SVC-800001", "--json"]);
     assert_eq!(binding[0]["state"], "pushed", "{binding:#}");
     assert_eq!(binding[0]["platform_client"], by_serial["id"]);
-    let writes: Vec<(String, String)> = bench
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/users/login"))
-        .map(|r| (r.method, r.path))
-        .collect();
     assert_eq!(
-        writes,
+        bench.writes(),
         [(
             "PATCH".to_string(),
             format!("/api/v2/ftth-clients/{}", id(by_serial))

@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.5.0) on Node.
+// Runs the mapsync component (mapsync:integration@0.5.1) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.5.0';
+const VERSION = '0.5.1';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
@@ -230,6 +230,31 @@ export async function createMapsync(options) {
     /** Push a confirmed binding's informative data (see the WIT `binding`). */
     async push(settings, binding) {
       return unwrap(() => call((i) => i.binding.push(settingsToWit(settings), binding)));
+    },
+
+    /** Push to a client the platform holds without its code (an accepted match). */
+    async pushToClient(settings, binding, client) {
+      return unwrap(() => call((i) => i.binding.pushToClient(settingsToWit(settings), binding, client)));
+    },
+
+    /** Move a customer the platform already places: its `property` is
+     * reconnected to the binding's port; nothing is created. `client` is a
+     * matched client without code, or undefined. */
+    async moveProperty(settings, binding, property, client) {
+      return unwrap(() =>
+        call((i) => i.binding.moveProperty(settingsToWit(settings), binding, property, client)),
+      );
+    },
+
+    /** Identify platform clients by code (see the WIT `matching`); reaches nothing. */
+    async identify(services, clients) {
+      return call((i) => i.matching.identify(services, clients));
+    },
+
+    /** Suggest matches scoring at least `minScore` (0.8 by default), leaving
+     * out `rejected` [service, client] pairs. */
+    async suggest(services, clients, { rejected = [], minScore = 0.8 } = {}) {
+      return call((i) => i.matching.suggest(services, clients, rejected, minScore));
     },
 
     async deleteProperty(settings, property) {

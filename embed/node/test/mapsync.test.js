@@ -175,6 +175,53 @@ describe('a sync through the Node package', () => {
     }
   });
 
+  test('a customer the platform places is moved, not doubled', async () => {
+    const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
+    try {
+      await m.sync(settings(server.url));
+      const splitter = m.store
+        .elements('splitter')
+        .find((s) => s.service && s.invalid === null && s.ports.filter((p) => p.state === 'free').length >= 2);
+      const [from, to] = splitter.ports.filter((p) => p.state === 'free').map((p) => p.port);
+      const at = (port) => ({
+        project: splitter.project, box: splitter.box, splitter: splitter.id, port,
+        customer: { code: 'SVC-NODE-2', name: 'João Souza' },
+      });
+      const pushed = await m.push(settings(server.url), at(from));
+      const moved = await m.moveProperty(settings(server.url), at(to), pushed.property);
+      assert.deepEqual([moved.client, moved.property], [pushed.client, pushed.property]);
+      await m.sync(settings(server.url));
+      const ports = m.store.elements('splitter').find((s) => s.id === splitter.id).ports;
+      assert.equal(ports.find((p) => p.port === from).state, 'free');
+      assert.equal(ports.find((p) => p.port === to).state, 'taken');
+      await m.withdraw(settings(server.url), 'SVC-NODE-2');
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('matching identifies by code and suggests by the keys a person knows', async () => {
+    const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
+    try {
+      const services = [
+        { id: 'SVC-1', name: 'Maria da Silva', document: '529.982.247-25' },
+        { id: 'SVC-2', name: 'José Santos', pppoeLogin: 'jose.santos' },
+      ];
+      const clients = [
+        { id: 'c1', code: 'SVC-1', name: 'Maria da Silva' },
+        { id: 'c2', name: 'JOSE SANTOS', pppoeLogin: ' Jose.Santos ' },
+      ];
+      const identified = await m.identify(services, clients);
+      assert.deepEqual(identified.identified.map((i) => [i.service, i.client]), [['SVC-1', 'c1']]);
+      const suggested = await m.suggest(services, clients);
+      assert.deepEqual(suggested.map((s) => [s.service, s.client]), [['SVC-2', 'c2']]);
+      assert.ok(suggested[0].score >= 0.8 && suggested[0].reasons.length > 0);
+      assert.deepEqual(await m.suggest(services, clients, { rejected: [['SVC-2', 'c2']] }), []);
+    } finally {
+      await m.close();
+    }
+  });
+
   test('check reaches, authenticates and reads', async () => {
     const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
     try {

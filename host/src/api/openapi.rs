@@ -735,7 +735,8 @@ fn service_schemas() -> Value {
             "properties": {
                 "service": { "type": "string", "description": "id_cliente_servico." },
                 "splitter": { "type": "string", "description": "The platform's id of a service splitter." },
-                "port": { "type": "integer", "minimum": 1 }
+                "port": { "type": "integer", "minimum": 1 },
+                "move": { "type": "boolean", "default": false, "description": "Move a service that already has a binding. When the platform places it (identified there, or pushed), confirming reconnects that platform property to this port instead of creating one; otherwise only the local port changes. Without it, a service with a binding is refused (409) with the port it has." }
             }
         },
         "Binding": {
@@ -751,6 +752,7 @@ fn service_schemas() -> Value {
                 "platform_client": nullable("string"),
                 "platform_property": nullable("string"),
                 "created_property": { "type": "boolean" },
+                "moving_property": nullable("string"),
                 "created_at": { "type": "string" },
                 "updated_at": { "type": "string" },
                 "history": {

@@ -136,6 +136,9 @@ pub struct BindBody {
     service: String,
     splitter: String,
     port: u32,
+    /// Move a service that already has a binding (`bind --move`).
+    #[serde(default, rename = "move")]
+    moving: bool,
 }
 
 pub async fn bind(
@@ -144,19 +147,20 @@ pub async fn bind(
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
         let bound =
-            bindings_local::bind(conn, &body.service, &body.splitter, body.port).map_err(|e| {
-                // The port's or the service's state refuses it (409); what
-                // the body names cannot be bound at all (422).
-                let message = format!("{e:#}");
-                let conflict = ["already", "taken", "blocked"]
-                    .iter()
-                    .any(|w| message.contains(w));
-                if conflict || super::is_internal(&e) {
-                    ApiError::domain(e, StatusCode::CONFLICT)
-                } else {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
-                }
-            })?;
+            bindings_local::bind(conn, &body.service, &body.splitter, body.port, body.moving)
+                .map_err(|e| {
+                    // The port's or the service's state refuses it (409); what
+                    // the body names cannot be bound at all (422).
+                    let message = format!("{e:#}");
+                    let conflict = ["already", "taken", "blocked"]
+                        .iter()
+                        .any(|w| message.contains(w));
+                    if conflict || super::is_internal(&e) {
+                        ApiError::domain(e, StatusCode::CONFLICT)
+                    } else {
+                        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+                    }
+                })?;
         let location = format!("{PREFIX}/bindings/{}", bound.service);
         Ok((
             StatusCode::CREATED,

@@ -207,13 +207,7 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
         doc["external_id"] = ext.clone();
     }
     if let (Some(s), Some(port)) = (&splitter, connection) {
-        let sid = doc_id(s).unwrap_or_default().to_owned();
-        if let Some(slot) = net
-            .find_mut("splitters", &sid)
-            .and_then(|s| s.pointer_mut(&format!("/connectables/output/{}", port - 1)))
-        {
-            *slot = Value::String(id.clone());
-        }
+        take_port(net, s, port, &id);
     }
     net.properties.push(doc.clone());
     Ok(doc)
@@ -308,12 +302,37 @@ pub(crate) fn patch(shared: &Shared, route: &str, id: &str, body: &str) -> Answe
             format!("coords must be [lng, lat] within range, not {c}"),
         );
     }
-    let result = shared.store.write_if_ok(&[route], |net| {
+    // As in the SDK's UpdatePropertyDTO, `connector` and `port` reconnect a
+    // property; they and the creation switches are orders, not fields.
+    let reconnect = if route == "properties" {
+        let order = changes.contains_key("connector").then(|| {
+            (
+                changes.get("connector").cloned().unwrap_or(Value::Null),
+                changes.get("port").cloned(),
+            )
+        });
+        for key in ["connector", "port", "auto_connect", "force"] {
+            changes.remove(key);
+        }
+        order
+    } else {
+        None
+    };
+    let touched: &[&str] = if route == "properties" {
+        &["properties", "splitters"]
+    } else {
+        &[route]
+    };
+    let result = shared.store.write_if_ok(touched, |net| {
         if route == "properties"
             && let Some(Value::String(cid)) = changes.get("client")
             && net.find("ftth-clients", cid).is_none()
         {
             return Err(Answer::error(400, format!("ftth client {cid} not found")));
+        }
+        if let Some((connector, port)) = &reconnect {
+            let new_box = str_field(&changes, "box")?.map(str::to_owned);
+            reconnect_property(net, id, connector, port.as_ref(), new_box)?;
         }
         let client_code = |net: &Network, cid: &Value| {
             cid.as_str()
@@ -382,22 +401,99 @@ pub(crate) fn delete_property(shared: &Shared, id: &str) -> Answer {
                 .position(|p| doc_id(p) == Some(id))
                 .ok_or_else(|| Answer::error(404, format!("properties/{id} not found")))?;
             let gone = net.properties.remove(at);
-            for c in gone["connections"].as_array().into_iter().flatten() {
-                let (Some(sid), Some(port)) = (c["id"].as_str(), c["port"].as_u64()) else {
-                    continue;
-                };
-                let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
-                if let Some(slot) = net
-                    .find_mut("splitters", sid)
-                    .and_then(|s| s.pointer_mut(&pointer))
-                    && slot.as_str() == Some(id)
-                {
-                    *slot = Value::Null;
-                }
-            }
+            free_ports(net, &gone, id);
             Ok(Answer::no_content())
         });
     result.unwrap_or_else(|a| a)
+}
+
+/// Frees the splitter outputs that property `id` (`doc`) takes.
+fn free_ports(net: &mut Network, doc: &Value, id: &str) {
+    for c in doc["connections"].as_array().into_iter().flatten() {
+        let (Some(sid), Some(port)) = (c["id"].as_str(), c["port"].as_u64()) else {
+            continue;
+        };
+        let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
+        if let Some(slot) = net
+            .find_mut("splitters", sid)
+            .and_then(|s| s.pointer_mut(&pointer))
+            && slot.as_str() == Some(id)
+        {
+            *slot = Value::Null;
+        }
+    }
+}
+
+/// Moves property `id` to `port` of splitter `connector` (in `new_box`, or
+/// the splitter's box), or off every port when `connector` is null. The
+/// target is checked as on creation; the port it already takes is no change.
+fn reconnect_property(
+    net: &mut Network,
+    id: &str,
+    connector: &Value,
+    port: Option<&Value>,
+    new_box: Option<String>,
+) -> Result<(), Answer> {
+    let doc = net
+        .find("properties", id)
+        .ok_or_else(|| Answer::error(404, format!("properties/{id} not found")))?
+        .clone();
+    let target = match connector {
+        Value::Null => None,
+        Value::String(sid) => {
+            let splitter = net
+                .find("splitters", sid)
+                .ok_or_else(|| Answer::error(400, format!("splitter {sid} not found")))?
+                .clone();
+            let box_id = new_box
+                .or_else(|| splitter["parent"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let already = doc["connections"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["id"].as_str() == Some(sid.as_str())
+                        && port.and_then(Value::as_u64) == c["port"].as_u64()
+                })
+            });
+            if already {
+                return Ok(());
+            }
+            let port = check_port(net, &splitter, &box_id, port)?;
+            Some((splitter, box_id, port))
+        }
+        other => {
+            return Err(Answer::error(
+                400,
+                format!("connector must be a splitter id or null, not {other}"),
+            ));
+        }
+    };
+    free_ports(net, &doc, id);
+    let fiber = net.new_id();
+    let property = net.find_mut("properties", id).expect("found above");
+    match &target {
+        Some((splitter, box_id, port)) => {
+            property["connections"] = json!([{"id": doc_id(splitter), "kind": "Splitter",
+                "port": port, "name": splitter["name"],
+                "implanted": splitter["implanted"].as_bool().unwrap_or(true), "fiber": fiber}]);
+            property["box"] = json!(box_id);
+        }
+        None => property["connections"] = json!([]),
+    }
+    if let Some((splitter, _, port)) = target {
+        take_port(net, &splitter, port, id);
+    }
+    Ok(())
+}
+
+/// Marks output `port` (1-based) of `splitter` as held by property `id`.
+fn take_port(net: &mut Network, splitter: &Value, port: u64, id: &str) {
+    let sid = doc_id(splitter).unwrap_or_default().to_owned();
+    if let Some(slot) = net
+        .find_mut("splitters", &sid)
+        .and_then(|s| s.pointer_mut(&format!("/connectables/output/{}", port - 1)))
+    {
+        *slot = Value::String(id.to_owned());
+    }
 }
 
 /// `DELETE /api/v2/ftth-clients/<id>`: properties holding it are left without client.

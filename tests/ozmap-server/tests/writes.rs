@@ -215,3 +215,82 @@ fn updates_refuse_external_id() {
     let r = call(&s, "POST", "/api/v2/ftth-clients/batch-update", &batch);
     assert_eq!(r.json()["modified"], 1);
 }
+
+/// Two free ports (1-based) of one service splitter: (project, box, splitter, a, b).
+fn two_free_ports(s: &TestServer) -> (String, String, String, u64, u64) {
+    let (project, box_id, splitter, a) = free_port(s);
+    let b = s.with_network(|n| {
+        let sp = n.find("splitters", &splitter).unwrap();
+        (0..sp["connectables"]["output"].as_array().unwrap().len())
+            .map(|i| i as u64 + 1)
+            .find(|&p| {
+                p != a
+                    && sp["connectables"]["output"][p as usize - 1].is_null()
+                    && sp["ports"][p as usize - 1]["blocked"] == json!(false)
+            })
+            .expect("a second free port")
+    });
+    (project, box_id, splitter, a, b)
+}
+
+#[test]
+fn a_patch_with_connector_and_port_moves_the_property_to_that_port() {
+    let s = server();
+    let (project, box_id, splitter, a, b) = two_free_ports(&s);
+    let created = call(
+        &s,
+        "POST",
+        "/api/v2/properties",
+        &json!({"project": project, "box": box_id, "client": {"code": "SVC-MOVE", "name": "Mover"},
+                "connector": splitter, "port": a, "auto_connect": false, "force": false}),
+    )
+    .json();
+    let pid = created["id"].as_str().unwrap().to_owned();
+    let target = format!("/api/v2/properties/{pid}");
+    let order = json!({"box": box_id, "connector": splitter, "port": b,
+                       "auto_connect": false, "force": false});
+    let moved = call(&s, "PATCH", &target, &order);
+    assert_eq!(
+        moved.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&moved.body)
+    );
+    let moved = moved.json();
+    assert_eq!(moved["connections"][0]["port"], json!(b));
+    assert_eq!(moved["connections"].as_array().unwrap().len(), 1);
+    assert!(moved.get("connector").is_none() && moved.get("port").is_none());
+    let sp = get(s.addr(), &format!("/api/v2/splitters/{splitter}")).json();
+    assert!(sp["connectables"]["output"][a as usize - 1].is_null());
+    assert_eq!(sp["connectables"]["output"][b as usize - 1], json!(pid));
+
+    // Repeated, it is no change; onto a port another holds, a conflict.
+    assert_eq!(call(&s, "PATCH", &target, &order).status, 200);
+    let other = call(
+        &s,
+        "POST",
+        "/api/v2/properties",
+        &json!({"project": project, "box": box_id, "client": null,
+                "connector": splitter, "port": a, "auto_connect": false, "force": false}),
+    );
+    assert_eq!(other.status, 201);
+    let onto_taken = call(
+        &s,
+        "PATCH",
+        &target,
+        &json!({"connector": splitter, "port": a}),
+    );
+    assert_eq!(onto_taken.status, 409);
+    assert_eq!(
+        get(s.addr(), &target).json()["connections"][0]["port"],
+        json!(b),
+        "a refused move leaves the property where it was"
+    );
+    // A null connector takes it off every port.
+    assert_eq!(
+        call(&s, "PATCH", &target, &json!({"connector": null})).status,
+        200
+    );
+    let sp = get(s.addr(), &format!("/api/v2/splitters/{splitter}")).json();
+    assert!(sp["connectables"]["output"][b as usize - 1].is_null());
+}
