@@ -6,8 +6,9 @@
 //! client with this service's code sits on the port). A binding made with
 //! `--move` keeps the platform property its confirmed push reconnects.
 
+use crate::params;
+use crate::store::Db;
 use anyhow::{Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -45,7 +46,7 @@ const COLUMNS: &str = "b.service_id, i.name, b.splitter_id, b.port, b.box_id, b.
      b.platform_client_id, b.platform_property_id, b.created_property, b.created_at, b.updated_at,
      b.moving_property_id";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
+fn from_row(r: &crate::store::Row) -> Result<Binding> {
     Ok(Binding {
         service: r.get(0)?,
         integration: r.get(1)?,
@@ -63,43 +64,40 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
     })
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Binding>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id ORDER BY b.service_id"
-    ))?;
-    Ok(stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+pub fn list(conn: &Db) -> Result<Vec<Binding>> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id ORDER BY b.service_id"
+        ),
+        params![],
+        from_row,
+    )
 }
 
-pub fn find(conn: &Connection, service: &str) -> Result<Option<Binding>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id WHERE b.service_id = ?1"),
-            [service],
-            from_row,
-        )
-        .optional()?)
+pub fn find(conn: &Db, service: &str) -> Result<Option<Binding>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM bindings b JOIN integrations i ON i.id = b.integration_id WHERE b.service_id = ?1"),
+        params![service],
+        from_row,
+    )
 }
 
-pub fn history(conn: &Connection, service: &str) -> Result<Vec<Event>> {
-    let mut stmt = conn.prepare(
+pub fn history(conn: &Db, service: &str) -> Result<Vec<Event>> {
+    conn.query(
         "SELECT at, state, detail FROM binding_events WHERE service_id = ?1 ORDER BY id",
-    )?;
-    let events = stmt
-        .query_map([service], |r| {
+        params![service],
+        |r| {
             Ok(Event {
                 at: r.get(0)?,
                 state: r.get(1)?,
                 detail: r.get(2)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(events)
+        },
+    )
 }
 
 /// Record a state change in the audit trail.
-pub fn record(conn: &Connection, service: &str, state: &str, detail: Option<&str>) -> Result<()> {
+pub fn record(conn: &Db, service: &str, state: &str, detail: Option<&str>) -> Result<()> {
     conn.execute(
         "INSERT INTO binding_events (service_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
         params![service, db::now(), state, detail],
@@ -108,12 +106,7 @@ pub fn record(conn: &Connection, service: &str, state: &str, detail: Option<&str
 }
 
 /// Change a binding's state and record it.
-pub fn set_state(
-    conn: &Connection,
-    service: &str,
-    state: &str,
-    reason: Option<&str>,
-) -> Result<()> {
+pub fn set_state(conn: &Db, service: &str, state: &str, reason: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE bindings SET state = ?2, reason = ?3, updated_at = ?4 WHERE service_id = ?1",
         params![service, state, reason, db::now()],
@@ -137,24 +130,23 @@ impl Splitter {
     }
 }
 
-fn splitter(conn: &Connection, id: &str) -> Result<Option<Splitter>> {
-    let mut stmt = conn.prepare(
+fn splitter(conn: &Db, id: &str) -> Result<Option<Splitter>> {
+    conn.query_opt(
         "SELECT e.integration_id, i.name, i.detached_at IS NOT NULL OR i.project_id IS NULL, e.invalid_reason, e.data
          FROM elements e JOIN integrations i ON i.id = e.integration_id
          WHERE e.kind = 'splitter' AND e.id = ?1 AND e.removed_at IS NULL
          ORDER BY (i.detached_at IS NOT NULL OR i.project_id IS NULL)",
-    )?;
-    Ok(stmt
-        .query_row([id], |r| {
+        params![id],
+        |r| {
             Ok(Splitter {
                 integration_id: r.get(0)?,
                 integration: r.get(1)?,
                 detached: r.get(2)?,
                 invalid: r.get(3)?,
-                data: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null),
+                data: serde_json::from_str(&r.get::<String>(4)?).unwrap_or(Value::Null),
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
 /// Check that `port` of `splitter_id` can take `service` now: the splitter
@@ -162,12 +154,7 @@ fn splitter(conn: &Connection, id: &str) -> Result<Option<Splitter>> {
 /// not blocked, is not taken on the platform (but by `service`'s own client)
 /// and is not bound to another service. Checked when binding and again
 /// before every push, since a sync may have changed any of it.
-pub fn check_port(
-    conn: &Connection,
-    service: &str,
-    splitter_id: &str,
-    port: u32,
-) -> Result<Splitter> {
+pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Result<Splitter> {
     let Some(splitter) = splitter(conn, splitter_id)? else {
         bail!(
             "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
@@ -205,15 +192,13 @@ pub fn check_port(
     // The service's own client may sit there: found by its code, or the
     // client a person matched to it (kept on the binding).
     let matched_client: Option<String> = conn
-        .query_row(
+        .query_opt(
             "SELECT platform_client_id FROM bindings WHERE service_id = ?1",
-            [service],
-            |r| r.get(0),
-        )
-        .optional()?
+            params![service],
+            |r| r.get::<Option<String>>(0),
+        )?
         .flatten();
-    let taken_by: Option<(String, Option<String>, Option<String>)> = conn
-        .query_row(
+    let taken_by: Option<(String, Option<String>, Option<String>)> = conn.query_opt(
             "SELECT p.id, coalesce(json_extract(c.data, '$.code'), json_extract(p.data, '$.client_code')),
                     json_extract(p.data, '$.client')
              FROM elements p
@@ -223,8 +208,7 @@ pub fn check_port(
                AND json_extract(p.data, '$.connection.splitter') = ?2 AND json_extract(p.data, '$.connection.port') = ?3",
             params![splitter.integration_id, splitter_id, port],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+        )?;
     if let Some((property, code, client)) = taken_by
         && code.as_deref() != Some(service)
         && (client.is_none() || client != matched_client)
@@ -233,13 +217,11 @@ pub fn check_port(
             "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
         );
     }
-    let bound_by: Option<String> = conn
-        .query_row(
-            "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
-            params![splitter.integration_id, splitter_id, port],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let bound_by: Option<String> = conn.query_opt(
+        "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
+        params![splitter.integration_id, splitter_id, port],
+        |r| r.get(0),
+    )?;
     if let Some(other) = bound_by
         && other != service
     {
@@ -254,7 +236,7 @@ pub fn check_port(
 /// places it (identified there, or pushed) its confirmed push moves that
 /// platform property instead of creating one.
 pub fn bind(
-    conn: &Connection,
+    conn: &Db,
     service: &str,
     splitter_id: &str,
     port: u32,
@@ -262,7 +244,7 @@ pub fn bind(
 ) -> Result<Binding> {
     let known: bool = conn.query_row(
         "SELECT count(*) > 0 FROM services WHERE id_cliente_servico = ?1",
-        [service],
+        params![service],
         |r| r.get(0),
     )?;
     if !known {
@@ -272,7 +254,7 @@ pub fn bind(
     }
     let Some(existing) = find(conn, service)? else {
         let splitter = check_port(conn, service, splitter_id, port)?;
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
@@ -330,7 +312,7 @@ pub fn bind(
             splitter.integration
         );
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     tx.execute(
         "UPDATE bindings SET integration_id = ?2, splitter_id = ?3, port = ?4, box_id = ?5, state = 'pending',
              reason = NULL, moving_property_id = ?6, updated_at = ?7 WHERE service_id = ?1",
@@ -351,19 +333,19 @@ pub fn bind(
     Ok(find(conn, service)?.expect("just bound"))
 }
 
-fn existing_integration(conn: &Connection, service: &str) -> Result<String> {
-    Ok(conn.query_row(
+fn existing_integration(conn: &Db, service: &str) -> Result<String> {
+    conn.query_row(
         "SELECT integration_id FROM bindings WHERE service_id = ?1",
-        [service],
+        params![service],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Bind `service` to the port where platform client `client` sits, as a
 /// person accepted that this client is that service; pending until
 /// confirmed, like any binding.
 pub fn bind_matched(
-    conn: &Connection,
+    conn: &Db,
     service: &str,
     client: &str,
     splitter_id: &str,

@@ -14,9 +14,10 @@ use crate::{elements, services};
     about = "Synchronises an ISP's fibre network (OZmap) into its management system"
 )]
 pub struct Cli {
-    /// The SQLite database file.
+    /// The store: a SQLite file (embedded, the default), or a postgres:// URL
+    /// of a PostgreSQL database that several hosts share.
     #[arg(long, global = true, env = "MAPSYNC_DB", default_value = "mapsync.db")]
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     /// More log lines on stderr (-v info, -vv debug); MAPSYNC_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -53,7 +53,7 @@ pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
 }
 
 pub fn bindings_command(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Db,
     service: Option<String>,
     json: bool,
 ) -> Result<()> {
@@ -110,7 +110,7 @@ pub fn bindings_command(
     Ok(())
 }
 
-pub fn project_command(conn: &rusqlite::Connection, command: ProjectCommand) -> Result<()> {
+pub fn project_command(conn: &crate::store::Db, command: ProjectCommand) -> Result<()> {
     match command {
         ProjectCommand::Create { name } => {
             let project = projects::create(conn, &name)?;
@@ -146,7 +146,7 @@ pub fn project_command(conn: &rusqlite::Connection, command: ProjectCommand) -> 
     Ok(())
 }
 
-pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationCommand) -> Result<()> {
+pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand) -> Result<()> {
     match command {
         IntegrationCommand::Schedule { name, at } => {
             serve::set_sync_time(conn, &name, &at)?;
@@ -188,7 +188,7 @@ pub fn integration_command(conn: &rusqlite::Connection, command: IntegrationComm
             let password = secret("--password", password.or(password_line), "MAPSYNC_PASSWORD")?;
             let dropped = integration::dropped_api_path(&api_url);
             // The scope is checked before anything is kept.
-            let tx = conn.unchecked_transaction()?;
+            let tx = conn.transaction()?;
             let added = integration::add(
                 &tx,
                 NewIntegration {
@@ -330,7 +330,7 @@ fn secrets_from(
     Ok((read_api_key, read_password))
 }
 
-pub fn services_command(conn: &rusqlite::Connection, command: ServicesCommand) -> Result<()> {
+pub fn services_command(conn: &crate::store::Db, command: ServicesCommand) -> Result<()> {
     match command {
         ServicesCommand::Import { file, format } => {
             let summary = services::import(conn, &file, format)?;
@@ -449,7 +449,7 @@ pub fn print_report(report: &SyncReport) {
 }
 
 pub fn matches_command(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Db,
     runtime: &crate::runtime::Runtime,
     decision: Option<crate::cli::MatchCommand>,
     json: bool,

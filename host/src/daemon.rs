@@ -2,7 +2,7 @@
 //! bounded number at once, live progress, and a clean stop.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use crate::bindings::element_store::BatchOutcome;
 use crate::bindings::types::ElementKind;
 use crate::run_store::{Progress, kind_name};
 use crate::runtime::Runtime;
+use crate::store::{self, Location};
 use crate::sync_run::{self, Tuning};
 use crate::{db, integration};
 
@@ -72,7 +73,7 @@ pub enum Triggered {
 }
 
 pub struct Daemon {
-    db: PathBuf,
+    db: Location,
     runtime: Arc<Runtime>,
     /// Live runs by integration id: the single-flight guard.
     running: Mutex<HashMap<String, Arc<LiveRun>>>,
@@ -82,9 +83,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(db: &Path, runtime: Arc<Runtime>, parallel: usize) -> Arc<Daemon> {
+    pub fn new(db: &Location, runtime: Arc<Runtime>, parallel: usize) -> Arc<Daemon> {
         Arc::new(Daemon {
-            db: db.to_path_buf(),
+            db: db.clone(),
             runtime,
             running: Mutex::new(HashMap::new()),
             slots: (Mutex::new(parallel.max(1)), Condvar::new()),
@@ -92,7 +93,7 @@ impl Daemon {
         })
     }
 
-    pub fn db_path(&self) -> &Path {
+    pub fn store(&self) -> &Location {
         &self.db
     }
 
@@ -115,7 +116,7 @@ impl Daemon {
         if self.stopping() {
             anyhow::bail!("mapsync is stopping and takes no new syncs");
         }
-        let conn = db::open(&self.db)?;
+        let conn = store::open(&self.db)?;
         let integration = integration::get(&conn, name)?;
         let live = {
             let mut running = self.running.lock().unwrap();
@@ -262,7 +263,11 @@ mod tests {
         )
         .unwrap();
         crate::projects::link(&conn, "isp", crate::projects::LinkTo::New("P")).unwrap();
-        let daemon = Daemon::new(&path, Arc::new(Runtime::new().unwrap()), 2);
+        let daemon = Daemon::new(
+            &Location::Sqlite(path),
+            Arc::new(Runtime::new().unwrap()),
+            2,
+        );
 
         let outcomes: Vec<Triggered> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
@@ -286,7 +291,7 @@ mod tests {
         assert!(daemon.progress(started[0]).is_some() || daemon.running().is_empty());
         assert!(daemon.shutdown(Duration::from_secs(60), Duration::from_secs(30)));
         let runs: i64 = conn
-            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM runs", crate::params![], |r| r.get(0))
             .unwrap();
         assert_eq!(runs, 1);
         assert!(

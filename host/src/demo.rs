@@ -145,10 +145,10 @@ fn shell_quoted(text: &str) -> String {
 }
 
 fn sync(
-    conn: rusqlite::Connection,
+    conn: crate::store::Db,
     runtime: &runtime::Runtime,
     integration: &Integration,
-) -> Result<(SyncReport, rusqlite::Connection)> {
+) -> Result<(SyncReport, crate::store::Db)> {
     sync_run::run(
         conn,
         runtime,
@@ -160,7 +160,7 @@ fn sync(
 }
 
 /// The first free port of a service splitter.
-fn free_service_port(conn: &rusqlite::Connection, integration_id: &str) -> Result<(String, u32)> {
+fn free_service_port(conn: &crate::store::Db, integration_id: &str) -> Result<(String, u32)> {
     elements::list(conn, integration_id, "splitter")?
         .iter()
         .filter(|s| s["service"] == true)

@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, params};
 use serde_json::{Value, json};
+
+use crate::params;
+use crate::store::{Db, Row};
 
 pub const KINDS: [&str; 6] = ["project", "pole", "box", "splitter", "client", "property"];
 
@@ -33,40 +35,31 @@ pub enum Select<'a> {
 /// is invalid (its last valid version is what is shown); null when valid.
 const INVALID: &str = "invalid";
 
-fn stored(
-    conn: &Connection,
-    integration_id: &str,
-    kind: &str,
-    which: Select<'_>,
-) -> Result<Vec<Value>> {
+fn stored(conn: &Db, integration_id: &str, kind: &str, which: Select<'_>) -> Result<Vec<Value>> {
+    // `json_each` and `json_extract` are SQLite's; the store puts them in
+    // PostgreSQL's words.
     let (condition, ids) = match which {
-        Select::All => ("1", None),
+        Select::All => ("TRUE", None),
         Select::Ids(ids) => ("id IN (SELECT value FROM json_each(?3))", Some(ids)),
         Select::InBoxes(ids) => (
             "json_extract(data, '$.box') IN (SELECT value FROM json_each(?3))",
             Some(ids),
         ),
     };
-    let mut stmt = conn.prepare_cached(&format!(
+    let sql = format!(
         "SELECT data, invalid_reason FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND {condition} ORDER BY id"
-    ))?;
-    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?));
-    let decode = |row: rusqlite::Result<(String, Option<String>)>| {
-        let (data, invalid) = row?;
+    );
+    let decode = |r: &Row| -> Result<Value> {
+        let (data, invalid) = (r.get::<String>(0)?, r.get::<Option<String>>(1)?);
         let mut element: Value = serde_json::from_str(&data)?;
         element[INVALID] = json!(invalid);
         Ok(element)
     };
     match ids {
-        None => stmt
-            .query_map(params![integration_id, kind], row)?
-            .map(decode)
-            .collect(),
+        None => conn.query(&sql, params![integration_id, kind], decode),
         Some(ids) => {
             let ids = serde_json::to_string(ids)?;
-            stmt.query_map(params![integration_id, kind, ids], row)?
-                .map(decode)
-                .collect()
+            conn.query(&sql, params![integration_id, kind, ids], decode)
         }
     }
 }
@@ -74,7 +67,7 @@ fn stored(
 /// Each property's client code: the client's current code when the client
 /// is stored, else what the property itself carried.
 fn client_codes(
-    conn: &Connection,
+    conn: &Db,
     integration_id: &str,
     which: Select<'_>,
 ) -> Result<HashMap<String, Option<String>>> {
@@ -99,22 +92,20 @@ fn property_code(property: &Value, codes: &HashMap<String, Option<String>>) -> O
 
 /// Who takes the ports of these splitters (all, when `splitters` is None).
 fn takers(
-    conn: &Connection,
+    conn: &Db,
     integration_id: &str,
     splitters: Option<&[String]>,
 ) -> Result<HashMap<(String, u64), Taker>> {
     let properties = match splitters {
         None => stored(conn, integration_id, "property", Select::All)?,
         Some(ids) => {
-            let mut stmt = conn.prepare_cached(
+            let ids = serde_json::to_string(ids)?;
+            conn.query(
                 "SELECT data FROM elements WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL
                    AND json_extract(data, '$.connection.splitter') IN (SELECT value FROM json_each(?2))",
-            )?;
-            stmt.query_map(params![integration_id, serde_json::to_string(ids)?], |r| {
-                r.get::<_, String>(0)
-            })?
-            .map(|data| Ok(serde_json::from_str(&data?)?))
-            .collect::<Result<Vec<Value>>>()?
+                params![integration_id, ids],
+                |r| Ok(serde_json::from_str::<Value>(&r.get::<String>(0)?)?),
+            )?
         }
     };
     let codes = match splitters {
@@ -149,14 +140,14 @@ fn lat_lng(element: &Value) -> (Value, Value) {
 }
 
 /// The public JSON of every current element of `kind`.
-pub fn list(conn: &Connection, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
+pub fn list(conn: &Db, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
     select(conn, integration_id, kind, Select::All)
 }
 
 /// The public JSON of the chosen current elements of `kind`; a selection
 /// reads only what it needs (a splitter's port states, its properties').
 pub fn select(
-    conn: &Connection,
+    conn: &Db,
     integration_id: &str,
     kind: &str,
     which: Select<'_>,

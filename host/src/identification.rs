@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,26 +14,28 @@ use crate::bindings::types::{Connection as Port, Position};
 use crate::bindings_local::record;
 use crate::db;
 use crate::integration::Integration;
+use crate::params;
 use crate::runtime::Runtime;
+use crate::store::Db;
 
 /// Every service, as matching reads it.
-pub fn services(conn: &Connection) -> Result<Vec<MatchService>> {
-    let mut stmt = conn.prepare(
+pub fn services(conn: &Db) -> Result<Vec<MatchService>> {
+    conn.query(
         "SELECT id_cliente_servico, name, document, pppoe_login, onu_serial, lat, lng
          FROM services ORDER BY id_cliente_servico",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let (lat, lng): (Option<f64>, Option<f64>) = (r.get(5)?, r.get(6)?);
-        Ok(MatchService {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            document: r.get(2)?,
-            pppoe_login: r.get(3)?,
-            onu_serial: r.get(4)?,
-            position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        params![],
+        |r| {
+            let (lat, lng): (Option<f64>, Option<f64>) = (r.get(5)?, r.get(6)?);
+            Ok(MatchService {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                document: r.get(2)?,
+                pppoe_login: r.get(3)?,
+                onu_serial: r.get(4)?,
+                position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
+            })
+        },
+    )
 }
 
 /// Each property's box, by property id.
@@ -42,29 +43,26 @@ pub type PropertyBoxes = BTreeMap<String, Option<String>>;
 
 /// An integration's current clients, each with the property that holds it
 /// (one on a port first), and that property's box.
-pub fn clients(
-    conn: &Connection,
-    integration_id: &str,
-) -> Result<(Vec<PlatformClient>, PropertyBoxes)> {
-    let mut stmt = conn.prepare(
+pub fn clients(conn: &Db, integration_id: &str) -> Result<(Vec<PlatformClient>, PropertyBoxes)> {
+    let rows = conn.query(
         "SELECT c.id, c.data, p.id, p.data FROM elements c
          LEFT JOIN elements p ON p.integration_id = c.integration_id AND p.kind = 'property'
               AND p.removed_at IS NULL AND json_extract(p.data, '$.client') = c.id
          WHERE c.integration_id = ?1 AND c.kind = 'client' AND c.removed_at IS NULL
          ORDER BY c.id, json_extract(p.data, '$.connection') IS NULL, p.id",
+        params![integration_id],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<Option<String>>(3)?,
+            ))
+        },
     )?;
     let mut clients: Vec<PlatformClient> = Vec::new();
     let mut boxes = BTreeMap::new();
-    let rows = stmt.query_map([integration_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, data, property, property_data) = row?;
+    for (id, data, property, property_data) in rows {
         if clients.last().is_some_and(|c| c.id == id) {
             continue; // its first property is the one kept
         }
@@ -103,7 +101,7 @@ pub fn clients(
 
 /// Identify anew on every integration that feeds a project: when the
 /// services change, both sides must agree at once.
-pub fn apply_all(conn: &Connection, runtime: &Runtime) -> Result<()> {
+pub fn apply_all(conn: &Db, runtime: &Runtime) -> Result<()> {
     for integration in crate::integration::list(conn)? {
         if integration.project_id.is_some() && integration.detached_at.is_none() {
             apply(conn, runtime, &integration)?;
@@ -116,7 +114,7 @@ pub fn apply_all(conn: &Connection, runtime: &Runtime) -> Result<()> {
 /// port becomes its service's binding from the platform. Local bindings
 /// (pending, confirmed, pushed, failed) are the ISP's own decisions and are
 /// left alone.
-pub fn apply(conn: &Connection, runtime: &Runtime, integration: &Integration) -> Result<()> {
+pub fn apply(conn: &Db, runtime: &Runtime, integration: &Integration) -> Result<()> {
     let services = services(conn)?;
     let (clients, boxes) = clients(conn, &integration.id)?;
     let identified = runtime.identify(&services, &clients)?;
@@ -137,24 +135,23 @@ pub fn apply(conn: &Connection, runtime: &Runtime, integration: &Integration) ->
             ))
         })
         .collect();
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     let now = db::now();
     let mut current = std::collections::HashSet::new();
     for (service, client, property, splitter, port, box_id) in found {
         current.insert(service.clone());
-        let existing: Option<(String, String, u32)> = tx
-            .query_row(
-                "SELECT state, splitter_id, port FROM bindings WHERE service_id = ?1",
-                [&service],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .ok();
+        let existing: Option<(String, String, u32)> = tx.query_opt(
+            "SELECT state, splitter_id, port FROM bindings WHERE service_id = ?1",
+            params![service],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         match existing {
             None => {
                 let inserted = tx.execute(
-                    "INSERT OR IGNORE INTO bindings (service_id, integration_id, splitter_id, port, box_id, state,
+                    "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state,
                          platform_client_id, platform_property_id, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'from-platform', ?6, ?7, ?8, ?8)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'from-platform', ?6, ?7, ?8, ?8)
+                     ON CONFLICT DO NOTHING",
                     params![service, integration.id, splitter, port, box_id, client, property, now],
                 )?;
                 if inserted == 1 {
@@ -186,16 +183,19 @@ pub fn apply(conn: &Connection, runtime: &Runtime, integration: &Integration) ->
     }
     // Bindings the platform no longer shows go, with a trace.
     let stale: Vec<String> = tx
-        .prepare(
+        .query(
             "SELECT service_id FROM bindings WHERE integration_id = ?1 AND state = 'from-platform'",
+            params![integration.id],
+            |r| r.get::<String>(0),
         )?
-        .query_map([&integration.id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?
         .into_iter()
         .filter(|s| !current.contains(s))
         .collect();
     for service in stale {
-        tx.execute("DELETE FROM bindings WHERE service_id = ?1", [&service])?;
+        tx.execute(
+            "DELETE FROM bindings WHERE service_id = ?1",
+            params![service],
+        )?;
         record(
             &tx,
             &service,
@@ -246,7 +246,7 @@ pub struct Report {
 
 /// Over every integration that feeds a project, as the component
 /// identifies.
-pub fn report(conn: &Connection, runtime: &Runtime) -> Result<Report> {
+pub fn report(conn: &Db, runtime: &Runtime) -> Result<Report> {
     let services = services(conn)?;
     let mut report = Report::default();
     let mut served = std::collections::BTreeSet::new();

@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::db;
+use crate::params;
 use crate::secrets::{self, Key, KeySource};
+use crate::store::{Db, Row};
 
 #[derive(Clone)]
 pub struct Integration {
@@ -195,7 +196,7 @@ fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
+pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
     required(
         "--name",
         &new.name,
@@ -234,7 +235,7 @@ pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
     };
     let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
-        "INSERT INTO integrations (id, name, api_url, api_key, user, password, project_name, created_at)
+        "INSERT INTO integrations (id, name, api_url, api_key, \"user\", password, project_name, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             integration.id,
@@ -251,9 +252,22 @@ pub fn add(conn: &Connection, new: NewIntegration) -> Result<Integration> {
     Ok(integration)
 }
 
-/// The database file: the key file lives beside it.
-fn database_path(conn: &Connection) -> Result<PathBuf> {
-    match conn.path() {
+/// The database file: the key file lives beside it. A PostgreSQL store
+/// has no file, so its key must be named in the environment (the same on
+/// every host); the path answered then plays no part.
+fn database_path(conn: &Db) -> Result<PathBuf> {
+    let Some(sqlite) = conn.as_sqlite() else {
+        if secrets::key_is_named() {
+            return Ok(PathBuf::new());
+        }
+        bail!(
+            "a PostgreSQL store needs the key of its secrets named, the same on every host: \
+             set {} to the key, or {} to a file holding it (made on first use)",
+            secrets::KEY_VARIABLE,
+            secrets::KEY_FILE_VARIABLE
+        );
+    };
+    match sqlite.path() {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
         _ => bail!("an in-memory database keeps no secrets"),
     }
@@ -262,7 +276,7 @@ fn database_path(conn: &Connection) -> Result<PathBuf> {
 /// The integration's API key and password as stored: encrypted with the
 /// database's key (its key file made on first use), each bound to its row
 /// and column.
-fn sealed_secrets(conn: &Connection, integration: &Integration) -> Result<(String, String)> {
+fn sealed_secrets(conn: &Db, integration: &Integration) -> Result<(String, String)> {
     let key = Key::find_or_create(&database_path(conn)?)?;
     Ok((
         key.seal(&integration.api_key, &integration.id, "api_key"),
@@ -272,7 +286,7 @@ fn sealed_secrets(conn: &Connection, integration: &Integration) -> Result<(Strin
 
 /// Integrations as read from the store, their secrets decrypted: the one
 /// place that happens. The key is looked for only when a secret is sealed.
-fn revealed(conn: &Connection, stored: Vec<Integration>) -> Result<Vec<Integration>> {
+fn revealed(conn: &Db, stored: Vec<Integration>) -> Result<Vec<Integration>> {
     let sealed =
         |i: &Integration| secrets::is_sealed(&i.api_key) || secrets::is_sealed(&i.password);
     if !stored.iter().any(sealed) {
@@ -333,12 +347,13 @@ pub struct Encrypted {
 
 /// A database written before secrets were encrypted holds them in clear:
 /// encrypt them all, in one transaction. `None` when nothing was in clear.
-pub fn encrypt_plaintext_secrets(conn: &Connection) -> Result<Option<Encrypted>> {
-    let in_clear = |conn: &Connection| -> Result<Vec<(String, String, String)>> {
-        let mut stmt = conn.prepare("SELECT id, api_key, password FROM integrations")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<Vec<(String, String, String)>>>()?;
+pub fn encrypt_plaintext_secrets(conn: &Db) -> Result<Option<Encrypted>> {
+    let in_clear = |conn: &Db| -> Result<Vec<(String, String, String)>> {
+        let rows: Vec<(String, String, String)> = conn.query(
+            "SELECT id, api_key, password FROM integrations",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         Ok(rows
             .into_iter()
             .filter(|(_, api_key, password)| {
@@ -352,10 +367,12 @@ pub fn encrypt_plaintext_secrets(conn: &Connection) -> Result<Option<Encrypted>>
     let key = Key::find_or_create(&database_path(conn)?)?;
     // The clear text is zeroed where it stood, not just unlinked, and the
     // log is emptied after: no copy stays in the file's free space.
-    conn.pragma_update(None, "secure_delete", "ON")?;
+    if let Some(sqlite) = conn.as_sqlite() {
+        sqlite.pragma_update(None, "secure_delete", "ON")?;
+    }
     // Immediate: a second process opening the database now waits, then
     // finds nothing left in clear.
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let tx = conn.transaction()?;
     let rows = in_clear(&tx)?;
     for (id, api_key, password) in &rows {
         let seal = |value: &String, column: &str| {
@@ -371,9 +388,11 @@ pub fn encrypt_plaintext_secrets(conn: &Connection) -> Result<Option<Encrypted>>
         )?;
     }
     tx.commit()?;
-    conn.pragma_update(None, "secure_delete", "OFF")?;
-    // Best effort: a reader holding the log open keeps it until it ends.
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    if let Some(sqlite) = conn.as_sqlite() {
+        sqlite.pragma_update(None, "secure_delete", "OFF")?;
+        // Best effort: a reader holding the log open keeps it until it ends.
+        sqlite.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     Ok((!rows.is_empty()).then_some(Encrypted {
         integrations: rows.len(),
         key: key.source,
@@ -385,10 +404,9 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const COLUMNS: &str =
-    "id, name, api_url, api_key, user, password, project_name, created_at, project_id, detached_at";
+const COLUMNS: &str = "id, name, api_url, api_key, \"user\", password, project_name, created_at, project_id, detached_at";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
+fn from_row(row: &Row) -> Result<Integration> {
     Ok(Integration {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -403,7 +421,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
     })
 }
 
-pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
+pub fn find(conn: &Db, name: &str) -> Result<Option<Integration>> {
     match find_stored(conn, name)? {
         Some(stored) => Ok(revealed(conn, vec![stored])?.pop()),
         None => Ok(None),
@@ -412,30 +430,29 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<Integration>> {
 
 /// The integration as stored, its secrets still encrypted: for the changes
 /// that need none of them, which must work even when the key is lost.
-fn find_stored(conn: &Connection, name: &str) -> Result<Option<Integration>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"),
-            [name.trim()],
-            from_row,
-        )
-        .optional()?)
+fn find_stored(conn: &Db, name: &str) -> Result<Option<Integration>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM integrations WHERE name = ?1"),
+        params![name.trim()],
+        from_row,
+    )
 }
 
 /// The integration named `name`, or an error listing the ones that exist.
-pub fn get(conn: &Connection, name: &str) -> Result<Integration> {
+pub fn get(conn: &Db, name: &str) -> Result<Integration> {
     Ok(revealed(conn, vec![get_stored(conn, name)?])?.remove(0))
 }
 
 /// `get`, its secrets still encrypted.
-fn get_stored(conn: &Connection, name: &str) -> Result<Integration> {
+fn get_stored(conn: &Db, name: &str) -> Result<Integration> {
     if let Some(found) = find_stored(conn, name)? {
         return Ok(found);
     }
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM integrations ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let names: Vec<String> = conn.query(
+        "SELECT name FROM integrations ORDER BY name",
+        params![],
+        |r| r.get(0),
+    )?;
     if names.is_empty() {
         bail!(
             "no integration named {name:?}: none exists yet (add one with `mapsync integration add`)"
@@ -447,11 +464,12 @@ fn get_stored(conn: &Connection, name: &str) -> Result<Integration> {
     )
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))?;
-    let rows = stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+pub fn list(conn: &Db) -> Result<Vec<Integration>> {
+    let rows = conn.query(
+        &format!("SELECT {COLUMNS} FROM integrations ORDER BY name"),
+        params![],
+        from_row,
+    )?;
     revealed(conn, rows)
 }
 
@@ -469,7 +487,7 @@ pub struct Change {
 }
 
 /// Change an integration's settings, checked as `add` checks them.
-pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integration> {
+pub fn update(conn: &Db, name: &str, change: Change) -> Result<Integration> {
     // Both secrets given anew: the old ones (and their key, which may be
     // lost) are not needed.
     let mut integration = if change.api_key.is_some() && change.password.is_some() {
@@ -514,7 +532,7 @@ pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integrati
     };
     let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
-        "UPDATE integrations SET api_url = ?2, api_key = ?3, user = ?4, password = ?5, project_name = ?6,
+        "UPDATE integrations SET api_url = ?2, api_key = ?3, \"user\" = ?4, password = ?5, project_name = ?6,
              sync_time = ?7
          WHERE id = ?1",
         params![
@@ -532,17 +550,17 @@ pub fn update(conn: &Connection, name: &str, change: Change) -> Result<Integrati
 }
 
 /// The integration's daily sync time, `HH:MM` in São Paulo time.
-pub fn sync_time(conn: &Connection, id: &str) -> Result<String> {
-    Ok(conn.query_row(
+pub fn sync_time(conn: &Db, id: &str) -> Result<String> {
+    conn.query_row(
         "SELECT sync_time FROM integrations WHERE id = ?1",
-        [id],
+        params![id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Answers the integration removed, without its secrets: removing one needs
 /// no key, so it works when the key is lost.
-pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
+pub fn remove(conn: &Db, name: &str) -> Result<Integration> {
     let integration = Integration {
         api_key: String::new(),
         password: String::new(),
@@ -551,7 +569,7 @@ pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
     if integration.project_id.is_some() && integration.detached_at.is_none() {
         let project: String = conn.query_row(
             "SELECT name FROM projects WHERE id = ?1",
-            [integration.project_id],
+            params![integration.project_id],
             |r| r.get(0),
         )?;
         bail!(
@@ -561,7 +579,7 @@ pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
     }
     let bindings: i64 = conn.query_row(
         "SELECT count(*) FROM bindings WHERE integration_id = ?1",
-        [&integration.id],
+        params![integration.id],
         |r| r.get(0),
     )?;
     if bindings > 0 {
@@ -570,7 +588,10 @@ pub fn remove(conn: &Connection, name: &str) -> Result<Integration> {
             integration.name
         );
     }
-    conn.execute("DELETE FROM integrations WHERE id = ?1", [&integration.id])?;
+    conn.execute(
+        "DELETE FROM integrations WHERE id = ?1",
+        params![integration.id],
+    )?;
     Ok(integration)
 }
 

@@ -26,6 +26,7 @@ mod scope;
 mod secrets;
 mod serve;
 mod services;
+mod store;
 mod summary;
 mod sync_run;
 
@@ -113,8 +114,8 @@ fn init_logging(verbose: u8) {
 }
 
 /// The database, with what an interrupted process left undone finished.
-fn open(path: &std::path::Path) -> Result<rusqlite::Connection> {
-    let conn = db::open(path)?;
+fn open(location: &store::Location) -> Result<store::Db> {
+    let conn = store::open(location)?;
     sync_run::finish_interrupted(&conn)?;
     Ok(conn)
 }

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -14,7 +13,9 @@ use crate::bindings_local::{self as local, record};
 use crate::db;
 use crate::identification;
 use crate::integration::{self, Integration};
+use crate::params;
 use crate::runtime::Runtime;
+use crate::store::Db;
 
 /// A suggestion as people and scripts read it (`matches --json`).
 #[derive(Clone, Debug, Serialize)]
@@ -45,7 +46,7 @@ fn match_id(integration_id: &str, service: &str, client: &str) -> String {
 
 /// What the component suggests now, over every integration that feeds a
 /// project, best first; rejected pairs are never suggested again.
-pub fn suggestions(conn: &Connection, runtime: &Runtime, min_score: f64) -> Result<Vec<Match>> {
+pub fn suggestions(conn: &Db, runtime: &Runtime, min_score: f64) -> Result<Vec<Match>> {
     if !(0.0..=1.0).contains(&min_score) {
         bail!("--min-score takes a score from 0 to 1; {min_score} is not one");
     }
@@ -104,33 +105,31 @@ pub fn suggestions(conn: &Connection, runtime: &Runtime, min_score: f64) -> Resu
 }
 
 /// Services that have a binding, and platform clients a binding names.
-fn bound(conn: &Connection) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let mut stmt = conn.prepare("SELECT service_id, platform_client_id FROM bindings")?;
+fn bound(conn: &Db) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
     let mut services = BTreeSet::new();
     let mut clients = BTreeSet::new();
-    for row in stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })? {
-        let (service, client) = row?;
+    for (service, client) in conn.query(
+        "SELECT service_id, platform_client_id FROM bindings",
+        params![],
+        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
+    )? {
         services.insert(service);
         clients.extend(client);
     }
     Ok((services, clients))
 }
 
-fn rejected(conn: &Connection, integration_id: &str) -> Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(
+fn rejected(conn: &Db, integration_id: &str) -> Result<Vec<(String, String)>> {
+    conn.query(
         "SELECT service_id, client_id FROM match_decisions
          WHERE integration_id = ?1 AND decision = 'rejected' ORDER BY service_id, client_id",
-    )?;
-    let pairs = stmt
-        .query_map([integration_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(pairs)
+        params![integration_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// The suggestion `id`, as suggested now (at any score).
-fn find(conn: &Connection, runtime: &Runtime, id: &str) -> Result<(Match, Integration)> {
+fn find(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, Integration)> {
     let found = suggestions(conn, runtime, 0.0)?
         .into_iter()
         .find(|m| m.id == id.trim());
@@ -143,24 +142,21 @@ fn find(conn: &Connection, runtime: &Runtime, id: &str) -> Result<(Match, Integr
     Ok((found, integration))
 }
 
-fn decide(
-    conn: &Connection,
-    integration: &Integration,
-    found: &Match,
-    decision: &str,
-) -> Result<()> {
+fn decide(conn: &Db, integration: &Integration, found: &Match, decision: &str) -> Result<()> {
     conn.execute(
-        "INSERT OR REPLACE INTO match_decisions (integration_id, service_id, client_id, decision, score, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO match_decisions (integration_id, service_id, client_id, decision, score, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (integration_id, service_id, client_id) DO UPDATE SET
+             decision = excluded.decision, score = excluded.score, decided_at = excluded.decided_at",
         params![integration.id, found.service, found.client, decision, found.score, db::now()],
     )?;
     Ok(())
 }
 
 /// This client is not that service: never suggest the pair again.
-pub fn reject(conn: &Connection, runtime: &Runtime, id: &str) -> Result<Match> {
+pub fn reject(conn: &Db, runtime: &Runtime, id: &str) -> Result<Match> {
     let (found, integration) = find(conn, runtime, id)?;
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     decide(&tx, &integration, &found, "rejected")?;
     record(
         &tx,
@@ -178,7 +174,7 @@ pub fn reject(conn: &Connection, runtime: &Runtime, id: &str) -> Result<Match> {
 /// This client is that service: bind the service to the client's port,
 /// confirmed, and push its informative data (its code included) to that
 /// client. Answers the match and the binding's state after the push.
-pub fn accept(conn: &Connection, runtime: &Runtime, id: &str) -> Result<(Match, local::Binding)> {
+pub fn accept(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, local::Binding)> {
     let (found, integration) = find(conn, runtime, id)?;
     let (Some(splitter), Some(port)) = (&found.splitter, found.port) else {
         bail!(
@@ -196,7 +192,7 @@ pub fn accept(conn: &Connection, runtime: &Runtime, id: &str) -> Result<(Match, 
             existing.state
         );
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     decide(&tx, &integration, &found, "accepted")?;
     let detail = format!(
         "matched to platform client {} (score {:.3}: {})",

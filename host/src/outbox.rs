@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
 use crate::bindings::binding::{Customer, PortBinding, PushError};
@@ -17,7 +16,9 @@ use crate::bindings::types::Position;
 use crate::bindings_local::{self as local, record, set_state};
 use crate::db;
 use crate::integration::{self, Integration};
+use crate::params;
 use crate::runtime::Runtime;
+use crate::store::Db;
 
 const PUSH: &str = "push";
 const DELETE: &str = "delete-property";
@@ -30,7 +31,7 @@ fn settings(integration: &Integration) -> Settings {
     crate::sync_run::settings(integration, crate::sync_run::Tuning::default())
 }
 
-fn enqueue(conn: &Connection, service: &str, operation: &str, payload: Value) -> Result<()> {
+fn enqueue(conn: &Db, service: &str, operation: &str, payload: Value) -> Result<()> {
     conn.execute(
         "INSERT INTO outbox (service_id, operation, payload, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![service, operation, payload.to_string(), db::now()],
@@ -40,7 +41,7 @@ fn enqueue(conn: &Connection, service: &str, operation: &str, payload: Value) ->
 
 /// Confirm a pending (or failed) binding and push it now; a confirmed one
 /// whose push is queued is pushed now, without waiting out its back-off.
-pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<local::Binding> {
+pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Binding> {
     let Some(binding) = local::find(conn, service)? else {
         bail!("service {service:?} has no binding; bind it first with `mapsync bind`");
     };
@@ -61,7 +62,7 @@ pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<lo
             // Asking again means the person wants it sent now: the push is
             // idempotent (it finds its own earlier work), so trying early
             // can never create a second client or property.
-            let tx = conn.unchecked_transaction()?;
+            let tx = conn.transaction()?;
             let queued = tx.execute(
                 "UPDATE outbox SET next_attempt_at = ?2 WHERE service_id = ?1 AND operation = ?3",
                 params![service, db::now(), PUSH],
@@ -89,9 +90,9 @@ pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<lo
     // A sync since `bind` may have removed the splitter or taken the port.
     local::check_port(conn, service, &binding.splitter, binding.port)
         .with_context(|| format!("the binding of service {service:?} cannot be confirmed"))?;
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     set_state(&tx, service, "confirmed", None)?;
-    tx.execute("DELETE FROM outbox WHERE service_id = ?1", [service])?;
+    tx.execute("DELETE FROM outbox WHERE service_id = ?1", params![service])?;
     enqueue(&tx, service, PUSH, json!({}))?;
     tx.commit()?;
     process(conn, runtime, Some(service))?;
@@ -100,16 +101,12 @@ pub fn confirm(conn: &Connection, runtime: &Runtime, service: &str) -> Result<lo
 
 /// Remove a binding; a property mapsync created is deleted on the
 /// platform first. Nothing mapsync did not create is ever deleted.
-pub fn unbind(
-    conn: &Connection,
-    runtime: &Runtime,
-    service: &str,
-) -> Result<Option<local::Binding>> {
+pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<local::Binding>> {
     let Some(binding) = local::find(conn, service)? else {
         bail!("service {service:?} has no binding");
     };
-    let tx = conn.unchecked_transaction()?;
-    tx.execute("DELETE FROM outbox WHERE service_id = ?1", [service])?;
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM outbox WHERE service_id = ?1", params![service])?;
     match (&binding.platform_property, binding.created_property) {
         (Some(property), true) => {
             enqueue(&tx, service, DELETE, json!({ "property": property }))?;
@@ -138,7 +135,10 @@ pub fn unbind(
             process(conn, runtime, Some(service))?;
         }
         _ => {
-            tx.execute("DELETE FROM bindings WHERE service_id = ?1", [service])?;
+            tx.execute(
+                "DELETE FROM bindings WHERE service_id = ?1",
+                params![service],
+            )?;
             record(
                 &tx,
                 service,
@@ -152,32 +152,31 @@ pub fn unbind(
 }
 
 /// Work through the entries that are due (of one service, or all).
-pub fn process(conn: &Connection, runtime: &Runtime, only: Option<&str>) -> Result<()> {
-    let mut stmt = conn.prepare(
+pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
+    let due = conn.query(
         "SELECT id, service_id, operation, payload, attempts FROM outbox
-         WHERE next_attempt_at <= ?1 AND (?2 IS NULL OR service_id = ?2) ORDER BY id",
-    )?;
-    let due = stmt
-        .query_map(params![db::now(), only], |r| {
+         WHERE next_attempt_at <= ?1 AND (CAST(?2 AS TEXT) IS NULL OR service_id = ?2) ORDER BY id",
+        params![db::now(), only],
+        |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<u32>(4)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
     for (id, service, operation, payload, attempts) in due {
         let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
         for attempt in 1..=TRIES_NOW {
             match attempt_once(conn, runtime, &service, &operation, &payload) {
                 Ok(()) => {
-                    conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+                    conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
                     break;
                 }
                 Err(PushError::Refused(reason)) => {
-                    conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+                    conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
                     set_state(conn, &service, "failed", Some(&reason))?;
                     break;
                 }
@@ -216,7 +215,7 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 fn attempt_once(
-    conn: &Connection,
+    conn: &Db,
     runtime: &Runtime,
     service: &str,
     operation: &str,
@@ -254,7 +253,7 @@ fn attempt_once(
                      created_property = ?4, moving_property_id = NULL, updated_at = ?5 WHERE service_id = ?1",
                 params![service, pushed.client, pushed.property, pushed.created_property, db::now()],
             )
-            .map_err(|e| transient(e.into()))?;
+            .map_err(transient)?;
             let detail = match &binding.moving_property {
                 Some(_) => format!(
                     "client {} on property {}, moved to port {} of splitter {}",
@@ -269,8 +268,11 @@ fn attempt_once(
             runtime
                 .delete_property(&integration.api_url, &settings(&integration), property)
                 .map_err(transient)??;
-            conn.execute("DELETE FROM bindings WHERE service_id = ?1", [service])
-                .map_err(|e| transient(e.into()))?;
+            conn.execute(
+                "DELETE FROM bindings WHERE service_id = ?1",
+                params![service],
+            )
+            .map_err(transient)?;
             record(
                 conn,
                 service,
@@ -284,8 +286,11 @@ fn attempt_once(
             let deleted = runtime
                 .withdraw(&integration.api_url, &settings(&integration), code)
                 .map_err(transient)??;
-            conn.execute("DELETE FROM bindings WHERE service_id = ?1", [service])
-                .map_err(|e| transient(e.into()))?;
+            conn.execute(
+                "DELETE FROM bindings WHERE service_id = ?1",
+                params![service],
+            )
+            .map_err(transient)?;
             let detail = match deleted.as_slice() {
                 [] => "nothing mapsync created was on the platform".to_string(),
                 ids => format!(
@@ -304,7 +309,7 @@ fn attempt_once(
 
 /// What the platform is sent: the port and the service's informative data.
 fn port_binding(
-    conn: &Connection,
+    conn: &Db,
     binding: &local::Binding,
     integration: &Integration,
 ) -> Result<PortBinding> {
@@ -328,7 +333,7 @@ fn port_binding(
     );
     let (name, address, lat, lng, pppoe, serial, mac, status): ServiceRow = conn.query_row(
         "SELECT name, address, lat, lng, pppoe_login, onu_serial, onu_mac, status FROM services WHERE id_cliente_servico = ?1",
-        [&binding.service],
+        params![binding.service],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
     )?;
     Ok(PortBinding {

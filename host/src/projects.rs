@@ -2,11 +2,12 @@
 //! synchronises, and an integration feeds exactly one project.
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::db;
 use crate::integration::{self, Integration};
+use crate::params;
+use crate::store::{Db, Row};
 
 #[derive(Debug, Serialize)]
 pub struct Project {
@@ -20,7 +21,7 @@ pub struct Project {
     pub unsynchronised_elements: i64,
 }
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+fn from_row(row: &Row) -> Result<Project> {
     Ok(Project {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -36,7 +37,7 @@ const SELECT: &str = "SELECT p.id, p.name, p.created_at,
           WHERE i.project_id = p.id AND i.detached_at IS NOT NULL AND e.removed_at IS NULL)
      FROM projects p";
 
-pub fn create(conn: &Connection, name: &str) -> Result<Project> {
+pub fn create(conn: &Db, name: &str) -> Result<Project> {
     if name.trim().is_empty() {
         bail!("the project name is empty");
     }
@@ -50,25 +51,20 @@ pub fn create(conn: &Connection, name: &str) -> Result<Project> {
     get(conn, name)
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Project>> {
-    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY p.name"))?;
-    Ok(stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+pub fn list(conn: &Db) -> Result<Vec<Project>> {
+    conn.query(&format!("{SELECT} ORDER BY p.name"), params![], from_row)
 }
 
-fn find(conn: &Connection, name: &str) -> Result<Option<Project>> {
-    Ok(conn
-        .query_row(
-            &format!("{SELECT} WHERE p.name = ?1"),
-            [name.trim()],
-            from_row,
-        )
-        .optional()?)
+fn find(conn: &Db, name: &str) -> Result<Option<Project>> {
+    conn.query_opt(
+        &format!("{SELECT} WHERE p.name = ?1"),
+        params![name.trim()],
+        from_row,
+    )
 }
 
 /// The project named `name`, or an error listing the ones that exist.
-pub fn get(conn: &Connection, name: &str) -> Result<Project> {
+pub fn get(conn: &Db, name: &str) -> Result<Project> {
     if let Some(project) = find(conn, name)? {
         return Ok(project);
     }
@@ -87,11 +83,11 @@ pub fn get(conn: &Connection, name: &str) -> Result<Project> {
     )
 }
 
-pub fn name_of(conn: &Connection, id: i64) -> Result<String> {
-    Ok(
-        conn.query_row("SELECT name FROM projects WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })?,
+pub fn name_of(conn: &Db, id: i64) -> Result<String> {
+    conn.query_row(
+        "SELECT name FROM projects WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
     )
 }
 
@@ -101,11 +97,7 @@ pub enum LinkTo<'a> {
     New(&'a str),
 }
 
-pub fn link(
-    conn: &Connection,
-    integration_name: &str,
-    to: LinkTo<'_>,
-) -> Result<(Integration, Project)> {
+pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integration, Project)> {
     let integration = integration::get(conn, integration_name)?;
     if let (Some(project_id), None) = (integration.project_id, &integration.detached_at) {
         bail!(
@@ -114,7 +106,7 @@ pub fn link(
             name_of(conn, project_id)?
         );
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     let project = match to {
         LinkTo::Existing(name) => get(&tx, name)?,
         LinkTo::New(name) => create(&tx, name)?,
@@ -139,7 +131,7 @@ pub fn link(
 
 /// Remove the integration from its project: it synchronises no more, and
 /// the elements it brought stay, shown as no longer synchronised.
-pub fn remove_integration(conn: &Connection, project_name: &str) -> Result<String> {
+pub fn remove_integration(conn: &Db, project_name: &str) -> Result<String> {
     let project = get(conn, project_name)?;
     let Some(integration) = project.integration else {
         bail!("project {:?} has no integration to remove", project.name);
@@ -152,7 +144,7 @@ pub fn remove_integration(conn: &Connection, project_name: &str) -> Result<Strin
 }
 
 /// An integration may synchronise only while it feeds a project.
-pub fn ensure_can_sync(conn: &Connection, integration: &Integration) -> Result<()> {
+pub fn ensure_can_sync(conn: &Db, integration: &Integration) -> Result<()> {
     match (integration.project_id, &integration.detached_at) {
         (Some(_), None) => Ok(()),
         (Some(project_id), Some(_)) => bail!(

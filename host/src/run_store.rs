@@ -7,13 +7,14 @@
 //! run lets other commands and the API write while a long sync goes on.
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
 use crate::bindings::types::{ElementBatch, ElementKind};
 use crate::db;
+use crate::params;
+use crate::store::{Db, Transaction};
 
 /// Told of each batch and each completed kind, for a progress display.
 pub trait Progress: Send {
@@ -34,7 +35,7 @@ impl Progress for NoProgress {
 }
 
 pub struct RunStore {
-    conn: Connection,
+    conn: Db,
     integration_id: String,
     run_id: i64,
     now: String,
@@ -99,7 +100,7 @@ fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
 impl RunStore {
     /// Begin run `run_id`: its writes are staged until `commit`.
     pub fn begin(
-        conn: Connection,
+        conn: Db,
         integration_id: &str,
         run_id: i64,
         progress: Box<dyn Progress>,
@@ -117,10 +118,14 @@ impl RunStore {
     }
 
     fn discard(&self) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM run_elements WHERE run_id = ?1", [self.run_id])?;
-        self.conn
-            .execute("DELETE FROM run_kinds WHERE run_id = ?1", [self.run_id])?;
+        self.conn.execute(
+            "DELETE FROM run_elements WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
+        self.conn.execute(
+            "DELETE FROM run_kinds WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
         Ok(())
     }
 
@@ -129,11 +134,8 @@ impl RunStore {
     /// what complete listings did not see. `record_outcome` writes the
     /// run's outcome in the same transaction, so a crash leaves either
     /// nothing applied and the run unfinished, or both.
-    pub fn commit(
-        self,
-        record_outcome: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
-    ) -> Result<Connection> {
-        let tx = self.conn.unchecked_transaction()?;
+    pub fn commit(self, record_outcome: impl FnOnce(&Transaction<'_>) -> Result<()>) -> Result<Db> {
+        let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO elements (integration_id, kind, id, name, data, fingerprint, created_at, updated_at)
              SELECT ?1, kind, id, name, data, fingerprint, ?3, ?3 FROM run_elements
@@ -177,15 +179,21 @@ impl RunStore {
                                WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
             params![self.integration_id, self.run_id, self.now],
         )?;
-        tx.execute("DELETE FROM run_elements WHERE run_id = ?1", [self.run_id])?;
-        tx.execute("DELETE FROM run_kinds WHERE run_id = ?1", [self.run_id])?;
+        tx.execute(
+            "DELETE FROM run_elements WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
+        tx.execute(
+            "DELETE FROM run_kinds WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
         record_outcome(&tx)?;
         tx.commit().context("committing the run")?;
         Ok(self.conn)
     }
 
     /// Drop everything the run staged; the store is as it was.
-    pub fn roll_back(self) -> Result<Connection> {
+    pub fn roll_back(self) -> Result<Db> {
         self.discard().context("rolling the run back")?;
         Ok(self.conn)
     }
@@ -218,53 +226,51 @@ impl RunStore {
             updated: 0,
             unchanged: 0,
         };
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut stored = tx.prepare_cached(
+        let tx = self.conn.transaction()?;
+        for (row, &fingerprint) in rows.iter().zip(fingerprints) {
+            // SQLite's integers are signed: the same 64 bits, as i64.
+            let fingerprint = fingerprint as i64;
+            let before: Option<(String, bool, Option<i64>)> = tx.query_opt(
                 "SELECT data, removed_at IS NOT NULL, fingerprint FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
+                params![self.integration_id, kind_name, row.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let mut stage = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (row, &fingerprint) in rows.iter().zip(fingerprints) {
-                // SQLite's integers are signed: the same 64 bits, as i64.
-                let fingerprint = fingerprint as i64;
-                let before: Option<(String, bool, Option<i64>)> = stored
-                    .query_row(params![self.integration_id, kind_name, row.id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?;
-                let unchanged = match &before {
-                    None | Some((_, true, _)) => None,
-                    Some((_, false, Some(old))) => Some(*old == fingerprint),
-                    // Stored before fingerprints: compared by content once,
-                    // then it keeps the fingerprint (see `commit`).
-                    Some((old, false, None)) => {
-                        Some(serde_json::from_str::<Value>(old).ok().as_ref() == Some(&row.data))
-                    }
-                };
-                let change = match unchanged {
-                    // An element that comes back after being removed counts as new.
-                    None => {
-                        outcome.created += 1;
-                        "created"
-                    }
-                    Some(true) => {
-                        outcome.unchanged += 1;
-                        "unchanged"
-                    }
-                    Some(false) => {
-                        outcome.updated += 1;
-                        "updated"
-                    }
-                };
-                // Unchanged elements only need to be remembered as seen.
-                let data = if change == "unchanged" {
-                    String::new()
-                } else {
-                    serde_json::to_string(&row.data)?
-                };
-                stage.execute(params![
+            let unchanged = match &before {
+                None | Some((_, true, _)) => None,
+                Some((_, false, Some(old))) => Some(*old == fingerprint),
+                // Stored before fingerprints: compared by content once,
+                // then it keeps the fingerprint (see `commit`).
+                Some((old, false, None)) => {
+                    Some(serde_json::from_str::<Value>(old).ok().as_ref() == Some(&row.data))
+                }
+            };
+            let change = match unchanged {
+                // An element that comes back after being removed counts as new.
+                None => {
+                    outcome.created += 1;
+                    "created"
+                }
+                Some(true) => {
+                    outcome.unchanged += 1;
+                    "unchanged"
+                }
+                Some(false) => {
+                    outcome.updated += 1;
+                    "updated"
+                }
+            };
+            // Unchanged elements only need to be remembered as seen.
+            let data = if change == "unchanged" {
+                String::new()
+            } else {
+                serde_json::to_string(&row.data)?
+            };
+            tx.execute(
+                "INSERT INTO run_elements (run_id, kind, id, name, data, change, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id, kind, id) DO UPDATE
+                     SET name = excluded.name, data = excluded.data, change = excluded.change,
+                         fingerprint = excluded.fingerprint",
+                params![
                     self.run_id,
                     kind_name,
                     row.id,
@@ -272,8 +278,8 @@ impl RunStore {
                     data,
                     change,
                     fingerprint
-                ])?;
-            }
+                ],
+            )?;
         }
         tx.commit()?;
         self.progress.batch(kind, &outcome);
@@ -285,23 +291,26 @@ impl RunStore {
     pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
         self.check_cancelled()?;
         let kind_name = kind_name(kind);
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let mut kept = 0;
-        {
-            let mut keep = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_elements (run_id, kind, id, name, data, change)
+        for element in elements {
+            // A row staged before under the same key is replaced whole:
+            // the fingerprint it had goes too.
+            kept += tx.execute(
+                "INSERT INTO run_elements (run_id, kind, id, name, data, change)
                  SELECT ?1, kind, id, name, ?4, 'invalid' FROM elements
-                 WHERE integration_id = ?2 AND kind = ?3 AND id = ?5 AND removed_at IS NULL",
-            )?;
-            for element in elements {
-                kept += keep.execute(params![
+                 WHERE integration_id = ?2 AND kind = ?3 AND id = ?5 AND removed_at IS NULL
+                 ON CONFLICT (run_id, kind, id) DO UPDATE
+                     SET name = excluded.name, data = excluded.data, change = excluded.change,
+                         fingerprint = NULL",
+                params![
                     self.run_id,
                     self.integration_id,
                     kind_name,
                     element.reason,
                     element.id
-                ])? as u32;
-            }
+                ],
+            )? as u32;
         }
         tx.commit()?;
         Ok(kept)
@@ -312,7 +321,7 @@ impl RunStore {
     pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
         self.check_cancelled()?;
         self.conn.execute(
-            "INSERT OR IGNORE INTO run_kinds (run_id, kind) VALUES (?1, ?2)",
+            "INSERT INTO run_kinds (run_id, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![self.run_id, kind_name(kind)],
         )?;
         let (stored, removed): (u32, u32) = self.conn.query_row(
@@ -329,12 +338,17 @@ impl RunStore {
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
         self.check_cancelled()?;
-        let mut query = self.conn.prepare_cached(
-            "SELECT 1 FROM run_elements WHERE run_id = ?1 AND kind = ?2 AND id = ?3",
-        )?;
         let mut found = Vec::new();
         for id in ids {
-            if query.exists(params![self.run_id, kind_name(kind), id])? {
+            if self
+                .conn
+                .query_opt(
+                    "SELECT 1 FROM run_elements WHERE run_id = ?1 AND kind = ?2 AND id = ?3",
+                    params![self.run_id, kind_name(kind), id],
+                    |_| Ok(()),
+                )?
+                .is_some()
+            {
                 found.push(id.clone());
             }
         }
@@ -348,7 +362,7 @@ mod tests {
     use crate::bindings::types::{PortData, SplitterData};
     use crate::integration::{self, NewIntegration};
 
-    fn open() -> (tempfile::TempDir, Connection, String) {
+    fn open() -> (tempfile::TempDir, Db, String) {
         let dir = tempfile::tempdir().unwrap();
         let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
         let added = integration::add(
@@ -399,11 +413,11 @@ mod tests {
     /// One run that writes `splitters` with their fingerprints, completes
     /// the kind and commits; answers the batch's outcome.
     fn run(
-        conn: Connection,
+        conn: Db,
         integration: &str,
         run_id: i64,
         splitters: &[(&SplitterData, u64)],
-    ) -> (BatchOutcome, Sweep, Connection) {
+    ) -> (BatchOutcome, Sweep, Db) {
         let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
         let items: Vec<&SplitterData> = splitters.iter().map(|(s, _)| *s).collect();
         let prints: Vec<u64> = splitters.iter().map(|(_, f)| *f).collect();
@@ -426,9 +440,11 @@ mod tests {
         let (o, _, conn) = run(conn, &id, 2, &[(&a, 7), (&renamed, u64::MAX)]);
         assert_eq!(counts(&o), (0, 1, 1));
         let name: String = conn
-            .query_row("SELECT name FROM elements WHERE id = 's2'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT name FROM elements WHERE id = 's2'",
+                params![],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(name, "B");
 
@@ -457,15 +473,17 @@ mod tests {
             .unwrap();
         let visible: i64 = store
             .conn
-            .query_row("SELECT COUNT(*) FROM elements", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM elements", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(visible, 0, "a run's write was visible before it ended");
         let conn = store.roll_back().unwrap();
         let (_, _, conn) = run(conn, &id, 2, &[(&splitter("s1", "A"), 1)]);
         let data: String = conn
-            .query_row("SELECT data FROM elements WHERE id = 's1'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT data FROM elements WHERE id = 's1'",
+                params![],
+                |r| r.get(0),
+            )
             .unwrap();
         let data: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(data["box"], "b1");
@@ -482,7 +500,7 @@ mod tests {
         // Back to what schema 5 stored.
         let old = serde_json::to_string(&a).unwrap();
         assert!(old.contains("\"box_\""));
-        conn.execute_batch(&format!(
+        conn.batch(&format!(
             "UPDATE elements SET data = '{old}';
              ALTER TABLE elements DROP COLUMN fingerprint;
              ALTER TABLE run_elements DROP COLUMN fingerprint;
@@ -494,7 +512,7 @@ mod tests {
         drop(conn);
         let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
         let (data, fingerprint): (String, Option<i64>) = conn
-            .query_row("SELECT data, fingerprint FROM elements", [], |r| {
+            .query_row("SELECT data, fingerprint FROM elements", params![], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
@@ -505,7 +523,7 @@ mod tests {
         let (o, _, conn) = run(conn, &id, 2, &[(&a, 42)]);
         assert_eq!(counts(&o), (0, 0, 1));
         let fingerprint: i64 = conn
-            .query_row("SELECT fingerprint FROM elements", [], |r| r.get(0))
+            .query_row("SELECT fingerprint FROM elements", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(fingerprint, 42);
         let (o, _, _) = run(conn, &id, 3, &[(&a, 43)]);

@@ -1,9 +1,10 @@
 //! Run history and each integration's status, for `runs` and `status`.
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::params;
+use crate::store::{Db, Row};
 use crate::{schedule, serve};
 
 #[derive(Debug, Serialize)]
@@ -20,7 +21,7 @@ pub struct Run {
     pub report: Option<serde_json::Value>,
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+fn from_row(r: &Row) -> Result<Run> {
     Ok(Run {
         id: r.get(0)?,
         integration: r.get(1)?,
@@ -30,7 +31,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         outcome: r.get(5)?,
         error: r.get(6)?,
         report: r
-            .get::<_, Option<String>>(7)?
+            .get::<Option<String>>(7)?
             .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
@@ -39,30 +40,30 @@ const SELECT: &str =
     "SELECT r.id, i.name, r.trigger, r.started_at, r.ended_at, r.outcome, r.error, r.report
      FROM runs r JOIN integrations i ON i.id = r.integration_id";
 
-pub fn history(conn: &Connection, integration: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+pub fn history(conn: &Db, integration: Option<&str>, limit: u32) -> Result<Vec<Run>> {
     if let Some(name) = integration {
         crate::integration::get(conn, name)?;
     }
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT} WHERE ?1 IS NULL OR i.name = ?1 ORDER BY r.id DESC LIMIT ?2"
-    ))?;
-    Ok(stmt
-        .query_map(params![integration, limit], from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+    conn.query(
+        &format!(
+            "{SELECT} WHERE CAST(?1 AS TEXT) IS NULL OR i.name = ?1 ORDER BY r.id DESC LIMIT ?2"
+        ),
+        params![integration, limit],
+        from_row,
+    )
 }
 
 /// Whether run `id` has its outcome recorded (0: not begun yet).
-pub fn ended(conn: &Connection, id: i64) -> Result<bool> {
-    let outcome: Option<String> = conn
-        .query_row("SELECT outcome FROM runs WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?;
+pub fn ended(conn: &Db, id: i64) -> Result<bool> {
+    let outcome: Option<String> =
+        conn.query_opt("SELECT outcome FROM runs WHERE id = ?1", params![id], |r| {
+            r.get(0)
+        })?;
     Ok(outcome.is_some_and(|o| o != "running"))
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Run>> {
-    Ok(conn
-        .query_row(&format!("{SELECT} WHERE r.id = ?1"), [id], from_row)
-        .optional()?)
+pub fn get(conn: &Db, id: i64) -> Result<Option<Run>> {
+    conn.query_opt(&format!("{SELECT} WHERE r.id = ?1"), params![id], from_row)
 }
 
 #[derive(Debug, Serialize)]
@@ -75,26 +76,25 @@ pub struct Status {
     pub next_run: Option<String>,
 }
 
-pub fn status(conn: &Connection) -> Result<Vec<Status>> {
+pub fn status(conn: &Db) -> Result<Vec<Status>> {
     let now = chrono::Utc::now();
     let next: std::collections::HashMap<String, String> = serve::next_runs(conn, now)?
         .into_iter()
         .map(|(name, at)| (name, at.with_timezone(&schedule::ZONE).to_rfc3339()))
         .collect();
-    let mut stmt = conn.prepare(
+    let rows = conn.query(
         "SELECT i.name, p.name, i.sync_time, (SELECT max(id) FROM runs r WHERE r.integration_id = i.id)
          FROM integrations i LEFT JOIN projects p ON p.id = i.project_id AND i.detached_at IS NULL ORDER BY i.name",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
+        params![],
+        |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 r.get(1)?,
                 r.get(2)?,
-                r.get::<_, Option<i64>>(3)?,
+                r.get::<Option<i64>>(3)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        },
+    )?;
     rows.into_iter()
         .map(|(integration, project, sync_time, last)| {
             Ok(Status {

@@ -540,7 +540,9 @@ mod tests {
         let (answer, store) = runtime.sync(&added.api_url, settings, store, Limits::default());
         let conn = store.roll_back().unwrap();
         let stored: i64 = conn
-            .query_row("SELECT COUNT(*) FROM elements", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM elements", crate::params![], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(stored, 0, "a denied sync stored elements");
         match answer {

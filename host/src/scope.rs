@@ -3,11 +3,12 @@
 //! may remove before it holds the removals for a person to confirm.
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::bindings::types::ElementKind;
 use crate::integration::Integration;
+use crate::params;
+use crate::store::Db;
 
 /// The kinds an integration may switch off; projects are always read.
 pub const SELECTABLE: [&str; 5] = ["pole", "box", "splitter", "client", "property"];
@@ -49,10 +50,10 @@ fn kind_of(name: &str) -> Option<ElementKind> {
     })
 }
 
-pub fn get(conn: &Connection, integration_id: &str) -> Result<Scope> {
+pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
     let (kinds, max_removal_percent): (String, u8) = conn.query_row(
         "SELECT kinds, max_removal_percent FROM integrations WHERE id = ?1",
-        [integration_id],
+        params![integration_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(Scope {
@@ -89,7 +90,7 @@ pub fn parse_kinds(text: &str) -> Vec<String> {
 
 /// Change what `integration` synchronises, checked against what the kinds
 /// and the integration's bindings need.
-pub fn set(conn: &Connection, integration: &Integration, change: Change) -> Result<Scope> {
+pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope> {
     let mut scope = get(conn, &integration.id)?;
     if let Some(percent) = change.max_removal_percent {
         if percent > 100 {
@@ -119,7 +120,7 @@ pub fn set(conn: &Connection, integration: &Integration, change: Change) -> Resu
         }
         let bindings: u32 = conn.query_row(
             "SELECT count(*) FROM bindings WHERE integration_id = ?1",
-            [&integration.id],
+            params![integration.id],
             |r| r.get(0),
         )?;
         let missing: Vec<&str> = BINDINGS_NEED.iter().copied().filter(|k| !on(k)).collect();

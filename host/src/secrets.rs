@@ -54,6 +54,13 @@ impl fmt::Display for KeySource {
     }
 }
 
+/// Whether the environment names the key (or its file), rather than
+/// leaving it beside the database.
+pub fn key_is_named() -> bool {
+    std::env::var_os(KEY_VARIABLE).is_some()
+        || std::env::var_os(KEY_FILE_VARIABLE).is_some_and(|f| !f.is_empty())
+}
+
 impl KeySource {
     /// `MAPSYNC_SECRET_KEY` if set, else the file `MAPSYNC_SECRET_KEY_FILE`
     /// names, else `<database>.key` beside the database.

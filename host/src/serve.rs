@@ -3,18 +3,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::params;
+use crate::store::Db;
+use crate::store::{self, Location};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::daemon::{Daemon, Triggered};
 use crate::runtime::Runtime;
-use crate::{db, schedule};
+use crate::schedule;
 
 /// A line for whoever watches stdout; a closed stdout (a detached service)
 /// must not bring the daemon down, so failures to print are ignored.
@@ -34,19 +36,17 @@ const ROLLBACK_BOUND: Duration = Duration::from_secs(40);
 
 /// The API's bearer token: `MAPSYNC_API_TOKEN`, else the one generated at
 /// the first start and kept in the database (printed that once).
-fn api_token(conn: &Connection) -> Result<String> {
+fn api_token(conn: &Db) -> Result<String> {
     if let Ok(token) = std::env::var("MAPSYNC_API_TOKEN")
         && !token.trim().is_empty()
     {
         return Ok(token.trim().to_string());
     }
-    let stored: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'api_token'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let stored: Option<String> = conn.query_opt(
+        "SELECT value FROM settings WHERE key = 'api_token'",
+        params![],
+        |r| r.get(0),
+    )?;
     if let Some(token) = stored {
         say!(
             "API token: the one generated at the first start (set MAPSYNC_API_TOKEN to choose another)"
@@ -57,7 +57,7 @@ fn api_token(conn: &Connection) -> Result<String> {
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute(
         "INSERT INTO settings (key, value) VALUES ('api_token', ?1)",
-        [&token],
+        params![token],
     )?;
     say!("API token (shown this once; keep it): {token}");
     Ok(token)
@@ -67,17 +67,14 @@ fn api_token(conn: &Connection) -> Result<String> {
 type Planned = (String, String, Option<DateTime<Utc>>);
 
 /// Integrations that synchronise on schedule: those that feed a project.
-fn scheduled(conn: &Connection) -> Result<Vec<Planned>> {
-    let mut stmt = conn.prepare(
+fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
+    let rows = conn.query(
         "SELECT i.name, i.sync_time,
                 (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
          FROM integrations i WHERE i.project_id IS NOT NULL AND i.detached_at IS NULL ORDER BY i.name",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?)),
     )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .map(|(name, time, last)| {
@@ -90,7 +87,7 @@ fn scheduled(conn: &Connection) -> Result<Vec<Planned>> {
 }
 
 /// Each integration's next planned run, from now.
-pub fn next_runs(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+pub fn next_runs(conn: &Db, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
     scheduled(conn)?
         .into_iter()
         .map(|(name, time, _)| {
@@ -132,7 +129,7 @@ fn scheduler(daemon: Arc<Daemon>) {
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
     while !daemon.stopping() {
         let now = Utc::now();
-        let planned = match db::open(daemon.db_path()).and_then(|conn| scheduled(&conn)) {
+        let planned = match store::open(daemon.store()).and_then(|conn| scheduled(&conn)) {
             Ok(planned) => planned,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "reading the schedule");
@@ -183,13 +180,13 @@ async fn stop_signal() {
     tracing::info!("stop asked: taking no new work");
 }
 
-pub fn run(db_path: &Path, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
-    let conn = db::open(db_path)?;
+pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
+    let conn = store::open(location)?;
     crate::sync_run::finish_interrupted(&conn)?;
     let token = api_token(&conn)?;
     drop(conn);
     let runtime = Arc::new(Runtime::new()?);
-    let daemon = Daemon::new(db_path, runtime, parallel);
+    let daemon = Daemon::new(location, runtime, parallel);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -224,7 +221,7 @@ pub fn run(db_path: &Path, listen: SocketAddr, parallel: usize) -> Result<ExitCo
 }
 
 /// Set an integration's daily sync time (HH:MM, America/Sao_Paulo).
-pub fn set_sync_time(conn: &Connection, name: &str, at: &str) -> Result<()> {
+pub fn set_sync_time(conn: &Db, name: &str, at: &str) -> Result<()> {
     let time = schedule::parse_time(at)?;
     let integration = crate::integration::get(conn, name)?;
     conn.execute(

@@ -10,8 +10,10 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::params;
+use crate::store::Db;
 
 pub use import::{Format, IMPORT_LIMIT, import, import_bytes};
 
@@ -79,7 +81,7 @@ pub struct Listed {
 const COLUMNS: &str = "s.id_cliente_servico, s.name, s.document, s.address, s.lat, s.lng, \
      s.pppoe_login, s.onu_serial, s.onu_mac, s.status";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Service> {
+fn from_row(row: &crate::store::Row) -> Result<Service> {
     Ok(Service {
         id_cliente_servico: row.get(0)?,
         name: row.get(1)?,
@@ -95,15 +97,16 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Service> {
 }
 
 /// The stored service with this id, without its platform match.
-fn find(conn: &Connection, id: &str) -> Result<Option<Service>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM services s WHERE s.id_cliente_servico = ?1"
-    ))?;
-    Ok(stmt.query_row([id], from_row).optional()?)
+fn find(conn: &Db, id: &str) -> Result<Option<Service>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM services s WHERE s.id_cliente_servico = ?1"),
+        params![id],
+        from_row,
+    )
 }
 
 /// Services with their platform client, all of them or the one with `id`.
-fn listed(conn: &Connection, id: Option<&str>) -> Result<Vec<Listed>> {
+fn listed(conn: &Db, id: Option<&str>) -> Result<Vec<Listed>> {
     // The clients are grouped by code once, rather than searched per service,
     // so listing stays linear in services plus clients. Two clients with the
     // same code (two integrations, or a duplicate on the platform) resolve to
@@ -116,32 +119,28 @@ fn listed(conn: &Connection, id: Option<&str>) -> Result<Vec<Listed>> {
              GROUP BY 1
          )
          SELECT {COLUMNS}, c.id FROM services s LEFT JOIN clients c ON c.code = s.id_cliente_servico
-         WHERE ?1 IS NULL OR s.id_cliente_servico = ?1
+         WHERE CAST(?1 AS TEXT) IS NULL OR s.id_cliente_servico = ?1
          ORDER BY s.id_cliente_servico"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![id], |row| {
-            Ok(Listed {
-                service: from_row(row)?,
-                platform_client_id: row.get(10)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    conn.query(&sql, params![id], |row| {
+        Ok(Listed {
+            service: from_row(row)?,
+            platform_client_id: row.get(10)?,
+        })
+    })
 }
 
 /// Every service, by id.
-pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
+pub fn list(conn: &Db) -> Result<Vec<Listed>> {
     listed(conn, None)
 }
 
 /// The service with this id, or an error that says none has it.
-pub fn get(conn: &Connection, id: &str) -> Result<Listed> {
+pub fn get(conn: &Db, id: &str) -> Result<Listed> {
     if let Some(found) = listed(conn, Some(id.trim()))?.pop() {
         return Ok(found);
     }
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM services", [], |r| r.get(0))?;
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM services", params![], |r| r.get(0))?;
     if count == 0 {
         bail!(
             "no service with id_cliente_servico {id:?}: none is imported yet (import them with `mapsync services import FILE`)"
@@ -160,7 +159,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Listed> {
 /// stored id that a spreadsheet would evaluate refuses the whole export
 /// before anything is written (an import refuses such an id; one can only
 /// come from an older mapsync or from the platform).
-pub fn export_codes(conn: &Connection, out: &mut impl Write) -> Result<usize> {
+pub fn export_codes(conn: &Db, out: &mut impl Write) -> Result<usize> {
     let all = list(conn)?;
     let mut dangerous = Vec::new();
     for listed in &all {

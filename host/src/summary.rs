@@ -1,7 +1,7 @@
 //! What a synchronised network amounts to, in the numbers an ISP asks for.
 
+use crate::store::Db;
 use anyhow::Result;
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::elements;
@@ -25,7 +25,7 @@ pub struct Summary {
     pub clients_without_code: usize,
 }
 
-pub fn of(conn: &Connection, integration_id: &str) -> Result<Summary> {
+pub fn of(conn: &Db, integration_id: &str) -> Result<Summary> {
     let list = |kind| elements::list(conn, integration_id, kind);
     let mut s = Summary {
         projects: list("project")?.len(),

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::sync as wit_sync;
 use crate::db;
 use crate::integration::Integration;
+use crate::params;
 use crate::run_store::{Progress, RunStore, kind_name};
 use crate::runtime::{Limits, Runtime};
+use crate::store::Db;
 
 /// Request tuning a test or an operator may want (zero means the guest's
 /// default), and this run's confirmation of held removals.
@@ -108,13 +109,13 @@ pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings
 /// (status "failed"), not returned as `Err`; `Err` means the run could not
 /// even be recorded.
 pub fn run(
-    conn: Connection,
+    conn: Db,
     runtime: &Runtime,
     integration: &Integration,
     trigger: &str,
     tuning: Tuning,
     progress: Box<dyn Progress>,
-) -> Result<(SyncReport, Connection)> {
+) -> Result<(SyncReport, Db)> {
     let run_id = begin(&conn, runtime, integration, trigger)?;
     execute(conn, runtime, integration, run_id, tuning, progress)
 }
@@ -122,7 +123,7 @@ pub fn run(
 /// Check the integration may sync, send queued pushes, and record a run
 /// as running; answers its id.
 pub fn begin(
-    conn: &Connection,
+    conn: &Db,
     runtime: &Runtime,
     integration: &Integration,
     trigger: &str,
@@ -132,14 +133,12 @@ pub fn begin(
     crate::outbox::process(conn, runtime, None).context("sending queued pushes")?;
     // One sync per integration across processes too (a daemon and a
     // command): checked and recorded in one write transaction.
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let running: Option<(i64, Option<u32>)> = tx
-        .query_row(
-            "SELECT id, pid FROM runs WHERE integration_id = ?1 AND outcome = 'running' ORDER BY id DESC LIMIT 1",
-            [&integration.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let tx = conn.transaction()?;
+    let running: Option<(i64, Option<u32>)> = tx.query_opt(
+        "SELECT id, pid FROM runs WHERE integration_id = ?1 AND outcome = 'running' ORDER BY id DESC LIMIT 1",
+        params![integration.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if let Some((run, Some(pid))) = running
         && db::process_alive(pid)
     {
@@ -148,12 +147,14 @@ pub fn begin(
             integration.name
         );
     }
-    tx.execute(
-        "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
-        params![integration.id, trigger, db::now(), std::process::id()],
-    )
-    .context("recording the run")?;
-    let run_id = tx.last_insert_rowid();
+    let run_id: i64 = tx
+        .query_row(
+            "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid) VALUES (?1, ?2, ?3, 'running', ?4)
+             RETURNING id",
+            params![integration.id, trigger, db::now(), std::process::id()],
+            |r| r.get(0),
+        )
+        .context("recording the run")?;
     tx.commit()?;
     tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
     Ok(run_id)
@@ -161,17 +162,18 @@ pub fn begin(
 
 /// Run the recorded run `run_id` and record its outcome.
 pub fn execute(
-    conn: Connection,
+    conn: Db,
     runtime: &Runtime,
     integration: &Integration,
     run_id: i64,
     tuning: Tuning,
     progress: Box<dyn Progress>,
-) -> Result<(SyncReport, Connection)> {
-    let started_at: String =
-        conn.query_row("SELECT started_at FROM runs WHERE id = ?1", [run_id], |r| {
-            r.get(0)
-        })?;
+) -> Result<(SyncReport, Db)> {
+    let started_at: String = conn.query_row(
+        "SELECT started_at FROM runs WHERE id = ?1",
+        params![run_id],
+        |r| r.get(0),
+    )?;
     let scope = crate::scope::get(&conn, &integration.id)?;
     let settings = wit_sync::Settings {
         switched_off: scope.switched_off(),
@@ -280,7 +282,7 @@ impl SyncReport {
 }
 
 /// Write the run's outcome; a succeeded run's identification is still to do.
-fn record_outcome(conn: &Connection, report: &SyncReport, identified: bool) -> Result<()> {
+fn record_outcome(conn: &Db, report: &SyncReport, identified: bool) -> Result<()> {
     conn.execute(
         "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5, identified = ?6 WHERE id = ?1",
         params![
@@ -297,28 +299,25 @@ fn record_outcome(conn: &Connection, report: &SyncReport, identified: bool) -> R
 }
 
 /// Identify clients after run `run_id`, and note that it is done.
-fn identify(
-    conn: &Connection,
-    runtime: &Runtime,
-    integration: &Integration,
-    run_id: i64,
-) -> Result<()> {
+fn identify(conn: &Db, runtime: &Runtime, integration: &Integration, run_id: i64) -> Result<()> {
     crate::identification::apply(conn, runtime, integration)
         .context("identifying clients after the sync")?;
-    conn.execute("UPDATE runs SET identified = 1 WHERE id = ?1", [run_id])?;
+    conn.execute(
+        "UPDATE runs SET identified = TRUE WHERE id = ?1",
+        params![run_id],
+    )?;
     Ok(())
 }
 
 /// Finish what a process that died between a run's apply and its
 /// identification left undone. Called at every start.
-pub fn finish_interrupted(conn: &Connection) -> Result<()> {
-    let pending: Vec<(i64, String)> = conn
-        .prepare(
-            "SELECT r.id, i.name FROM runs r JOIN integrations i ON i.id = r.integration_id
-             WHERE r.outcome = 'succeeded' AND r.identified = 0 ORDER BY r.id",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn finish_interrupted(conn: &Db) -> Result<()> {
+    let pending: Vec<(i64, String)> = conn.query(
+        "SELECT r.id, i.name FROM runs r JOIN integrations i ON i.id = r.integration_id
+         WHERE r.outcome = 'succeeded' AND NOT r.identified ORDER BY r.id",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if pending.is_empty() {
         return Ok(());
     }

@@ -435,12 +435,7 @@ fn a_push_that_cannot_reach_the_platform_stays_queued_and_goes_at_the_next_start
     assert!(out.contains("will be retried"), "{out}");
     assert_eq!(binding(&bench, "SVC-900003")["state"], "confirmed");
     // Due now, as if the back-off had passed.
-    let conn = rusqlite::Connection::open(bench.db()).unwrap();
-    conn.execute(
-        "UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000Z'",
-        [],
-    )
-    .unwrap();
+    bench.sql("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000Z'");
     bench.sync_ok("isp");
     assert_eq!(binding(&bench, "SVC-900003")["state"], "pushed");
     let created = bench.server.with_network(|n| {
@@ -480,10 +475,7 @@ fn confirming_a_queued_push_again_sends_it_now() {
             .count()
     });
     assert_eq!(created, 1);
-    let queued: i64 = rusqlite::Connection::open(bench.db())
-        .unwrap()
-        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
-        .unwrap();
+    let queued = bench.sql_i64("SELECT count(*) FROM outbox");
     assert_eq!(queued, 0, "the push left the outbox");
 }
 
@@ -676,15 +668,10 @@ fn identification_left_undone_by_a_killed_process_is_finished_at_the_next_start(
 
     // What a kill between the apply and the identification leaves: the run
     // recorded as succeeded with its elements, the identification not done.
-    {
-        let db = rusqlite::Connection::open(bench.db()).unwrap();
-        db.execute("DELETE FROM bindings", []).unwrap();
-        db.execute(
-            "UPDATE runs SET identified = 0 WHERE id = ?1",
-            [report["run_id"].as_i64().unwrap()],
-        )
-        .unwrap();
-    }
+    bench.sql(&format!(
+        "DELETE FROM bindings; UPDATE runs SET identified = FALSE WHERE id = {}",
+        report["run_id"].as_i64().unwrap()
+    ));
     let runs = bench.ok(&["runs", "--json"]);
     assert!(runs.contains("succeeded"), "{runs}");
     let bindings: Vec<Value> = serde_json::from_str(&bench.ok(&["bindings", "--json"])).unwrap();

@@ -1,6 +1,7 @@
 //! The bench every end-to-end test stands on: the OZmap test server on
-//! loopback, a fresh SQLite file, and the real `mapsync` binary (which runs
-//! the real component).
+//! loopback, a fresh store (a SQLite file, or a PostgreSQL database of its
+//! own when the suite runs on PostgreSQL), and the real `mapsync` binary
+//! (which runs the real component).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,61 @@ pub struct Bench {
     pub dir: tempfile::TempDir,
     /// Every output the binary printed, to check for secrets.
     pub outputs: std::cell::RefCell<Vec<String>>,
+    /// The bench's PostgreSQL database, when the suite runs on PostgreSQL.
+    postgres: Option<PostgresDatabase>,
+}
+
+/// The server the PostgreSQL suite runs on: `MAPSYNC_TEST_POSTGRES`, a URL
+/// whose user may create databases (`.ci/run` starts a throwaway one).
+const POSTGRES_VARIABLE: &str = "MAPSYNC_TEST_POSTGRES";
+
+/// Whether this test binary runs the suite on PostgreSQL.
+pub fn on_postgres() -> bool {
+    crate::ON_POSTGRES
+}
+
+/// A database of its own for one bench, dropped with it.
+struct PostgresDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    fn create() -> PostgresDatabase {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
+            panic!(
+                "the PostgreSQL suite needs {POSTGRES_VARIABLE}=postgres://USER@HOST:PORT/postgres \
+                 (a user that may create databases); .ci/run starts a throwaway server"
+            )
+        });
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("bench_{}_{n}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_VARIABLE}: {e}"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&format!("/{name}"));
+        PostgresDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
 
 /// The component compiled once for the whole suite, not once per test.
@@ -46,11 +102,86 @@ impl Bench {
             server: TestServer::start(config, network).expect("starting the OZmap test server"),
             dir: tempfile::tempdir().unwrap(),
             outputs: Default::default(),
+            postgres: on_postgres().then(PostgresDatabase::create),
         }
     }
 
+    /// The SQLite file of the bench (the suite on SQLite).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("mapsync.db")
+    }
+
+    /// What `--db` is given: the SQLite file, or the PostgreSQL URL.
+    pub fn store(&self) -> String {
+        match &self.postgres {
+            Some(pg) => pg.url.clone(),
+            None => self.db().display().to_string(),
+        }
+    }
+
+    /// Run statements on the bench's store, as something other than
+    /// mapsync would (a crash's leftovers, a time moved forward).
+    pub fn sql(&self, statements: &str) {
+        match &self.postgres {
+            Some(pg) => postgres::Client::connect(&pg.url, postgres::NoTls)
+                .unwrap()
+                .batch_execute(statements)
+                .unwrap(),
+            None => rusqlite::Connection::open(self.db())
+                .unwrap()
+                .execute_batch(statements)
+                .unwrap(),
+        }
+    }
+
+    /// The first row of a query on the bench's store, each value as text
+    /// (`None` for NULL).
+    pub fn sql_row(&self, query: &str) -> Vec<Option<String>> {
+        match &self.postgres {
+            Some(pg) => {
+                let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+                let messages = client.simple_query(query).unwrap();
+                messages
+                    .iter()
+                    .find_map(|m| match m {
+                        postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_string))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .unwrap_or_default()
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.db()).unwrap();
+                let mut stmt = conn.prepare(query).unwrap();
+                let columns = stmt.column_count();
+                stmt.query_row([], |r| {
+                    Ok((0..columns)
+                        .map(|i| match r.get_ref(i).unwrap() {
+                            rusqlite::types::ValueRef::Null => None,
+                            rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
+                            rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                Some(String::from_utf8_lossy(t).into_owned())
+                            }
+                            rusqlite::types::ValueRef::Blob(_) => None,
+                        })
+                        .collect())
+                })
+                .unwrap()
+            }
+        }
+    }
+
+    /// A count (or any integer) a query answers.
+    pub fn sql_i64(&self, query: &str) -> i64 {
+        self.sql_row(query)[0]
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
     }
 
     /// Run `mapsync --db <bench db> args...`.
@@ -59,7 +190,7 @@ impl Bench {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
         command
             .arg("--db")
-            .arg(self.db())
+            .arg(self.store())
             .args(args)
             .env("MAPSYNC_CACHE_DIR", cache_dir())
             .env_remove("MAPSYNC_DB")
@@ -68,6 +199,13 @@ impl Bench {
             .env_remove("MAPSYNC_SECRET_KEY_FILE")
             .env_remove("MAPSYNC_API_KEY")
             .env_remove("MAPSYNC_PASSWORD");
+        if self.postgres.is_some() {
+            // No file sits beside a PostgreSQL database: the key is named.
+            command.env(
+                "MAPSYNC_SECRET_KEY_FILE",
+                self.dir.path().join("secret.key"),
+            );
+        }
         command
     }
 

@@ -300,13 +300,7 @@ fn a_second_sync_of_unchanged_data_changes_nothing() {
     let bench = Bench::new();
     bench.add_integration("again", None);
     let first = bench.sync_ok("again");
-    let stamp = |bench: &Bench| -> (String, i64) {
-        let conn = rusqlite::Connection::open(bench.db()).unwrap();
-        conn.query_row("SELECT max(updated_at), count(*) FROM elements", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap()
-    };
+    let stamp = |bench: &Bench| bench.sql_row("SELECT max(updated_at), count(*) FROM elements");
     let before = stamp(&bench);
     let second = bench.sync_ok("again");
     for kind in ["project", "pole", "box", "splitter", "client", "property"] {

@@ -147,12 +147,7 @@ fn other_commands_write_while_a_long_sync_runs() {
     let mut sync = bench.spawn(&["sync", "--integration", "isp", "--json"]);
     // Mid-sync: elements are being staged.
     wait_for("the sync to store its first pages", || {
-        let conn = rusqlite::Connection::open(bench.db()).unwrap();
-        conn.query_row("SELECT count(*) FROM run_elements", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap_or(0)
-            > 0
+        bench.sql_i64("SELECT count(*) FROM run_elements") > 0
     });
     let file = bench.dir.path().join("s.csv");
     std::fs::write(&file, "id_cliente_servico,name\nSVC-1,Maria\n").unwrap();
@@ -164,10 +159,7 @@ fn other_commands_write_while_a_long_sync_runs() {
     );
     assert!(sync.wait().unwrap().success());
     assert!(!bench.elements("isp", "pole").is_empty());
-    let conn = rusqlite::Connection::open(bench.db()).unwrap();
-    let staged: i64 = conn
-        .query_row("SELECT count(*) FROM run_elements", [], |r| r.get(0))
-        .unwrap();
+    let staged = bench.sql_i64("SELECT count(*) FROM run_elements");
     assert_eq!(staged, 0, "a finished run leaves no staging behind");
 }
 

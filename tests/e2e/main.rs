@@ -1,5 +1,9 @@
 //! mapsync end to end: the real binary and component, real SQLite files, and
-//! the OZmap test server over real HTTP on loopback.
+//! the OZmap test server over real HTTP on loopback. `on_postgres.rs` runs
+//! the same suite on PostgreSQL.
+
+/// This binary runs the suite on SQLite.
+const ON_POSTGRES: bool = false;
 
 mod api;
 mod binding;

@@ -172,21 +172,20 @@ fn showing_an_unknown_service_says_so() {
 
 /// Put synchronised clients in the store as a sync would leave them.
 fn insert_clients(bench: &Bench, clients: &[(&str, Value, Option<&str>)]) {
-    let conn = rusqlite::Connection::open(bench.db()).unwrap();
     let now = "2025-01-01T00:00:00.000Z";
-    conn.execute(
-        "INSERT INTO integrations (id, name, api_url, api_key, user, password, created_at)
-         VALUES ('i1', 'ozmap', 'http://127.0.0.1:1', 'key', 'user', 'pw', ?1)",
-        [now],
-    )
-    .unwrap();
+    bench.sql(&format!(
+        "INSERT INTO integrations (id, name, api_url, api_key, \"user\", password, created_at)
+         VALUES ('i1', 'ozmap', 'http://127.0.0.1:1', 'key', 'user', 'pw', '{now}')"
+    ));
     for (id, code, removed_at) in clients {
-        conn.execute(
+        let data = json!({ "id": id, "code": code })
+            .to_string()
+            .replace('\'', "''");
+        let removed_at = removed_at.map_or("NULL".to_string(), |r| format!("'{r}'"));
+        bench.sql(&format!(
             "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at, removed_at)
-             VALUES ('i1', 'client', ?1, 'n', ?2, ?3, ?3, ?4)",
-            rusqlite::params![id, json!({ "id": id, "code": code }).to_string(), now, removed_at],
-        )
-        .unwrap();
+             VALUES ('i1', 'client', '{id}', 'n', '{data}', '{now}', '{now}', {removed_at})"
+        ));
     }
 }
 
@@ -289,13 +288,10 @@ fn the_codes_file_neutralises_formulas_and_keeps_ids_exact() {
 
     // One stored by other means refuses the export, naming it, and writes
     // nothing.
-    let conn = rusqlite::Connection::open(bench.db()).unwrap();
-    conn.execute(
+    bench.sql(
         "INSERT INTO services (id_cliente_servico, imported_at, updated_at)
          VALUES ('+SVC-5', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
-        [],
-    )
-    .unwrap();
+    );
     let out = bench.dir.path().join("codigos.csv");
     let err = bench.fails(&["services", "export-codes", "--out", out.to_str().unwrap()]);
     assert!(

@@ -1,9 +1,9 @@
 //! `/integrations`: platform accounts, their secrets masked in every answer.
 
+use crate::store::Db;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
@@ -27,7 +27,7 @@ pub(super) struct Shown {
     scope: scope::Scope,
 }
 
-pub(super) fn shown(conn: &Connection, integration: &Integration) -> anyhow::Result<Shown> {
+pub(super) fn shown(conn: &Db, integration: &Integration) -> anyhow::Result<Shown> {
     let project = match (integration.project_id, &integration.detached_at) {
         (Some(id), None) => Some(projects::name_of(conn, id)?),
         _ => None,
@@ -108,7 +108,7 @@ pub async fn add(
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
         // The scope is checked before anything is kept.
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.transaction()?;
         let added = integration::add(
             &tx,
             NewIntegration {
@@ -191,7 +191,7 @@ pub async fn update(
         ));
     }
     blocking(&state, move |_, conn| {
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.transaction()?;
         let updated = integration::update(&tx, &name, change)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;

@@ -15,6 +15,7 @@ mod services;
 
 use std::sync::Arc;
 
+use crate::store::Db;
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -23,13 +24,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::daemon::Daemon;
-use crate::db;
 
 /// What the server hands the API: the daemon it drives and the token every
 /// request must carry.
@@ -236,7 +235,7 @@ impl ApiError {
 
 fn is_internal(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause.is::<rusqlite::Error>()
+        cause.is::<crate::store::db::DbError>()
             || cause.is::<std::io::Error>()
             || cause.is::<serde_json::Error>()
     })
@@ -263,12 +262,6 @@ pub fn code_of(status: StatusCode) -> &'static str {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
         ApiError::domain(e, StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
-        ApiError::from(anyhow::Error::from(e))
     }
 }
 
@@ -305,12 +298,12 @@ impl<T> OrStatus<T> for anyhow::Result<T> {
 /// Run `work` on the blocking pool with a connection of its own.
 pub async fn blocking<T, F>(state: &Shared, work: F) -> Result<T, ApiError>
 where
-    F: FnOnce(&Arc<Daemon>, &Connection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Arc<Daemon>, &Db) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let daemon = state.daemon.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = db::open(daemon.db_path())?;
+        let conn = crate::store::open(daemon.store())?;
         work(&daemon, &conn)
     })
     .await

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
 use crate::elements::{self, Select};
 use crate::integration::{self, Integration};
+use crate::params;
 use crate::projects;
+use crate::store::Db;
 
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
 pub const MAX_RADIUS_M: f64 = 5000.0;
@@ -27,7 +28,7 @@ pub async fn projects(State(state): State<Shared>) -> Result<Response, ApiError>
 
 /// The integrations a query looks at: the one named, or every one that
 /// feeds a project (those whose elements are kept up to date).
-fn scope(conn: &Connection, name: Option<&str>) -> Result<Vec<Integration>, ApiError> {
+fn scope(conn: &Db, name: Option<&str>) -> Result<Vec<Integration>, ApiError> {
     if let Some(name) = name {
         return Ok(vec![
             integration::get(conn, name).or_status(StatusCode::NOT_FOUND)?,
@@ -139,15 +140,14 @@ pub async fn boxes(
 
 /// The integrations holding a current element of `kind` with this id,
 /// those that feed a project first.
-fn holders(conn: &Connection, kind: &str, id: &str) -> Result<Vec<Integration>, ApiError> {
-    let mut stmt = conn.prepare(
+fn holders(conn: &Db, kind: &str, id: &str) -> Result<Vec<Integration>, ApiError> {
+    let names = conn.query(
         "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
          WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
          ORDER BY (i.project_id IS NULL OR i.detached_at IS NOT NULL), i.name",
+        params![kind, id],
+        |r| r.get::<String>(0),
     )?;
-    let names = stmt
-        .query_map(params![kind, id], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(names
         .iter()
         .map(|n| integration::get(conn, n))
@@ -156,21 +156,20 @@ fn holders(conn: &Connection, kind: &str, id: &str) -> Result<Vec<Integration>, 
 
 /// Each locally bound port of the integration: its service and state.
 fn bound_ports(
-    conn: &Connection,
+    conn: &Db,
     integration: &Integration,
 ) -> Result<HashMap<(String, u64), Value>, ApiError> {
-    let mut stmt = conn.prepare(
+    let bound = conn.query(
         "SELECT splitter_id, port, service_id, state FROM bindings WHERE integration_id = ?1",
-    )?;
-    let bound = stmt
-        .query_map([&integration.id], |r| {
+        params![integration.id],
+        |r| {
             Ok((
-                (r.get::<_, String>(0)?, r.get::<_, u64>(1)?),
-                json!({ "service": r.get::<_, String>(2)?, "state": r.get::<_, String>(3)? }),
+                (r.get::<String>(0)?, r.get::<u64>(1)?),
+                json!({ "service": r.get::<String>(2)?, "state": r.get::<String>(3)? }),
             ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(bound)
+        },
+    )?;
+    Ok(bound.into_iter().collect())
 }
 
 /// A splitter's ports with the local binding of each (null when none): the

@@ -1,11 +1,11 @@
 //! The ISP's services, their bindings to ports, and which platform clients
 //! they identify.
 
+use crate::store::Db;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -97,7 +97,7 @@ struct WithHistory {
     history: Vec<Event>,
 }
 
-fn with_history(conn: &Connection, binding: Binding) -> anyhow::Result<WithHistory> {
+fn with_history(conn: &Db, binding: Binding) -> anyhow::Result<WithHistory> {
     Ok(WithHistory {
         history: bindings_local::history(conn, &binding.service)?,
         binding,

@@ -9,11 +9,12 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use super::{FIELDS, Service, fields, starts_formula};
 use crate::db;
+use crate::params;
+use crate::store::Db;
 
 /// The largest services file taken, from the command line or over the API.
 /// A file is read and checked whole before anything is stored, which takes
@@ -79,7 +80,7 @@ struct Incoming {
 }
 
 /// Import `path`, creating and updating services; never deletes one.
-pub fn import(conn: &Connection, path: &Path, format: Option<Format>) -> Result<Summary> {
+pub fn import(conn: &Db, path: &Path, format: Option<Format>) -> Result<Summary> {
     let format = match format {
         Some(format) => format,
         None => format_of(path)?,
@@ -111,11 +112,7 @@ pub struct Refusal {
 
 /// Import a file's contents given in memory (the HTTP API's upload). The
 /// outer `Err` is a failure to store; the inner one, a refused file.
-pub fn import_bytes(
-    conn: &Connection,
-    bytes: &[u8],
-    format: Format,
-) -> Result<Result<Summary, Refusal>> {
+pub fn import_bytes(conn: &Db, bytes: &[u8], format: Format) -> Result<Result<Summary, Refusal>> {
     let refused = |e: anyhow::Error| Refusal {
         message: format!("the file was refused, nothing was imported: {e:#}"),
         rows: Vec::new(),
@@ -562,8 +559,8 @@ fn merged(new: &Service, old: &Service, given: &[&str]) -> Service {
 }
 
 /// Write the checked services in one transaction.
-fn store(conn: &Connection, incoming: Vec<Incoming>) -> Result<Summary> {
-    let tx = conn.unchecked_transaction()?;
+fn store(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
+    let tx = conn.transaction()?;
     let now = db::now();
     let mut summary = Summary::default();
     for Incoming { service, given } in incoming {
@@ -593,8 +590,9 @@ fn store(conn: &Connection, incoming: Vec<Incoming>) -> Result<Summary> {
             }
         };
         let s = &service;
-        tx.prepare_cached(sql)?
-            .execute(params![
+        tx.execute(
+            sql,
+            params![
                 s.id_cliente_servico,
                 s.name,
                 s.document,
@@ -606,8 +604,9 @@ fn store(conn: &Connection, incoming: Vec<Incoming>) -> Result<Summary> {
                 s.onu_mac,
                 s.status,
                 now
-            ])
-            .with_context(|| format!("saving service {:?}", s.id_cliente_servico))?;
+            ],
+        )
+        .with_context(|| format!("saving service {:?}", s.id_cliente_servico))?;
     }
     tx.commit()?;
     Ok(summary)

@@ -1,0 +1,369 @@
+//! The schema, version by version, for both stores. Each entry moves the
+//! schema one version up; append, never edit. The two lists keep the same
+//! numbering: version N means the same tables and columns in both.
+//!
+//! Differences are of dialect only: PostgreSQL gets `BIGINT` (so every
+//! integer reads back as one type), `BOOLEAN` for flags (SQLite's are
+//! integers; statements write `TRUE`/`FALSE`, which both read),
+//! `DOUBLE PRECISION`, identity columns, and JSON indexes over
+//! `data::jsonb`. PostgreSQL support began at
+//! version 9, so its entries that only converted old SQLite data are
+//! empty.
+
+use anyhow::{Context, Result, ensure};
+
+use super::db::{Db, Kind};
+use crate::params;
+
+pub const SQLITE: &[&str] = &[
+    // 1: integrations, their runs and the elements they bring.
+    "CREATE TABLE integrations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_url TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        user TEXT NOT NULL,
+        password TEXT NOT NULL,
+        project_name TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT NOT NULL,
+        report TEXT,
+        error TEXT
+    );
+    CREATE INDEX runs_by_integration ON runs(integration_id, id);
+    CREATE TABLE elements (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT,
+        PRIMARY KEY (integration_id, kind, id)
+    ) WITHOUT ROWID;",
+    // 2: local mapping projects, the ISP's customer services, bindings of
+    // services to splitter ports with their audit trail, and the outbox of
+    // pushes to the platform.
+    "CREATE TABLE projects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE integrations ADD COLUMN project_id INTEGER REFERENCES projects(id);
+    ALTER TABLE integrations ADD COLUMN detached_at TEXT;
+    CREATE UNIQUE INDEX integrations_by_project ON integrations(project_id) WHERE project_id IS NOT NULL;
+    CREATE TABLE services (
+        id_cliente_servico TEXT PRIMARY KEY,
+        name TEXT,
+        document TEXT,
+        address TEXT,
+        lat REAL,
+        lng REAL,
+        pppoe_login TEXT,
+        onu_serial TEXT,
+        onu_mac TEXT,
+        status TEXT,
+        imported_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE bindings (
+        service_id TEXT PRIMARY KEY REFERENCES services(id_cliente_servico),
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        splitter_id TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        box_id TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        platform_client_id TEXT,
+        platform_property_id TEXT,
+        created_property INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX bindings_by_port ON bindings(integration_id, splitter_id, port);
+    CREATE TABLE binding_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX binding_events_by_service ON binding_events(service_id, id);
+    CREATE INDEX elements_client_code ON elements(integration_id, json_extract(data, '$.code'))
+        WHERE kind = 'client';
+    CREATE INDEX elements_property_client ON elements(integration_id, json_extract(data, '$.client'))
+        WHERE kind = 'property';
+    CREATE INDEX elements_property_port ON elements(integration_id, json_extract(data, '$.connection.splitter'))
+        WHERE kind = 'property';
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_id TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL
+    );",
+    // 3: which process runs a run (to tell a crashed run from a live one),
+    // each integration's daily sync time, and the daemon's settings.
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE integrations ADD COLUMN sync_time TEXT NOT NULL DEFAULT '04:00';
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 4: a run's staging: what it read, applied to `elements` at its end.
+    "CREATE TABLE run_elements (
+        run_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        change TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_kinds (
+        run_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind)
+    ) WITHOUT ROWID;",
+    // 5: an element the platform now sends invalid keeps its last valid
+    // version, flagged; which kinds an integration synchronises and its
+    // removal guard; whether a succeeded run's identification is done.
+    "ALTER TABLE elements ADD COLUMN invalid_reason TEXT;
+    ALTER TABLE integrations ADD COLUMN kinds TEXT NOT NULL DEFAULT 'pole,box,splitter,client,property';
+    ALTER TABLE integrations ADD COLUMN max_removal_percent INTEGER NOT NULL DEFAULT 20;
+    ALTER TABLE runs ADD COLUMN identified INTEGER NOT NULL DEFAULT 1;",
+    // 6: integrations' API keys and passwords are encrypted from here on
+    // (`open` encrypts those an older mapsync stored in clear). Nothing in
+    // the schema changes: the version alone keeps an older mapsync, which
+    // would send the ciphertext as its key, away from this database.
+    "-- secrets encrypted at rest",
+    // 7: each element's fingerprint, computed by the component, by which a
+    // run tells updated from unchanged (NULL: stored before fingerprints;
+    // compared by content once). Splitters' and properties' data said
+    // `box_`, the binding generator's name for the WIT field `box`: stored
+    // data uses the WIT's names, so the key is renamed (staged rows of a
+    // run still going are renamed too; `invalid` rows hold a reason and
+    // unchanged ones nothing, so only created and updated rows).
+    "ALTER TABLE elements ADD COLUMN fingerprint INTEGER;
+    ALTER TABLE run_elements ADD COLUMN fingerprint INTEGER;
+    UPDATE elements
+        SET data = json_set(json_remove(data, '$.box_'), '$.box', json_extract(data, '$.box_'))
+        WHERE kind IN ('splitter', 'property') AND json_valid(data) AND json_type(data, '$.box_') IS NOT NULL;
+    UPDATE run_elements
+        SET data = json_set(json_remove(data, '$.box_'), '$.box', json_extract(data, '$.box_'))
+        WHERE kind IN ('splitter', 'property') AND change IN ('created', 'updated')
+          AND json_valid(data) AND json_type(data, '$.box_') IS NOT NULL;",
+    // 8: what a person decided of a suggested match, so a rejected pair is
+    // never suggested again and every decision is kept.
+    "CREATE TABLE match_decisions (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        service_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        score REAL,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (integration_id, service_id, client_id)
+    ) WITHOUT ROWID;",
+    // 9: a binding that moves a customer the platform already places: the
+    // platform property its confirmed push reconnects (`bind --move`).
+    "ALTER TABLE bindings ADD COLUMN moving_property_id TEXT;",
+];
+
+pub const POSTGRES: &[&str] = &[
+    // 1
+    "CREATE TABLE integrations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_url TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        \"user\" TEXT NOT NULL,
+        password TEXT NOT NULL,
+        project_name TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT NOT NULL,
+        report TEXT,
+        error TEXT
+    );
+    CREATE INDEX runs_by_integration ON runs(integration_id, id);
+    CREATE TABLE elements (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT,
+        PRIMARY KEY (integration_id, kind, id)
+    );",
+    // 2
+    "CREATE TABLE projects (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE integrations ADD COLUMN project_id BIGINT REFERENCES projects(id);
+    ALTER TABLE integrations ADD COLUMN detached_at TEXT;
+    CREATE UNIQUE INDEX integrations_by_project ON integrations(project_id) WHERE project_id IS NOT NULL;
+    CREATE TABLE services (
+        id_cliente_servico TEXT PRIMARY KEY,
+        name TEXT,
+        document TEXT,
+        address TEXT,
+        lat DOUBLE PRECISION,
+        lng DOUBLE PRECISION,
+        pppoe_login TEXT,
+        onu_serial TEXT,
+        onu_mac TEXT,
+        status TEXT,
+        imported_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE bindings (
+        service_id TEXT PRIMARY KEY REFERENCES services(id_cliente_servico),
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        splitter_id TEXT NOT NULL,
+        port BIGINT NOT NULL,
+        box_id TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        platform_client_id TEXT,
+        platform_property_id TEXT,
+        created_property BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX bindings_by_port ON bindings(integration_id, splitter_id, port);
+    CREATE TABLE binding_events (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX binding_events_by_service ON binding_events(service_id, id);
+    CREATE INDEX elements_client_code ON elements(integration_id, (data::jsonb #>> '{code}'))
+        WHERE kind = 'client';
+    CREATE INDEX elements_property_client ON elements(integration_id, (data::jsonb #>> '{client}'))
+        WHERE kind = 'property';
+    CREATE INDEX elements_property_port ON elements(integration_id, (data::jsonb #>> '{connection,splitter}'))
+        WHERE kind = 'property';
+    CREATE TABLE outbox (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL
+    );",
+    // 3
+    "ALTER TABLE runs ADD COLUMN pid BIGINT;
+    ALTER TABLE integrations ADD COLUMN sync_time TEXT NOT NULL DEFAULT '04:00';
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 4
+    "CREATE TABLE run_elements (
+        run_id BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        change TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind, id)
+    );
+    CREATE TABLE run_kinds (
+        run_id BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (run_id, kind)
+    );",
+    // 5
+    "ALTER TABLE elements ADD COLUMN invalid_reason TEXT;
+    ALTER TABLE integrations ADD COLUMN kinds TEXT NOT NULL DEFAULT 'pole,box,splitter,client,property';
+    ALTER TABLE integrations ADD COLUMN max_removal_percent BIGINT NOT NULL DEFAULT 20;
+    ALTER TABLE runs ADD COLUMN identified BOOLEAN NOT NULL DEFAULT TRUE;",
+    // 6
+    "-- secrets encrypted at rest",
+    // 7 (no SQLite-era data to convert)
+    "ALTER TABLE elements ADD COLUMN fingerprint BIGINT;
+    ALTER TABLE run_elements ADD COLUMN fingerprint BIGINT;",
+    // 8
+    "CREATE TABLE match_decisions (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        service_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        score DOUBLE PRECISION,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (integration_id, service_id, client_id)
+    );",
+    // 9
+    "ALTER TABLE bindings ADD COLUMN moving_property_id TEXT;",
+];
+
+/// Bring the schema up to date. SQLite moves a version per transaction;
+/// PostgreSQL moves all at once, under an advisory lock so that hosts
+/// starting together take turns (DDL is transactional there).
+pub fn migrate(db: &Db) -> Result<()> {
+    match db.kind() {
+        Kind::Sqlite => {
+            let version = db.query_row("PRAGMA user_version", params![], |r| r.get(0))?;
+            for (i, sql) in pending(SQLITE, version)? {
+                let tx = db.transaction()?;
+                tx.batch(sql)
+                    .with_context(|| format!("moving the schema to version {}", i + 1))?;
+                tx.batch(&format!("PRAGMA user_version = {}", i + 1))?;
+                tx.commit()?;
+            }
+        }
+        Kind::Postgres => {
+            let tx = db.transaction()?;
+            tx.batch("SELECT pg_advisory_xact_lock(5550101)")?;
+            tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+            let version = tx
+                .query_row("SELECT max(version) FROM schema_version", params![], |r| {
+                    r.get::<Option<usize>>(0)
+                })?
+                .unwrap_or(0);
+            let steps = pending(POSTGRES, version)?;
+            for &(i, sql) in &steps {
+                tx.batch(sql)
+                    .with_context(|| format!("moving the schema to version {}", i + 1))?;
+            }
+            if let Some(&(last, _)) = steps.last() {
+                tx.execute("DELETE FROM schema_version", params![])?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    params![last + 1],
+                )?;
+            }
+            tx.commit()?;
+        }
+    }
+    Ok(())
+}
+
+/// The steps after `version`, numbered from 0.
+fn pending(steps: &'static [&'static str], version: usize) -> Result<Vec<(usize, &'static str)>> {
+    ensure!(
+        version <= steps.len(),
+        "the database has schema version {version}, newer than this mapsync knows ({}); use a newer mapsync",
+        steps.len()
+    );
+    Ok(steps.iter().copied().enumerate().skip(version).collect())
+}
