@@ -43,6 +43,33 @@ pub fn on_postgres() -> bool {
     crate::ON_POSTGRES
 }
 
+/// The server's URL: `MAPSYNC_TEST_POSTGRES`, or else a throwaway server
+/// started once for this test binary by `.ci/postgres` (it stops when the
+/// binary ends).
+fn postgres_server() -> String {
+    static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var(POSTGRES_VARIABLE) {
+                return url;
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/postgres");
+            let out = Command::new(&script)
+                .arg(std::process::id().to_string())
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+            assert!(
+                out.status.success(),
+                "the PostgreSQL suite needs a server: set {POSTGRES_VARIABLE}=postgres://USER@HOST:PORT/postgres \
+                 (a user that may create databases), or install PostgreSQL for {} to start one",
+                script.display()
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .clone()
+}
+
 /// A database of its own for one bench, dropped with it.
 struct PostgresDatabase {
     admin: String,
@@ -53,12 +80,7 @@ struct PostgresDatabase {
 impl PostgresDatabase {
     fn create() -> PostgresDatabase {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let admin = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
-            panic!(
-                "the PostgreSQL suite needs {POSTGRES_VARIABLE}=postgres://USER@HOST:PORT/postgres \
-                 (a user that may create databases); .ci/run starts a throwaway server"
-            )
-        });
+        let admin = postgres_server();
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("bench_{}_{n}", std::process::id());
         let mut client = postgres::Client::connect(&admin, postgres::NoTls)

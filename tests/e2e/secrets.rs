@@ -31,12 +31,24 @@ fn beside(db: &Path, suffix: &str) -> PathBuf {
     path.into()
 }
 
+/// Where the bench's key file is: beside the SQLite file, or where the
+/// bench names it for PostgreSQL.
 fn key_file(bench: &Bench) -> PathBuf {
+    if on_postgres() {
+        return bench.dir.path().join("secret.key");
+    }
     beside(&bench.db(), ".key")
 }
 
-/// The database's bytes, with its write-ahead log's when there is one.
+/// The database's bytes, with its write-ahead log's when there is one (on
+/// PostgreSQL, what the integrations table holds).
 fn stored_bytes(bench: &Bench) -> Vec<u8> {
+    if on_postgres() {
+        let row = bench.sql_row(
+            "SELECT string_agg(name || api_url || api_key || \"user\" || password, ' ') FROM integrations",
+        );
+        return row[0].clone().unwrap_or_default().into_bytes();
+    }
     let mut bytes = std::fs::read(bench.db()).unwrap();
     if let Ok(wal) = std::fs::read(beside(&bench.db(), "-wal")) {
         bytes.extend(wal);
