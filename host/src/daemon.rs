@@ -14,7 +14,7 @@ use crate::bindings::element_store::BatchOutcome;
 use crate::bindings::types::ElementKind;
 use crate::run_store::{Progress, kind_name};
 use crate::runtime::Runtime;
-use crate::store::{self, Location};
+use crate::store::{self, Location, leases};
 use crate::sync_run::{self, Tuning};
 use crate::{db, integration};
 
@@ -112,6 +112,7 @@ impl Daemon {
         name: &str,
         trigger: &str,
         tuning: Tuning,
+        slot: Option<String>,
     ) -> Result<Triggered> {
         if self.stopping() {
             anyhow::bail!("mapsync is stopping and takes no new syncs");
@@ -150,6 +151,11 @@ impl Daemon {
             Ok(id) => id,
             Err(e) => {
                 self.running.lock().unwrap().remove(&integration.id);
+                // Running elsewhere (a command, another host): that run
+                // serves the slot.
+                if let Some(slot) = &slot {
+                    let _ = leases::finish_slot(&conn, &integration.id, slot);
+                }
                 return Err(e);
             }
         };
@@ -159,10 +165,22 @@ impl Daemon {
         std::thread::Builder::new().name(format!("sync-{}", integration.name)).spawn(move || {
             daemon.acquire_slot();
             let progress = Box::new(LiveProgress(live.clone()));
-            match sync_run::execute(conn, &daemon.runtime, &integration, run_id, tuning, progress) {
-                Ok((report, _)) if report.succeeded() => {}
-                Ok((report, _)) => tracing::warn!(run_id, error = ?report.error, "sync failed"),
-                Err(e) => tracing::error!(run_id, error = %format!("{e:#}"), "sync could not be recorded"),
+            let ended = match sync_run::execute(conn, &daemon.runtime, &integration, run_id, tuning, progress) {
+                Ok((report, conn)) if report.succeeded() => Some(conn),
+                Ok((report, conn)) => {
+                    tracing::warn!(run_id, error = ?report.error, "sync failed");
+                    // Cut short by a stop, the slot is left for another host.
+                    (!daemon.stopping()).then_some(conn)
+                }
+                Err(e) => {
+                    tracing::error!(run_id, error = %format!("{e:#}"), "sync could not be recorded");
+                    None
+                }
+            };
+            if let (Some(conn), Some(slot)) = (ended, &slot)
+                && let Err(e) = leases::finish_slot(&conn, &integration.id, slot)
+            {
+                tracing::warn!(run_id, error = %format!("{e:#}"), "marking the slot done");
             }
             daemon.release_slot();
             let mut running = daemon.running.lock().unwrap();
@@ -271,7 +289,13 @@ mod tests {
 
         let outcomes: Vec<Triggered> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| daemon.trigger("isp", "api", Tuning::default()).unwrap()))
+                .map(|_| {
+                    s.spawn(|| {
+                        daemon
+                            .trigger("isp", "api", Tuning::default(), None)
+                            .unwrap()
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -295,7 +319,9 @@ mod tests {
             .unwrap();
         assert_eq!(runs, 1);
         assert!(
-            daemon.trigger("isp", "api", Tuning::default()).is_err(),
+            daemon
+                .trigger("isp", "api", Tuning::default(), None)
+                .is_err(),
             "a stopping daemon takes no work"
         );
     }

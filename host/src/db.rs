@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 use crate::params;
-use crate::store::Db;
+use crate::store::{Db, leases};
 
 /// Open (creating if need be) the database and bring its schema up to date.
 pub fn open(path: &Path) -> Result<Db> {
@@ -117,36 +117,36 @@ fn owner_only(path: &Path) -> Result<Vec<(PathBuf, u32)>> {
     Ok(tightened)
 }
 
-/// Whether a process with this id is running on this machine.
-pub fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+/// A run marked running whose host is gone was cut short by a crash or a
+/// kill: the store rolled its writes back, so say so. Runs of live hosts
+/// (a daemon's, another command's) are left alone.
+pub fn mark_interrupted_runs(conn: &Db) -> Result<()> {
+    let running: Vec<(i64, Option<String>, Option<String>, Option<u32>)> = conn.query(
+        "SELECT id, host, heartbeat_at, pid FROM runs WHERE outcome = 'running'",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (id, host, beat, pid) in running {
+        // Runs from before hosts were recorded: a process of this machine.
+        let host = host.or_else(|| pid.map(|pid| format!("{}:{pid}", leases::machine())));
+        if leases::gone(host.as_deref(), beat.as_deref()) {
+            interrupt_run(conn, id)?;
+        }
+    }
+    Ok(())
 }
 
-/// A run marked running whose process is gone was cut short by a crash or
-/// a kill: SQLite rolled its writes back, so say so. Runs of live processes
-/// (a daemon's, another command's) are left alone.
-fn mark_interrupted_runs(conn: &Db) -> Result<()> {
-    let dead: Vec<i64> = conn
-        .query(
-            "SELECT id, pid FROM runs WHERE outcome = 'running'",
-            params![],
-            |r| Ok((r.get::<i64>(0)?, r.get::<Option<u32>>(1)?)),
-        )?
-        .into_iter()
-        .filter(|(_, pid)| pid.is_none_or(|pid| !process_alive(pid)))
-        .map(|(id, _)| id)
-        .collect();
-    for id in dead {
-        // What the dead run staged is dropped with it.
-        conn.execute("DELETE FROM run_elements WHERE run_id = ?1", params![id])?;
-        conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![id])?;
-        conn.execute(
-            "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
-                 error = 'the process stopped before the run ended; nothing it read was kept'
-             WHERE id = ?1 AND outcome = 'running'",
-            params![id, now()],
-        )?;
-    }
+/// Mark a running run whose host is gone interrupted; what it staged is
+/// dropped with it.
+pub fn interrupt_run(conn: &Db, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM run_elements WHERE run_id = ?1", params![id])?;
+    conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![id])?;
+    conn.execute(
+        "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
+             error = 'the process stopped before the run ended; nothing it read was kept'
+         WHERE id = ?1 AND outcome = 'running'",
+        params![id, now()],
+    )?;
     Ok(())
 }
 

@@ -116,6 +116,8 @@ fn init_logging(verbose: u8) {
 /// The database, with what an interrupted process left undone finished.
 fn open(location: &store::Location) -> Result<store::Db> {
     let conn = store::open(location)?;
+    // A command's runs and pushes are leases too: beat for them.
+    store::leases::keep_beating(location);
     sync_run::finish_interrupted(&conn)?;
     Ok(conn)
 }

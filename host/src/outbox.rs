@@ -19,6 +19,7 @@ use crate::integration::{self, Integration};
 use crate::params;
 use crate::runtime::Runtime;
 use crate::store::Db;
+use crate::store::leases;
 
 const PUSH: &str = "push";
 const DELETE: &str = "delete-property";
@@ -168,6 +169,11 @@ pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
         },
     )?;
     for (id, service, operation, payload, attempts) in due {
+        // Several hosts work the same outbox: each entry is sent by the
+        // one that claims it.
+        if !leases::claim_push(conn, id)? {
+            continue;
+        }
         let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
         for attempt in 1..=TRIES_NOW {
             match attempt_once(conn, runtime, &service, &operation, &payload) {
@@ -205,6 +211,7 @@ pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
                 }
             }
         }
+        leases::release_push(conn, id)?;
     }
     Ok(())
 }

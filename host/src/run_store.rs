@@ -506,6 +506,12 @@ mod tests {
              ALTER TABLE run_elements DROP COLUMN fingerprint;
              DROP TABLE match_decisions;
              ALTER TABLE bindings DROP COLUMN moving_property_id;
+             DROP INDEX one_running_run;
+             ALTER TABLE runs DROP COLUMN host;
+             ALTER TABLE runs DROP COLUMN heartbeat_at;
+             DROP TABLE slot_claims;
+             ALTER TABLE outbox DROP COLUMN claimed_by;
+             ALTER TABLE outbox DROP COLUMN claimed_until;
              PRAGMA user_version = 5;"
         ))
         .unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::params;
 use crate::store::Db;
-use crate::store::{self, Location};
+use crate::store::{self, Location, leases};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
@@ -105,8 +105,21 @@ fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str) {
-    match daemon.trigger(name, trigger, crate::sync_run::Tuning::default()) {
+/// Start the sync of `slot` (a scheduled time, RFC 3339) when this host
+/// claims it: whatever the number of hosts, one of them runs each slot.
+fn start_slot(daemon: &Arc<Daemon>, conn: &Db, name: &str, trigger: &str, slot: DateTime<Utc>) {
+    let slot = slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let claimed =
+        crate::integration::get(conn, name).and_then(|i| leases::claim_slot(conn, &i.id, &slot));
+    match claimed {
+        Ok(true) => start(daemon, name, trigger, Some(slot)),
+        Ok(false) => tracing::info!(integration = name, slot, "slot taken by another host"),
+        Err(e) => tracing::warn!(integration = name, error = %format!("{e:#}"), "claiming a slot"),
+    }
+}
+
+fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str, slot: Option<String>) {
+    match daemon.trigger(name, trigger, crate::sync_run::Tuning::default(), slot) {
         Ok(Triggered::Started { run_id }) => {
             tracing::info!(integration = name, run_id, trigger, "sync started")
         }
@@ -124,18 +137,43 @@ fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str) {
     }
 }
 
-/// Every second: start what is due. At start, catch up on missed runs.
+/// Every second: start what is due, and take over the slots of hosts that
+/// are gone. At start, catch up on missed runs.
 fn scheduler(daemon: Arc<Daemon>) {
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut conn: Option<Db> = None;
     while !daemon.stopping() {
+        std::thread::sleep(Duration::from_secs(1));
         let now = Utc::now();
-        let planned = match store::open(daemon.store()).and_then(|conn| scheduled(&conn)) {
+        if conn.is_none() {
+            conn = store::open(daemon.store())
+                .map_err(|e| tracing::error!(error = %format!("{e:#}"), "opening the store"))
+                .ok();
+        }
+        let Some(db) = &conn else { continue };
+        let planned = match scheduled(db) {
             Ok(planned) => planned,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "reading the schedule");
-                Vec::new()
+                conn = None;
+                continue;
             }
         };
+        match leases::take_over_slots(db) {
+            Ok(taken) => {
+                for (integration_id, slot) in taken {
+                    let name = crate::integration::list(db)
+                        .ok()
+                        .and_then(|all| all.into_iter().find(|i| i.id == integration_id))
+                        .map(|i| i.name);
+                    if let Some(name) = name {
+                        say!("taking over the sync of {name:?} for {slot}: its host is gone");
+                        start(&daemon, &name, "take-over", Some(slot));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "taking over slots"),
+        }
         for (name, time, last_success) in planned {
             let Ok(at) = schedule::parse_time(&time) else {
                 continue;
@@ -146,13 +184,16 @@ fn scheduler(daemon: Arc<Daemon>) {
                     say!("next sync of {name:?}: {}", local(planned));
                     tracing::info!(integration = %name, next = %planned, "scheduled");
                     if schedule::missed(last_success, now) {
+                        // The slot missed: the last one before now.
+                        let slot =
+                            schedule::next_run(now - chrono::Duration::days(1), at, schedule::ZONE);
                         say!("catching up on {name:?}: no successful sync in the last day");
-                        start(&daemon, &name, "catch-up");
+                        start_slot(&daemon, db, &name, "catch-up", slot);
                     }
                     next.insert(name, planned);
                 }
                 Some(due) if *due <= now => {
-                    start(&daemon, &name, "schedule");
+                    start_slot(&daemon, db, &name, "schedule", *due);
                     let planned = schedule::next_run(now, at, schedule::ZONE);
                     tracing::info!(integration = %name, next = %planned, "scheduled");
                     next.insert(name, planned);
@@ -160,7 +201,6 @@ fn scheduler(daemon: Arc<Daemon>) {
                 Some(_) => {}
             }
         }
-        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
@@ -186,6 +226,7 @@ pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<E
     let token = api_token(&conn)?;
     drop(conn);
     let runtime = Arc::new(Runtime::new()?);
+    leases::keep_beating(location);
     let daemon = Daemon::new(location, runtime, parallel);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

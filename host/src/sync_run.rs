@@ -13,6 +13,7 @@ use crate::params;
 use crate::run_store::{Progress, RunStore, kind_name};
 use crate::runtime::{Limits, Runtime};
 use crate::store::Db;
+use crate::store::leases;
 
 /// Request tuning a test or an operator may want (zero means the guest's
 /// default), and this run's confirmation of held removals.
@@ -131,30 +132,54 @@ pub fn begin(
     crate::projects::ensure_can_sync(conn, integration)?;
     // Pushes left queued by an earlier command go first, so the sync sees them.
     crate::outbox::process(conn, runtime, None).context("sending queued pushes")?;
-    // One sync per integration across processes too (a daemon and a
-    // command): checked and recorded in one write transaction.
+    // One sync per integration across processes and hosts: a running run
+    // whose host is alive refuses it; one whose host is gone was cut short.
+    // The store's index on running runs keeps two hosts from both starting.
+    let already = || anyhow::anyhow!("a sync of {:?} is already running", integration.name);
     let tx = conn.transaction()?;
-    let running: Option<(i64, Option<u32>)> = tx.query_opt(
-        "SELECT id, pid FROM runs WHERE integration_id = ?1 AND outcome = 'running' ORDER BY id DESC LIMIT 1",
+    let running: Option<(i64, Option<String>, Option<String>)> = tx.query_opt(
+        "SELECT id, host, heartbeat_at FROM runs WHERE integration_id = ?1 AND outcome = 'running'",
         params![integration.id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    if let Some((run, Some(pid))) = running
-        && db::process_alive(pid)
-    {
-        anyhow::bail!(
-            "a sync of {:?} is already running (run {run}, process {pid})",
-            integration.name
-        );
+    if let Some((run, host, beat)) = running {
+        if !leases::gone(host.as_deref(), beat.as_deref()) {
+            return Err(already()).with_context(|| {
+                format!(
+                    "run {run} on {}",
+                    host.as_deref().unwrap_or("another process")
+                )
+            });
+        }
+        db::interrupt_run(&tx, run)?;
     }
-    let run_id: i64 = tx
-        .query_row(
-            "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid) VALUES (?1, ?2, ?3, 'running', ?4)
-             RETURNING id",
-            params![integration.id, trigger, db::now(), std::process::id()],
-            |r| r.get(0),
-        )
-        .context("recording the run")?;
+    let now = db::now();
+    let inserted = tx.query_row(
+        "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid, host, heartbeat_at)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?3)
+         RETURNING id",
+        params![
+            integration.id,
+            trigger,
+            now,
+            std::process::id(),
+            leases::host()
+        ],
+        |r| r.get::<i64>(0),
+    );
+    let run_id = match inserted {
+        Ok(id) => id,
+        // Another host recorded its run between the check and this write:
+        // the index on running runs refused this one.
+        Err(e)
+            if ["one_running_run", "runs.integration_id"]
+                .iter()
+                .any(|index| format!("{e:#}").contains(index)) =>
+        {
+            return Err(already());
+        }
+        Err(e) => return Err(e).context("recording the run"),
+    };
     tx.commit()?;
     tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
     Ok(run_id)

@@ -53,7 +53,7 @@ pub async fn trigger(
     };
     blocking(&state, move |daemon, _| {
         match daemon
-            .trigger(&name, "api", tuning)
+            .trigger(&name, "api", tuning, None)
             .or_status(StatusCode::CONFLICT)?
         {
             Triggered::Started { run_id } => {

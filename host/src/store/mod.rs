@@ -4,6 +4,7 @@
 //! written once for both, and the schema versions are numbered alike.
 
 pub mod db;
+pub mod leases;
 pub mod schema;
 
 use std::fmt;
@@ -64,6 +65,7 @@ pub fn open(location: &Location) -> Result<Db> {
                 .with_context(|| format!("connecting to the database {location}"))?;
             let db = Db::postgres(client);
             schema::migrate(&db).with_context(|| format!("migrating the database {location}"))?;
+            crate::db::mark_interrupted_runs(&db)?;
             Ok(db)
         }
     }

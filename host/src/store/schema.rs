@@ -175,6 +175,28 @@ pub const SQLITE: &[&str] = &[
     // 9: a binding that moves a customer the platform already places: the
     // platform property its confirmed push reconnects (`bind --move`).
     "ALTER TABLE bindings ADD COLUMN moving_property_id TEXT;",
+    // 10: several hosts share the work. A run records its host and beats
+    // while it goes (a run whose beat stopped is dead); one running run per
+    // integration, by index; each scheduled slot of each integration is
+    // claimed by one host, with a lease others take over when it expires;
+    // a queued push is claimed by the host that sends it.
+    "ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+    UPDATE runs SET outcome = 'interrupted', ended_at = coalesce(ended_at, started_at),
+        error = 'the process stopped before the run ended; nothing it read was kept'
+        WHERE outcome = 'running'
+          AND id NOT IN (SELECT max(id) FROM runs WHERE outcome = 'running' GROUP BY integration_id);
+    CREATE UNIQUE INDEX one_running_run ON runs(integration_id) WHERE outcome = 'running';
+    CREATE TABLE slot_claims (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        slot TEXT NOT NULL,
+        host TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (integration_id, slot)
+    ) WITHOUT ROWID;
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_until TEXT;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -314,6 +336,20 @@ pub const POSTGRES: &[&str] = &[
     );",
     // 9
     "ALTER TABLE bindings ADD COLUMN moving_property_id TEXT;",
+    // 10
+    "ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+    CREATE UNIQUE INDEX one_running_run ON runs(integration_id) WHERE outcome = 'running';
+    CREATE TABLE slot_claims (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        slot TEXT NOT NULL,
+        host TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        done BOOLEAN NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (integration_id, slot)
+    );
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_until TEXT;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;
