@@ -79,6 +79,7 @@ pub struct Daemon {
     running: Mutex<HashMap<String, Arc<LiveRun>>>,
     /// Free sync slots, for bounded parallelism.
     slots: (Mutex<usize>, Condvar),
+    parallel: usize,
     stopping: AtomicBool,
 }
 
@@ -89,6 +90,7 @@ impl Daemon {
             runtime,
             running: Mutex::new(HashMap::new()),
             slots: (Mutex::new(parallel.max(1)), Condvar::new()),
+            parallel: parallel.max(1),
             stopping: AtomicBool::new(false),
         })
     }
@@ -99,6 +101,13 @@ impl Daemon {
 
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// How many more syncs this host can run at once now: scheduled work
+    /// beyond it is left for other hosts to claim.
+    pub fn capacity(&self) -> usize {
+        self.parallel
+            .saturating_sub(self.running.lock().unwrap().len())
     }
 
     pub fn stopping(&self) -> bool {

@@ -121,7 +121,8 @@ fn owner_only(path: &Path) -> Result<Vec<(PathBuf, u32)>> {
 /// kill: the store rolled its writes back, so say so. Runs of live hosts
 /// (a daemon's, another command's) are left alone.
 pub fn mark_interrupted_runs(conn: &Db) -> Result<()> {
-    let running: Vec<(i64, Option<String>, Option<String>, Option<u32>)> = conn.query(
+    type Running = (i64, Option<String>, Option<String>, Option<u32>);
+    let running: Vec<Running> = conn.query(
         "SELECT id, host, heartbeat_at, pid FROM runs WHERE outcome = 'running'",
         params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),

@@ -141,6 +141,9 @@ fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str, slot: Option<String>) 
 /// are gone. At start, catch up on missed runs.
 fn scheduler(daemon: Arc<Daemon>) {
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
+    // Slots due and not yet claimed: claimed only while this host has
+    // room, so that hosts sharing a store share the work.
+    let mut due: Vec<(String, &'static str, DateTime<Utc>)> = Vec::new();
     let mut conn: Option<Db> = None;
     while !daemon.stopping() {
         std::thread::sleep(Duration::from_secs(1));
@@ -159,7 +162,7 @@ fn scheduler(daemon: Arc<Daemon>) {
                 continue;
             }
         };
-        match leases::take_over_slots(db) {
+        match leases::take_over_slots(db, daemon.capacity()) {
             Ok(taken) => {
                 for (integration_id, slot) in taken {
                     let name = crate::integration::list(db)
@@ -188,12 +191,12 @@ fn scheduler(daemon: Arc<Daemon>) {
                         let slot =
                             schedule::next_run(now - chrono::Duration::days(1), at, schedule::ZONE);
                         say!("catching up on {name:?}: no successful sync in the last day");
-                        start_slot(&daemon, db, &name, "catch-up", slot);
+                        due.push((name.clone(), "catch-up", slot));
                     }
                     next.insert(name, planned);
                 }
-                Some(due) if *due <= now => {
-                    start_slot(&daemon, db, &name, "schedule", *due);
+                Some(at_time) if *at_time <= now => {
+                    due.push((name.clone(), "schedule", *at_time));
                     let planned = schedule::next_run(now, at, schedule::ZONE);
                     tracing::info!(integration = %name, next = %planned, "scheduled");
                     next.insert(name, planned);
@@ -201,6 +204,13 @@ fn scheduler(daemon: Arc<Daemon>) {
                 Some(_) => {}
             }
         }
+        due.retain(|(name, trigger, slot)| {
+            if daemon.capacity() == 0 {
+                return true;
+            }
+            start_slot(&daemon, db, name, trigger, *slot);
+            false
+        });
     }
 }
 

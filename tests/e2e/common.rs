@@ -401,8 +401,15 @@ impl Bench {
     /// Stop it with `terminate`, which waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn serve(&self, token: &str) -> Served {
-        let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+        self.serve_with(token, &[], &[])
+    }
+
+    /// `serve` with more arguments and environment.
+    #[allow(clippy::zombie_processes)]
+    pub fn serve_with(&self, token: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
+        let mut command = self.command(&[&["serve", "--listen", "127.0.0.1:0"], args].concat());
+        command.envs(env.iter().copied());
+        let mut child = command
             .env("MAPSYNC_API_TOKEN", token)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

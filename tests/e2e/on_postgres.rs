@@ -20,6 +20,7 @@ mod daemon;
 mod demo;
 #[path = "hostile.rs"]
 mod hostile;
+mod hosts;
 #[path = "matching.rs"]
 mod matching;
 #[path = "resilience.rs"]

@@ -83,9 +83,12 @@ pub fn claim_slot(db: &Db, integration_id: &str, slot: &str) -> Result<bool> {
     Ok(inserted == 1)
 }
 
-/// Slots whose host is gone before it finished them, now this host's:
-/// (integration id, slot).
-pub fn take_over_slots(db: &Db) -> Result<Vec<(String, String)>> {
+/// Slots whose host is gone before it finished them, now this host's (at
+/// most `room` of them): (integration id, slot).
+pub fn take_over_slots(db: &Db, room: usize) -> Result<Vec<(String, String)>> {
+    if room == 0 {
+        return Ok(Vec::new());
+    }
     let expired: Vec<(String, String, String)> = db.query(
         "SELECT integration_id, slot, host FROM slot_claims WHERE NOT done AND expires_at < ?1",
         params![chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)],
@@ -100,6 +103,9 @@ pub fn take_over_slots(db: &Db) -> Result<Vec<(String, String)>> {
         )?;
         if won == 1 {
             taken.push((integration_id, slot));
+            if taken.len() == room {
+                break;
+            }
         }
     }
     Ok(taken)
