@@ -2,46 +2,34 @@
 //! store its management system reads.
 
 mod api;
-mod bindings;
-mod bindings_local;
 mod cli;
-mod commands;
+mod component;
 mod daemon;
-mod db;
-mod demo;
-mod elements;
-mod fetch;
-mod guest_log;
-mod identification;
-mod integration;
-mod matches;
-mod outbox;
-mod progress;
-mod projects;
-mod run_store;
-mod runs;
-mod runtime;
 mod schedule;
-mod scope;
 mod secrets;
-mod serve;
 mod services;
 mod store;
-mod summary;
-mod sync_run;
+mod sync;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
 
-use crate::cli::{Cli, Command, IntegrationCommand, ProjectCommand, ServicesCommand};
-use crate::commands::{
+use crate::cli::commands::{
     bindings_command, integration_command, print_json, print_push_outcome, print_report,
     project_command, services_command,
 };
+use crate::cli::{Cli, Command, IntegrationCommand, ProjectCommand, ServicesCommand};
 
-use crate::sync_run::Tuning;
+use crate::cli::{commands, demo, progress};
+use crate::component as runtime;
+use crate::daemon::serve;
+use crate::store::{
+    bindings as bindings_local, elements, integrations as integration, runs, staging as run_store,
+};
+use crate::sync::run::Tuning;
+use crate::sync::{identification, outbox, run as sync_run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
 use crate::daemon::Daemon;
-use crate::integration::{self, Integration, NewIntegration};
-use crate::{projects, scope};
+use crate::store::integrations::{self as integration, Integration, NewIntegration};
+use crate::{store::projects, store::scope};
 
 /// An integration as answered: masked, with its schedule and project.
 #[derive(Serialize)]
@@ -241,7 +241,7 @@ pub async fn test(
 /// (sandboxed, limited to the integration's own address) as a sync would.
 /// A failed step is an answer, not an error; `Err` is the component failing.
 fn check_connection(daemon: &Daemon, integration: &Integration) -> Result<Vec<Step>, ApiError> {
-    let settings = crate::sync_run::settings(integration, crate::sync_run::Tuning::default());
+    let settings = crate::sync::run::settings(integration, crate::sync::run::Tuning::default());
     let steps = daemon
         .runtime()
         .check_connection(&integration.api_url, &settings)

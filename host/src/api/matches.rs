@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
-use crate::matches;
+use crate::sync::matches;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
-use crate::elements::{self, Select};
-use crate::integration::{self, Integration};
 use crate::params;
-use crate::projects;
 use crate::store::Db;
+use crate::store::elements::{self, Select};
+use crate::store::integrations::{self as integration, Integration};
+use crate::store::projects;
 
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
 pub const MAX_RADIUS_M: f64 = 5000.0;

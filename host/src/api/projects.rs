@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, Body, OrStatus, PathParam, Shared, blocking, integrations};
-use crate::{integration, projects};
+use crate::{store::integrations as integration, store::projects};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, PREFIX, Params, PathParam, Shared, blocking};
 use crate::daemon::{Daemon, Triggered};
-use crate::runs::{self, Run};
+use crate::store::runs::{self, Run};
 
 /// A run as answered: its row, and while it runs, what it has done so far.
 fn with_progress(daemon: &Daemon, run: Run) -> anyhow::Result<Value> {
@@ -47,7 +47,7 @@ pub async fn trigger(
             )
         })?
     };
-    let tuning = crate::sync_run::Tuning {
+    let tuning = crate::sync::run::Tuning {
         allow_removals: options.allow_removals,
         ..Default::default()
     };

@@ -13,9 +13,9 @@ use super::{
     ApiError, Body, IMPORT_LIMIT, OrStatus, PREFIX, PathParam, Shared, blocking, bytes_rejection,
     refuse_announced_length,
 };
-use crate::bindings_local::{self, Binding, Event};
 use crate::services::{self, Format};
-use crate::{identification, outbox};
+use crate::store::bindings::{self as bindings_local, Binding, Event};
+use crate::{sync::identification, sync::outbox};
 
 pub async fn import(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
     let media = request

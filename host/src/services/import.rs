@@ -12,7 +12,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 use super::{FIELDS, Service, fields, starts_formula};
-use crate::db;
 use crate::params;
 use crate::store::Db;
 
@@ -561,7 +560,7 @@ fn merged(new: &Service, old: &Service, given: &[&str]) -> Service {
 /// Write the checked services in one transaction.
 fn store(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
     let tx = conn.transaction()?;
-    let now = db::now();
+    let now = crate::store::now();
     let mut summary = Summary::default();
     for Incoming { service, given } in incoming {
         let (service, sql) = match super::find(&tx, &service.id_cliente_servico)? {

@@ -3,9 +3,17 @@
 //! embedded SQLite file or a shared PostgreSQL server; the statements are
 //! written once for both, and the schema versions are numbered alike.
 
+pub mod bindings;
 pub mod db;
+pub mod elements;
+pub mod integrations;
 pub mod leases;
+pub mod projects;
+pub mod runs;
 pub mod schema;
+pub mod scope;
+pub mod sqlite;
+pub mod staging;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,18 +63,55 @@ impl fmt::Display for Location {
     }
 }
 
-/// Open the store and bring its schema up to date.
+/// Open the store and bring it up to date: its schema, secrets an older
+/// mapsync stored in clear (encrypted now), and runs whose host is gone
+/// (marked interrupted).
 pub fn open(location: &Location) -> Result<Db> {
-    match location {
-        Location::Sqlite(path) => crate::db::open(path),
+    let conn = match location {
+        Location::Sqlite(path) => sqlite::open(path)?,
         Location::Postgres(url) => {
             let client = postgres::Client::connect(url, postgres::NoTls)
                 .map_err(|e| anyhow::Error::new(db::DbError(e.to_string())))
                 .with_context(|| format!("connecting to the database {location}"))?;
-            let db = Db::postgres(client);
-            schema::migrate(&db).with_context(|| format!("migrating the database {location}"))?;
-            crate::db::mark_interrupted_runs(&db)?;
-            Ok(db)
+            let conn = Db::postgres(client);
+            schema::migrate(&conn).with_context(|| format!("migrating the database {location}"))?;
+            conn
         }
+    };
+    let encrypted =
+        crate::store::integrations::encrypt_plaintext_secrets(&conn).with_context(|| {
+            format!(
+                "encrypting the integrations' secrets in the database {}",
+                location
+            )
+        })?;
+    if let Some(encrypted) = encrypted {
+        let keep = match &encrypted.key {
+            crate::secrets::KeySource::Variable => {
+                "keep that key with your backups of the database".to_string()
+            }
+            crate::secrets::KeySource::File { path, .. } => {
+                format!("keep {} with your backups of the database", path.display())
+            }
+        };
+        eprintln!(
+            "note: the API keys and passwords of {} integration(s) in {} were stored in clear; \
+             they are now encrypted with {}, and the database file is owner-only (0600). \
+             The secrets cannot be read without that key: {keep}, or they must be entered again. \
+             Copies of the database made before now still hold them in clear",
+            encrypted.integrations, location, encrypted.key
+        );
     }
+    runs::mark_interrupted(&conn)?;
+    Ok(conn)
+}
+
+/// Open a SQLite store (tests, the demo).
+pub fn open_file(path: &std::path::Path) -> Result<Db> {
+    open(&Location::Sqlite(path.to_path_buf()))
+}
+
+/// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -9,14 +9,13 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::bindings::matching::{PlatformClient, Service as MatchService};
-use crate::bindings::types::{Connection as Port, Position};
-use crate::bindings_local::record;
-use crate::db;
-use crate::integration::Integration;
+use crate::component::Runtime;
+use crate::component::bindings::matching::{PlatformClient, Service as MatchService};
+use crate::component::bindings::types::{Connection as Port, Position};
 use crate::params;
-use crate::runtime::Runtime;
 use crate::store::Db;
+use crate::store::bindings::record;
+use crate::store::integrations::Integration;
 
 /// Every service, as matching reads it.
 pub fn services(conn: &Db) -> Result<Vec<MatchService>> {
@@ -102,7 +101,7 @@ pub fn clients(conn: &Db, integration_id: &str) -> Result<(Vec<PlatformClient>, 
 /// Identify anew on every integration that feeds a project: when the
 /// services change, both sides must agree at once.
 pub fn apply_all(conn: &Db, runtime: &Runtime) -> Result<()> {
-    for integration in crate::integration::list(conn)? {
+    for integration in crate::store::integrations::list(conn)? {
         if integration.project_id.is_some() && integration.detached_at.is_none() {
             apply(conn, runtime, &integration)?;
         }
@@ -136,7 +135,7 @@ pub fn apply(conn: &Db, runtime: &Runtime, integration: &Integration) -> Result<
         })
         .collect();
     let tx = conn.transaction()?;
-    let now = db::now();
+    let now = crate::store::now();
     let mut current = std::collections::HashSet::new();
     for (service, client, property, splitter, port, box_id) in found {
         current.insert(service.clone());
@@ -250,7 +249,7 @@ pub fn report(conn: &Db, runtime: &Runtime) -> Result<Report> {
     let services = services(conn)?;
     let mut report = Report::default();
     let mut served = std::collections::BTreeSet::new();
-    for integration in crate::integration::list(conn)? {
+    for integration in crate::store::integrations::list(conn)? {
         if integration.project_id.is_none() || integration.detached_at.is_some() {
             continue;
         }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::db;
 use crate::params;
 use crate::secrets::{self, Key, KeySource};
 use crate::store::{Db, Row};
@@ -229,7 +228,7 @@ pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
         user: new.user.trim().to_string(),
         password: new.password,
         project_name: new.project_name,
-        created_at: db::now(),
+        created_at: crate::store::now(),
         project_id: None,
         detached_at: None,
     };
@@ -678,7 +677,7 @@ mod tests {
     fn with_the_key_lost_the_secrets_can_be_given_again_or_the_integration_removed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lost.db");
-        let conn = db::open(&path).unwrap();
+        let conn = crate::store::open_file(&path).unwrap();
         for name in ["again", "gone"] {
             add(
                 &conn,

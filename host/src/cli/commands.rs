@@ -6,9 +6,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{IntegrationCommand, ProjectCommand, ServicesCommand};
-use crate::integration::NewIntegration;
-use crate::sync_run::SyncReport;
-use crate::{bindings_local, elements, integration, projects, serve, services};
+use crate::store::integrations::NewIntegration;
+use crate::sync::run::SyncReport;
+use crate::{
+    daemon::serve, services, store::bindings as bindings_local, store::elements,
+    store::integrations as integration, store::projects,
+};
 
 /// Print a JSON document. A reader that stopped reading (`| head`) is no
 /// error: the commands that keep SIGPIPE ignored (see `main`) end quietly.
@@ -200,7 +203,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                     project_name,
                 },
             )?;
-            crate::scope::set(&tx, &added, scope.change())?;
+            crate::store::scope::set(&tx, &added, scope.change())?;
             tx.commit()?;
             if let Some(dropped) = dropped {
                 eprintln!(
@@ -217,9 +220,9 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             let found = integration::get(conn, &name)?;
             let change = scope.change();
             let scope = if change.is_empty() {
-                crate::scope::get(conn, &found.id)?
+                crate::store::scope::get(conn, &found.id)?
             } else {
-                crate::scope::set(conn, &found, change)?
+                crate::store::scope::set(conn, &found, change)?
             };
             if json {
                 print_json(&scope)?;
@@ -250,7 +253,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
         }
         IntegrationCommand::Show { name, json } => {
             let found = integration::get(conn, &name)?;
-            let scope = crate::scope::get(conn, &found.id)?;
+            let scope = crate::store::scope::get(conn, &found.id)?;
             let shown = found.shown();
             if json {
                 let mut value = serde_json::to_value(&shown)?;
@@ -334,7 +337,7 @@ pub fn services_command(conn: &crate::store::Db, command: ServicesCommand) -> Re
     match command {
         ServicesCommand::Import { file, format } => {
             let summary = services::import(conn, &file, format)?;
-            crate::identification::apply_all(conn, &crate::runtime::Runtime::new()?)?;
+            crate::sync::identification::apply_all(conn, &crate::component::Runtime::new()?)?;
             println!(
                 "imported {}: {} created, {} updated, {} unchanged",
                 file.display(),
@@ -450,7 +453,7 @@ pub fn print_report(report: &SyncReport) {
 
 pub fn matches_command(
     conn: &crate::store::Db,
-    runtime: &crate::runtime::Runtime,
+    runtime: &crate::component::Runtime,
     decision: Option<crate::cli::MatchCommand>,
     json: bool,
     min_score: f64,
@@ -458,7 +461,7 @@ pub fn matches_command(
     use crate::cli::MatchCommand;
     match decision {
         None => {
-            let found = crate::matches::suggestions(conn, runtime, min_score)?;
+            let found = crate::sync::matches::suggestions(conn, runtime, min_score)?;
             if json {
                 return print_json(&found);
             }
@@ -480,14 +483,14 @@ pub fn matches_command(
             }
         }
         Some(MatchCommand::Reject { id }) => {
-            let m = crate::matches::reject(conn, runtime, &id)?;
+            let m = crate::sync::matches::reject(conn, runtime, &id)?;
             println!(
                 "rejected: platform client {} is not service {:?}; it will not be suggested again",
                 m.client, m.service
             );
         }
         Some(MatchCommand::Accept { id }) => {
-            let (m, binding) = crate::matches::accept(conn, runtime, &id)?;
+            let (m, binding) = crate::sync::matches::accept(conn, runtime, &id)?;
             println!(
                 "accepted: service {:?} is platform client {}, bound to port {} of splitter {} ({})",
                 m.service, m.client, binding.port, binding.splitter, binding.state

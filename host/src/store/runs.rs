@@ -1,11 +1,12 @@
 //! Run history and each integration's status, for `runs` and `status`.
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::params;
-use crate::store::{Db, Row};
-use crate::{schedule, serve};
+use crate::schedule;
+use crate::store::{Db, Row, leases};
 
 #[derive(Debug, Serialize)]
 pub struct Run {
@@ -42,7 +43,7 @@ const SELECT: &str =
 
 pub fn history(conn: &Db, integration: Option<&str>, limit: u32) -> Result<Vec<Run>> {
     if let Some(name) = integration {
-        crate::integration::get(conn, name)?;
+        crate::store::integrations::get(conn, name)?;
     }
     conn.query(
         &format!(
@@ -78,7 +79,7 @@ pub struct Status {
 
 pub fn status(conn: &Db) -> Result<Vec<Status>> {
     let now = chrono::Utc::now();
-    let next: std::collections::HashMap<String, String> = serve::next_runs(conn, now)?
+    let next: std::collections::HashMap<String, String> = next_runs(conn, now)?
         .into_iter()
         .map(|(name, at)| (name, at.with_timezone(&schedule::ZONE).to_rfc3339()))
         .collect();
@@ -107,6 +108,76 @@ pub fn status(conn: &Db) -> Result<Vec<Status>> {
                 project,
                 sync_time,
             })
+        })
+        .collect()
+}
+
+/// A run marked running whose host is gone was cut short by a crash or a
+/// kill: the store rolled its writes back, so say so. Runs of live hosts
+/// (a daemon's, another command's) are left alone.
+pub fn mark_interrupted(conn: &Db) -> Result<()> {
+    type Running = (i64, Option<String>, Option<String>, Option<u32>);
+    let running: Vec<Running> = conn.query(
+        "SELECT id, host, heartbeat_at, pid FROM runs WHERE outcome = 'running'",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (id, host, beat, pid) in running {
+        // Runs from before hosts were recorded: a process of this machine.
+        let host = host.or_else(|| pid.map(|pid| format!("{}:{pid}", leases::machine())));
+        if leases::gone(host.as_deref(), beat.as_deref()) {
+            interrupt(conn, id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Mark a running run whose host is gone interrupted; what it staged is
+/// dropped with it.
+pub fn interrupt(conn: &Db, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM run_elements WHERE run_id = ?1", params![id])?;
+    conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![id])?;
+    conn.execute(
+        "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
+             error = 'the process stopped before the run ended; nothing it read was kept'
+         WHERE id = ?1 AND outcome = 'running'",
+        params![id, crate::store::now()],
+    )?;
+    Ok(())
+}
+
+/// An integration on the schedule: its name, daily time, last success.
+pub type Planned = (String, String, Option<DateTime<Utc>>);
+
+/// Integrations that synchronise on schedule: those that feed a project.
+pub fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
+    let rows = conn.query(
+        "SELECT i.name, i.sync_time,
+                (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
+         FROM integrations i WHERE i.project_id IS NOT NULL AND i.detached_at IS NULL ORDER BY i.name",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, time, last)| {
+            let last = last
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            (name, time, last)
+        })
+        .collect())
+}
+
+/// Each integration's next planned run, from now.
+pub fn next_runs(conn: &Db, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+    scheduled(conn)?
+        .into_iter()
+        .map(|(name, time, _)| {
+            Ok((
+                name,
+                schedule::next_run(now, schedule::parse_time(&time)?, schedule::ZONE),
+            ))
         })
         .collect()
 }

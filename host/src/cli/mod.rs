@@ -1,11 +1,16 @@
 //! The command line: every command, flag and hint. A public contract:
 //! scripts rely on these names.
 
+pub mod commands;
+pub mod demo;
+pub mod progress;
+pub mod summary;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{elements, services};
+use crate::{services, store::elements};
 
 #[derive(Parser)]
 #[command(
@@ -176,9 +181,9 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    pub fn change(&self) -> crate::scope::Change {
-        crate::scope::Change {
-            kinds: self.kinds.as_deref().map(crate::scope::parse_kinds),
+    pub fn change(&self) -> crate::store::scope::Change {
+        crate::store::scope::Change {
+            kinds: self.kinds.as_deref().map(crate::store::scope::parse_kinds),
             max_removal_percent: self.max_removal_percent,
         }
     }

@@ -12,8 +12,6 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db;
-
 #[derive(Clone, Debug, Serialize)]
 pub struct Binding {
     pub service: String,
@@ -100,7 +98,7 @@ pub fn history(conn: &Db, service: &str) -> Result<Vec<Event>> {
 pub fn record(conn: &Db, service: &str, state: &str, detail: Option<&str>) -> Result<()> {
     conn.execute(
         "INSERT INTO binding_events (service_id, at, state, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![service, db::now(), state, detail],
+        params![service, crate::store::now(), state, detail],
     )?;
     Ok(())
 }
@@ -109,7 +107,7 @@ pub fn record(conn: &Db, service: &str, state: &str, detail: Option<&str>) -> Re
 pub fn set_state(conn: &Db, service: &str, state: &str, reason: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE bindings SET state = ?2, reason = ?3, updated_at = ?4 WHERE service_id = ?1",
-        params![service, state, reason, db::now()],
+        params![service, state, reason, crate::store::now()],
     )?;
     record(conn, service, state, reason)
 }
@@ -258,7 +256,7 @@ pub fn bind(
         tx.execute(
             "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-            params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), db::now()],
+            params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), crate::store::now()],
         )?;
         record(
             &tx,
@@ -316,7 +314,7 @@ pub fn bind(
     tx.execute(
         "UPDATE bindings SET integration_id = ?2, splitter_id = ?3, port = ?4, box_id = ?5, state = 'pending',
              reason = NULL, moving_property_id = ?6, updated_at = ?7 WHERE service_id = ?1",
-        params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), moving_property, db::now()],
+        params![service, splitter.integration_id, splitter_id, port, splitter.box_id(), moving_property, crate::store::now()],
     )?;
     let detail = match &moving_property {
         Some(property) => format!(
@@ -357,7 +355,7 @@ pub fn bind_matched(
         "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state, platform_client_id, created_at, updated_at)
          SELECT ?1, e.integration_id, ?3, ?4, json_extract(e.data, '$.box'), 'pending', ?2, ?5, ?5
          FROM elements e WHERE e.kind = 'splitter' AND e.id = ?3 AND e.removed_at IS NULL LIMIT 1",
-        params![service, client, splitter_id, port, db::now()],
+        params![service, client, splitter_id, port, crate::store::now()],
     )?;
     check_port(conn, service, splitter_id, port)?;
     record(

@@ -5,9 +5,9 @@ use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::bindings::element_store::BatchOutcome;
-use crate::bindings::types::ElementKind;
-use crate::run_store::{Progress, kind_name};
+use crate::component::bindings::element_store::BatchOutcome;
+use crate::component::bindings::types::ElementKind;
+use crate::store::staging::{Progress, kind_name};
 
 /// A spinner per kind on a terminal's stderr; plain lines, one per kind
 /// read, when stderr is a pipe or a log.

@@ -14,8 +14,8 @@ use crate::store::{self, Location, leases};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
+use crate::component::Runtime;
 use crate::daemon::{Daemon, Triggered};
-use crate::runtime::Runtime;
 use crate::schedule;
 
 /// A line for whoever watches stdout; a closed stdout (a detached service)
@@ -63,42 +63,6 @@ fn api_token(conn: &Db) -> Result<String> {
     Ok(token)
 }
 
-/// An integration on the schedule: its name, daily time, last success.
-type Planned = (String, String, Option<DateTime<Utc>>);
-
-/// Integrations that synchronise on schedule: those that feed a project.
-fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
-    let rows = conn.query(
-        "SELECT i.name, i.sync_time,
-                (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
-         FROM integrations i WHERE i.project_id IS NOT NULL AND i.detached_at IS NULL ORDER BY i.name",
-        params![],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?)),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, time, last)| {
-            let last = last
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc));
-            (name, time, last)
-        })
-        .collect())
-}
-
-/// Each integration's next planned run, from now.
-pub fn next_runs(conn: &Db, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
-    scheduled(conn)?
-        .into_iter()
-        .map(|(name, time, _)| {
-            Ok((
-                name,
-                schedule::next_run(now, schedule::parse_time(&time)?, schedule::ZONE),
-            ))
-        })
-        .collect()
-}
-
 fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&schedule::ZONE)
         .format("%Y-%m-%d %H:%M %Z")
@@ -109,8 +73,8 @@ fn local(t: DateTime<Utc>) -> String {
 /// claims it: whatever the number of hosts, one of them runs each slot.
 fn start_slot(daemon: &Arc<Daemon>, conn: &Db, name: &str, trigger: &str, slot: DateTime<Utc>) {
     let slot = slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let claimed =
-        crate::integration::get(conn, name).and_then(|i| leases::claim_slot(conn, &i.id, &slot));
+    let claimed = crate::store::integrations::get(conn, name)
+        .and_then(|i| leases::claim_slot(conn, &i.id, &slot));
     match claimed {
         Ok(true) => start(daemon, name, trigger, Some(slot)),
         Ok(false) => tracing::info!(integration = name, slot, "slot taken by another host"),
@@ -119,7 +83,7 @@ fn start_slot(daemon: &Arc<Daemon>, conn: &Db, name: &str, trigger: &str, slot: 
 }
 
 fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str, slot: Option<String>) {
-    match daemon.trigger(name, trigger, crate::sync_run::Tuning::default(), slot) {
+    match daemon.trigger(name, trigger, crate::sync::run::Tuning::default(), slot) {
         Ok(Triggered::Started { run_id }) => {
             tracing::info!(integration = name, run_id, trigger, "sync started")
         }
@@ -154,7 +118,7 @@ fn scheduler(daemon: Arc<Daemon>) {
                 .ok();
         }
         let Some(db) = &conn else { continue };
-        let planned = match scheduled(db) {
+        let planned = match crate::store::runs::scheduled(db) {
             Ok(planned) => planned,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "reading the schedule");
@@ -165,7 +129,7 @@ fn scheduler(daemon: Arc<Daemon>) {
         match leases::take_over_slots(db, daemon.capacity()) {
             Ok(taken) => {
                 for (integration_id, slot) in taken {
-                    let name = crate::integration::list(db)
+                    let name = crate::store::integrations::list(db)
                         .ok()
                         .and_then(|all| all.into_iter().find(|i| i.id == integration_id))
                         .map(|i| i.name);
@@ -232,7 +196,7 @@ async fn stop_signal() {
 
 pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
     let conn = store::open(location)?;
-    crate::sync_run::finish_interrupted(&conn)?;
+    crate::sync::run::finish_interrupted(&conn)?;
     let token = api_token(&conn)?;
     drop(conn);
     let runtime = Arc::new(Runtime::new()?);
@@ -274,7 +238,7 @@ pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<E
 /// Set an integration's daily sync time (HH:MM, America/Sao_Paulo).
 pub fn set_sync_time(conn: &Db, name: &str, at: &str) -> Result<()> {
     let time = schedule::parse_time(at)?;
-    let integration = crate::integration::get(conn, name)?;
+    let integration = crate::store::integrations::get(conn, name)?;
     conn.execute(
         "UPDATE integrations SET sync_time = ?2 WHERE id = ?1",
         params![integration.id, time.format("%H:%M").to_string()],

@@ -10,9 +10,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
-use crate::bindings::types::{ElementBatch, ElementKind};
-use crate::db;
+use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
+use crate::component::bindings::types::{ElementBatch, ElementKind};
 use crate::params;
 use crate::store::{Db, Transaction};
 
@@ -109,7 +108,7 @@ impl RunStore {
             conn,
             integration_id: integration_id.to_string(),
             run_id,
-            now: db::now(),
+            now: crate::store::now(),
             progress,
         };
         // Leftovers of an earlier attempt under the same id, if any.
@@ -359,12 +358,12 @@ impl RunStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{PortData, SplitterData};
-    use crate::integration::{self, NewIntegration};
+    use crate::component::bindings::types::{PortData, SplitterData};
+    use crate::store::integrations::{self as integration, NewIntegration};
 
     fn open() -> (tempfile::TempDir, Db, String) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
+        let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let added = integration::add(
             &conn,
             NewIntegration {
@@ -516,7 +515,7 @@ mod tests {
         ))
         .unwrap();
         drop(conn);
-        let conn = db::open(&dir.path().join("mapsync.db")).unwrap();
+        let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let (data, fingerprint): (String, Option<i64>) = conn
             .query_row("SELECT data, fingerprint FROM elements", params![], |r| {
                 Ok((r.get(0)?, r.get(1)?))

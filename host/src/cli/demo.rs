@@ -7,12 +7,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 
-use crate::integration::{self, Integration, NewIntegration};
-use crate::run_store::NoProgress;
-use crate::sync_run::{self, SyncReport, Tuning};
+use crate::store::integrations::{self as integration, Integration, NewIntegration};
+use crate::store::staging::NoProgress;
+use crate::sync::run::{self as sync_run, SyncReport, Tuning};
 use crate::{
-    bindings_local, db, elements, identification, outbox, print_report, projects, runtime,
-    services, summary,
+    cli::summary, component as runtime, print_report, services, store::bindings as bindings_local,
+    store::elements, store::projects, sync::identification, sync::outbox,
 };
 
 pub fn run() -> Result<ExitCode> {
@@ -29,7 +29,7 @@ pub fn run() -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("mapsync-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("demo.db");
-    let conn = db::open(&path)?;
+    let conn = crate::store::open_file(&path)?;
     let added = integration::add(
         &conn,
         NewIntegration {

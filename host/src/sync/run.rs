@@ -6,25 +6,14 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::sync as wit_sync;
-use crate::db;
-use crate::integration::Integration;
+use crate::component::bindings::sync as wit_sync;
+use crate::component::{Limits, Runtime};
 use crate::params;
-use crate::run_store::{Progress, RunStore, kind_name};
-use crate::runtime::{Limits, Runtime};
 use crate::store::Db;
+use crate::store::integrations::Integration;
 use crate::store::leases;
-
-/// Request tuning a test or an operator may want (zero means the guest's
-/// default), and this run's confirmation of held removals.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tuning {
-    pub page_size: u32,
-    pub max_attempts: u32,
-    pub timeout_ms: u32,
-    /// A person confirmed the removals an earlier run held.
-    pub allow_removals: bool,
-}
+use crate::store::staging::{Progress, RunStore, kind_name};
+pub use crate::sync::settings::{Tuning, settings};
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KindCounts {
@@ -89,23 +78,6 @@ impl SyncReport {
     }
 }
 
-/// The component's settings for an integration.
-pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings {
-    wit_sync::Settings {
-        api_url: integration.api_url.clone(),
-        api_key: integration.api_key.clone(),
-        user: integration.user.clone(),
-        password: integration.password.clone(),
-        project_name: integration.project_name.clone(),
-        page_size: tuning.page_size,
-        max_attempts: tuning.max_attempts,
-        timeout_ms: tuning.timeout_ms,
-        switched_off: Vec::new(),
-        max_removal_percent: crate::scope::DEFAULT_MAX_REMOVAL_PERCENT,
-        allow_removals: tuning.allow_removals,
-    }
-}
-
 /// Synchronise `integration` now. A failure of the sync itself is reported
 /// (status "failed"), not returned as `Err`; `Err` means the run could not
 /// even be recorded.
@@ -129,9 +101,9 @@ pub fn begin(
     integration: &Integration,
     trigger: &str,
 ) -> Result<i64> {
-    crate::projects::ensure_can_sync(conn, integration)?;
+    crate::store::projects::ensure_can_sync(conn, integration)?;
     // Pushes left queued by an earlier command go first, so the sync sees them.
-    crate::outbox::process(conn, runtime, None).context("sending queued pushes")?;
+    crate::sync::outbox::process(conn, runtime, None).context("sending queued pushes")?;
     // One sync per integration across processes and hosts: a running run
     // whose host is alive refuses it; one whose host is gone was cut short.
     // The store's index on running runs keeps two hosts from both starting.
@@ -151,9 +123,9 @@ pub fn begin(
                 )
             });
         }
-        db::interrupt_run(&tx, run)?;
+        crate::store::runs::interrupt(&tx, run)?;
     }
-    let now = db::now();
+    let now = crate::store::now();
     let inserted = tx.query_row(
         "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid, host, heartbeat_at)
          VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?3)
@@ -199,7 +171,7 @@ pub fn execute(
         params![run_id],
         |r| r.get(0),
     )?;
-    let scope = crate::scope::get(&conn, &integration.id)?;
+    let scope = crate::store::scope::get(&conn, &integration.id)?;
     let settings = wit_sync::Settings {
         switched_off: scope.switched_off(),
         max_removal_percent: scope.max_removal_percent,
@@ -213,9 +185,9 @@ pub fn execute(
         status: "succeeded".into(),
         error: None,
         started_at,
-        finished_at: db::now(),
+        finished_at: crate::store::now(),
         // Every kind is always present, so scripts can read any count.
-        kinds: crate::elements::KINDS
+        kinds: crate::store::elements::KINDS
             .iter()
             .map(|k| (k.to_string(), KindCounts::default()))
             .collect(),
@@ -325,7 +297,7 @@ fn record_outcome(conn: &Db, report: &SyncReport, identified: bool) -> Result<()
 
 /// Identify clients after run `run_id`, and note that it is done.
 fn identify(conn: &Db, runtime: &Runtime, integration: &Integration, run_id: i64) -> Result<()> {
-    crate::identification::apply(conn, runtime, integration)
+    crate::sync::identification::apply(conn, runtime, integration)
         .context("identifying clients after the sync")?;
     conn.execute(
         "UPDATE runs SET identified = TRUE WHERE id = ?1",
@@ -348,7 +320,7 @@ pub fn finish_interrupted(conn: &Db) -> Result<()> {
     }
     let runtime = Runtime::new()?;
     for (run_id, name) in pending {
-        let integration = crate::integration::get(conn, &name)?;
+        let integration = crate::store::integrations::get(conn, &name)?;
         tracing::info!(run_id, integration = %name, "finishing the identification of an interrupted run");
         identify(conn, &runtime, &integration, run_id)?;
     }

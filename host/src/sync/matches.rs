@@ -9,13 +9,12 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::bindings_local::{self as local, record};
-use crate::db;
-use crate::identification;
-use crate::integration::{self, Integration};
+use crate::component::Runtime;
 use crate::params;
-use crate::runtime::Runtime;
 use crate::store::Db;
+use crate::store::bindings::{self as local, record};
+use crate::store::integrations::{self as integration, Integration};
+use crate::sync::identification;
 
 /// A suggestion as people and scripts read it (`matches --json`).
 #[derive(Clone, Debug, Serialize)]
@@ -148,7 +147,7 @@ fn decide(conn: &Db, integration: &Integration, found: &Match, decision: &str) -
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (integration_id, service_id, client_id) DO UPDATE SET
              decision = excluded.decision, score = excluded.score, decided_at = excluded.decided_at",
-        params![integration.id, found.service, found.client, decision, found.score, db::now()],
+        params![integration.id, found.service, found.client, decision, found.score, crate::store::now()],
     )?;
     Ok(())
 }
@@ -203,7 +202,7 @@ pub fn accept(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, local::B
     record(&tx, &found.service, "match-accepted", Some(&detail))?;
     local::bind_matched(&tx, &found.service, &found.client, splitter, port)?;
     tx.commit()?;
-    let binding = crate::outbox::confirm(conn, runtime, &found.service)?;
+    let binding = crate::sync::outbox::confirm(conn, runtime, &found.service)?;
     Ok((found, binding))
 }
 
@@ -214,9 +213,9 @@ mod tests {
 
     use ozmap_test_server::matching::{MatchingConfig, MatchingSet, matching_set};
 
-    use crate::bindings::matching::{PlatformClient, Service};
-    use crate::bindings::types::Position;
-    use crate::runtime::Runtime;
+    use crate::component::Runtime;
+    use crate::component::bindings::matching::{PlatformClient, Service};
+    use crate::component::bindings::types::Position;
 
     fn inputs(set: &MatchingSet) -> (Vec<Service>, Vec<PlatformClient>) {
         let services = set

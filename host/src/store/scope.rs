@@ -5,10 +5,10 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::bindings::types::ElementKind;
-use crate::integration::Integration;
+use crate::component::bindings::types::ElementKind;
 use crate::params;
 use crate::store::Db;
+use crate::store::integrations::Integration;
 
 /// The kinds an integration may switch off; projects are always read.
 pub const SELECTABLE: [&str; 5] = ["pole", "box", "splitter", "client", "property"];

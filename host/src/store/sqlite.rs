@@ -1,5 +1,5 @@
-//! The SQLite file: opening it (owner-only: it holds the integrations'
-//! secrets), its schema brought up to date.
+//! The SQLite file: opening it owner-only (it holds the integrations'
+//! secrets), with its pragmas, its schema brought up to date.
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use crate::params;
-use crate::store::{Db, leases};
+use crate::store::Db;
 
 /// Open (creating if need be) the database and bring its schema up to date.
 pub fn open(path: &Path) -> Result<Db> {
@@ -38,32 +37,6 @@ pub fn open(path: &Path) -> Result<Db> {
             files.join(", ")
         );
     }
-    let encrypted = crate::integration::encrypt_plaintext_secrets(&conn).with_context(|| {
-        format!(
-            "encrypting the integrations' secrets in the database {}",
-            path.display()
-        )
-    })?;
-    if let Some(encrypted) = encrypted {
-        let keep = match &encrypted.key {
-            crate::secrets::KeySource::Variable => {
-                "keep that key with your backups of the database".to_string()
-            }
-            crate::secrets::KeySource::File { path, .. } => {
-                format!("keep {} with your backups of the database", path.display())
-            }
-        };
-        eprintln!(
-            "note: the API keys and passwords of {} integration(s) in {} were stored in clear; \
-             they are now encrypted with {}, and the database file is owner-only (0600). \
-             The secrets cannot be read without that key: {keep}, or they must be entered again. \
-             Copies of the database made before now still hold them in clear",
-            encrypted.integrations,
-            path.display(),
-            encrypted.key
-        );
-    }
-    mark_interrupted_runs(&conn)?;
     Ok(conn)
 }
 
@@ -115,43 +88,4 @@ fn owner_only(path: &Path) -> Result<Vec<(PathBuf, u32)>> {
         }
     }
     Ok(tightened)
-}
-
-/// A run marked running whose host is gone was cut short by a crash or a
-/// kill: the store rolled its writes back, so say so. Runs of live hosts
-/// (a daemon's, another command's) are left alone.
-pub fn mark_interrupted_runs(conn: &Db) -> Result<()> {
-    type Running = (i64, Option<String>, Option<String>, Option<u32>);
-    let running: Vec<Running> = conn.query(
-        "SELECT id, host, heartbeat_at, pid FROM runs WHERE outcome = 'running'",
-        params![],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
-    for (id, host, beat, pid) in running {
-        // Runs from before hosts were recorded: a process of this machine.
-        let host = host.or_else(|| pid.map(|pid| format!("{}:{pid}", leases::machine())));
-        if leases::gone(host.as_deref(), beat.as_deref()) {
-            interrupt_run(conn, id)?;
-        }
-    }
-    Ok(())
-}
-
-/// Mark a running run whose host is gone interrupted; what it staged is
-/// dropped with it.
-pub fn interrupt_run(conn: &Db, id: i64) -> Result<()> {
-    conn.execute("DELETE FROM run_elements WHERE run_id = ?1", params![id])?;
-    conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![id])?;
-    conn.execute(
-        "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
-             error = 'the process stopped before the run ended; nothing it read was kept'
-         WHERE id = ?1 AND outcome = 'running'",
-        params![id, now()],
-    )?;
-    Ok(())
-}
-
-/// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

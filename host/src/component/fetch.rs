@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use url::Url;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, default_send_request};
 
-use crate::bindings::http_fetch::{FetchError, Method, Request, Response};
+use crate::component::bindings::http_fetch::{FetchError, Method, Request, Response};
 
 /// The largest answer accepted; a page of a few thousand elements is a few
 /// megabytes.

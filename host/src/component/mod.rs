@@ -2,6 +2,10 @@
 //! mapsync's own interfaces (no WASI: no files, no environment, no sockets
 //! of its own), with bounded memory and time.
 
+pub mod bindings;
+pub mod fetch;
+pub mod guest_log;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +16,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
-use crate::bindings::{
-    self, Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
+use crate::store::staging::RunStore;
+use bindings::{
+    Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
     matching as wit_matching, sync as wit_sync,
 };
-use crate::fetch::Fetcher;
-use crate::run_store::RunStore;
+use fetch::Fetcher;
 
 /// The guest, built by `build.rs`.
 const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
@@ -78,7 +82,7 @@ impl bindings::types::Host for HostState {}
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
-        crate::guest_log::forward(level, &message, &fields);
+        crate::component::guest_log::forward(level, &message, &fields);
         if level == log::Level::Error {
             self.last_error = Some(message);
         }
@@ -502,15 +506,15 @@ impl std::hash::Hasher for HashWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::http_fetch::{FetchError, Method, Request};
-    use crate::integration::{self, NewIntegration};
-    use crate::run_store::NoProgress;
+    use crate::component::bindings::http_fetch::{FetchError, Method, Request};
+    use crate::store::integrations::{self as integration, NewIntegration};
+    use crate::store::staging::NoProgress;
 
     /// The guest's answer when its settings point elsewhere than the
     /// origin the host allows.
     fn sync_elsewhere(runtime: &Runtime, allowed: &str, settings_url: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::db::open(&dir.path().join("mapsync.db")).unwrap();
+        let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let added = integration::add(
             &conn,
             NewIntegration {
@@ -606,7 +610,7 @@ mod tests {
     /// the error the caller gets carries that line, not just "unreachable".
     #[test]
     fn a_trap_carries_the_components_last_error_line() {
-        use crate::bindings::log::Host as _;
+        use crate::component::bindings::log::Host as _;
         let mut state = HostState {
             limits: StoreLimitsBuilder::new().build(),
             fetcher: Fetcher::new("http://127.0.0.1:9").unwrap(),
@@ -627,7 +631,7 @@ mod tests {
         );
 
         // The deadline bounds a sleep: past it, sleeping returns at once.
-        use crate::bindings::clock::Host as _;
+        use crate::component::bindings::clock::Host as _;
         let started = Instant::now();
         state.sleep(60_000);
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -663,7 +667,7 @@ mod tests {
 
     #[test]
     fn a_default_port_is_the_same_origin_as_none() {
-        let origin = |u: &str| crate::fetch::origin_of(&url::Url::parse(u).unwrap());
+        let origin = |u: &str| crate::component::fetch::origin_of(&url::Url::parse(u).unwrap());
         assert_eq!(origin("https://a.example"), origin("https://a.example:443"));
         assert_eq!(
             origin("https://a.example/api/v2"),

@@ -4,7 +4,7 @@ use crate::store::Db;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::elements;
+use crate::store::elements;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {

@@ -4,9 +4,8 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::db;
-use crate::integration::{self, Integration};
 use crate::params;
+use crate::store::integrations::{self as integration, Integration};
 use crate::store::{Db, Row};
 
 #[derive(Debug, Serialize)]
@@ -46,7 +45,7 @@ pub fn create(conn: &Db, name: &str) -> Result<Project> {
     }
     conn.execute(
         "INSERT INTO projects (name, created_at) VALUES (?1, ?2)",
-        params![name.trim(), db::now()],
+        params![name.trim(), crate::store::now()],
     )?;
     get(conn, name)
 }
@@ -138,7 +137,7 @@ pub fn remove_integration(conn: &Db, project_name: &str) -> Result<String> {
     };
     conn.execute(
         "UPDATE integrations SET detached_at = ?2 WHERE project_id = ?1 AND detached_at IS NULL",
-        params![project.id, db::now()],
+        params![project.id, crate::store::now()],
     )?;
     Ok(integration)
 }

@@ -1,6 +1,8 @@
 //! The daemon's heart: at most one sync per integration at a time, a small
 //! bounded number at once, live progress, and a clean stop.
 
+pub mod serve;
+
 use std::collections::{BTreeMap, HashMap};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -10,13 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::bindings::element_store::BatchOutcome;
-use crate::bindings::types::ElementKind;
-use crate::run_store::{Progress, kind_name};
-use crate::runtime::Runtime;
+use crate::component::Runtime;
+use crate::component::bindings::element_store::BatchOutcome;
+use crate::component::bindings::types::ElementKind;
+use crate::store::integrations as integration;
+use crate::store::staging::{Progress, kind_name};
 use crate::store::{self, Location, leases};
-use crate::sync_run::{self, Tuning};
-use crate::{db, integration};
+use crate::sync::run::{self as sync_run, Tuning};
 
 /// What a run has done so far, as the API and `status` show it.
 #[derive(Clone, Debug, Serialize)]
@@ -133,7 +135,7 @@ impl Daemon {
             // A run whose outcome is recorded has ended, though its thread
             // may still be identifying clients: a new one may start.
             if let Some(live) = running.get(&integration.id)
-                && !crate::runs::ended(&conn, live.run_id.load(Ordering::Relaxed))?
+                && !crate::store::runs::ended(&conn, live.run_id.load(Ordering::Relaxed))?
             {
                 return Ok(Triggered::AlreadyRunning(
                     live.snapshot.lock().unwrap().clone(),
@@ -146,7 +148,7 @@ impl Daemon {
                     run_id: 0,
                     integration: integration.name.clone(),
                     trigger: trigger.into(),
-                    started_at: db::now(),
+                    started_at: crate::store::now(),
                     kind: None,
                     pages: 0,
                     read: BTreeMap::new(),
@@ -276,7 +278,7 @@ mod tests {
             TestServer::start(config.clone(), generate(&GeneratorConfig::small())).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
-        let conn = db::open(&path).unwrap();
+        let conn = crate::store::open_file(&path).unwrap();
         integration::add(
             &conn,
             integration::NewIntegration {
@@ -289,7 +291,8 @@ mod tests {
             },
         )
         .unwrap();
-        crate::projects::link(&conn, "isp", crate::projects::LinkTo::New("P")).unwrap();
+        crate::store::projects::link(&conn, "isp", crate::store::projects::LinkTo::New("P"))
+            .unwrap();
         let daemon = Daemon::new(
             &Location::Sqlite(path),
             Arc::new(Runtime::new().unwrap()),

@@ -10,15 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::bindings::binding::{Customer, PortBinding, PushError};
-use crate::bindings::sync::Settings;
-use crate::bindings::types::Position;
-use crate::bindings_local::{self as local, record, set_state};
-use crate::db;
-use crate::integration::{self, Integration};
+use crate::component::Runtime;
+use crate::component::bindings::binding::{Customer, PortBinding, PushError};
+use crate::component::bindings::sync::Settings;
+use crate::component::bindings::types::Position;
 use crate::params;
-use crate::runtime::Runtime;
 use crate::store::Db;
+use crate::store::bindings::{self as local, record, set_state};
+use crate::store::integrations::{self as integration, Integration};
 use crate::store::leases;
 
 const PUSH: &str = "push";
@@ -29,13 +28,13 @@ const WITHDRAW: &str = "withdraw";
 const TRIES_NOW: u32 = 3;
 
 fn settings(integration: &Integration) -> Settings {
-    crate::sync_run::settings(integration, crate::sync_run::Tuning::default())
+    crate::sync::settings::settings(integration, crate::sync::settings::Tuning::default())
 }
 
 fn enqueue(conn: &Db, service: &str, operation: &str, payload: Value) -> Result<()> {
     conn.execute(
         "INSERT INTO outbox (service_id, operation, payload, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![service, operation, payload.to_string(), db::now()],
+        params![service, operation, payload.to_string(), crate::store::now()],
     )?;
     Ok(())
 }
@@ -66,7 +65,7 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
             let tx = conn.transaction()?;
             let queued = tx.execute(
                 "UPDATE outbox SET next_attempt_at = ?2 WHERE service_id = ?1 AND operation = ?3",
-                params![service, db::now(), PUSH],
+                params![service, crate::store::now(), PUSH],
             )?;
             if queued == 0 {
                 enqueue(&tx, service, PUSH, json!({}))?;
@@ -157,7 +156,7 @@ pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
     let due = conn.query(
         "SELECT id, service_id, operation, payload, attempts FROM outbox
          WHERE next_attempt_at <= ?1 AND (CAST(?2 AS TEXT) IS NULL OR service_id = ?2) ORDER BY id",
-        params![db::now(), only],
+        params![crate::store::now(), only],
         |r| {
             Ok((
                 r.get::<i64>(0)?,
@@ -258,7 +257,7 @@ fn attempt_once(
             conn.execute(
                 "UPDATE bindings SET state = 'pushed', reason = NULL, platform_client_id = ?2, platform_property_id = ?3,
                      created_property = ?4, moving_property_id = NULL, updated_at = ?5 WHERE service_id = ?1",
-                params![service, pushed.client, pushed.property, pushed.created_property, db::now()],
+                params![service, pushed.client, pushed.property, pushed.created_property, crate::store::now()],
             )
             .map_err(transient)?;
             let detail = match &binding.moving_property {

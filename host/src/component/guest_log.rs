@@ -1,6 +1,6 @@
 //! The component's `log` import: its lines into the host's log.
 
-use crate::bindings::log::Level;
+use crate::component::bindings::log::Level;
 
 /// Longest message or field value kept; the rest is dropped, so a confused
 /// component cannot flood the log with one line.
