@@ -2,7 +2,9 @@
 //! default) in America/Sao_Paulo, from the time zone database, not a fixed
 //! offset.
 
-use anyhow::{Result, bail};
+use crate::error::invalid;
+use crate::refuse;
+use anyhow::Result;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -12,7 +14,10 @@ pub const ZONE: Tz = chrono_tz::America::Sao_Paulo;
 pub fn parse_time(text: &str) -> Result<NaiveTime> {
     match NaiveTime::parse_from_str(text.trim(), "%H:%M") {
         Ok(time) => Ok(time),
-        Err(_) => bail!("sync time {text:?} is not a time of day as HH:MM (24-hour), e.g. 04:00"),
+        Err(_) => refuse!(invalid(
+            "sync_time",
+            format!("sync time {text:?} is not a time of day as HH:MM (24-hour), e.g. 04:00")
+        )),
     }
 }
 

@@ -6,15 +6,17 @@
 mod fields;
 mod import;
 
+use crate::error::{Hint, conflict, not_found};
+use crate::refuse;
 use std::borrow::Cow;
 use std::io::Write;
 
-use anyhow::{Result, bail};
-use serde::Serialize;
+use anyhow::Result;
 
-use crate::params;
 use crate::store::Db;
+use crate::store::services as store;
 
+pub use crate::store::services::{Listed, Service};
 pub use import::{Format, IMPORT_LIMIT, import, import_bytes};
 
 /// What a spreadsheet takes for the start of a formula when a cell begins
@@ -53,102 +55,28 @@ pub const FIELDS: [&str; 10] = [
     "status",
 ];
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Service {
-    pub id_cliente_servico: String,
-    pub name: Option<String>,
-    /// CPF or CNPJ, digits only.
-    pub document: Option<String>,
-    pub address: Option<String>,
-    pub lat: Option<f64>,
-    pub lng: Option<f64>,
-    pub pppoe_login: Option<String>,
-    pub onu_serial: Option<String>,
-    /// `AA:BB:CC:DD:EE:FF`.
-    pub onu_mac: Option<String>,
-    pub status: Option<String>,
-}
-
-/// A service as `list` and `show` give it: with the platform client that
-/// carries its id as code, when a sync brought one.
-#[derive(Serialize)]
-pub struct Listed {
-    #[serde(flatten)]
-    pub service: Service,
-    pub platform_client_id: Option<String>,
-}
-
-const COLUMNS: &str = "s.id_cliente_servico, s.name, s.document, s.address, s.lat, s.lng, \
-     s.pppoe_login, s.onu_serial, s.onu_mac, s.status";
-
-fn from_row(row: &crate::store::Row) -> Result<Service> {
-    Ok(Service {
-        id_cliente_servico: row.get(0)?,
-        name: row.get(1)?,
-        document: row.get(2)?,
-        address: row.get(3)?,
-        lat: row.get(4)?,
-        lng: row.get(5)?,
-        pppoe_login: row.get(6)?,
-        onu_serial: row.get(7)?,
-        onu_mac: row.get(8)?,
-        status: row.get(9)?,
-    })
-}
-
-/// The stored service with this id, without its platform match.
-fn find(conn: &Db, id: &str) -> Result<Option<Service>> {
-    conn.query_opt(
-        &format!("SELECT {COLUMNS} FROM services s WHERE s.id_cliente_servico = ?1"),
-        params![id],
-        from_row,
-    )
-}
-
-/// Services with their platform client, all of them or the one with `id`.
-fn listed(conn: &Db, id: Option<&str>) -> Result<Vec<Listed>> {
-    // The clients are grouped by code once, rather than searched per service,
-    // so listing stays linear in services plus clients. Two clients with the
-    // same code (two integrations, or a duplicate on the platform) resolve to
-    // the lowest id, so the answer does not change from one run to the next.
-    let sql = format!(
-        "WITH clients AS (
-             SELECT json_extract(data, '$.code') AS code, MIN(json_extract(data, '$.id')) AS id
-             FROM elements
-             WHERE kind = 'client' AND removed_at IS NULL AND json_extract(data, '$.code') IS NOT NULL
-             GROUP BY 1
-         )
-         SELECT {COLUMNS}, c.id FROM services s LEFT JOIN clients c ON c.code = s.id_cliente_servico
-         WHERE CAST(?1 AS TEXT) IS NULL OR s.id_cliente_servico = ?1
-         ORDER BY s.id_cliente_servico"
-    );
-    conn.query(&sql, params![id], |row| {
-        Ok(Listed {
-            service: from_row(row)?,
-            platform_client_id: row.get(10)?,
-        })
-    })
-}
-
 /// Every service, by id.
 pub fn list(conn: &Db) -> Result<Vec<Listed>> {
-    listed(conn, None)
+    store::list_with_clients(conn, None)
 }
 
 /// The service with this id, or an error that says none has it.
 pub fn get(conn: &Db, id: &str) -> Result<Listed> {
-    if let Some(found) = listed(conn, Some(id.trim()))?.pop() {
+    if let Some(found) = store::list_with_clients(conn, Some(id.trim()))?.pop() {
         return Ok(found);
     }
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM services", params![], |r| r.get(0))?;
+    let count = store::count(conn)?;
     if count == 0 {
-        bail!(
-            "no service with id_cliente_servico {id:?}: none is imported yet (import them with `mapsync services import FILE`)"
+        refuse!(
+            not_found(format!(
+                "no service with id_cliente_servico {id:?}: none is imported yet (import them first)"
+            )),
+            Hint::ImportServices
         );
     }
-    bail!(
-        "no service with id_cliente_servico {id:?} among the {count} imported (`mapsync services list` shows them)"
-    )
+    refuse!(not_found(format!(
+        "no service with id_cliente_servico {id:?} among the {count} imported"
+    )))
 }
 
 /// Write the codes file OZmap is sent: every service, by id, with the
@@ -176,13 +104,13 @@ pub fn export_codes(conn: &Db, out: &mut impl Write) -> Result<usize> {
         }
     }
     if !dangerous.is_empty() {
-        bail!(
+        refuse!(conflict(format!(
             "the codes file was not written: {} id(s) begin with a character a spreadsheet reads as a formula \
              (=, +, -, @, tab or carriage return), and ids must reach OZmap exactly as stored, so they cannot be \
              neutralised: {}; correct them in the management system (or on the platform) first",
             dangerous.len(),
             dangerous.join(", ")
-        );
+        )));
     }
     // Excel reads a CSV without a BOM as the local code page and garbles
     // accents; RFC 4180 asks for CRLF line ends.

@@ -60,7 +60,15 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
     ] {
         message = message.replace(flag, field);
     }
-    anyhow::anyhow!(message)
+    // A refusal stays one, of the same kind, in the API's words.
+    match crate::error::Refusal::of(&e) {
+        Some(refusal) => anyhow::Error::new(crate::error::Refusal {
+            kind: refusal.kind.clone(),
+            message,
+            hint: refusal.hint.clone(),
+        }),
+        None => anyhow::anyhow!(message),
+    }
 }
 
 pub async fn list(State(state): State<Shared>) -> Result<Response, ApiError> {

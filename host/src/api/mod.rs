@@ -15,6 +15,7 @@ mod services;
 
 use std::sync::Arc;
 
+use crate::error::{Kind, Refusal};
 use crate::store::Db;
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
@@ -172,6 +173,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The input field a refusal names (`error.field`).
+    field: Option<String>,
     extra: Option<(&'static str, Value)>,
 }
 
@@ -181,6 +184,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
             extra: None,
         }
     }
@@ -206,30 +210,33 @@ impl ApiError {
         )
     }
 
-    /// A domain function's refusal: its message is written for people, so
-    /// it is passed on with the status it calls for; a failure underneath
-    /// (the database, a file) is logged and answered generically.
+    /// A domain function's error: a refusal is answered with the status of
+    /// its kind (an invalid one names its field); anything else with
+    /// `fallback`, or, when it is a failure underneath (the store, a file),
+    /// logged and answered generically.
     pub fn domain(e: anyhow::Error, fallback: StatusCode) -> ApiError {
-        if is_internal(&e) {
-            tracing::error!(error = %format!("{e:#}"), "request failed");
-            return ApiError::internal();
-        }
         let message = format!("{e:#}");
-        let lower = message.to_lowercase();
-        let status = if lower.starts_with("no ") || lower.contains(" has no binding") {
-            StatusCode::NOT_FOUND
-        } else if lower.contains("already") {
-            StatusCode::CONFLICT
-        } else if lower.contains("is stopping") {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            fallback
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if let Some(refusal) = Refusal::of(&e) {
+            let status = match &refusal.kind {
+                Kind::NotFound => StatusCode::NOT_FOUND,
+                Kind::Conflict => StatusCode::CONFLICT,
+                // A handler that validates its input says 400; a body
+                // that parses but names what cannot be, 422.
+                Kind::Invalid { .. } if fallback == StatusCode::BAD_REQUEST => fallback,
+                Kind::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut answer = ApiError::new(status, code_of(status), message);
+            if let Kind::Invalid { field: Some(field) } = &refusal.kind {
+                answer.field = Some(field.clone());
+            }
+            return answer;
+        }
+        if is_internal(&e) || fallback == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %message, "request failed");
             return ApiError::internal();
         }
-        ApiError::new(status, code_of(status), message)
+        ApiError::new(fallback, code_of(fallback), message)
     }
 }
 
@@ -276,6 +283,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({
             "error": { "status": self.status.as_u16(), "code": self.code, "message": self.message }
         });
+        if let Some(field) = self.field {
+            body["error"]["field"] = json!(field);
+        }
         if let Some((key, value)) = self.extra {
             body[key] = value;
         }

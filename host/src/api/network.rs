@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
-use crate::params;
 use crate::store::Db;
 use crate::store::elements::{self, Select};
 use crate::store::integrations::{self as integration, Integration};
@@ -141,14 +140,7 @@ pub async fn boxes(
 /// The integrations holding a current element of `kind` with this id,
 /// those that feed a project first.
 fn holders(conn: &Db, kind: &str, id: &str) -> Result<Vec<Integration>, ApiError> {
-    let names = conn.query(
-        "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
-         WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
-         ORDER BY (i.project_id IS NULL OR i.detached_at IS NOT NULL), i.name",
-        params![kind, id],
-        |r| r.get::<String>(0),
-    )?;
-    Ok(names
+    Ok(elements::holders(conn, kind, id)?
         .iter()
         .map(|n| integration::get(conn, n))
         .collect::<anyhow::Result<_>>()?)
@@ -159,17 +151,15 @@ fn bound_ports(
     conn: &Db,
     integration: &Integration,
 ) -> Result<HashMap<(String, u64), Value>, ApiError> {
-    let bound = conn.query(
-        "SELECT splitter_id, port, service_id, state FROM bindings WHERE integration_id = ?1",
-        params![integration.id],
-        |r| {
-            Ok((
-                (r.get::<String>(0)?, r.get::<u64>(1)?),
-                json!({ "service": r.get::<String>(2)?, "state": r.get::<String>(3)? }),
-            ))
-        },
-    )?;
-    Ok(bound.into_iter().collect())
+    Ok(crate::store::bindings::bound_ports(conn, &integration.id)?
+        .into_iter()
+        .map(|b| {
+            (
+                (b.splitter, b.port),
+                json!({ "service": b.service, "state": b.state }),
+            )
+        })
+        .collect())
 }
 
 /// A splitter's ports with the local binding of each (null when none): the

@@ -64,7 +64,9 @@ pub async fn link(
         let (linked, _) = projects::link(conn, &name, to).map_err(|e| {
             // The integration exists (checked above): a project the body
             // names and that does not exist cannot be linked to.
-            if format!("{e:#}").starts_with("no project named") {
+            let missing = crate::error::Refusal::of(&e)
+                .is_some_and(|r| r.kind == crate::error::Kind::NotFound);
+            if missing {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "unprocessable",

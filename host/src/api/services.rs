@@ -146,21 +146,11 @@ pub async fn bind(
     Body(body): Body<BindBody>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
+        // The store's refusals carry their kind: the port's or the
+        // service's state (409), or what the body names (422).
         let bound =
             bindings_local::bind(conn, &body.service, &body.splitter, body.port, body.moving)
-                .map_err(|e| {
-                    // The port's or the service's state refuses it (409); what
-                    // the body names cannot be bound at all (422).
-                    let message = format!("{e:#}");
-                    let conflict = ["already", "taken", "blocked"]
-                        .iter()
-                        .any(|w| message.contains(w));
-                    if conflict || super::is_internal(&e) {
-                        ApiError::domain(e, StatusCode::CONFLICT)
-                    } else {
-                        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
-                    }
-                })?;
+                .or_status(StatusCode::CONFLICT)?;
         let location = format!("{PREFIX}/bindings/{}", bound.service);
         Ok((
             StatusCode::CREATED,

@@ -1,6 +1,8 @@
 //! What the grouped commands do and print: integrations, projects,
 //! services, bindings and sync reports.
 
+use crate::error::not_found;
+use crate::refuse;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -69,7 +71,7 @@ pub fn bindings_command(
     let all = match &service {
         Some(service) => match bindings_local::find(conn, service)? {
             Some(found) => vec![found],
-            None => anyhow::bail!("service {service:?} has no binding"),
+            None => refuse!(not_found(format!("service {service:?} has no binding"))),
         },
         None => bindings_local::list(conn)?,
     };

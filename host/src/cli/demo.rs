@@ -11,8 +11,9 @@ use crate::store::integrations::{self as integration, Integration, NewIntegratio
 use crate::store::staging::NoProgress;
 use crate::sync::run::{self as sync_run, SyncReport, Tuning};
 use crate::{
-    cli::summary, component as runtime, print_report, services, store::bindings as bindings_local,
-    store::elements, store::projects, sync::identification, sync::outbox,
+    cli::commands::print_report, cli::summary, component as runtime, services,
+    store::bindings as bindings_local, store::elements, store::projects, sync::identification,
+    sync::outbox,
 };
 
 pub fn run() -> Result<ExitCode> {

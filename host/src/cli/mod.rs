@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod demo;
+pub mod dispatch;
 pub mod progress;
 pub mod summary;
 

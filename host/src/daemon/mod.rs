@@ -3,6 +3,8 @@
 
 pub mod serve;
 
+use crate::error::unavailable;
+use crate::refuse;
 use std::collections::{BTreeMap, HashMap};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -126,7 +128,9 @@ impl Daemon {
         slot: Option<String>,
     ) -> Result<Triggered> {
         if self.stopping() {
-            anyhow::bail!("mapsync is stopping and takes no new syncs");
+            refuse!(unavailable(
+                "mapsync is stopping and takes no new syncs".to_string()
+            ));
         }
         let conn = store::open(&self.db)?;
         let integration = integration::get(&conn, name)?;

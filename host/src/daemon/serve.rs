@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::params;
 use crate::store::Db;
-use crate::store::{self, Location, leases};
+use crate::store::{self, Location, leases, settings};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
@@ -42,23 +41,19 @@ fn api_token(conn: &Db) -> Result<String> {
     {
         return Ok(token.trim().to_string());
     }
-    let stored: Option<String> = conn.query_opt(
-        "SELECT value FROM settings WHERE key = 'api_token'",
-        params![],
-        |r| r.get(0),
-    )?;
-    if let Some(token) = stored {
+    if let Some(token) = settings::api_token(conn)? {
         say!(
             "API token: the one generated at the first start (set MAPSYNC_API_TOKEN to choose another)"
         );
         return Ok(token);
     }
     let bytes: [u8; 24] = rand::random();
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES ('api_token', ?1)",
-        params![token],
-    )?;
+    let generated: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = settings::keep_api_token(conn, &generated)?;
+    if token != generated {
+        say!("API token: the one another host generated (set MAPSYNC_API_TOKEN to choose another)");
+        return Ok(token);
+    }
     say!("API token (shown this once; keep it): {token}");
     Ok(token)
 }
@@ -239,9 +234,5 @@ pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<E
 pub fn set_sync_time(conn: &Db, name: &str, at: &str) -> Result<()> {
     let time = schedule::parse_time(at)?;
     let integration = crate::store::integrations::get(conn, name)?;
-    conn.execute(
-        "UPDATE integrations SET sync_time = ?2 WHERE id = ?1",
-        params![integration.id, time.format("%H:%M").to_string()],
-    )?;
-    Ok(())
+    settings::set_sync_time(conn, &integration.id, &time.format("%H:%M").to_string())
 }

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 use super::{FIELDS, Service, fields, starts_formula};
-use crate::params;
 use crate::store::Db;
+use crate::store::services as store;
 
 /// The largest services file taken, from the command line or over the API.
 /// A file is read and checked whole before anything is stored, which takes
@@ -98,7 +98,7 @@ pub fn import(conn: &Db, path: &Path, format: Option<Format>) -> Result<Summary>
             bad.lines().count(),
         )
     })?;
-    store(conn, incoming)
+    save(conn, incoming)
 }
 
 /// Why an import was refused: the file as a whole, or its bad rows, each
@@ -129,7 +129,7 @@ pub fn import_bytes(conn: &Db, bytes: &[u8], format: Format) -> Result<Result<Su
         Err(e) => return Ok(Err(refused(e))),
     };
     match check(rows) {
-        Ok(incoming) => Ok(Ok(store(conn, incoming)?)),
+        Ok(incoming) => Ok(Ok(save(conn, incoming)?)),
         Err(bad) => {
             let rows: Vec<String> = bad.lines().map(|l| l.trim().to_string()).collect();
             Ok(Err(Refusal {
@@ -558,20 +558,15 @@ fn merged(new: &Service, old: &Service, given: &[&str]) -> Service {
 }
 
 /// Write the checked services in one transaction.
-fn store(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
+fn save(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
     let tx = conn.transaction()?;
     let now = crate::store::now();
     let mut summary = Summary::default();
     for Incoming { service, given } in incoming {
-        let (service, sql) = match super::find(&tx, &service.id_cliente_servico)? {
+        match store::find(&tx, &service.id_cliente_servico)? {
             None => {
                 summary.created += 1;
-                (
-                    service,
-                    "INSERT INTO services (id_cliente_servico, name, document, address, lat, lng,
-                         pppoe_login, onu_serial, onu_mac, status, imported_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                )
+                store::create(&tx, &service, &now)
             }
             Some(old) => {
                 let service = merged(&service, &old, &given);
@@ -580,32 +575,10 @@ fn store(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
                     continue;
                 }
                 summary.updated += 1;
-                (
-                    service,
-                    "UPDATE services SET name = ?2, document = ?3, address = ?4, lat = ?5, lng = ?6,
-                         pppoe_login = ?7, onu_serial = ?8, onu_mac = ?9, status = ?10, updated_at = ?11
-                     WHERE id_cliente_servico = ?1",
-                )
+                store::update(&tx, &service, &now)
             }
-        };
-        let s = &service;
-        tx.execute(
-            sql,
-            params![
-                s.id_cliente_servico,
-                s.name,
-                s.document,
-                s.address,
-                s.lat,
-                s.lng,
-                s.pppoe_login,
-                s.onu_serial,
-                s.onu_mac,
-                s.status,
-                now
-            ],
-        )
-        .with_context(|| format!("saving service {:?}", s.id_cliente_servico))?;
+        }
+        .with_context(|| format!("saving service {:?}", service.id_cliente_servico))?;
     }
     tx.commit()?;
     Ok(summary)

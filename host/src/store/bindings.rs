@@ -8,7 +8,10 @@
 
 use crate::params;
 use crate::store::Db;
-use anyhow::{Result, bail};
+use anyhow::Result;
+
+use crate::error::{Hint, conflict, invalid};
+use crate::refuse;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -154,38 +157,55 @@ fn splitter(conn: &Db, id: &str) -> Result<Option<Splitter>> {
 /// before every push, since a sync may have changed any of it.
 pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Result<Splitter> {
     let Some(splitter) = splitter(conn, splitter_id)? else {
-        bail!(
-            "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
-        );
+        refuse!(invalid(
+            "splitter",
+            format!(
+                "no synchronised splitter has id {splitter_id:?}; bindable splitters come from a sync"
+            )
+        ));
     };
     if splitter.detached {
-        bail!(
-            "splitter {splitter_id:?} is no longer synchronised: its integration {:?} feeds no project",
-            splitter.integration
-        );
+        refuse!(invalid(
+            "splitter",
+            format!(
+                "splitter {splitter_id:?} is no longer synchronised: its integration {:?} feeds no project",
+                splitter.integration
+            )
+        ));
     }
     if let Some(reason) = &splitter.invalid {
-        bail!(
-            "the platform's latest record of splitter {splitter_id:?} is invalid ({reason}); fix it on the platform and sync again"
-        );
+        refuse!(invalid(
+            "splitter",
+            format!(
+                "the platform's latest record of splitter {splitter_id:?} is invalid ({reason}); fix it on the platform and sync again"
+            )
+        ));
     }
     if splitter.data["service"] != true {
-        bail!(
-            "splitter {splitter_id:?} is a distribution splitter: only service splitters (allowing client connection) offer ports for binding"
-        );
+        refuse!(invalid(
+            "splitter",
+            format!(
+                "splitter {splitter_id:?} is a distribution splitter: only service splitters (allowing client connection) offer ports for binding"
+            )
+        ));
     }
     let ports = splitter.data["ports"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let Some(listed) = ports.iter().find(|p| p["number"] == port) else {
-        bail!(
-            "splitter {splitter_id:?} has ports 1 to {}; port {port} is out of range",
-            ports.len()
-        );
+        refuse!(invalid(
+            "port",
+            format!(
+                "splitter {splitter_id:?} has ports 1 to {}; port {port} is out of range",
+                ports.len()
+            )
+        ));
     };
     if listed["blocked"] == true {
-        bail!("port {port} of splitter {splitter_id:?} is blocked on the platform");
+        refuse!(conflict(format!(
+            "port {port} of splitter {splitter_id:?} is blocked on the platform"
+        )));
     }
     // The service's own client may sit there: found by its code, or the
     // client a person matched to it (kept on the binding).
@@ -211,9 +231,9 @@ pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Res
         && code.as_deref() != Some(service)
         && (client.is_none() || client != matched_client)
     {
-        bail!(
+        refuse!(conflict(format!(
             "port {port} of splitter {splitter_id:?} is taken on the platform by property {property}"
-        );
+        )));
     }
     let bound_by: Option<String> = conn.query_opt(
         "SELECT service_id FROM bindings WHERE integration_id = ?1 AND splitter_id = ?2 AND port = ?3",
@@ -223,7 +243,9 @@ pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Res
     if let Some(other) = bound_by
         && other != service
     {
-        bail!("port {port} of splitter {splitter_id:?} is already bound to service {other:?}");
+        refuse!(conflict(format!(
+            "port {port} of splitter {splitter_id:?} is already bound to service {other:?}"
+        )));
     }
     Ok(splitter)
 }
@@ -246,8 +268,12 @@ pub fn bind(
         |r| r.get(0),
     )?;
     if !known {
-        bail!(
-            "no service with id_cliente_servico {service:?}; import it first with `mapsync services import FILE`"
+        refuse!(
+            invalid(
+                "service",
+                format!("no service with id_cliente_servico {service:?}; import it first")
+            ),
+            Hint::ImportServices
         );
     }
     let Some(existing) = find(conn, service)? else {
@@ -274,30 +300,35 @@ pub fn bind(
         } else {
             "it is already bound to"
         };
-        bail!(
-            "service {service:?} has a binding: {place} port {} of splitter {} ({}); move it with `mapsync bind --move`, or unbind it first with `mapsync unbind --service {service}`",
-            existing.port,
-            existing.splitter,
-            existing.state
+        refuse!(
+            conflict(format!(
+                "service {service:?} has a binding: {place} port {} of splitter {} ({}); move it, or unbind it first",
+                existing.port, existing.splitter, existing.state
+            )),
+            Hint::BindMove {
+                service: service.to_string()
+            }
         );
     }
     if existing.splitter == splitter_id && existing.port == port {
-        bail!(
+        refuse!(conflict(format!(
             "service {service:?} is already on port {port} of splitter {splitter_id}: nothing to move"
-        );
+        )));
     }
     let moving_property = match existing.state.as_str() {
         "from-platform" | "pushed" => {
             Some(existing.platform_property.clone().ok_or_else(|| {
-                anyhow::anyhow!(
+                anyhow::Error::new(conflict(format!(
                     "the platform property of service {service:?} is not known; sync and try again"
-                )
+                )))
             })?)
         }
-        "confirmed" => bail!(
-            "the push of service {service:?} to port {} of splitter {} is already under way; move it once it is pushed or failed (see `mapsync bindings`)",
-            existing.port,
-            existing.splitter
+        "confirmed" => refuse!(
+            conflict(format!(
+                "the push of service {service:?} to port {} of splitter {} is already under way; move it once it is pushed or failed",
+                existing.port, existing.splitter
+            )),
+            Hint::Bindings
         ),
         // Nothing of it is on the platform yet: only the port changes.
         _ => existing.moving_property.clone(),
@@ -305,10 +336,13 @@ pub fn bind(
     let splitter = check_port(conn, service, splitter_id, port)?;
     if moving_property.is_some() && splitter.integration_id != existing_integration(conn, service)?
     {
-        bail!(
-            "splitter {splitter_id:?} belongs to integration {:?}, another platform's network than the one that places service {service:?}",
-            splitter.integration
-        );
+        refuse!(invalid(
+            "splitter",
+            format!(
+                "splitter {splitter_id:?} belongs to integration {:?}, another platform's network than the one that places service {service:?}",
+                splitter.integration
+            )
+        ));
     }
     let tx = conn.transaction()?;
     tx.execute(
@@ -365,5 +399,29 @@ pub fn bind_matched(
         Some(&format!(
             "bound to port {port} of splitter {splitter_id}, where matched platform client {client} sits"
         )),
+    )
+}
+
+/// A port bound locally: which service, in which state.
+pub struct BoundPort {
+    pub splitter: String,
+    pub port: u64,
+    pub service: String,
+    pub state: String,
+}
+
+/// Every locally bound port of an integration.
+pub fn bound_ports(conn: &Db, integration_id: &str) -> Result<Vec<BoundPort>> {
+    conn.query(
+        "SELECT splitter_id, port, service_id, state FROM bindings WHERE integration_id = ?1",
+        params![integration_id],
+        |r| {
+            Ok(BoundPort {
+                splitter: r.get(0)?,
+                port: r.get(1)?,
+                service: r.get(2)?,
+                state: r.get(3)?,
+            })
+        },
     )
 }

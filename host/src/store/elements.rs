@@ -4,9 +4,11 @@
 //! records); this module shapes them into the public JSON contract and
 //! derives each port's state from the properties that take it.
 
+use crate::error::invalid;
+use crate::refuse;
 use std::collections::HashMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::params;
@@ -153,7 +155,10 @@ pub fn select(
     which: Select<'_>,
 ) -> Result<Vec<Value>> {
     if !KINDS.contains(&kind) {
-        bail!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "));
+        refuse!(invalid(
+            "kind",
+            format!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "))
+        ));
     }
     let elements = stored(conn, integration_id, kind, which)?;
     let shaped: Vec<Value> = match kind {
@@ -240,4 +245,16 @@ fn property(e: &Value, codes: &HashMap<String, Option<String>>) -> Value {
         "client": e["client"], "client_code": property_code(e, codes),
         "lat": lat, "lng": lng, "address": e["address"],
     })
+}
+
+/// The names of the integrations holding a current element of `kind` with
+/// this id, those that feed a project first.
+pub fn holders(conn: &Db, kind: &str, id: &str) -> Result<Vec<String>> {
+    conn.query(
+        "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
+         WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
+         ORDER BY (i.project_id IS NULL OR i.detached_at IS NOT NULL), i.name",
+        params![kind, id],
+        |r| r.get::<String>(0),
+    )
 }

@@ -3,6 +3,8 @@
 //! secrets are encrypted as they are written and decrypted as they are read,
 //! here and nowhere else.
 
+use crate::error::{conflict, invalid, not_found};
+use crate::refuse;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -98,10 +100,13 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
     let raw = raw.trim();
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
     let mut url = url::Url::parse(raw).map_err(|e| {
-        anyhow::anyhow!(
-            "--api-url {:?} is not a valid URL ({e}): {hint}",
-            redacted(raw)
-        )
+        anyhow::Error::new(invalid(
+            "api_url",
+            format!(
+                "--api-url {:?} is not a valid URL ({e}): {hint}",
+                redacted(raw)
+            ),
+        ))
     })?;
     // Checked first, so every later message may echo the address. `url`
     // reads a login only before the host (`https://user:pw@host`); an `@`
@@ -110,10 +115,13 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
         let _ = url.set_username("");
         let _ = url.set_password(None);
         let shown = url.as_str().replacen("://", "://***@", 1);
-        bail!(
-            "--api-url {shown:?} holds a login before the host (hidden here): give the address alone, \
+        refuse!(invalid(
+            "api_url",
+            format!(
+                "--api-url {shown:?} holds a login before the host (hidden here): give the address alone, \
              and the login as --user and --password"
-        );
+            )
+        ));
     }
     // Not a web address, a login may read as scheme and path
     // (`user:pw@host`): hidden as when it does not parse.
@@ -121,15 +129,24 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
         matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
     let shown = if web { raw.to_string() } else { redacted(raw) };
     if !matches!(url.scheme(), "http" | "https") {
-        bail!("--api-url {shown:?} must start with https:// or http://: {hint}");
+        refuse!(invalid(
+            "api_url",
+            format!("--api-url {shown:?} must start with https:// or http://: {hint}")
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        bail!("--api-url {shown:?} has no host: {hint}");
+        refuse!(invalid(
+            "api_url",
+            format!("--api-url {shown:?} has no host: {hint}")
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        bail!(
-            "--api-url {shown:?} must hold only the scheme, host, port and path (no query or fragment): {hint}"
-        );
+        refuse!(invalid(
+            "api_url",
+            format!(
+                "--api-url {shown:?} must hold only the scheme, host, port and path (no query or fragment): {hint}"
+            )
+        ));
     }
     if let Some(dropped) = api_path(url.path()).map(str::len) {
         let path = url.path().trim_end_matches('/');
@@ -187,10 +204,13 @@ fn redacted(raw: &str) -> String {
 
 fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
     if value.trim().is_empty() {
-        bail!("{flag} is empty: {hint}");
+        refuse!(invalid(flag, format!("{flag} is empty: {hint}")));
     }
     if value.chars().any(char::is_control) {
-        bail!("{flag} holds control characters (a stray newline?): {hint}");
+        refuse!(invalid(
+            flag,
+            format!("{flag} holds control characters (a stray newline?): {hint}")
+        ));
     }
     Ok(())
 }
@@ -218,7 +238,10 @@ pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
         )?;
     }
     if find(conn, &new.name)?.is_some() {
-        bail!("an integration named {:?} already exists", new.name);
+        refuse!(conflict(format!(
+            "an integration named {:?} already exists",
+            new.name
+        )));
     }
     let integration = Integration {
         id: new_id(),
@@ -453,14 +476,17 @@ fn get_stored(conn: &Db, name: &str) -> Result<Integration> {
         |r| r.get(0),
     )?;
     if names.is_empty() {
-        bail!(
-            "no integration named {name:?}: none exists yet (add one with `mapsync integration add`)"
+        refuse!(
+            not_found(format!(
+                "no integration named {name:?}: none exists yet (add one first)"
+            )),
+            crate::error::Hint::AddIntegration
         );
     }
-    bail!(
+    refuse!(not_found(format!(
         "no integration named {name:?}; integrations: {}",
         names.join(", ")
-    )
+    )))
 }
 
 pub fn list(conn: &Db) -> Result<Vec<Integration>> {
@@ -571,9 +597,14 @@ pub fn remove(conn: &Db, name: &str) -> Result<Integration> {
             params![integration.project_id],
             |r| r.get(0),
         )?;
-        bail!(
-            "integration {:?} feeds project {project:?}: remove it from there with `mapsync project remove-integration {project:?}`",
-            integration.name
+        refuse!(
+            conflict(format!(
+                "integration {:?} feeds project {project:?}: remove it from there first",
+                integration.name
+            )),
+            crate::error::Hint::RemoveIntegration {
+                project: project.clone()
+            }
         );
     }
     let bindings: i64 = conn.query_row(
@@ -582,10 +613,10 @@ pub fn remove(conn: &Db, name: &str) -> Result<Integration> {
         |r| r.get(0),
     )?;
     if bindings > 0 {
-        bail!(
+        refuse!(conflict(format!(
             "integration {:?} still has {bindings} binding(s) to its ports; unbind them first",
             integration.name
-        );
+        )));
     }
     conn.execute(
         "DELETE FROM integrations WHERE id = ?1",

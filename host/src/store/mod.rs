@@ -6,12 +6,17 @@
 pub mod bindings;
 pub mod db;
 pub mod elements;
+pub mod identification;
 pub mod integrations;
 pub mod leases;
+pub mod matches;
+pub mod outbox;
 pub mod projects;
 pub mod runs;
 pub mod schema;
 pub mod scope;
+pub mod services;
+pub mod settings;
 pub mod sqlite;
 pub mod staging;
 

@@ -1,7 +1,9 @@
 //! Local mapping projects: each holds what exactly one integration
 //! synchronises, and an integration feeds exactly one project.
 
-use anyhow::{Result, bail};
+use crate::error::{Hint, conflict, invalid, not_found};
+use crate::refuse;
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::params;
@@ -38,10 +40,13 @@ const SELECT: &str = "SELECT p.id, p.name, p.created_at,
 
 pub fn create(conn: &Db, name: &str) -> Result<Project> {
     if name.trim().is_empty() {
-        bail!("the project name is empty");
+        refuse!(invalid("name", "the project name is empty".to_string()));
     }
     if find(conn, name)?.is_some() {
-        bail!("a project named {:?} already exists", name.trim());
+        refuse!(conflict(format!(
+            "a project named {:?} already exists",
+            name.trim()
+        )));
     }
     conn.execute(
         "INSERT INTO projects (name, created_at) VALUES (?1, ?2)",
@@ -72,14 +77,17 @@ pub fn get(conn: &Db, name: &str) -> Result<Project> {
         .map(|p| format!("{:?}", p.name))
         .collect();
     if names.is_empty() {
-        bail!(
-            "no project named {name:?}: none exists yet (create one with `mapsync project create NAME`, or link with --new NAME)"
+        refuse!(
+            not_found(format!(
+                "no project named {name:?}: none exists yet (create one, or link to a new one)"
+            )),
+            Hint::CreateProject
         );
     }
-    bail!(
+    refuse!(not_found(format!(
         "no project named {name:?}; projects that exist: {}",
         names.join(", ")
-    )
+    )))
 }
 
 pub fn name_of(conn: &Db, id: i64) -> Result<String> {
@@ -99,11 +107,11 @@ pub enum LinkTo<'a> {
 pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integration, Project)> {
     let integration = integration::get(conn, integration_name)?;
     if let (Some(project_id), None) = (integration.project_id, &integration.detached_at) {
-        bail!(
+        refuse!(conflict(format!(
             "integration {:?} already feeds project {:?}; an integration feeds exactly one project",
             integration.name,
             name_of(conn, project_id)?
-        );
+        )));
     }
     let tx = conn.transaction()?;
     let project = match to {
@@ -111,10 +119,10 @@ pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integr
         LinkTo::New(name) => create(&tx, name)?,
     };
     if let Some(other) = &project.integration {
-        bail!(
+        refuse!(conflict(format!(
             "project {:?} is already fed by integration {other:?}; a project has at most one integration",
             project.name
-        );
+        )));
     }
     // Linking again after a removal: the elements it kept come back under sync.
     tx.execute(
@@ -133,7 +141,10 @@ pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integr
 pub fn remove_integration(conn: &Db, project_name: &str) -> Result<String> {
     let project = get(conn, project_name)?;
     let Some(integration) = project.integration else {
-        bail!("project {:?} has no integration to remove", project.name);
+        refuse!(conflict(format!(
+            "project {:?} has no integration to remove",
+            project.name
+        )));
     };
     conn.execute(
         "UPDATE integrations SET detached_at = ?2 WHERE project_id = ?1 AND detached_at IS NULL",
@@ -146,18 +157,24 @@ pub fn remove_integration(conn: &Db, project_name: &str) -> Result<String> {
 pub fn ensure_can_sync(conn: &Db, integration: &Integration) -> Result<()> {
     match (integration.project_id, &integration.detached_at) {
         (Some(_), None) => Ok(()),
-        (Some(project_id), Some(_)) => bail!(
-            "integration {:?} was removed from project {:?} and no longer synchronises; link it again with \
-             `mapsync integration link --integration {} --existing PROJECT` (or --new PROJECT)",
-            integration.name,
-            name_of(conn, project_id)?,
-            integration.name
+        (Some(project_id), Some(_)) => refuse!(
+            conflict(format!(
+                "integration {:?} was removed from project {:?} and no longer synchronises; link it again",
+                integration.name,
+                name_of(conn, project_id)?
+            )),
+            Hint::Link {
+                integration: integration.name.clone()
+            }
         ),
-        (None, _) => bail!(
-            "integration {:?} feeds no mapping project yet; link it first with \
-             `mapsync integration link --integration {} --new PROJECT` (or --existing PROJECT)",
-            integration.name,
-            integration.name
+        (None, _) => refuse!(
+            conflict(format!(
+                "integration {:?} feeds no mapping project yet; link it to one first",
+                integration.name
+            )),
+            Hint::Link {
+                integration: integration.name.clone()
+            }
         ),
     }
 }

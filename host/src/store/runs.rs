@@ -1,6 +1,7 @@
-//! Run history and each integration's status, for `runs` and `status`.
+//! Runs: recording a sync's run and its outcome; run history and each
+//! integration's status, for `runs` and `status`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -180,4 +181,141 @@ pub fn next_runs(conn: &Db, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<
             ))
         })
         .collect()
+}
+
+/// What recording a run as running came to.
+#[derive(Debug)]
+pub enum Start {
+    /// Recorded: the new run's id.
+    Started(i64),
+    /// A run of the integration is running on a host that is alive.
+    Running { run: i64, host: Option<String> },
+    /// Another host recorded its run between the check and the write: the
+    /// index on running runs refused this one.
+    Raced,
+}
+
+/// Record a run of `integration_id` as running, by this host and process,
+/// if none is: one sync per integration across processes and hosts. A
+/// running run whose host is gone was cut short and is marked interrupted;
+/// one whose host is alive refuses the start, and the store's index on
+/// running runs keeps two hosts from both starting. All in one transaction,
+/// left uncommitted (rolled back) unless the run was recorded.
+pub fn start(conn: &Db, integration_id: &str, trigger: &str) -> Result<Start> {
+    let tx = conn.transaction()?;
+    let running: Option<(i64, Option<String>, Option<String>)> = tx.query_opt(
+        "SELECT id, host, heartbeat_at FROM runs WHERE integration_id = ?1 AND outcome = 'running'",
+        params![integration_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if let Some((run, host, beat)) = running {
+        if !leases::gone(host.as_deref(), beat.as_deref()) {
+            return Ok(Start::Running { run, host });
+        }
+        interrupt(&tx, run)?;
+    }
+    let now = crate::store::now();
+    let inserted = tx.query_row(
+        "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid, host, heartbeat_at)
+         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?3)
+         RETURNING id",
+        params![
+            integration_id,
+            trigger,
+            now,
+            std::process::id(),
+            leases::host()
+        ],
+        |r| r.get::<i64>(0),
+    );
+    let run_id = match inserted {
+        Ok(id) => id,
+        // Another host recorded its run between the check and this write:
+        // the index on running runs refused this one (SQLite names the
+        // index's column, PostgreSQL the index).
+        Err(e)
+            if ["one_running_run", "runs.integration_id"]
+                .iter()
+                .any(|index| format!("{e:#}").contains(index)) =>
+        {
+            return Ok(Start::Raced);
+        }
+        Err(e) => return Err(e).context("recording the run"),
+    };
+    tx.commit()?;
+    Ok(Start::Started(run_id))
+}
+
+/// When run `id` started (its report says so).
+pub fn started_at(conn: &Db, id: i64) -> Result<String> {
+    conn.query_row(
+        "SELECT started_at FROM runs WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
+    )
+}
+
+/// How a run ended, as its report says.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    pub run_id: i64,
+    pub ended_at: &'a str,
+    /// succeeded or failed.
+    pub outcome: &'a str,
+    /// The sync report, as JSON (what `sync --json` prints).
+    pub report: &'a str,
+    pub error: Option<&'a str>,
+    /// Whether nothing is left to do after it: a succeeded run's
+    /// identification of clients is still to do (false) until
+    /// [`mark_identified`].
+    pub identified: bool,
+}
+
+/// Write a run's outcome; on success, in the transaction that applies
+/// what the run staged, so both happen or neither.
+pub fn record_outcome(conn: &Db, outcome: &Outcome<'_>) -> Result<()> {
+    conn.execute(
+        "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5, identified = ?6 WHERE id = ?1",
+        params![
+            outcome.run_id,
+            outcome.ended_at,
+            outcome.outcome,
+            outcome.report,
+            outcome.error,
+            outcome.identified
+        ],
+    )?;
+    Ok(())
+}
+
+/// Clients were identified after run `id`: nothing of it is left to do.
+pub fn mark_identified(conn: &Db, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE runs SET identified = TRUE WHERE id = ?1",
+        params![id],
+    )?;
+    Ok(())
+}
+
+/// A succeeded run whose identification of clients was not done (its
+/// process died between the apply and it).
+#[derive(Debug)]
+pub struct Unidentified {
+    pub run_id: i64,
+    pub integration: String,
+}
+
+/// The succeeded runs still to identify clients after, oldest first.
+pub fn unidentified(conn: &Db) -> Result<Vec<Unidentified>> {
+    conn.query(
+        "SELECT r.id, i.name FROM runs r JOIN integrations i ON i.id = r.integration_id
+         WHERE r.outcome = 'succeeded' AND NOT r.identified ORDER BY r.id",
+        params![],
+        |r| {
+            Ok(Unidentified {
+                run_id: r.get(0)?,
+                integration: r.get(1)?,
+            })
+        },
+    )
 }

@@ -2,7 +2,9 @@
 //! integration offers under "Elementos"), and how much of a kind a sync
 //! may remove before it holds the removals for a person to confirm.
 
-use anyhow::{Result, bail};
+use crate::error::{conflict, invalid};
+use crate::refuse;
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::component::bindings::types::ElementKind;
@@ -94,29 +96,37 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
     let mut scope = get(conn, &integration.id)?;
     if let Some(percent) = change.max_removal_percent {
         if percent > 100 {
-            bail!("--max-removal-percent takes a share from 0 to 100; {percent} is not one");
+            refuse!(invalid(
+                "max_removal_percent",
+                format!("--max-removal-percent takes a share from 0 to 100; {percent} is not one")
+            ));
         }
         scope.max_removal_percent = percent;
     }
     if let Some(kinds) = change.kinds {
         for kind in &kinds {
             if !SELECTABLE.contains(&kind.as_str()) {
-                bail!(
-                    "--kinds: {kind:?} is not a kind mapsync synchronises; choose from {} (projects are always read)",
-                    SELECTABLE.join(", ")
-                );
+                refuse!(invalid(
+                    "kinds",
+                    format!(
+                        "--kinds: {kind:?} is not a kind mapsync synchronises; choose from {} (projects are always read)",
+                        SELECTABLE.join(", ")
+                    )
+                ));
             }
         }
         let on = |k: &str| kinds.iter().any(|x| x == k);
         if on("splitter") && !on("box") {
-            bail!(
-                "--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out"
-            );
+            refuse!(invalid(
+                "kinds",
+                "--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out".to_string()
+            ));
         }
         if integration.project_name.is_some() && on("client") && !on("property") {
-            bail!(
-                "--kinds: a project's clients are found through its properties: add property, or leave client out"
-            );
+            refuse!(invalid(
+                "kinds",
+                "--kinds: a project's clients are found through its properties: add property, or leave client out".to_string()
+            ));
         }
         let bindings: u32 = conn.query_row(
             "SELECT count(*) FROM bindings WHERE integration_id = ?1",
@@ -125,11 +135,11 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
         )?;
         let missing: Vec<&str> = BINDINGS_NEED.iter().copied().filter(|k| !on(k)).collect();
         if bindings > 0 && !missing.is_empty() {
-            bail!(
+            refuse!(conflict(format!(
                 "--kinds: {} stay synchronised while {bindings} binding(s) of integration {:?} stand on them; unbind them first",
                 missing.join(", "),
                 integration.name
-            );
+            )));
         }
         scope.kinds = SELECTABLE
             .iter()

@@ -3,18 +3,20 @@
 //! rejects. Accepting binds the service to that client's port and pushes
 //! the service's informative data, its code included, to that client.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::error::{Hint, conflict, invalid, not_found};
+use crate::refuse;
+use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::component::Runtime;
-use crate::params;
 use crate::store::Db;
 use crate::store::bindings::{self as local, record};
+use crate::store::identification::{self, PlatformClients};
 use crate::store::integrations::{self as integration, Integration};
-use crate::sync::identification;
+use crate::store::matches::{self as store, Decision, MatchDecision};
 
 /// A suggestion as people and scripts read it (`matches --json`).
 #[derive(Clone, Debug, Serialize)]
@@ -47,14 +49,17 @@ fn match_id(integration_id: &str, service: &str, client: &str) -> String {
 /// project, best first; rejected pairs are never suggested again.
 pub fn suggestions(conn: &Db, runtime: &Runtime, min_score: f64) -> Result<Vec<Match>> {
     if !(0.0..=1.0).contains(&min_score) {
-        bail!("--min-score takes a score from 0 to 1; {min_score} is not one");
+        refuse!(invalid(
+            "min_score",
+            format!("--min-score takes a score from 0 to 1; {min_score} is not one")
+        ));
     }
     // A service already bound, and a client already bound to a service,
     // are placed: nothing to suggest for them.
-    let bound = bound(conn)?;
-    let services: Vec<_> = identification::services(conn)?
+    let bound = store::bound(conn)?;
+    let services: Vec<_> = identification::services_to_match(conn)?
         .into_iter()
-        .filter(|s| !bound.0.contains(&s.id))
+        .filter(|s| !bound.services.contains(&s.id))
         .collect();
     let names: BTreeMap<&str, Option<&str>> = services
         .iter()
@@ -65,12 +70,13 @@ pub fn suggestions(conn: &Db, runtime: &Runtime, min_score: f64) -> Result<Vec<M
         if integration.project_id.is_none() || integration.detached_at.is_some() {
             continue;
         }
-        let (clients, _) = identification::clients(conn, &integration.id)?;
+        let PlatformClients { clients, .. } =
+            identification::platform_clients(conn, &integration.id)?;
         let clients: Vec<_> = clients
             .into_iter()
-            .filter(|c| !bound.1.contains(&c.id))
+            .filter(|c| !bound.clients.contains(&c.id))
             .collect();
-        let rejected = rejected(conn, &integration.id)?;
+        let rejected = store::rejected_pairs(conn, &integration.id)?;
         let by_id: BTreeMap<&str, usize> = clients
             .iter()
             .enumerate()
@@ -103,60 +109,39 @@ pub fn suggestions(conn: &Db, runtime: &Runtime, min_score: f64) -> Result<Vec<M
     Ok(all)
 }
 
-/// Services that have a binding, and platform clients a binding names.
-fn bound(conn: &Db) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let mut services = BTreeSet::new();
-    let mut clients = BTreeSet::new();
-    for (service, client) in conn.query(
-        "SELECT service_id, platform_client_id FROM bindings",
-        params![],
-        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
-    )? {
-        services.insert(service);
-        clients.extend(client);
-    }
-    Ok((services, clients))
-}
-
-fn rejected(conn: &Db, integration_id: &str) -> Result<Vec<(String, String)>> {
-    conn.query(
-        "SELECT service_id, client_id FROM match_decisions
-         WHERE integration_id = ?1 AND decision = 'rejected' ORDER BY service_id, client_id",
-        params![integration_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-}
-
 /// The suggestion `id`, as suggested now (at any score).
 fn find(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, Integration)> {
     let found = suggestions(conn, runtime, 0.0)?
         .into_iter()
         .find(|m| m.id == id.trim());
     let Some(found) = found else {
-        bail!(
+        refuse!(not_found(format!(
             "no suggested match has id {id:?}: it was decided already, or a sync or import changed what is suggested; list them again"
-        );
+        )));
     };
     let integration = integration::get(conn, &found.integration)?;
     Ok((found, integration))
 }
 
-fn decide(conn: &Db, integration: &Integration, found: &Match, decision: &str) -> Result<()> {
-    conn.execute(
-        "INSERT INTO match_decisions (integration_id, service_id, client_id, decision, score, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (integration_id, service_id, client_id) DO UPDATE SET
-             decision = excluded.decision, score = excluded.score, decided_at = excluded.decided_at",
-        params![integration.id, found.service, found.client, decision, found.score, crate::store::now()],
-    )?;
-    Ok(())
+/// Keep what a person decided of the suggestion `found`.
+fn decide(conn: &Db, integration: &Integration, found: &Match, decision: Decision) -> Result<()> {
+    store::record_decision(
+        conn,
+        &MatchDecision {
+            integration_id: &integration.id,
+            service: &found.service,
+            client: &found.client,
+            decision,
+            score: found.score,
+        },
+    )
 }
 
 /// This client is not that service: never suggest the pair again.
 pub fn reject(conn: &Db, runtime: &Runtime, id: &str) -> Result<Match> {
     let (found, integration) = find(conn, runtime, id)?;
     let tx = conn.transaction()?;
-    decide(&tx, &integration, &found, "rejected")?;
+    decide(&tx, &integration, &found, Decision::Rejected)?;
     record(
         &tx,
         &found.service,
@@ -176,23 +161,24 @@ pub fn reject(conn: &Db, runtime: &Runtime, id: &str) -> Result<Match> {
 pub fn accept(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, local::Binding)> {
     let (found, integration) = find(conn, runtime, id)?;
     let (Some(splitter), Some(port)) = (&found.splitter, found.port) else {
-        bail!(
+        refuse!(conflict(format!(
             "platform client {} is on no splitter port, so there is no port to bind service {:?} to; connect its property on the platform first",
-            found.client,
-            found.service
-        );
+            found.client, found.service
+        )));
     };
     if let Some(existing) = local::find(conn, &found.service)? {
-        bail!(
-            "service {:?} is already bound to port {} of splitter {} ({}); unbind it first",
-            found.service,
-            existing.port,
-            existing.splitter,
-            existing.state
+        refuse!(
+            conflict(format!(
+                "service {:?} is already bound to port {} of splitter {} ({}); unbind it first",
+                found.service, existing.port, existing.splitter, existing.state
+            )),
+            Hint::Unbind {
+                service: found.service.clone()
+            }
         );
     }
     let tx = conn.transaction()?;
-    decide(&tx, &integration, &found, "accepted")?;
+    decide(&tx, &integration, &found, Decision::Accepted)?;
     let detail = format!(
         "matched to platform client {} (score {:.3}: {})",
         found.client,

@@ -5,24 +5,22 @@
 //! failure reschedules it with back-off, retried in the same command and at
 //! the next start; a refusal fails the binding with the platform's reason.
 
+use crate::error::{Hint, conflict, not_found};
+use crate::refuse;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::component::Runtime;
 use crate::component::bindings::binding::{Customer, PortBinding, PushError};
 use crate::component::bindings::sync::Settings;
 use crate::component::bindings::types::Position;
-use crate::params;
 use crate::store::Db;
 use crate::store::bindings::{self as local, record, set_state};
 use crate::store::integrations::{self as integration, Integration};
 use crate::store::leases;
-
-const PUSH: &str = "push";
-const DELETE: &str = "delete-property";
-const WITHDRAW: &str = "withdraw";
+use crate::store::outbox::{self as queue, DELETE, PUSH, WITHDRAW};
 
 /// Tries of one entry within a command before it waits for the next start.
 const TRIES_NOW: u32 = 3;
@@ -31,44 +29,35 @@ fn settings(integration: &Integration) -> Settings {
     crate::sync::settings::settings(integration, crate::sync::settings::Tuning::default())
 }
 
-fn enqueue(conn: &Db, service: &str, operation: &str, payload: Value) -> Result<()> {
-    conn.execute(
-        "INSERT INTO outbox (service_id, operation, payload, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![service, operation, payload.to_string(), crate::store::now()],
-    )?;
-    Ok(())
-}
-
 /// Confirm a pending (or failed) binding and push it now; a confirmed one
 /// whose push is queued is pushed now, without waiting out its back-off.
 pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Binding> {
     let Some(binding) = local::find(conn, service)? else {
-        bail!("service {service:?} has no binding; bind it first with `mapsync bind`");
+        refuse!(
+            not_found(format!("service {service:?} has no binding; bind it first")),
+            Hint::Bind
+        );
     };
     match binding.state.as_str() {
         "pending" | "failed" => {}
         "confirmed" => {
-            let unbinding: bool = conn.query_row(
-                "SELECT count(*) > 0 FROM outbox WHERE service_id = ?1 AND operation != ?2",
-                params![service, PUSH],
-                |r| r.get(0),
-            )?;
-            if unbinding {
-                bail!(
-                    "service {service:?} is being unbound: deleting on the platform what mapsync created is queued; \
-                     run `mapsync unbind --service {service}` again to finish it, then bind and confirm anew"
+            if queue::is_unbinding(conn, service)? {
+                refuse!(
+                    conflict(format!(
+                        "service {service:?} is being unbound: deleting on the platform what mapsync created is queued; \
+                     unbind it again to finish it, then bind and confirm anew"
+                    )),
+                    Hint::Unbind {
+                        service: service.to_string()
+                    }
                 );
             }
             // Asking again means the person wants it sent now: the push is
             // idempotent (it finds its own earlier work), so trying early
             // can never create a second client or property.
             let tx = conn.transaction()?;
-            let queued = tx.execute(
-                "UPDATE outbox SET next_attempt_at = ?2 WHERE service_id = ?1 AND operation = ?3",
-                params![service, crate::store::now(), PUSH],
-            )?;
-            if queued == 0 {
-                enqueue(&tx, service, PUSH, json!({}))?;
+            if !queue::retry_now(&tx, service)? {
+                queue::enqueue(&tx, service, PUSH, &json!({}))?;
             }
             record(
                 &tx,
@@ -81,19 +70,21 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
             return Ok(local::find(conn, service)?.expect("confirmed binding"));
         }
         "pushed" => {
-            bail!("the binding of service {service:?} is already confirmed and on the platform")
+            refuse!(conflict(format!(
+                "the binding of service {service:?} is already confirmed and on the platform"
+            )))
         }
-        other => bail!(
+        other => refuse!(conflict(format!(
             "the binding of service {service:?} came from the platform ({other}): there is nothing to confirm"
-        ),
+        ))),
     }
     // A sync since `bind` may have removed the splitter or taken the port.
     local::check_port(conn, service, &binding.splitter, binding.port)
         .with_context(|| format!("the binding of service {service:?} cannot be confirmed"))?;
     let tx = conn.transaction()?;
     set_state(&tx, service, "confirmed", None)?;
-    tx.execute("DELETE FROM outbox WHERE service_id = ?1", params![service])?;
-    enqueue(&tx, service, PUSH, json!({}))?;
+    queue::clear(&tx, service)?;
+    queue::enqueue(&tx, service, PUSH, &json!({}))?;
     tx.commit()?;
     process(conn, runtime, Some(service))?;
     Ok(local::find(conn, service)?.expect("confirmed binding"))
@@ -103,13 +94,13 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
 /// platform first. Nothing mapsync did not create is ever deleted.
 pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<local::Binding>> {
     let Some(binding) = local::find(conn, service)? else {
-        bail!("service {service:?} has no binding");
+        refuse!(not_found(format!("service {service:?} has no binding")));
     };
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM outbox WHERE service_id = ?1", params![service])?;
+    queue::clear(&tx, service)?;
     match (&binding.platform_property, binding.created_property) {
         (Some(property), true) => {
-            enqueue(&tx, service, DELETE, json!({ "property": property }))?;
+            queue::enqueue(&tx, service, DELETE, &json!({ "property": property }))?;
             record(
                 &tx,
                 service,
@@ -124,7 +115,7 @@ pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<loca
         // A confirmed push whose outcome is unknown may have created a
         // property whose answer was lost: find it by mapsync's mark.
         _ if binding.state == "confirmed" => {
-            enqueue(&tx, service, WITHDRAW, json!({ "code": service }))?;
+            queue::enqueue(&tx, service, WITHDRAW, &json!({ "code": service }))?;
             record(
                 &tx,
                 service,
@@ -135,10 +126,7 @@ pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<loca
             process(conn, runtime, Some(service))?;
         }
         _ => {
-            tx.execute(
-                "DELETE FROM bindings WHERE service_id = ?1",
-                params![service],
-            )?;
+            queue::remove_binding(&tx, service)?;
             record(
                 &tx,
                 service,
@@ -153,35 +141,27 @@ pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<loca
 
 /// Work through the entries that are due (of one service, or all).
 pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
-    let due = conn.query(
-        "SELECT id, service_id, operation, payload, attempts FROM outbox
-         WHERE next_attempt_at <= ?1 AND (CAST(?2 AS TEXT) IS NULL OR service_id = ?2) ORDER BY id",
-        params![crate::store::now(), only],
-        |r| {
-            Ok((
-                r.get::<i64>(0)?,
-                r.get::<String>(1)?,
-                r.get::<String>(2)?,
-                r.get::<String>(3)?,
-                r.get::<u32>(4)?,
-            ))
-        },
-    )?;
-    for (id, service, operation, payload, attempts) in due {
+    for queue::Entry {
+        id,
+        service,
+        operation,
+        payload,
+        attempts,
+    } in queue::due(conn, only)?
+    {
         // Several hosts work the same outbox: each entry is sent by the
         // one that claims it.
         if !leases::claim_push(conn, id)? {
             continue;
         }
-        let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
         for attempt in 1..=TRIES_NOW {
             match attempt_once(conn, runtime, &service, &operation, &payload) {
                 Ok(()) => {
-                    conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+                    queue::remove(conn, id)?;
                     break;
                 }
                 Err(PushError::Refused(reason)) => {
-                    conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+                    queue::remove(conn, id)?;
                     set_state(conn, &service, "failed", Some(&reason))?;
                     break;
                 }
@@ -190,14 +170,8 @@ pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
                     let wait = backoff(total);
                     let next =
                         chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    conn.execute(
-                        "UPDATE outbox SET attempts = ?2, last_error = ?3, next_attempt_at = ?4 WHERE id = ?1",
-                        params![id, total, reason, next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)],
-                    )?;
-                    conn.execute(
-                        "UPDATE bindings SET reason = ?2 WHERE service_id = ?1",
-                        params![service, reason],
-                    )?;
+                    queue::reschedule(conn, id, total, &reason, next)?;
+                    queue::set_binding_reason(conn, &service, &reason)?;
                     record(
                         conn,
                         &service,
@@ -254,10 +228,12 @@ fn attempt_once(
                 (None, None) => runtime.push(api_url, &settings, &port_binding),
             }
             .map_err(transient)??;
-            conn.execute(
-                "UPDATE bindings SET state = 'pushed', reason = NULL, platform_client_id = ?2, platform_property_id = ?3,
-                     created_property = ?4, moving_property_id = NULL, updated_at = ?5 WHERE service_id = ?1",
-                params![service, pushed.client, pushed.property, pushed.created_property, crate::store::now()],
+            queue::mark_binding_pushed(
+                conn,
+                service,
+                &pushed.client,
+                &pushed.property,
+                pushed.created_property,
             )
             .map_err(transient)?;
             let detail = match &binding.moving_property {
@@ -274,11 +250,7 @@ fn attempt_once(
             runtime
                 .delete_property(&integration.api_url, &settings(&integration), property)
                 .map_err(transient)??;
-            conn.execute(
-                "DELETE FROM bindings WHERE service_id = ?1",
-                params![service],
-            )
-            .map_err(transient)?;
+            queue::remove_binding(conn, service).map_err(transient)?;
             record(
                 conn,
                 service,
@@ -292,11 +264,7 @@ fn attempt_once(
             let deleted = runtime
                 .withdraw(&integration.api_url, &settings(&integration), code)
                 .map_err(transient)??;
-            conn.execute(
-                "DELETE FROM bindings WHERE service_id = ?1",
-                params![service],
-            )
-            .map_err(transient)?;
+            queue::remove_binding(conn, service).map_err(transient)?;
             let detail = match deleted.as_slice() {
                 [] => "nothing mapsync created was on the platform".to_string(),
                 ids => format!(
@@ -319,29 +287,8 @@ fn port_binding(
     binding: &local::Binding,
     integration: &Integration,
 ) -> Result<PortBinding> {
-    let splitter: String = conn
-        .query_row(
-            "SELECT data FROM elements WHERE integration_id = ?1 AND kind = 'splitter' AND id = ?2",
-            params![integration.id, binding.splitter],
-            |r| r.get(0),
-        )
-        .context("the bound splitter is no longer stored")?;
-    let splitter: Value = serde_json::from_str(&splitter)?;
-    type ServiceRow = (
-        Option<String>,
-        Option<String>,
-        Option<f64>,
-        Option<f64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let (name, address, lat, lng, pppoe, serial, mac, status): ServiceRow = conn.query_row(
-        "SELECT name, address, lat, lng, pppoe_login, onu_serial, onu_mac, status FROM services WHERE id_cliente_servico = ?1",
-        params![binding.service],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
-    )?;
+    let splitter = queue::bound_splitter(conn, &integration.id, &binding.splitter)?;
+    let service = queue::service_details(conn, &binding.service)?;
     Ok(PortBinding {
         project: splitter["project"].as_str().unwrap_or_default().to_string(),
         box_: splitter["box"].as_str().unwrap_or_default().to_string(),
@@ -349,13 +296,16 @@ fn port_binding(
         port: binding.port,
         customer: Customer {
             code: binding.service.clone(),
-            name: name.unwrap_or_default(),
-            observation: status.map(|s| format!("status: {s}")),
-            pppoe_login: pppoe,
-            onu_serial: serial,
-            onu_mac: mac,
-            position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
-            address,
+            name: service.name.unwrap_or_default(),
+            observation: service.status.map(|s| format!("status: {s}")),
+            pppoe_login: service.pppoe_login,
+            onu_serial: service.onu_serial,
+            onu_mac: service.onu_mac,
+            position: service
+                .lat
+                .zip(service.lng)
+                .map(|(lat, lng)| Position { lat, lng }),
+            address: service.address,
         },
     })
 }

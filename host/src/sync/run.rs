@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::component::bindings::sync as wit_sync;
 use crate::component::{Limits, Runtime};
-use crate::params;
 use crate::store::Db;
 use crate::store::integrations::Integration;
-use crate::store::leases;
+use crate::store::runs::{self, Start};
 use crate::store::staging::{Progress, RunStore, kind_name};
 pub use crate::sync::settings::{Tuning, settings};
 
@@ -107,15 +106,15 @@ pub fn begin(
     // One sync per integration across processes and hosts: a running run
     // whose host is alive refuses it; one whose host is gone was cut short.
     // The store's index on running runs keeps two hosts from both starting.
-    let already = || anyhow::anyhow!("a sync of {:?} is already running", integration.name);
-    let tx = conn.transaction()?;
-    let running: Option<(i64, Option<String>, Option<String>)> = tx.query_opt(
-        "SELECT id, host, heartbeat_at FROM runs WHERE integration_id = ?1 AND outcome = 'running'",
-        params![integration.id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    if let Some((run, host, beat)) = running {
-        if !leases::gone(host.as_deref(), beat.as_deref()) {
+    let already = || {
+        anyhow::Error::new(crate::error::conflict(format!(
+            "a sync of {:?} is already running",
+            integration.name
+        )))
+    };
+    let run_id = match runs::start(conn, &integration.id, trigger)? {
+        Start::Started(id) => id,
+        Start::Running { run, host } => {
             return Err(already()).with_context(|| {
                 format!(
                     "run {run} on {}",
@@ -123,36 +122,8 @@ pub fn begin(
                 )
             });
         }
-        crate::store::runs::interrupt(&tx, run)?;
-    }
-    let now = crate::store::now();
-    let inserted = tx.query_row(
-        "INSERT INTO runs (integration_id, trigger, started_at, outcome, pid, host, heartbeat_at)
-         VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?3)
-         RETURNING id",
-        params![
-            integration.id,
-            trigger,
-            now,
-            std::process::id(),
-            leases::host()
-        ],
-        |r| r.get::<i64>(0),
-    );
-    let run_id = match inserted {
-        Ok(id) => id,
-        // Another host recorded its run between the check and this write:
-        // the index on running runs refused this one.
-        Err(e)
-            if ["one_running_run", "runs.integration_id"]
-                .iter()
-                .any(|index| format!("{e:#}").contains(index)) =>
-        {
-            return Err(already());
-        }
-        Err(e) => return Err(e).context("recording the run"),
+        Start::Raced => return Err(already()),
     };
-    tx.commit()?;
     tracing::info!(run_id, integration = %integration.name, trigger, "sync started");
     Ok(run_id)
 }
@@ -166,11 +137,7 @@ pub fn execute(
     tuning: Tuning,
     progress: Box<dyn Progress>,
 ) -> Result<(SyncReport, Db)> {
-    let started_at: String = conn.query_row(
-        "SELECT started_at FROM runs WHERE id = ?1",
-        params![run_id],
-        |r| r.get(0),
-    )?;
+    let started_at = runs::started_at(&conn, run_id)?;
     let scope = crate::store::scope::get(&conn, &integration.id)?;
     let settings = wit_sync::Settings {
         switched_off: scope.switched_off(),
@@ -280,46 +247,41 @@ impl SyncReport {
 
 /// Write the run's outcome; a succeeded run's identification is still to do.
 fn record_outcome(conn: &Db, report: &SyncReport, identified: bool) -> Result<()> {
-    conn.execute(
-        "UPDATE runs SET ended_at = ?2, outcome = ?3, report = ?4, error = ?5, identified = ?6 WHERE id = ?1",
-        params![
-            report.run_id,
-            report.finished_at,
-            report.status,
-            serde_json::to_string(report)?,
-            report.error,
-            identified
-        ],
+    let json = serde_json::to_string(report)?;
+    runs::record_outcome(
+        conn,
+        &runs::Outcome {
+            run_id: report.run_id,
+            ended_at: &report.finished_at,
+            outcome: &report.status,
+            report: &json,
+            error: report.error.as_deref(),
+            identified,
+        },
     )
-    .context("recording the run's outcome")?;
-    Ok(())
+    .context("recording the run's outcome")
 }
 
 /// Identify clients after run `run_id`, and note that it is done.
 fn identify(conn: &Db, runtime: &Runtime, integration: &Integration, run_id: i64) -> Result<()> {
     crate::sync::identification::apply(conn, runtime, integration)
         .context("identifying clients after the sync")?;
-    conn.execute(
-        "UPDATE runs SET identified = TRUE WHERE id = ?1",
-        params![run_id],
-    )?;
-    Ok(())
+    runs::mark_identified(conn, run_id)
 }
 
 /// Finish what a process that died between a run's apply and its
 /// identification left undone. Called at every start.
 pub fn finish_interrupted(conn: &Db) -> Result<()> {
-    let pending: Vec<(i64, String)> = conn.query(
-        "SELECT r.id, i.name FROM runs r JOIN integrations i ON i.id = r.integration_id
-         WHERE r.outcome = 'succeeded' AND NOT r.identified ORDER BY r.id",
-        params![],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let pending = runs::unidentified(conn)?;
     if pending.is_empty() {
         return Ok(());
     }
     let runtime = Runtime::new()?;
-    for (run_id, name) in pending {
+    for runs::Unidentified {
+        run_id,
+        integration: name,
+    } in pending
+    {
         let integration = crate::store::integrations::get(conn, &name)?;
         tracing::info!(run_id, integration = %name, "finishing the identification of an interrupted run");
         identify(conn, &runtime, &integration, run_id)?;

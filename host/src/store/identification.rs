@@ -1,0 +1,232 @@
+//! What identification and matching read: the services and each
+//! integration's current clients with the property that holds them; and
+//! the bindings identification keeps.
+//!
+//! The rows come back as the component's matching types, since that is
+//! all they are read for; which client is which service is the
+//! component's to say, and what to do about it `sync::identification`'s.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::component::bindings::matching::{PlatformClient, Service as MatchService};
+use crate::component::bindings::types::{Connection as Port, Position};
+use crate::params;
+use crate::store::Db;
+use crate::store::bindings::record;
+
+/// Every service, as matching reads it, by id.
+pub fn services_to_match(conn: &Db) -> Result<Vec<MatchService>> {
+    conn.query(
+        "SELECT id_cliente_servico, name, document, pppoe_login, onu_serial, lat, lng
+         FROM services ORDER BY id_cliente_servico",
+        params![],
+        |r| {
+            let (lat, lng): (Option<f64>, Option<f64>) = (r.get(5)?, r.get(6)?);
+            Ok(MatchService {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                document: r.get(2)?,
+                pppoe_login: r.get(3)?,
+                onu_serial: r.get(4)?,
+                position: lat.zip(lng).map(|(lat, lng)| Position { lat, lng }),
+            })
+        },
+    )
+}
+
+/// Each property's box, by property id.
+pub type PropertyBoxes = BTreeMap<String, Option<String>>;
+
+/// An integration's current clients as matching reads them, and the box of
+/// each property that holds one (a binding made from it records the box).
+pub struct PlatformClients {
+    pub clients: Vec<PlatformClient>,
+    pub boxes: PropertyBoxes,
+}
+
+/// An integration's current clients, each with the property that holds it
+/// (one on a port first), and that property's box.
+pub fn platform_clients(conn: &Db, integration_id: &str) -> Result<PlatformClients> {
+    let rows = conn.query(
+        "SELECT c.id, c.data, p.id, p.data FROM elements c
+         LEFT JOIN elements p ON p.integration_id = c.integration_id AND p.kind = 'property'
+              AND p.removed_at IS NULL AND json_extract(p.data, '$.client') = c.id
+         WHERE c.integration_id = ?1 AND c.kind = 'client' AND c.removed_at IS NULL
+         ORDER BY c.id, json_extract(p.data, '$.connection') IS NULL, p.id",
+        params![integration_id],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<Option<String>>(3)?,
+            ))
+        },
+    )?;
+    let mut clients: Vec<PlatformClient> = Vec::new();
+    let mut boxes = BTreeMap::new();
+    for (id, data, property, property_data) in rows {
+        if clients.last().is_some_and(|c| c.id == id) {
+            continue; // its first property is the one kept
+        }
+        let data: Value = serde_json::from_str(&data)?;
+        let place: Value = match &property_data {
+            Some(p) => serde_json::from_str(p)?,
+            None => Value::Null,
+        };
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        if let Some(property) = &property {
+            boxes.insert(property.clone(), text(&place["box"]));
+        }
+        clients.push(PlatformClient {
+            id,
+            code: text(&data["code"]),
+            name: text(&data["name"]).unwrap_or_default(),
+            observation: text(&data["observation"]),
+            pppoe_login: text(&data["pppoe_login"]),
+            onu_serial: text(&data["onu_serial"]),
+            property,
+            position: place["position"]["lat"]
+                .as_f64()
+                .zip(place["position"]["lng"].as_f64())
+                .map(|(lat, lng)| Position { lat, lng }),
+            connection: place["connection"]["splitter"]
+                .as_str()
+                .zip(place["connection"]["port"].as_u64())
+                .map(|(splitter, port)| Port {
+                    splitter: splitter.to_string(),
+                    port: port as u32,
+                }),
+        });
+    }
+    Ok(PlatformClients { clients, boxes })
+}
+
+/// A service the platform shows on a port: its client on that port, and
+/// the property (and its box) that holds the client there.
+pub struct PlatformBinding {
+    pub service: String,
+    pub client: String,
+    pub property: String,
+    pub splitter: String,
+    pub port: u32,
+    pub box_id: Option<String>,
+}
+
+/// What a service's binding holds now, whoever made it: identification
+/// only changes its own (`from-platform`) ones.
+pub struct CurrentBinding {
+    pub state: String,
+    pub splitter: String,
+    pub port: u32,
+}
+
+/// The binding the service has, if any.
+pub fn current_binding(conn: &Db, service: &str) -> Result<Option<CurrentBinding>> {
+    conn.query_opt(
+        "SELECT state, splitter_id, port FROM bindings WHERE service_id = ?1",
+        params![service],
+        |r| {
+            Ok(CurrentBinding {
+                state: r.get(0)?,
+                splitter: r.get(1)?,
+                port: r.get(2)?,
+            })
+        },
+    )
+}
+
+/// Bind a service the platform shows on a port, `from-platform`, with a
+/// trace. A binding another writer made meanwhile wins (nothing is written
+/// then); answers whether this one was added.
+pub fn add_from_platform(
+    conn: &Db,
+    integration_id: &str,
+    found: &PlatformBinding,
+    now: &str,
+) -> Result<bool> {
+    let PlatformBinding {
+        service,
+        client,
+        property,
+        splitter,
+        port,
+        box_id,
+    } = found;
+    let inserted = conn.execute(
+        "INSERT INTO bindings (service_id, integration_id, splitter_id, port, box_id, state,
+             platform_client_id, platform_property_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'from-platform', ?6, ?7, ?8, ?8)
+         ON CONFLICT DO NOTHING",
+        params![
+            service,
+            integration_id,
+            splitter,
+            port,
+            box_id,
+            client,
+            property,
+            now
+        ],
+    )?;
+    if inserted == 1 {
+        let detail = format!(
+            "identified on the platform: client {client} on port {port} of splitter {splitter}"
+        );
+        record(conn, service, "from-platform", Some(&detail))?;
+    }
+    Ok(inserted == 1)
+}
+
+/// A `from-platform` binding follows its client to the port the platform
+/// now shows it on, with a trace.
+pub fn move_from_platform(conn: &Db, found: &PlatformBinding, now: &str) -> Result<()> {
+    let PlatformBinding {
+        service,
+        client,
+        property,
+        splitter,
+        port,
+        box_id,
+    } = found;
+    conn.execute(
+        "UPDATE bindings SET splitter_id = ?2, port = ?3, box_id = ?4, platform_client_id = ?5,
+             platform_property_id = ?6, updated_at = ?7 WHERE service_id = ?1",
+        params![service, splitter, port, box_id, client, property, now],
+    )?;
+    record(
+        conn,
+        service,
+        "from-platform",
+        Some(&format!(
+            "moved on the platform to port {port} of splitter {splitter}"
+        )),
+    )
+}
+
+/// The services this integration's identification bound (`from-platform`).
+pub fn services_bound_from_platform(conn: &Db, integration_id: &str) -> Result<Vec<String>> {
+    conn.query(
+        "SELECT service_id FROM bindings WHERE integration_id = ?1 AND state = 'from-platform'",
+        params![integration_id],
+        |r| r.get::<String>(0),
+    )
+}
+
+/// Drop the binding of a service the platform no longer shows on a port,
+/// with a trace.
+pub fn unbind_from_platform(conn: &Db, service: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM bindings WHERE service_id = ?1",
+        params![service],
+    )?;
+    record(
+        conn,
+        service,
+        "unbound",
+        Some("the platform no longer shows this client on a port"),
+    )
+}
