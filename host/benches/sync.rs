@@ -3,6 +3,10 @@
 //!
 //! cargo bench -p mapsync --bench sync -- [ELEMENTS ...]   (default 10000 100000)
 //!
+//! On SQLite by default; with `MAPSYNC_BENCH_POSTGRES=postgres://USER@HOST:PORT/postgres`
+//! (a user that may create databases; `.ci/postgres PID` starts a throwaway
+//! server) each size syncs into a fresh PostgreSQL database instead.
+//!
 //! Prints, per size: elements served, wall time, elements per second, and
 //! the child's peak resident memory. Figures, not assertions.
 
@@ -20,13 +24,14 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn mapsync(db: &Path, cache: &Path, args: &[&str]) -> Command {
+fn mapsync(db: &str, cache: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
     command
         .arg("--db")
         .arg(db)
         .args(args)
-        .env("MAPSYNC_CACHE_DIR", cache);
+        .env("MAPSYNC_CACHE_DIR", cache)
+        .env("MAPSYNC_SECRET_KEY_FILE", cache.with_extension("key"));
     command
 }
 
@@ -53,7 +58,23 @@ fn main() {
         let generated = started.elapsed();
         let config = ServerConfig::default();
         let server = TestServer::start(config.clone(), network).unwrap();
-        let db = dir.path().join(format!("bench-{size}.db"));
+        let db = match std::env::var("MAPSYNC_BENCH_POSTGRES") {
+            Ok(admin) => {
+                let name = format!("bench_{size}_{}", std::process::id());
+                postgres::Client::connect(&admin, postgres::NoTls)
+                    .unwrap()
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&format!("/{name}"));
+                url.to_string()
+            }
+            Err(_) => dir
+                .path()
+                .join(format!("bench-{size}.db"))
+                .display()
+                .to_string(),
+        };
         let url = server.url();
         let added = mapsync(
             &db,

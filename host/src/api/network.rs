@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
+use crate::component::bindings::types::ElementKind;
 use crate::store::Db;
 use crate::store::elements::{self, Select};
 use crate::store::integrations::{self as integration, Integration};
@@ -116,7 +117,7 @@ pub async fn boxes(
     blocking(&state, move |_, conn| {
         let mut found = Vec::new();
         for integration in scope(conn, query.integration.as_deref())? {
-            for element in elements::list(conn, &integration.id, "box")? {
+            for element in elements::list(conn, &integration.id, ElementKind::Box)? {
                 let keep = query
                     .project
                     .as_deref()
@@ -139,7 +140,7 @@ pub async fn boxes(
 
 /// The integrations holding a current element of `kind` with this id,
 /// those that feed a project first.
-fn holders(conn: &Db, kind: &str, id: &str) -> Result<Vec<Integration>, ApiError> {
+fn holders(conn: &Db, kind: ElementKind, id: &str) -> Result<Vec<Integration>, ApiError> {
     Ok(elements::holders(conn, kind, id)?
         .iter()
         .map(|n| integration::get(conn, n))
@@ -185,20 +186,29 @@ pub async fn one_box(
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
         let not_found = || ApiError::not_found(format!("no synchronised box has id {id:?}"));
-        let Some(integration) = holders(conn, "box", &id)?.into_iter().next() else {
+        let Some(integration) = holders(conn, ElementKind::Box, &id)?.into_iter().next() else {
             return Err(not_found());
         };
         let wanted = [id.clone()];
-        let found = elements::select(conn, &integration.id, "box", Select::Ids(&wanted))?
-            .into_iter()
-            .next()
-            .ok_or_else(not_found)?;
+        let found = elements::select(
+            conn,
+            &integration.id,
+            ElementKind::Box,
+            Select::Ids(&wanted),
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(not_found)?;
         let bound = bound_ports(conn, &integration)?;
-        let splitters: Vec<Value> =
-            elements::select(conn, &integration.id, "splitter", Select::InBoxes(&wanted))?
-                .into_iter()
-                .map(|s| with_bindings(s, &bound))
-                .collect();
+        let splitters: Vec<Value> = elements::select(
+            conn,
+            &integration.id,
+            ElementKind::Splitter,
+            Select::InBoxes(&wanted),
+        )?
+        .into_iter()
+        .map(|s| with_bindings(s, &bound))
+        .collect();
         let mut answer = with_integration(found, &integration);
         answer["splitters"] = json!(splitters);
         Ok(axum::Json(answer).into_response())
@@ -212,13 +222,16 @@ pub async fn splitter_ports(
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
         let not_found = || ApiError::not_found(format!("no synchronised splitter has id {id:?}"));
-        let Some(integration) = holders(conn, "splitter", &id)?.into_iter().next() else {
+        let Some(integration) = holders(conn, ElementKind::Splitter, &id)?
+            .into_iter()
+            .next()
+        else {
             return Err(not_found());
         };
         let splitter = elements::select(
             conn,
             &integration.id,
-            "splitter",
+            ElementKind::Splitter,
             Select::Ids(std::slice::from_ref(&id)),
         )?
         .into_iter()
@@ -276,14 +289,19 @@ pub async fn free_ports(
     blocking(&state, move |_, conn| {
         let mut near = Vec::new();
         for integration in scope(conn, query.integration.as_deref())? {
-            let mut boxes: Vec<(f64, Value)> = elements::list(conn, &integration.id, "box")?
-                .into_iter()
-                .filter_map(|b| {
-                    let d =
-                        distance_m(query.lat, query.lng, b["lat"].as_f64()?, b["lng"].as_f64()?);
-                    (d <= radius).then_some((d, b))
-                })
-                .collect();
+            let mut boxes: Vec<(f64, Value)> =
+                elements::list(conn, &integration.id, ElementKind::Box)?
+                    .into_iter()
+                    .filter_map(|b| {
+                        let d = distance_m(
+                            query.lat,
+                            query.lng,
+                            b["lat"].as_f64()?,
+                            b["lng"].as_f64()?,
+                        );
+                        (d <= radius).then_some((d, b))
+                    })
+                    .collect();
             if boxes.is_empty() {
                 continue;
             }
@@ -297,7 +315,7 @@ pub async fn free_ports(
             for splitter in elements::select(
                 conn,
                 &integration.id,
-                "splitter",
+                ElementKind::Splitter,
                 Select::InBoxes(&in_reach),
             )? {
                 let Some(box_id) = splitter["box"].as_str() else {

@@ -12,7 +12,7 @@ use crate::store::runs::{self, Run};
 
 /// A run as answered: its row, and while it runs, what it has done so far.
 fn with_progress(daemon: &Daemon, run: Run) -> anyhow::Result<Value> {
-    let live = (run.outcome == "running")
+    let live = (run.outcome == crate::store::states::RunOutcome::Running)
         .then(|| daemon.progress(run.id))
         .flatten();
     let mut value = serde_json::to_value(run)?;

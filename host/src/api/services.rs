@@ -15,6 +15,7 @@ use super::{
 };
 use crate::services::{self, Format};
 use crate::store::bindings::{self as bindings_local, Binding, Event};
+use crate::store::states::BindingState;
 use crate::{sync::identification, sync::outbox};
 
 pub async fn import(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
@@ -171,7 +172,7 @@ pub async fn confirm(
             outbox::confirm(conn, daemon.runtime(), &service).or_status(StatusCode::CONFLICT)?;
         // Still "confirmed": the platform could not be reached and the push
         // waits in the outbox; "pushed" and "failed" are final answers.
-        let status = if binding.state == "confirmed" {
+        let status = if binding.state == BindingState::Confirmed {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK

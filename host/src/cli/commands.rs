@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::cli::{IntegrationCommand, ProjectCommand, ServicesCommand};
 use crate::store::integrations::NewIntegration;
+use crate::store::states::BindingState;
 use crate::sync::run::SyncReport;
 use crate::{
     daemon::serve, services, store::bindings as bindings_local, store::elements,
@@ -28,8 +29,8 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
-    match binding.state.as_str() {
-        "pushed" => {
+    match binding.state {
+        BindingState::Pushed => {
             println!(
                 "service {:?} confirmed and sent to the platform: client {} on property {}",
                 binding.service,
@@ -38,7 +39,7 @@ pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        "failed" => {
+        BindingState::Failed => {
             println!(
                 "service {:?} confirmed, but the platform refused it: {}",
                 binding.service,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 
+use crate::component::bindings::types::ElementKind;
 use crate::store::integrations::{self as integration, Integration, NewIntegration};
 use crate::store::staging::NoProgress;
 use crate::sync::run::{self as sync_run, SyncReport, Tuning};
@@ -80,7 +81,7 @@ pub fn run() -> Result<ExitCode> {
         confirmed.platform_property.as_deref().unwrap_or("?")
     );
     let (report, conn) = sync(conn, &runtime, &added)?;
-    let state = elements::list(&conn, &added.id, "splitter")?
+    let state = elements::list(&conn, &added.id, ElementKind::Splitter)?
         .into_iter()
         .find(|s| s["id"] == splitter.as_str())
         .map(|s| s["ports"][(port - 1) as usize].clone())
@@ -162,7 +163,7 @@ fn sync(
 
 /// The first free port of a service splitter.
 fn free_service_port(conn: &crate::store::Db, integration_id: &str) -> Result<(String, u32)> {
-    elements::list(conn, integration_id, "splitter")?
+    elements::list(conn, integration_id, ElementKind::Splitter)?
         .iter()
         .filter(|s| s["service"] == true)
         .find_map(|s| {

@@ -262,7 +262,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let conn = open(&cli.db)?;
             let integration = integration::get(&conn, &integration)?;
-            let list = elements::list(&conn, &integration.id, &kind)?;
+            let Some(of_kind) = run_store::kind_named(&kind) else {
+                crate::refuse!(crate::error::invalid(
+                    "kind",
+                    format!(
+                        "unknown kind {kind:?}; kinds: {}",
+                        elements::KINDS.join(", ")
+                    )
+                ));
+            };
+            let list = elements::list(&conn, &integration.id, of_kind)?;
             if json {
                 print_json(&list)?;
             } else {

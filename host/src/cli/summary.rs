@@ -4,6 +4,7 @@ use crate::store::Db;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::component::bindings::types::ElementKind;
 use crate::store::elements;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -28,12 +29,12 @@ pub struct Summary {
 pub fn of(conn: &Db, integration_id: &str) -> Result<Summary> {
     let list = |kind| elements::list(conn, integration_id, kind);
     let mut s = Summary {
-        projects: list("project")?.len(),
-        poles: list("pole")?.len(),
-        boxes: list("box")?.len(),
+        projects: list(ElementKind::Project)?.len(),
+        poles: list(ElementKind::Pole)?.len(),
+        boxes: list(ElementKind::Box)?.len(),
         ..Summary::default()
     };
-    for splitter in list("splitter")? {
+    for splitter in list(ElementKind::Splitter)? {
         if splitter["service"] != true {
             s.distribution_splitters += 1;
             continue;
@@ -47,10 +48,10 @@ pub fn of(conn: &Db, integration_id: &str) -> Result<Summary> {
             }
         }
     }
-    let properties = list("property")?;
+    let properties = list(ElementKind::Property)?;
     s.properties = properties.len();
     s.properties_without_client = properties.iter().filter(|p| p["client"].is_null()).count();
-    let clients = list("client")?;
+    let clients = list(ElementKind::Client)?;
     s.clients = clients.len();
     s.clients_with_code = clients.iter().filter(|c| c["code"].is_string()).count();
     s.clients_without_code = s.clients - s.clients_with_code;

@@ -566,7 +566,7 @@ fn save(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
         match store::find(&tx, &service.id_cliente_servico)? {
             None => {
                 summary.created += 1;
-                store::create(&tx, &service, &now)
+                store::save(&tx, &service, &now)
             }
             Some(old) => {
                 let service = merged(&service, &old, &given);
@@ -575,7 +575,7 @@ fn save(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
                     continue;
                 }
                 summary.updated += 1;
-                store::update(&tx, &service, &now)
+                store::save(&tx, &service, &now)
             }
         }
         .with_context(|| format!("saving service {:?}", service.id_cliente_servico))?;

@@ -8,6 +8,7 @@
 
 use crate::params;
 use crate::store::Db;
+use crate::store::states::BindingState;
 use anyhow::Result;
 
 use crate::error::{Hint, conflict, invalid};
@@ -23,7 +24,7 @@ pub struct Binding {
     pub port: u32,
     #[serde(rename = "box")]
     pub box_id: Option<String>,
-    pub state: String,
+    pub state: BindingState,
     pub reason: Option<String>,
     pub platform_client: Option<String>,
     pub platform_property: Option<String>,
@@ -36,6 +37,9 @@ pub struct Binding {
     pub updated_at: String,
 }
 
+/// An entry of a binding's audit trail. Its `state` is a binding state,
+/// or a step on the way (`retry-scheduled`, `retry-now`, `unbinding`,
+/// `unbound`, `match-accepted`).
 #[derive(Debug, Serialize)]
 pub struct Event {
     pub at: String,
@@ -107,12 +111,17 @@ pub fn record(conn: &Db, service: &str, state: &str, detail: Option<&str>) -> Re
 }
 
 /// Change a binding's state and record it.
-pub fn set_state(conn: &Db, service: &str, state: &str, reason: Option<&str>) -> Result<()> {
+pub fn set_state(
+    conn: &Db,
+    service: &str,
+    state: BindingState,
+    reason: Option<&str>,
+) -> Result<()> {
     conn.execute(
         "UPDATE bindings SET state = ?2, reason = ?3, updated_at = ?4 WHERE service_id = ?1",
         params![service, state, reason, crate::store::now()],
     )?;
-    record(conn, service, state, reason)
+    record(conn, service, state.as_str(), reason)
 }
 
 /// A synchronised splitter, with the integration that brought it.
@@ -287,15 +296,14 @@ pub fn bind(
         record(
             &tx,
             service,
-            "pending",
+            BindingState::Pending.as_str(),
             Some(&format!("bound to port {port} of splitter {splitter_id}")),
         )?;
         tx.commit()?;
         return Ok(find(conn, service)?.expect("just bound"));
     };
-    let placed = matches!(existing.state.as_str(), "from-platform" | "pushed");
     if !moving {
-        let place = if placed {
+        let place = if existing.state.placed() {
             "the platform already places it on"
         } else {
             "it is already bound to"
@@ -315,15 +323,15 @@ pub fn bind(
             "service {service:?} is already on port {port} of splitter {splitter_id}: nothing to move"
         )));
     }
-    let moving_property = match existing.state.as_str() {
-        "from-platform" | "pushed" => {
+    let moving_property = match existing.state {
+        BindingState::FromPlatform | BindingState::Pushed => {
             Some(existing.platform_property.clone().ok_or_else(|| {
                 anyhow::Error::new(conflict(format!(
                     "the platform property of service {service:?} is not known; sync and try again"
                 )))
             })?)
         }
-        "confirmed" => refuse!(
+        BindingState::Confirmed => refuse!(
             conflict(format!(
                 "the push of service {service:?} to port {} of splitter {} is already under way; move it once it is pushed or failed",
                 existing.port, existing.splitter
@@ -331,7 +339,7 @@ pub fn bind(
             Hint::Bindings
         ),
         // Nothing of it is on the platform yet: only the port changes.
-        _ => existing.moving_property.clone(),
+        BindingState::Pending | BindingState::Failed => existing.moving_property.clone(),
     };
     let splitter = check_port(conn, service, splitter_id, port)?;
     if moving_property.is_some() && splitter.integration_id != existing_integration(conn, service)?
@@ -360,7 +368,7 @@ pub fn bind(
             existing.port, existing.splitter
         ),
     };
-    record(&tx, service, "pending", Some(&detail))?;
+    record(&tx, service, BindingState::Pending.as_str(), Some(&detail))?;
     tx.commit()?;
     Ok(find(conn, service)?.expect("just bound"))
 }
@@ -395,7 +403,7 @@ pub fn bind_matched(
     record(
         conn,
         service,
-        "pending",
+        BindingState::Pending.as_str(),
         Some(&format!(
             "bound to port {port} of splitter {splitter_id}, where matched platform client {client} sits"
         )),
@@ -407,7 +415,7 @@ pub struct BoundPort {
     pub splitter: String,
     pub port: u64,
     pub service: String,
-    pub state: String,
+    pub state: BindingState,
 }
 
 /// Every locally bound port of an integration.

@@ -251,18 +251,12 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql).map_err(db_error)?;
-                stmt.execute(rusqlite::params_from_iter(
-                    params.iter().map(|p| sqlite_value(p.to_value())),
-                ))
-                .map_err(db_error)
+                stmt.execute(sqlite_params(params)).map_err(db_error)
             }
             Backend::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let stmt = pg.prepare(sql)?;
-                let values = pg_params(&stmt, params)?;
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    values.iter().map(|b| b.as_ref() as _).collect();
-                let n = pg.client.execute(&stmt, &refs).map_err(pg_error)?;
+                let n = with_pg(pg, sql, params, |client, stmt, refs| {
+                    client.execute(stmt, refs)
+                })?;
                 Ok(n as usize)
             }
         }
@@ -279,11 +273,7 @@ impl Db {
             Backend::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql).map_err(db_error)?;
                 let columns = stmt.column_count();
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(
-                        params.iter().map(|p| sqlite_value(p.to_value())),
-                    ))
-                    .map_err(db_error)?;
+                let mut rows = stmt.query(sqlite_params(params)).map_err(db_error)?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next().map_err(db_error)? {
                     let mut values = Vec::with_capacity(columns);
@@ -295,13 +285,9 @@ impl Db {
                 Ok(out)
             }
             Backend::Postgres(pg) => {
-                let mut pg = pg.borrow_mut();
-                let stmt = pg.prepare(sql)?;
-                let values = pg_params(&stmt, params)?;
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    values.iter().map(|b| b.as_ref() as _).collect();
-                let rows = pg.client.query(&stmt, &refs).map_err(pg_error)?;
-                drop(pg);
+                let rows = with_pg(pg, sql, params, |client, stmt, refs| {
+                    client.query(stmt, refs)
+                })?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
                     out.push(f(&Row(from_pg(r)?))?);
@@ -396,6 +382,29 @@ impl Drop for Transaction<'_> {
             let _ = self.db.batch("ROLLBACK");
         }
     }
+}
+
+fn sqlite_params(params: Params<'_>) -> rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>> {
+    rusqlite::params_from_iter(params.iter().map(|p| sqlite_value(p.to_value())).collect())
+}
+
+/// Prepare (or take from the cache) `sql` and run `f` with its values as
+/// the server expects them.
+fn with_pg<T>(
+    pg: &RefCell<Pg>,
+    sql: &str,
+    params: Params<'_>,
+    f: impl FnOnce(
+        &mut postgres::Client,
+        &postgres::Statement,
+        &[&(dyn ToSql + Sync)],
+    ) -> Result<T, postgres::Error>,
+) -> Result<T> {
+    let mut pg = pg.borrow_mut();
+    let stmt = pg.prepare(sql)?;
+    let values = pg_params(&stmt, params)?;
+    let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref() as _).collect();
+    f(&mut pg.client, &stmt, &refs).map_err(pg_error)
 }
 
 fn sqlite_value(v: Value) -> rusqlite::types::Value {

@@ -4,16 +4,17 @@
 //! records); this module shapes them into the public JSON contract and
 //! derives each port's state from the properties that take it.
 
-use crate::error::invalid;
-use crate::refuse;
 use std::collections::HashMap;
 
 use anyhow::Result;
 use serde_json::{Value, json};
 
+use crate::component::bindings::types::ElementKind;
 use crate::params;
+use crate::store::staging::kind_name;
 use crate::store::{Db, Row};
 
+/// The kinds' names (`staging::ALL_KINDS`), as people give them.
 pub const KINDS: [&str; 6] = ["project", "pole", "box", "splitter", "client", "property"];
 
 /// Who takes a port: the property and, when known, its client's code.
@@ -37,7 +38,12 @@ pub enum Select<'a> {
 /// is invalid (its last valid version is what is shown); null when valid.
 const INVALID: &str = "invalid";
 
-fn stored(conn: &Db, integration_id: &str, kind: &str, which: Select<'_>) -> Result<Vec<Value>> {
+fn stored(
+    conn: &Db,
+    integration_id: &str,
+    kind: ElementKind,
+    which: Select<'_>,
+) -> Result<Vec<Value>> {
     // `json_each` and `json_extract` are SQLite's; the store puts them in
     // PostgreSQL's words.
     let (condition, ids) = match which {
@@ -73,15 +79,16 @@ fn client_codes(
     integration_id: &str,
     which: Select<'_>,
 ) -> Result<HashMap<String, Option<String>>> {
-    let codes: HashMap<String, Option<String>> = stored(conn, integration_id, "client", which)?
-        .into_iter()
-        .filter_map(|c| {
-            Some((
-                c["id"].as_str()?.to_string(),
-                c["code"].as_str().map(str::to_string),
-            ))
-        })
-        .collect();
+    let codes: HashMap<String, Option<String>> =
+        stored(conn, integration_id, ElementKind::Client, which)?
+            .into_iter()
+            .filter_map(|c| {
+                Some((
+                    c["id"].as_str()?.to_string(),
+                    c["code"].as_str().map(str::to_string),
+                ))
+            })
+            .collect();
     Ok(codes)
 }
 
@@ -99,7 +106,7 @@ fn takers(
     splitters: Option<&[String]>,
 ) -> Result<HashMap<(String, u64), Taker>> {
     let properties = match splitters {
-        None => stored(conn, integration_id, "property", Select::All)?,
+        None => stored(conn, integration_id, ElementKind::Property, Select::All)?,
         Some(ids) => {
             let ids = serde_json::to_string(ids)?;
             conn.query(
@@ -142,7 +149,7 @@ fn lat_lng(element: &Value) -> (Value, Value) {
 }
 
 /// The public JSON of every current element of `kind`.
-pub fn list(conn: &Db, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
+pub fn list(conn: &Db, integration_id: &str, kind: ElementKind) -> Result<Vec<Value>> {
     select(conn, integration_id, kind, Select::All)
 }
 
@@ -151,18 +158,12 @@ pub fn list(conn: &Db, integration_id: &str, kind: &str) -> Result<Vec<Value>> {
 pub fn select(
     conn: &Db,
     integration_id: &str,
-    kind: &str,
+    kind: ElementKind,
     which: Select<'_>,
 ) -> Result<Vec<Value>> {
-    if !KINDS.contains(&kind) {
-        refuse!(invalid(
-            "kind",
-            format!("unknown kind {kind:?}; kinds: {}", KINDS.join(", "))
-        ));
-    }
     let elements = stored(conn, integration_id, kind, which)?;
     let shaped: Vec<Value> = match kind {
-        "splitter" => {
+        ElementKind::Splitter => {
             let ids: Vec<String> = elements
                 .iter()
                 .filter_map(|e| e["id"].as_str().map(str::to_string))
@@ -171,7 +172,7 @@ pub fn select(
             let takers = takers(conn, integration_id, scope)?;
             elements.iter().map(|e| splitter(e, &takers)).collect()
         }
-        "property" => {
+        ElementKind::Property => {
             let codes = client_codes(conn, integration_id, Select::All)?;
             elements.iter().map(|e| property(e, &codes)).collect()
         }
@@ -187,21 +188,22 @@ pub fn select(
         .collect())
 }
 
-fn simple(kind: &str, e: &Value) -> Value {
+fn simple(kind: ElementKind, e: &Value) -> Value {
     let (lat, lng) = lat_lng(e);
-    let mut out = json!({ "id": e["id"], "kind": kind, "name": e["name"] });
+    let mut out = json!({ "id": e["id"], "kind": kind_name(kind), "name": e["name"] });
     let extra = match kind {
-        "project" => json!({ "identifier": e["identifier"], "lat": lat, "lng": lng }),
-        "pole" => json!({ "lat": lat, "lng": lng, "pole_type": e["pole_type"] }),
-        "box" => json!({
+        ElementKind::Project => json!({ "identifier": e["identifier"], "lat": lat, "lng": lng }),
+        ElementKind::Pole => json!({ "lat": lat, "lng": lng, "pole_type": e["pole_type"] }),
+        ElementKind::Box => json!({
             "project": e["project"], "pole": e["pole"], "lat": lat, "lng": lng,
             "hierarchy_level": e["hierarchy_level"], "implanted": e["implanted"], "box_type": e["box_type"],
         }),
-        "client" => json!({
+        ElementKind::Client => json!({
             "code": e["code"], "implanted": e["implanted"], "status": e["status"],
             "pppoe_login": e["pppoe_login"], "onu_serial": e["onu_serial"], "onu_mac": e["onu_mac"],
         }),
-        _ => json!({}),
+        // Shaped by `splitter` and `property`.
+        ElementKind::Splitter | ElementKind::Property => json!({}),
     };
     merge(&mut out, extra);
     out
@@ -249,7 +251,7 @@ fn property(e: &Value, codes: &HashMap<String, Option<String>>) -> Value {
 
 /// The names of the integrations holding a current element of `kind` with
 /// this id, those that feed a project first.
-pub fn holders(conn: &Db, kind: &str, id: &str) -> Result<Vec<String>> {
+pub fn holders(conn: &Db, kind: ElementKind, id: &str) -> Result<Vec<String>> {
     conn.query(
         "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
          WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL

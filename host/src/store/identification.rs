@@ -16,6 +16,7 @@ use crate::component::bindings::types::{Connection as Port, Position};
 use crate::params;
 use crate::store::Db;
 use crate::store::bindings::record;
+use crate::store::states::BindingState;
 
 /// Every service, as matching reads it, by id.
 pub fn services_to_match(conn: &Db) -> Result<Vec<MatchService>> {
@@ -119,7 +120,7 @@ pub struct PlatformBinding {
 /// What a service's binding holds now, whoever made it: identification
 /// only changes its own (`from-platform`) ones.
 pub struct CurrentBinding {
-    pub state: String,
+    pub state: BindingState,
     pub splitter: String,
     pub port: u32,
 }
@@ -176,7 +177,12 @@ pub fn add_from_platform(
         let detail = format!(
             "identified on the platform: client {client} on port {port} of splitter {splitter}"
         );
-        record(conn, service, "from-platform", Some(&detail))?;
+        record(
+            conn,
+            service,
+            BindingState::FromPlatform.as_str(),
+            Some(&detail),
+        )?;
     }
     Ok(inserted == 1)
 }
@@ -200,7 +206,7 @@ pub fn move_from_platform(conn: &Db, found: &PlatformBinding, now: &str) -> Resu
     record(
         conn,
         service,
-        "from-platform",
+        BindingState::FromPlatform.as_str(),
         Some(&format!(
             "moved on the platform to port {port} of splitter {splitter}"
         )),

@@ -19,6 +19,7 @@ pub mod services;
 pub mod settings;
 pub mod sqlite;
 pub mod staging;
+pub mod states;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -157,36 +157,3 @@ pub fn bound_splitter(db: &Db, integration_id: &str, splitter: &str) -> Result<V
         .context("the bound splitter is no longer stored")?;
     Ok(serde_json::from_str(&data)?)
 }
-
-/// The ISP's data on a service that a push sends the platform.
-#[derive(Debug)]
-pub struct ServiceDetails {
-    pub name: Option<String>,
-    pub address: Option<String>,
-    pub lat: Option<f64>,
-    pub lng: Option<f64>,
-    pub pppoe_login: Option<String>,
-    pub onu_serial: Option<String>,
-    pub onu_mac: Option<String>,
-    pub status: Option<String>,
-}
-
-/// What a push tells the platform of `service`.
-pub fn service_details(db: &Db, service: &str) -> Result<ServiceDetails> {
-    db.query_row(
-        "SELECT name, address, lat, lng, pppoe_login, onu_serial, onu_mac, status FROM services WHERE id_cliente_servico = ?1",
-        params![service],
-        |r| {
-            Ok(ServiceDetails {
-                name: r.get(0)?,
-                address: r.get(1)?,
-                lat: r.get(2)?,
-                lng: r.get(3)?,
-                pppoe_login: r.get(4)?,
-                onu_serial: r.get(5)?,
-                onu_mac: r.get(6)?,
-                status: r.get(7)?,
-            })
-        },
-    )
-}

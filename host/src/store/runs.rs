@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::params;
 use crate::schedule;
+use crate::store::states::RunOutcome;
 use crate::store::{Db, Row, leases};
 
 #[derive(Debug, Serialize)]
@@ -16,8 +17,7 @@ pub struct Run {
     pub trigger: String,
     pub started_at: String,
     pub ended_at: Option<String>,
-    /// running, succeeded, failed or interrupted.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub error: Option<String>,
     /// The sync report (as `sync --json` prints it), once ended.
     pub report: Option<serde_json::Value>,
@@ -57,11 +57,11 @@ pub fn history(conn: &Db, integration: Option<&str>, limit: u32) -> Result<Vec<R
 
 /// Whether run `id` has its outcome recorded (0: not begun yet).
 pub fn ended(conn: &Db, id: i64) -> Result<bool> {
-    let outcome: Option<String> =
+    let outcome: Option<RunOutcome> =
         conn.query_opt("SELECT outcome FROM runs WHERE id = ?1", params![id], |r| {
             r.get(0)
         })?;
-    Ok(outcome.is_some_and(|o| o != "running"))
+    Ok(outcome.is_some_and(|o| o != RunOutcome::Running))
 }
 
 pub fn get(conn: &Db, id: i64) -> Result<Option<Run>> {
@@ -260,8 +260,8 @@ pub fn started_at(conn: &Db, id: i64) -> Result<String> {
 pub struct Outcome<'a> {
     pub run_id: i64,
     pub ended_at: &'a str,
-    /// succeeded or failed.
-    pub outcome: &'a str,
+    /// Succeeded or failed.
+    pub outcome: RunOutcome,
     /// The sync report, as JSON (what `sync --json` prints).
     pub report: &'a str,
     pub error: Option<&'a str>,

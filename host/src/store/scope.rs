@@ -11,6 +11,7 @@ use crate::component::bindings::types::ElementKind;
 use crate::params;
 use crate::store::Db;
 use crate::store::integrations::Integration;
+use crate::store::staging::kind_named;
 
 /// The kinds an integration may switch off; projects are always read.
 pub const SELECTABLE: [&str; 5] = ["pole", "box", "splitter", "client", "property"];
@@ -36,20 +37,9 @@ impl Scope {
         SELECTABLE
             .iter()
             .filter(|k| !self.kinds.iter().any(|on| on == *k))
-            .filter_map(|k| kind_of(k))
+            .filter_map(|k| kind_named(k))
             .collect()
     }
-}
-
-fn kind_of(name: &str) -> Option<ElementKind> {
-    Some(match name {
-        "pole" => ElementKind::Pole,
-        "box" => ElementKind::Box,
-        "splitter" => ElementKind::Splitter,
-        "client" => ElementKind::Client,
-        "property" => ElementKind::Property,
-        _ => return None,
-    })
 }
 
 pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {

@@ -94,36 +94,18 @@ pub fn count(conn: &Db) -> Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM services", params![], |r| r.get(0))
 }
 
-/// Store a service the import brings for the first time.
-pub fn create(conn: &Db, s: &Service, now: &str) -> Result<()> {
+/// Store a service as the import decided it: new, or its fields replaced
+/// (the time of its first import stays).
+pub fn save(conn: &Db, s: &Service, now: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO services (id_cliente_servico, name, document, address, lat, lng,
              pppoe_login, onu_serial, onu_mac, status, imported_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-        params![
-            s.id_cliente_servico,
-            s.name,
-            s.document,
-            s.address,
-            s.lat,
-            s.lng,
-            s.pppoe_login,
-            s.onu_serial,
-            s.onu_mac,
-            s.status,
-            now
-        ],
-    )?;
-    Ok(())
-}
-
-/// Replace a stored service's fields with those the import merged (its
-/// first import time stays).
-pub fn update(conn: &Db, s: &Service, now: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE services SET name = ?2, document = ?3, address = ?4, lat = ?5, lng = ?6,
-             pppoe_login = ?7, onu_serial = ?8, onu_mac = ?9, status = ?10, updated_at = ?11
-         WHERE id_cliente_servico = ?1",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+         ON CONFLICT (id_cliente_servico) DO UPDATE SET name = excluded.name,
+             document = excluded.document, address = excluded.address, lat = excluded.lat,
+             lng = excluded.lng, pppoe_login = excluded.pppoe_login,
+             onu_serial = excluded.onu_serial, onu_mac = excluded.onu_mac,
+             status = excluded.status, updated_at = excluded.updated_at",
         params![
             s.id_cliente_servico,
             s.name,

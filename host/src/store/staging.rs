@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
 use crate::component::bindings::types::{ElementBatch, ElementKind};
 use crate::params;
+use crate::store::db::{FromValue, ToValue, Value as DbValue};
 use crate::store::{Db, Transaction};
 
 /// Told of each batch and each completed kind, for a progress display.
@@ -41,6 +42,17 @@ pub struct RunStore {
     progress: Box<dyn Progress>,
 }
 
+/// Every element kind, in the order a sync reads them.
+pub const ALL_KINDS: [ElementKind; 6] = [
+    ElementKind::Project,
+    ElementKind::Pole,
+    ElementKind::Box,
+    ElementKind::Splitter,
+    ElementKind::Client,
+    ElementKind::Property,
+];
+
+/// A kind's name: as stored (`elements.kind`), shown and given.
 pub fn kind_name(kind: ElementKind) -> &'static str {
     match kind {
         ElementKind::Project => "project",
@@ -49,6 +61,24 @@ pub fn kind_name(kind: ElementKind) -> &'static str {
         ElementKind::Splitter => "splitter",
         ElementKind::Client => "client",
         ElementKind::Property => "property",
+    }
+}
+
+/// The kind named `name` (see [`kind_name`]).
+pub fn kind_named(name: &str) -> Option<ElementKind> {
+    ALL_KINDS.into_iter().find(|k| kind_name(*k) == name)
+}
+
+impl ToValue for ElementKind {
+    fn to_value(&self) -> DbValue {
+        DbValue::Text(kind_name(*self).to_string())
+    }
+}
+
+impl FromValue for ElementKind {
+    fn from_value(v: &DbValue) -> Result<Self> {
+        let name = String::from_value(v)?;
+        kind_named(&name).with_context(|| format!("unknown element kind {name:?}"))
     }
 }
 
@@ -219,7 +249,6 @@ impl RunStore {
             rows.len(),
             fingerprints.len()
         );
-        let kind_name = kind_name(kind);
         let mut outcome = BatchOutcome {
             created: 0,
             updated: 0,
@@ -231,7 +260,7 @@ impl RunStore {
             let fingerprint = fingerprint as i64;
             let before: Option<(String, bool, Option<i64>)> = tx.query_opt(
                 "SELECT data, removed_at IS NOT NULL, fingerprint FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
-                params![self.integration_id, kind_name, row.id],
+                params![self.integration_id, kind, row.id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let unchanged = match &before {
@@ -271,7 +300,7 @@ impl RunStore {
                          fingerprint = excluded.fingerprint",
                 params![
                     self.run_id,
-                    kind_name,
+                    kind,
                     row.id,
                     row.name,
                     data,
@@ -289,7 +318,6 @@ impl RunStore {
     /// its reason, so `commit` keeps its stored version and flags it.
     pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
         self.check_cancelled()?;
-        let kind_name = kind_name(kind);
         let tx = self.conn.transaction()?;
         let mut kept = 0;
         for element in elements {
@@ -305,7 +333,7 @@ impl RunStore {
                 params![
                     self.run_id,
                     self.integration_id,
-                    kind_name,
+                    kind,
                     element.reason,
                     element.id
                 ],
@@ -321,14 +349,14 @@ impl RunStore {
         self.check_cancelled()?;
         self.conn.execute(
             "INSERT INTO run_kinds (run_id, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![self.run_id, kind_name(kind)],
+            params![self.run_id, kind],
         )?;
         let (stored, removed): (u32, u32) = self.conn.query_row(
             "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
                  (SELECT 1 FROM run_elements r WHERE r.run_id = ?3 AND r.kind = e.kind AND r.id = e.id))
              FROM elements e
              WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL",
-            params![self.integration_id, kind_name(kind), self.run_id],
+            params![self.integration_id, kind, self.run_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         self.progress.completed(kind, removed);
@@ -343,7 +371,7 @@ impl RunStore {
                 .conn
                 .query_opt(
                     "SELECT 1 FROM run_elements WHERE run_id = ?1 AND kind = ?2 AND id = ?3",
-                    params![self.run_id, kind_name(kind), id],
+                    params![self.run_id, kind, id],
                     |_| Ok(()),
                 )?
                 .is_some()
@@ -377,6 +405,18 @@ mod tests {
         )
         .unwrap();
         (dir, conn, added.id)
+    }
+
+    #[test]
+    fn kinds_keep_their_names() {
+        assert_eq!(ALL_KINDS.map(kind_name), crate::store::elements::KINDS);
+        for kind in ALL_KINDS {
+            assert_eq!(kind_named(kind_name(kind)), Some(kind));
+            assert_eq!(kind.to_value(), DbValue::Text(kind_name(kind).into()));
+            assert_eq!(ElementKind::from_value(&kind.to_value()).unwrap(), kind);
+        }
+        let e = ElementKind::from_value(&DbValue::Text("tower".into())).unwrap_err();
+        assert!(format!("{e:#}").contains("\"tower\""), "{e:#}");
     }
 
     fn splitter(id: &str, name: &str) -> SplitterData {

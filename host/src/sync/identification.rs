@@ -13,6 +13,7 @@ use crate::component::bindings::matching::PlatformClient;
 use crate::store::Db;
 use crate::store::identification::{self as store, PlatformBinding, PlatformClients};
 use crate::store::integrations::Integration;
+use crate::store::states::BindingState;
 
 /// Identify anew on every integration that feeds a project: when the
 /// services change, both sides must agree at once.
@@ -60,7 +61,7 @@ pub fn apply(conn: &Db, runtime: &Runtime, integration: &Integration) -> Result<
                 store::add_from_platform(&tx, &integration.id, &found, &now)?;
             }
             Some(existing)
-                if existing.state == "from-platform"
+                if existing.state == BindingState::FromPlatform
                     && (existing.splitter != found.splitter || existing.port != found.port) =>
             {
                 store::move_from_platform(&tx, &found, &now)?;

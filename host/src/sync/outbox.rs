@@ -21,6 +21,7 @@ use crate::store::bindings::{self as local, record, set_state};
 use crate::store::integrations::{self as integration, Integration};
 use crate::store::leases;
 use crate::store::outbox::{self as queue, DELETE, PUSH, WITHDRAW};
+use crate::store::states::BindingState;
 
 /// Tries of one entry within a command before it waits for the next start.
 const TRIES_NOW: u32 = 3;
@@ -38,9 +39,9 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
             Hint::Bind
         );
     };
-    match binding.state.as_str() {
-        "pending" | "failed" => {}
-        "confirmed" => {
+    match binding.state {
+        BindingState::Pending | BindingState::Failed => {}
+        BindingState::Confirmed => {
             if queue::is_unbinding(conn, service)? {
                 refuse!(
                     conflict(format!(
@@ -69,12 +70,12 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
             process(conn, runtime, Some(service))?;
             return Ok(local::find(conn, service)?.expect("confirmed binding"));
         }
-        "pushed" => {
+        BindingState::Pushed => {
             refuse!(conflict(format!(
                 "the binding of service {service:?} is already confirmed and on the platform"
             )))
         }
-        other => refuse!(conflict(format!(
+        other @ BindingState::FromPlatform => refuse!(conflict(format!(
             "the binding of service {service:?} came from the platform ({other}): there is nothing to confirm"
         ))),
     }
@@ -82,7 +83,7 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
     local::check_port(conn, service, &binding.splitter, binding.port)
         .with_context(|| format!("the binding of service {service:?} cannot be confirmed"))?;
     let tx = conn.transaction()?;
-    set_state(&tx, service, "confirmed", None)?;
+    set_state(&tx, service, BindingState::Confirmed, None)?;
     queue::clear(&tx, service)?;
     queue::enqueue(&tx, service, PUSH, &json!({}))?;
     tx.commit()?;
@@ -114,7 +115,7 @@ pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<loca
         }
         // A confirmed push whose outcome is unknown may have created a
         // property whose answer was lost: find it by mapsync's mark.
-        _ if binding.state == "confirmed" => {
+        _ if binding.state == BindingState::Confirmed => {
             queue::enqueue(&tx, service, WITHDRAW, &json!({ "code": service }))?;
             record(
                 &tx,
@@ -162,7 +163,7 @@ pub fn process(conn: &Db, runtime: &Runtime, only: Option<&str>) -> Result<()> {
                 }
                 Err(PushError::Refused(reason)) => {
                     queue::remove(conn, id)?;
-                    set_state(conn, &service, "failed", Some(&reason))?;
+                    set_state(conn, &service, BindingState::Failed, Some(&reason))?;
                     break;
                 }
                 Err(PushError::Transient(reason)) => {
@@ -243,7 +244,7 @@ fn attempt_once(
                 ),
                 None => format!("client {} on property {}", pushed.client, pushed.property),
             };
-            record(conn, service, "pushed", Some(&detail)).map_err(transient)
+            record(conn, service, BindingState::Pushed.as_str(), Some(&detail)).map_err(transient)
         }
         DELETE => {
             let property = payload["property"].as_str().unwrap_or_default();
@@ -288,7 +289,8 @@ fn port_binding(
     integration: &Integration,
 ) -> Result<PortBinding> {
     let splitter = queue::bound_splitter(conn, &integration.id, &binding.splitter)?;
-    let service = queue::service_details(conn, &binding.service)?;
+    let service = crate::store::services::find(conn, &binding.service)?
+        .with_context(|| format!("service {:?} is no longer stored", binding.service))?;
     Ok(PortBinding {
         project: splitter["project"].as_str().unwrap_or_default().to_string(),
         box_: splitter["box"].as_str().unwrap_or_default().to_string(),

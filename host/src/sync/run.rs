@@ -12,6 +12,7 @@ use crate::store::Db;
 use crate::store::integrations::Integration;
 use crate::store::runs::{self, Start};
 use crate::store::staging::{Progress, RunStore, kind_name};
+use crate::store::states::RunOutcome;
 pub use crate::sync::settings::{Tuning, settings};
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub struct SyncReport {
     pub integration: String,
     pub run_id: i64,
     /// "succeeded" or "failed".
-    pub status: String,
+    pub status: RunOutcome,
     pub error: Option<String>,
     pub started_at: String,
     pub finished_at: String,
@@ -73,7 +74,7 @@ pub struct SyncReport {
 
 impl SyncReport {
     pub fn succeeded(&self) -> bool {
-        self.status == "succeeded"
+        self.status == RunOutcome::Succeeded
     }
 }
 
@@ -149,7 +150,7 @@ pub fn execute(
     let mut report = SyncReport {
         integration: integration.name.clone(),
         run_id,
-        status: "succeeded".into(),
+        status: RunOutcome::Succeeded,
         error: None,
         started_at,
         finished_at: crate::store::now(),
@@ -171,7 +172,7 @@ pub fn execute(
             store.commit(|tx| record_outcome(tx, &report, false))?
         }
         failed => {
-            report.status = "failed".into();
+            report.status = RunOutcome::Failed;
             report.error = Some(match failed {
                 Ok(Err(wit_sync::RunError::Failed(message))) => message,
                 Ok(Err(wit_sync::RunError::RemovalsHeld(held))) => {
@@ -253,7 +254,7 @@ fn record_outcome(conn: &Db, report: &SyncReport, identified: bool) -> Result<()
         &runs::Outcome {
             run_id: report.run_id,
             ended_at: &report.finished_at,
-            outcome: &report.status,
+            outcome: report.status,
             report: &json,
             error: report.error.as_deref(),
             identified,
