@@ -12,6 +12,18 @@ use crate::common::{Bench, Served, ports_in_state, server_config, terminate};
 const INTEGRATIONS: usize = 20;
 const TOKEN: &str = "hosts-token-0123456789";
 
+/// The hosts, killed if the test ends before it stops them.
+struct Hosts(Vec<Served>);
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for host in &mut self.0 {
+            let _ = host.child.kill();
+            let _ = host.child.wait();
+        }
+    }
+}
+
 fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !done() {
@@ -96,10 +108,12 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
     bench.server.clear_requests();
 
     let env = [("MAPSYNC_LEASE_SECONDS", "3")];
-    let mut hosts: Vec<Served> = (0..3)
-        .map(|_| bench.serve_with(TOKEN, &["--parallel", "2"], &env))
-        .collect();
-    let pids: Vec<u32> = hosts.iter().map(|h| h.child.id()).collect();
+    let mut hosts = Hosts(
+        (0..3)
+            .map(|_| bench.serve_with(TOKEN, &["--parallel", "2"], &env))
+            .collect(),
+    );
+    let pids: Vec<u32> = hosts.0.iter().map(|h| h.child.id()).collect();
 
     // Kill a host in the middle of a sync.
     let running_on = |pid: u32| {
@@ -110,9 +124,45 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
     wait_for("every host to run a sync", Duration::from_secs(60), || {
         pids.iter().all(|pid| running_on(*pid) > 0)
     });
+    // A sync asked of one host while another runs it: 409, with the
+    // progress the running host keeps in the store.
+    let mut answered = None;
+    for _ in 0..50 {
+        let running = bench.sql_row(&format!(
+            "SELECT i.name, r.id FROM runs r JOIN integrations i ON i.id = r.integration_id
+             WHERE r.outcome = 'running' AND r.pid = {} LIMIT 1",
+            pids[0]
+        ));
+        let (Some(name), Some(run)) = (
+            running.first().cloned().flatten(),
+            running.get(1).cloned().flatten(),
+        ) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let mut response = ureq::post(format!(
+            "{}/api/v1/integrations/{name}/sync",
+            hosts.0[2].address
+        ))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_empty()
+        .unwrap();
+        if response.status() == 409 {
+            let body: serde_json::Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+            answered = Some((run, body));
+            break;
+        }
+    }
+    let (run, body) = answered.expect("no 409 for a sync running on another host");
+    assert_eq!(body["progress"]["run_id"].to_string(), run, "{body}");
+
     let killed = pids[1];
-    hosts[1].child.kill().unwrap();
-    hosts[1].child.wait().unwrap();
+    hosts.0[1].child.kill().unwrap();
+    hosts.0[1].child.wait().unwrap();
     wait_for(
         "every integration to sync for its slot",
         Duration::from_secs(180),
@@ -205,7 +255,7 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
         .unwrap();
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
     };
-    let seen = runs_seen_by(&hosts[0]);
+    let seen = runs_seen_by(&hosts.0[0]);
     let of_isp = bench.sql_i64(
         "SELECT count(*) FROM runs r JOIN integrations i ON i.id = r.integration_id WHERE i.name = 'isp'",
     );
@@ -214,9 +264,9 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
         Some(of_isp as usize),
         "{seen}"
     );
-    assert_eq!(seen, runs_seen_by(&hosts[2]));
+    assert_eq!(seen, runs_seen_by(&hosts.0[2]));
 
-    for (i, host) in hosts.iter_mut().enumerate() {
+    for (i, host) in hosts.0.iter_mut().enumerate() {
         if i != 1 {
             assert!(terminate(&mut host.child).success());
         }

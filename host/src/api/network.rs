@@ -36,7 +36,7 @@ fn scope(conn: &Db, name: Option<&str>) -> Result<Vec<Integration>, ApiError> {
     }
     Ok(integration::list(conn)?
         .into_iter()
-        .filter(|i| i.project_id.is_some() && i.detached_at.is_none())
+        .filter(Integration::feeds_a_project)
         .collect())
 }
 

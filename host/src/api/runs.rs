@@ -8,13 +8,24 @@ use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, PREFIX, Params, PathParam, Shared, blocking};
 use crate::daemon::{Daemon, Triggered};
+use crate::store::Db;
 use crate::store::runs::{self, Run};
 
 /// A run as answered: its row, and while it runs, what it has done so far.
-fn with_progress(daemon: &Daemon, run: Run) -> anyhow::Result<Value> {
-    let live = (run.outcome == crate::store::states::RunOutcome::Running)
-        .then(|| daemon.progress(run.id))
-        .flatten();
+/// A run with its progress while it runs: live when this host runs it, as
+/// its host last kept it in the store otherwise.
+fn with_progress(daemon: &Daemon, conn: &Db, run: Run) -> anyhow::Result<Value> {
+    let live = match run.outcome == crate::store::states::RunOutcome::Running {
+        false => None,
+        true => match daemon.progress(run.id) {
+            Some(live) => Some(live),
+            None => Some(crate::daemon::stored_progress(
+                conn,
+                run.id,
+                &run.integration,
+            )?),
+        },
+    };
     let mut value = serde_json::to_value(run)?;
     if let Some(live) = live {
         value["progress"] = serde_json::to_value(live)?;
@@ -90,7 +101,7 @@ pub async fn show(
         let Some(run) = runs::get(conn, id)? else {
             return Err(ApiError::not_found(format!("no run has id {id}")));
         };
-        Ok(axum::Json(with_progress(daemon, run)?).into_response())
+        Ok(axum::Json(with_progress(daemon, conn, run)?).into_response())
     })
     .await
 }
@@ -119,7 +130,7 @@ pub async fn history(
         let history = runs::history(conn, Some(&name), limit).or_status(StatusCode::NOT_FOUND)?;
         let answered = history
             .into_iter()
-            .map(|run| with_progress(daemon, run))
+            .map(|run| with_progress(daemon, conn, run))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(axum::Json(answered).into_response())
     })

@@ -23,7 +23,7 @@ use crate::store::{self, Location, leases};
 use crate::sync::run::{self as sync_run, Tuning};
 
 /// What a run has done so far, as the API and `status` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ProgressSnapshot {
     pub run_id: i64,
     pub integration: String,
@@ -166,6 +166,20 @@ impl Daemon {
             Ok(id) => id,
             Err(e) => {
                 self.running.lock().unwrap().remove(&integration.id);
+                // Running on another host (or a command): its progress as
+                // that host keeps it in the store.
+                let elsewhere = crate::error::Refusal::of(&e)
+                    .is_some_and(|r| r.kind == crate::error::Kind::Conflict);
+                if elsewhere
+                    && slot.is_none()
+                    && let Some(other) = store::runs::running_of(&conn, &integration.id)?
+                {
+                    return Ok(Triggered::AlreadyRunning(stored_progress(
+                        &conn,
+                        other,
+                        &integration.name,
+                    )?));
+                }
                 // Running elsewhere (a command, another host): that run
                 // serves the slot.
                 if let Some(slot) = &slot {
@@ -232,9 +246,37 @@ impl Daemon {
             .collect()
     }
 
-    /// A live run's progress, if it is still running.
+    /// A live run's progress, if it is still running here.
     pub fn progress(&self, run_id: i64) -> Option<ProgressSnapshot> {
         self.running().into_iter().find(|s| s.run_id == run_id)
+    }
+
+    /// Keep the progress of this host's runs in the store every second,
+    /// for the other hosts' API, as long as the daemon runs.
+    pub fn keep_progress(self: &Arc<Self>) {
+        let daemon = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || {
+                let mut conn = None;
+                while !daemon.stopping() {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if conn.is_none() {
+                        conn = store::open(&daemon.db).ok();
+                    }
+                    let Some(db) = &conn else { continue };
+                    for snapshot in daemon.running() {
+                        let json = serde_json::to_string(&snapshot).unwrap_or_default();
+                        if store::runs::save_progress(db, snapshot.run_id, &json).is_err() {
+                            conn = None;
+                            break;
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "keeping progress in the store");
+        }
     }
 
     /// Take no more work; let running syncs end within `grace`, then cut
@@ -265,6 +307,31 @@ impl Daemon {
         }
         self.running.lock().unwrap().is_empty()
     }
+}
+
+/// A run's progress as its host kept it in the store; only what the run's
+/// row says when its host has kept none yet.
+pub fn stored_progress(
+    conn: &store::Db,
+    run_id: i64,
+    integration: &str,
+) -> anyhow::Result<ProgressSnapshot> {
+    if let Some(json) = store::runs::stored_progress(conn, run_id)?
+        && let Ok(snapshot) = serde_json::from_str(&json)
+    {
+        return Ok(snapshot);
+    }
+    let run = store::runs::get(conn, run_id)?;
+    Ok(ProgressSnapshot {
+        run_id,
+        integration: integration.to_string(),
+        trigger: run.as_ref().map(|r| r.trigger.clone()).unwrap_or_default(),
+        started_at: run.map(|r| r.started_at).unwrap_or_default(),
+        kind: None,
+        pages: 0,
+        read: BTreeMap::new(),
+        completed: Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -197,6 +197,7 @@ pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<E
     let runtime = Arc::new(Runtime::new()?);
     leases::keep_beating(location);
     let daemon = Daemon::new(location, runtime, parallel);
+    daemon.keep_progress();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -8,6 +8,7 @@
 
 use crate::params;
 use crate::store::Db;
+use crate::store::integrations::FEEDS_A_PROJECT;
 use crate::store::states::BindingState;
 use anyhow::Result;
 
@@ -142,10 +143,12 @@ impl Splitter {
 
 fn splitter(conn: &Db, id: &str) -> Result<Option<Splitter>> {
     conn.query_opt(
-        "SELECT e.integration_id, i.name, i.detached_at IS NOT NULL OR i.project_id IS NULL, e.invalid_reason, e.data
-         FROM elements e JOIN integrations i ON i.id = e.integration_id
-         WHERE e.kind = 'splitter' AND e.id = ?1 AND e.removed_at IS NULL
-         ORDER BY (i.detached_at IS NOT NULL OR i.project_id IS NULL)",
+        &format!(
+            "SELECT e.integration_id, i.name, NOT {FEEDS_A_PROJECT}, e.invalid_reason, e.data
+             FROM elements e JOIN integrations i ON i.id = e.integration_id
+             WHERE e.kind = 'splitter' AND e.id = ?1 AND e.removed_at IS NULL
+             ORDER BY NOT {FEEDS_A_PROJECT}"
+        ),
         params![id],
         |r| {
             Ok(Splitter {

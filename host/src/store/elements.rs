@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::component::bindings::types::ElementKind;
 use crate::params;
+use crate::store::integrations::FEEDS_A_PROJECT;
 use crate::store::staging::kind_name;
 use crate::store::{Db, Row};
 
@@ -253,9 +254,11 @@ fn property(e: &Value, codes: &HashMap<String, Option<String>>) -> Value {
 /// this id, those that feed a project first.
 pub fn holders(conn: &Db, kind: ElementKind, id: &str) -> Result<Vec<String>> {
     conn.query(
-        "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
-         WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
-         ORDER BY (i.project_id IS NULL OR i.detached_at IS NOT NULL), i.name",
+        &format!(
+            "SELECT i.name FROM elements e JOIN integrations i ON i.id = e.integration_id
+             WHERE e.kind = ?1 AND e.id = ?2 AND e.removed_at IS NULL
+             ORDER BY NOT {FEEDS_A_PROJECT}, i.name"
+        ),
         params![kind, id],
         |r| r.get::<String>(0),
     )

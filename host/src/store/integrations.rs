@@ -65,7 +65,16 @@ pub struct Shown {
     pub created_at: String,
 }
 
+/// In SQL over `integrations i`: the integration feeds a project (it is
+/// linked and was not removed from it), so it synchronises.
+pub const FEEDS_A_PROJECT: &str = "(i.project_id IS NOT NULL AND i.detached_at IS NULL)";
+
 impl Integration {
+    /// It feeds a project (linked, not removed from it): it synchronises.
+    pub fn feeds_a_project(&self) -> bool {
+        self.project_id.is_some() && self.detached_at.is_none()
+    }
+
     pub fn shown(&self) -> Shown {
         Shown {
             id: self.id.clone(),
@@ -591,7 +600,7 @@ pub fn remove(conn: &Db, name: &str) -> Result<Integration> {
         password: String::new(),
         ..get_stored(conn, name)?
     };
-    if integration.project_id.is_some() && integration.detached_at.is_none() {
+    if integration.feeds_a_project() {
         let project: String = conn.query_row(
             "SELECT name FROM projects WHERE id = ?1",
             params![integration.project_id],

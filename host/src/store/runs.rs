@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::params;
 use crate::schedule;
+use crate::store::integrations::FEEDS_A_PROJECT;
 use crate::store::states::RunOutcome;
 use crate::store::{Db, Row, leases};
 
@@ -153,9 +154,11 @@ pub type Planned = (String, String, Option<DateTime<Utc>>);
 /// Integrations that synchronise on schedule: those that feed a project.
 pub fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
     let rows = conn.query(
-        "SELECT i.name, i.sync_time,
-                (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
-         FROM integrations i WHERE i.project_id IS NOT NULL AND i.detached_at IS NULL ORDER BY i.name",
+        &format!(
+            "SELECT i.name, i.sync_time,
+                    (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
+             FROM integrations i WHERE {FEEDS_A_PROJECT} ORDER BY i.name"
+        ),
         params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?)),
     )?;
@@ -317,5 +320,34 @@ pub fn unidentified(conn: &Db) -> Result<Vec<Unidentified>> {
                 integration: r.get(1)?,
             })
         },
+    )
+}
+
+/// Keep a running run's progress (JSON), for the hosts that do not run it.
+pub fn save_progress(db: &Db, run_id: i64, progress: &str) -> Result<()> {
+    db.execute(
+        "UPDATE runs SET progress = ?2 WHERE id = ?1 AND outcome = 'running'",
+        params![run_id, progress],
+    )?;
+    Ok(())
+}
+
+/// A run's progress as its host last kept it.
+pub fn stored_progress(db: &Db, run_id: i64) -> Result<Option<String>> {
+    Ok(db
+        .query_opt(
+            "SELECT progress FROM runs WHERE id = ?1",
+            params![run_id],
+            |r| r.get::<Option<String>>(0),
+        )?
+        .flatten())
+}
+
+/// The running run of an integration, if one runs (on any host).
+pub fn running_of(db: &Db, integration_id: &str) -> Result<Option<i64>> {
+    db.query_opt(
+        "SELECT id FROM runs WHERE integration_id = ?1 AND outcome = 'running'",
+        params![integration_id],
+        |r| r.get(0),
     )
 }

@@ -197,6 +197,9 @@ pub const SQLITE: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claimed_until TEXT;",
+    // 11: a running run's progress, written by its host, so that every
+    // host can show it.
+    "ALTER TABLE runs ADD COLUMN progress TEXT;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -350,6 +353,8 @@ pub const POSTGRES: &[&str] = &[
     );
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claimed_until TEXT;",
+    // 11
+    "ALTER TABLE runs ADD COLUMN progress TEXT;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

@@ -19,7 +19,7 @@ use crate::store::states::BindingState;
 /// services change, both sides must agree at once.
 pub fn apply_all(conn: &Db, runtime: &Runtime) -> Result<()> {
     for integration in crate::store::integrations::list(conn)? {
-        if integration.project_id.is_some() && integration.detached_at.is_none() {
+        if integration.feeds_a_project() {
             apply(conn, runtime, &integration)?;
         }
     }
