@@ -720,10 +720,12 @@ fn services_are_imported_bound_confirmed_and_unbound() {
     );
     assert_error(&bind("SVC-900002", "nope", json!(1)), 422, "unprocessable");
     assert_error(&bind("SVC-404", &splitter, json!(1)), 422, "unprocessable");
-    assert_error(
-        &bind("SVC-900002", &splitter, json!(999)),
-        422,
-        "unprocessable",
+    let out_of_range = bind("SVC-900002", &splitter, json!(999));
+    assert_error(&out_of_range, 422, "unprocessable");
+    assert_eq!(
+        out_of_range.body["error"]["field"], "port",
+        "{}",
+        out_of_range.raw
     );
     assert_error(
         &bind("SVC-900002", &splitter, json!(-1)),

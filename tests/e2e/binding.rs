@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{Bench, PASSWORD, id, ports_in_state};
+use crate::common::{Bench, PASSWORD, id, ports_in_state, stderr};
 use ozmap_test_server::Fault;
 
 fn write(bench: &Bench, name: &str, text: &str) -> String {
@@ -287,6 +287,40 @@ fn bind_refuses_every_wrong_binding_with_its_reason() {
         bench.writes().is_empty(),
         "binding alone writes nothing to the platform"
     );
+}
+
+#[test]
+fn a_refusal_exits_with_the_code_of_its_kind_and_names_the_next_step() {
+    let bench = synced_with_services();
+    let (splitter, port) = bench.port_in_state("free");
+    let port = port.to_string();
+    let bind = |service: &str| {
+        bench.mapsync(&[
+            "bind",
+            "--service",
+            service,
+            "--splitter",
+            &splitter,
+            "--port",
+            &port,
+        ])
+    };
+    // Not imported: invalid input (2), with the command that imports.
+    let unknown = bind("SVC-404");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("hint: mapsync services import FILE"),
+        "{}",
+        stderr(&unknown)
+    );
+    // Bound twice: a conflict (4), with the way to move or unbind.
+    assert!(bind("SVC-900001").status.success());
+    let again = bind("SVC-900001");
+    assert_eq!(again.status.code(), Some(4));
+    assert!(stderr(&again).contains("--move"), "{}", stderr(&again));
+    // An unknown integration: not found (3).
+    let missing = bench.mapsync(&["sync", "--integration", "nope"]);
+    assert_eq!(missing.status.code(), Some(3));
 }
 
 #[test]

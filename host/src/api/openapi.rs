@@ -486,7 +486,8 @@ fn integration_schemas() -> Value {
                             "description": "For programs.",
                             "examples": ["bad_request", "invalid_json", "invalid_body", "unauthorized", "not_found", "method_not_allowed", "conflict", "already_running", "payload_too_large", "unsupported_media_type", "unprocessable", "invalid_file", "check_failed", "unavailable", "internal"]
                         },
-                        "message": { "type": "string", "description": "For people: what is wrong and what to do." }
+                        "message": { "type": "string", "description": "For people: what is wrong and what to do." },
+                        "field": { "type": "string", "description": "When the input is refused for one field: its name, as in the request (e.g. api_url, splitter, port)." }
                     }
                 }
             }
@@ -747,7 +748,7 @@ fn service_schemas() -> Value {
                 "splitter": { "type": "string" },
                 "port": { "type": "integer" },
                 "box": nullable("string"),
-                "state": { "enum": ["pending", "confirmed", "pushed", "failed", "from-platform", "unbinding"] },
+                "state": { "enum": ["pending", "confirmed", "pushed", "failed", "from-platform"] },
                 "reason": nullable("string"),
                 "platform_client": nullable("string"),
                 "platform_property": nullable("string"),
