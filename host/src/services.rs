@@ -118,15 +118,9 @@ pub fn export_codes(conn: &Db, out: &mut impl Write) -> Result<usize> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
-    writer.write_record([
-        "id_cliente_servico",
-        "name",
-        "document",
-        "address",
-        "lat",
-        "lng",
-        "ozmap_client_id",
-    ])?;
+    // The service's identity and place (the first six fields), then the
+    // platform client mapsync knows for it.
+    writer.write_record(FIELDS[..6].iter().copied().chain(["ozmap_client_id"]))?;
     for listed in &all {
         let s = &listed.service;
         // Numbers are written from floats: a leading `-` there is a sign.

@@ -8,14 +8,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
 use crate::daemon::Daemon;
-use crate::store::integrations::{self as integration, Integration, NewIntegration};
+use crate::store::integrations::{self, Integration, NewIntegration};
 use crate::{store::projects, store::scope};
 
 /// An integration as answered: masked, with its schedule and project.
 #[derive(Serialize)]
 pub(super) struct Shown {
     #[serde(flatten)]
-    shown: integration::Shown,
+    shown: integrations::Shown,
     /// `HH:MM`, America/Sao_Paulo.
     sync_time: String,
     /// The local mapping project it feeds.
@@ -34,7 +34,7 @@ pub(super) fn shown(conn: &Db, integration: &Integration) -> anyhow::Result<Show
     };
     Ok(Shown {
         shown: integration.shown(),
-        sync_time: integration::sync_time(conn, &integration.id)?,
+        sync_time: integrations::sync_time(conn, &integration.id)?,
         synchronising: project.is_some(),
         project,
         scope: scope::get(conn, &integration.id)?,
@@ -73,7 +73,7 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
 
 pub async fn list(State(state): State<Shared>) -> Result<Response, ApiError> {
     blocking(&state, |_, conn| {
-        let all = integration::list(conn)?
+        let all = integrations::list(conn)?
             .iter()
             .map(|i| shown(conn, i))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -87,7 +87,7 @@ pub async fn show(
     PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
-        let found = integration::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
+        let found = integrations::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
         Ok(axum::Json(shown(conn, &found)?).into_response())
     })
     .await
@@ -117,7 +117,7 @@ pub async fn add(
     blocking(&state, move |_, conn| {
         // The scope is checked before anything is kept.
         let tx = conn.transaction()?;
-        let added = integration::add(
+        let added = integrations::add(
             &tx,
             NewIntegration {
                 name: body.name,
@@ -174,7 +174,7 @@ pub async fn update(
     PathParam(name): PathParam<String>,
     Body(body): Body<ChangeBody>,
 ) -> Result<Response, ApiError> {
-    let change = integration::Change {
+    let change = integrations::Change {
         api_url: body.api_url,
         api_key: body.api_key,
         user: body.user,
@@ -200,7 +200,7 @@ pub async fn update(
     }
     blocking(&state, move |_, conn| {
         let tx = conn.transaction()?;
-        let updated = integration::update(&tx, &name, change)
+        let updated = integrations::update(&tx, &name, change)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;
         scope::set(&tx, &updated, scope_change)
@@ -217,7 +217,7 @@ pub async fn remove(
     PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
-        let removed = integration::remove(conn, &name).or_status(StatusCode::CONFLICT)?;
+        let removed = integrations::remove(conn, &name).or_status(StatusCode::CONFLICT)?;
         Ok(axum::Json(serde_json::json!({ "removed": removed.name })).into_response())
     })
     .await
@@ -237,7 +237,7 @@ pub async fn test(
     PathParam(name): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |daemon, conn| {
-        let found = integration::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
+        let found = integrations::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
         let steps = check_connection(daemon, &found)?;
         let ok = !steps.is_empty() && steps.iter().all(|s| s.ok);
         Ok(axum::Json(serde_json::json!({ "ok": ok, "steps": steps })).into_response())

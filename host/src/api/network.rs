@@ -13,7 +13,7 @@ use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
 use crate::component::bindings::types::ElementKind;
 use crate::store::Db;
 use crate::store::elements::{self, Select};
-use crate::store::integrations::{self as integration, Integration};
+use crate::store::integrations::{self, Integration};
 use crate::store::projects;
 
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
@@ -31,10 +31,10 @@ pub async fn projects(State(state): State<Shared>) -> Result<Response, ApiError>
 fn scope(conn: &Db, name: Option<&str>) -> Result<Vec<Integration>, ApiError> {
     if let Some(name) = name {
         return Ok(vec![
-            integration::get(conn, name).or_status(StatusCode::NOT_FOUND)?,
+            integrations::get(conn, name).or_status(StatusCode::NOT_FOUND)?,
         ]);
     }
-    Ok(integration::list(conn)?
+    Ok(integrations::list(conn)?
         .into_iter()
         .filter(Integration::feeds_a_project)
         .collect())
@@ -143,7 +143,7 @@ pub async fn boxes(
 fn holders(conn: &Db, kind: ElementKind, id: &str) -> Result<Vec<Integration>, ApiError> {
     Ok(elements::holders(conn, kind, id)?
         .iter()
-        .map(|n| integration::get(conn, n))
+        .map(|n| integrations::get(conn, n))
         .collect::<anyhow::Result<_>>()?)
 }
 

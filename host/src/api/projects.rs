@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, Body, OrStatus, PathParam, Shared, blocking, integrations};
-use crate::{store::integrations as integration, store::projects};
+use super::{ApiError, Body, OrStatus, PathParam, Shared, blocking};
+use crate::store::projects;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +55,7 @@ pub async fn link(
         }
     };
     blocking(&state, move |_, conn| {
-        integration::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
+        crate::store::integrations::get(conn, &name).or_status(StatusCode::NOT_FOUND)?;
         let to = match (&existing, &new) {
             (Some(project), _) => projects::LinkTo::Existing(project),
             (None, Some(project)) => projects::LinkTo::New(project),
@@ -76,7 +76,7 @@ pub async fn link(
                 ApiError::domain(e, StatusCode::BAD_REQUEST)
             }
         })?;
-        Ok(axum::Json(integrations::shown(conn, &linked)?).into_response())
+        Ok(axum::Json(super::integrations::shown(conn, &linked)?).into_response())
     })
     .await
 }

@@ -14,7 +14,7 @@ use super::{
     refuse_announced_length,
 };
 use crate::services::{self, Format};
-use crate::store::bindings::{self as bindings_local, Binding, Event};
+use crate::store::bindings::{self, Binding, Event};
 use crate::store::states::BindingState;
 use crate::{sync::identification, sync::outbox};
 
@@ -100,14 +100,14 @@ struct WithHistory {
 
 fn with_history(conn: &Db, binding: Binding) -> anyhow::Result<WithHistory> {
     Ok(WithHistory {
-        history: bindings_local::history(conn, &binding.service)?,
+        history: bindings::history(conn, &binding.service)?,
         binding,
     })
 }
 
 pub async fn bindings(State(state): State<Shared>) -> Result<Response, ApiError> {
     blocking(&state, |_, conn| {
-        let all = bindings_local::list(conn)?
+        let all = bindings::list(conn)?
             .into_iter()
             .map(|b| with_history(conn, b))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -121,7 +121,7 @@ pub async fn binding(
     PathParam(service): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
-        let Some(found) = bindings_local::find(conn, &service)? else {
+        let Some(found) = bindings::find(conn, &service)? else {
             return Err(ApiError::not_found(format!(
                 "service {service:?} has no binding"
             )));
@@ -149,9 +149,8 @@ pub async fn bind(
     blocking(&state, move |_, conn| {
         // The store's refusals carry their kind: the port's or the
         // service's state (409), or what the body names (422).
-        let bound =
-            bindings_local::bind(conn, &body.service, &body.splitter, body.port, body.moving)
-                .or_status(StatusCode::CONFLICT)?;
+        let bound = bindings::bind(conn, &body.service, &body.splitter, body.port, body.moving)
+            .or_status(StatusCode::CONFLICT)?;
         let location = format!("{PREFIX}/bindings/{}", bound.service);
         Ok((
             StatusCode::CREATED,

@@ -12,8 +12,7 @@ use crate::store::integrations::NewIntegration;
 use crate::store::states::BindingState;
 use crate::sync::run::SyncReport;
 use crate::{
-    daemon::serve, services, store::bindings as bindings_local, store::elements,
-    store::integrations as integration, store::projects,
+    daemon::serve, services, store::bindings, store::elements, store::integrations, store::projects,
 };
 
 /// Print a JSON document. A reader that stopped reading (`| head`) is no
@@ -28,7 +27,7 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     }
 }
 
-pub fn print_push_outcome(binding: &bindings_local::Binding) -> ExitCode {
+pub fn print_push_outcome(binding: &bindings::Binding) -> ExitCode {
     match binding.state {
         BindingState::Pushed => {
             println!(
@@ -66,21 +65,21 @@ pub fn bindings_command(
     #[derive(serde::Serialize)]
     struct WithHistory {
         #[serde(flatten)]
-        binding: bindings_local::Binding,
-        history: Vec<bindings_local::Event>,
+        binding: bindings::Binding,
+        history: Vec<bindings::Event>,
     }
     let all = match &service {
-        Some(service) => match bindings_local::find(conn, service)? {
+        Some(service) => match bindings::find(conn, service)? {
             Some(found) => vec![found],
             None => refuse!(not_found(format!("service {service:?} has no binding"))),
         },
-        None => bindings_local::list(conn)?,
+        None => bindings::list(conn)?,
     };
     let all: Vec<WithHistory> = all
         .into_iter()
         .map(|b| {
             Ok(WithHistory {
-                history: bindings_local::history(conn, &b.service)?,
+                history: bindings::history(conn, &b.service)?,
                 binding: b,
             })
         })
@@ -192,10 +191,10 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             };
             let api_key = secret("--api-key", api_key.or(key_line), "MAPSYNC_API_KEY")?;
             let password = secret("--password", password.or(password_line), "MAPSYNC_PASSWORD")?;
-            let dropped = integration::dropped_api_path(&api_url);
+            let dropped = integrations::dropped_api_path(&api_url);
             // The scope is checked before anything is kept.
             let tx = conn.transaction()?;
-            let added = integration::add(
+            let added = integrations::add(
                 &tx,
                 NewIntegration {
                     name,
@@ -220,7 +219,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             );
         }
         IntegrationCommand::Scope { name, scope, json } => {
-            let found = integration::get(conn, &name)?;
+            let found = integrations::get(conn, &name)?;
             let change = scope.change();
             let scope = if change.is_empty() {
                 crate::store::scope::get(conn, &found.id)?
@@ -235,9 +234,9 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             }
         }
         IntegrationCommand::List { json } => {
-            let all: Vec<_> = integration::list(conn)?
+            let all: Vec<_> = integrations::list(conn)?
                 .iter()
-                .map(integration::Integration::shown)
+                .map(integrations::Integration::shown)
                 .collect();
             if json {
                 print_json(&all)?;
@@ -255,7 +254,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             }
         }
         IntegrationCommand::Show { name, json } => {
-            let found = integration::get(conn, &name)?;
+            let found = integrations::get(conn, &name)?;
             let scope = crate::store::scope::get(conn, &found.id)?;
             let shown = found.shown();
             if json {
@@ -280,7 +279,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             }
         }
         IntegrationCommand::Remove { name } => {
-            let removed = integration::remove(conn, &name)?;
+            let removed = integrations::remove(conn, &name)?;
             println!(
                 "removed integration {:?} and the elements it synchronised",
                 removed.name

@@ -8,13 +8,12 @@ use anyhow::{Context, Result};
 use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 
 use crate::component::bindings::types::ElementKind;
-use crate::store::integrations::{self as integration, Integration, NewIntegration};
+use crate::store::integrations::{self, Integration, NewIntegration};
 use crate::store::staging::NoProgress;
 use crate::sync::run::{self as sync_run, SyncReport, Tuning};
 use crate::{
-    cli::commands::print_report, cli::summary, component as runtime, services,
-    store::bindings as bindings_local, store::elements, store::projects, sync::identification,
-    sync::outbox,
+    cli::commands::print_report, cli::summary, component as runtime, services, store::bindings,
+    store::elements, store::projects, sync::identification, sync::outbox,
 };
 
 pub fn run() -> Result<ExitCode> {
@@ -32,7 +31,7 @@ pub fn run() -> Result<ExitCode> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("demo.db");
     let conn = crate::store::open_file(&path)?;
-    let added = integration::add(
+    let added = integrations::add(
         &conn,
         NewIntegration {
             name: "demo".into(),
@@ -72,7 +71,7 @@ pub fn run() -> Result<ExitCode> {
     println!(
         "\nService SVC-DEMO-1 imported; binding it to port {port} of service splitter {splitter}"
     );
-    bindings_local::bind(&conn, "SVC-DEMO-1", &splitter, port, false)?;
+    bindings::bind(&conn, "SVC-DEMO-1", &splitter, port, false)?;
     let confirmed = outbox::confirm(&conn, &runtime, "SVC-DEMO-1")?;
     println!(
         "confirmed: {} (client {}, property {})",

@@ -12,12 +12,10 @@ use crate::cli::commands::{
 use crate::cli::{Cli, Command, IntegrationCommand, ProjectCommand, ServicesCommand};
 
 use crate::cli::{commands, demo, progress};
-use crate::component as runtime;
+use crate::component;
 use crate::daemon::serve;
 use crate::store;
-use crate::store::{
-    bindings as bindings_local, elements, integrations as integration, runs, staging as run_store,
-};
+use crate::store::{bindings, elements, integrations, runs, staging as run_store};
 use crate::sync::run::Tuning;
 use crate::sync::{identification, outbox, run as sync_run};
 
@@ -161,7 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             moving,
         } => {
             let conn = open(&cli.db)?;
-            let bound = bindings_local::bind(&conn, &service, &splitter, port, moving)?;
+            let bound = bindings::bind(&conn, &service, &splitter, port, moving)?;
             let what = match &bound.moving_property {
                 Some(property) => format!("moving platform property {property} to"),
                 None => "bound to".to_string(),
@@ -173,13 +171,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Confirm { service } => {
             let conn = open(&cli.db)?;
-            let runtime = runtime::Runtime::new()?;
+            let runtime = component::Runtime::new()?;
             let binding = outbox::confirm(&conn, &runtime, &service)?;
             return Ok(print_push_outcome(&binding));
         }
         Command::Unbind { service } => {
             let conn = open(&cli.db)?;
-            let runtime = runtime::Runtime::new()?;
+            let runtime = component::Runtime::new()?;
             match outbox::unbind(&conn, &runtime, &service)? {
                 None => println!("service {service:?} unbound"),
                 Some(left) => {
@@ -196,7 +194,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bindings { service, json } => bindings_command(&open(&cli.db)?, service, json)?,
         Command::Identification { json } => {
-            let report = identification::report(&open(&cli.db)?, &runtime::Runtime::new()?)?;
+            let report = identification::report(&open(&cli.db)?, &component::Runtime::new()?)?;
             if json {
                 print_json(&report)?;
             } else {
@@ -220,8 +218,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tuning,
         } => {
             let conn = open(&cli.db)?;
-            let integration = integration::get(&conn, &integration)?;
-            let runtime = runtime::Runtime::new()?;
+            let integration = integrations::get(&conn, &integration)?;
+            let runtime = component::Runtime::new()?;
             let tuning = Tuning {
                 page_size: tuning.page_size,
                 max_attempts: tuning.max_attempts,
@@ -252,7 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             min_score,
         } => {
             let conn = open(&cli.db)?;
-            let runtime = runtime::Runtime::new()?;
+            let runtime = component::Runtime::new()?;
             commands::matches_command(&conn, &runtime, decision, json, min_score)?;
         }
         Command::Elements {
@@ -261,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let conn = open(&cli.db)?;
-            let integration = integration::get(&conn, &integration)?;
+            let integration = integrations::get(&conn, &integration)?;
             let Some(of_kind) = run_store::kind_named(&kind) else {
                 crate::refuse!(crate::error::invalid(
                     "kind",

@@ -507,7 +507,7 @@ impl std::hash::Hasher for HashWriter<'_> {
 mod tests {
     use super::*;
     use crate::component::bindings::http_fetch::{FetchError, Method, Request};
-    use crate::store::integrations::{self as integration, NewIntegration};
+    use crate::store::integrations::{self, NewIntegration};
     use crate::store::staging::NoProgress;
 
     /// The guest's answer when its settings point elsewhere than the
@@ -515,7 +515,7 @@ mod tests {
     fn sync_elsewhere(runtime: &Runtime, allowed: &str, settings_url: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
-        let added = integration::add(
+        let added = integrations::add(
             &conn,
             NewIntegration {
                 name: "origin".into(),

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::component::Runtime;
 use crate::component::bindings::element_store::BatchOutcome;
 use crate::component::bindings::types::ElementKind;
-use crate::store::integrations as integration;
+use crate::store::integrations;
 use crate::store::staging::{Progress, kind_name};
 use crate::store::{self, Location, leases};
 use crate::sync::run::{self as sync_run, Tuning};
@@ -133,7 +133,7 @@ impl Daemon {
             ));
         }
         let conn = store::open(&self.db)?;
-        let integration = integration::get(&conn, name)?;
+        let integration = integrations::get(&conn, name)?;
         let live = {
             let mut running = self.running.lock().unwrap();
             // A run whose outcome is recorded has ended, though its thread
@@ -350,9 +350,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let conn = crate::store::open_file(&path).unwrap();
-        integration::add(
+        integrations::add(
             &conn,
-            integration::NewIntegration {
+            integrations::NewIntegration {
                 name: "isp".into(),
                 api_url: server.url(),
                 api_key: config.api_key.clone().unwrap(),

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::params;
-use crate::store::integrations::{self as integration, Integration};
+use crate::store::integrations::{self, Integration};
 use crate::store::{Db, Row};
 
 #[derive(Debug, Serialize)]
@@ -105,7 +105,7 @@ pub enum LinkTo<'a> {
 }
 
 pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integration, Project)> {
-    let integration = integration::get(conn, integration_name)?;
+    let integration = integrations::get(conn, integration_name)?;
     if let (Some(project_id), None) = (integration.project_id, &integration.detached_at) {
         refuse!(conflict(format!(
             "integration {:?} already feeds project {:?}; an integration feeds exactly one project",
@@ -131,7 +131,7 @@ pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integr
     )?;
     tx.commit()?;
     Ok((
-        integration::get(conn, integration_name)?,
+        integrations::get(conn, integration_name)?,
         get(conn, &project.name)?,
     ))
 }

@@ -393,12 +393,12 @@ impl RunStore {
 mod tests {
     use super::*;
     use crate::component::bindings::types::{PortData, SplitterData};
-    use crate::store::integrations::{self as integration, NewIntegration};
+    use crate::store::integrations::{self, NewIntegration};
 
     fn open() -> (tempfile::TempDir, Db, String) {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
-        let added = integration::add(
+        let added = integrations::add(
             &conn,
             NewIntegration {
                 name: "centro".into(),

@@ -15,7 +15,7 @@ use crate::component::Runtime;
 use crate::store::Db;
 use crate::store::bindings::{self as local, record};
 use crate::store::identification::{self, PlatformClients};
-use crate::store::integrations::{self as integration, Integration};
+use crate::store::integrations::{self, Integration};
 use crate::store::matches::{self as store, Decision, MatchDecision};
 
 /// A suggestion as people and scripts read it (`matches --json`).
@@ -66,7 +66,7 @@ pub fn suggestions(conn: &Db, runtime: &Runtime, min_score: f64) -> Result<Vec<M
         .map(|s| (s.id.as_str(), s.name.as_deref()))
         .collect();
     let mut all = Vec::new();
-    for integration in integration::list(conn)? {
+    for integration in integrations::list(conn)? {
         if integration.project_id.is_none() || integration.detached_at.is_some() {
             continue;
         }
@@ -119,7 +119,7 @@ fn find(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, Integration)> 
             "no suggested match has id {id:?}: it was decided already, or a sync or import changed what is suggested; list them again"
         )));
     };
-    let integration = integration::get(conn, &found.integration)?;
+    let integration = integrations::get(conn, &found.integration)?;
     Ok((found, integration))
 }
 

@@ -18,7 +18,7 @@ use crate::component::bindings::sync::Settings;
 use crate::component::bindings::types::Position;
 use crate::store::Db;
 use crate::store::bindings::{self as local, record, set_state};
-use crate::store::integrations::{self as integration, Integration};
+use crate::store::integrations::{self, Integration};
 use crate::store::leases;
 use crate::store::outbox::{self as queue, DELETE, PUSH, WITHDRAW};
 use crate::store::states::BindingState;
@@ -206,7 +206,7 @@ fn attempt_once(
     let Some(binding) = local::find(conn, service).map_err(transient)? else {
         return Ok(()); // unbound meanwhile: nothing left to do
     };
-    let integration = integration::get(conn, &binding.integration).map_err(transient)?;
+    let integration = integrations::get(conn, &binding.integration).map_err(transient)?;
     match operation {
         PUSH => {
             // Checked again at the moment of the push: never write to a port
