@@ -33,17 +33,18 @@ fn main() {
         let started = Instant::now();
         let found = matching::suggest(&services, &clients, &BTreeSet::new(), DEFAULT_MIN_SCORE);
         let took = started.elapsed();
-        let right = found
-            .iter()
-            .filter(|s| set.truth.get(&s.service) == Some(&s.client))
-            .count();
+        let score = set.score(
+            found
+                .iter()
+                .map(|s| (s.service.as_str(), s.client.as_str())),
+        );
         println!(
             "| {} | {} | {} | {:.4} | {:.4} | {:.2} s |",
             services.len(),
             clients.len(),
-            found.len(),
-            right as f64 / found.len().max(1) as f64,
-            right as f64 / set.truth.len().max(1) as f64,
+            score.suggested,
+            score.precision,
+            score.recall,
             took.as_secs_f64()
         );
     }

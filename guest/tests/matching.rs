@@ -18,12 +18,12 @@ fn precision_and_recall_meet_their_targets_at_the_default_threshold() {
     let set = matching_set(MatchingConfig::new(20_000));
     let (services, clients) = inputs(&set);
     let found = matching::suggest(&services, &clients, &BTreeSet::new(), DEFAULT_MIN_SCORE);
-    let right = found
-        .iter()
-        .filter(|s| set.truth.get(&s.service) == Some(&s.client))
-        .count();
-    let precision = right as f64 / found.len() as f64;
-    let recall = right as f64 / set.truth.len() as f64;
+    let score = set.score(
+        found
+            .iter()
+            .map(|s| (s.service.as_str(), s.client.as_str())),
+    );
+    let (precision, recall) = (score.precision, score.recall);
     println!(
         "{} suggestions, precision {precision:.4}, recall {recall:.4}",
         found.len()

@@ -524,3 +524,17 @@ pub fn ports_in_state(splitters: &[Value], state: &str) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+/// Poll `done` every 100 ms until it holds; fail naming `what` after a minute.
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_for_within(what, Duration::from_secs(60), done)
+}
+
+/// Poll `done` every 100 ms until it holds; fail naming `what` after `within`.
+pub fn wait_for_within(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,23 +1,15 @@
 //! `mapsync serve` as a service: catch-up at start, a clean stop during a
 //! sync, and the `runs` and `status` commands.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ozmap_test_server::{GeneratorConfig, ServerConfig, generate};
 use serde_json::Value;
 
-use crate::common::{Bench, server_config, terminate};
+use crate::common::{Bench, server_config, terminate, wait_for};
 
 fn runs(bench: &Bench) -> Vec<Value> {
     serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

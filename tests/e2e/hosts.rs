@@ -3,11 +3,13 @@
 //! and each queued push is sent once.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ozmap_test_server::{Fault, GeneratorConfig, ServerConfig, generate};
 
-use crate::common::{Bench, Served, ports_in_state, server_config, terminate};
+use crate::common::{
+    Bench, Served, ports_in_state, server_config, terminate, wait_for, wait_for_within,
+};
 
 const INTEGRATIONS: usize = 20;
 const TOKEN: &str = "hosts-token-0123456789";
@@ -21,14 +23,6 @@ impl Drop for Hosts {
             let _ = host.child.kill();
             let _ = host.child.wait();
         }
-    }
-}
-
-fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -121,7 +115,7 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
             "SELECT count(*) FROM runs WHERE outcome = 'running' AND pid = {pid}"
         ))
     };
-    wait_for("every host to run a sync", Duration::from_secs(60), || {
+    wait_for("every host to run a sync", || {
         pids.iter().all(|pid| running_on(*pid) > 0)
     });
     // A sync asked of one host while another runs it: 409, with the
@@ -163,7 +157,7 @@ fn three_hosts_run_each_due_sync_once_and_redo_a_killed_hosts_work() {
     let killed = pids[1];
     hosts.0[1].child.kill().unwrap();
     hosts.0[1].child.wait().unwrap();
-    wait_for(
+    wait_for_within(
         "every integration to sync for its slot",
         Duration::from_secs(180),
         || {

@@ -299,12 +299,12 @@ mod tests {
             .unwrap()
             .suggest(&services, &clients, &[], 0.8)
             .unwrap();
-        let right = found
-            .iter()
-            .filter(|s| set.truth.get(&s.service) == Some(&s.client))
-            .count();
-        let precision = right as f64 / found.len() as f64;
-        let recall = right as f64 / set.truth.len() as f64;
+        let score = set.score(
+            found
+                .iter()
+                .map(|s| (s.service.as_str(), s.client.as_str())),
+        );
+        let (precision, recall) = (score.precision, score.recall);
         assert!(precision >= 0.98 && recall >= 0.90, "{precision} {recall}");
     }
 
@@ -327,17 +327,18 @@ mod tests {
             let started = Instant::now();
             let found = runtime.suggest(&services, &clients, &[], 0.8).unwrap();
             let took = started.elapsed();
-            let right = found
-                .iter()
-                .filter(|s| set.truth.get(&s.service) == Some(&s.client))
-                .count();
+            let score = set.score(
+                found
+                    .iter()
+                    .map(|s| (s.service.as_str(), s.client.as_str())),
+            );
             println!(
                 "| {} | {} | {} | {:.4} | {:.4} | {:.2} s |",
                 services.len(),
                 clients.len(),
-                found.len(),
-                right as f64 / found.len().max(1) as f64,
-                right as f64 / set.truth.len().max(1) as f64,
+                score.suggested,
+                score.precision,
+                score.recall,
                 took.as_secs_f64()
             );
         }

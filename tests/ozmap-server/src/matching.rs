@@ -46,6 +46,38 @@ pub struct MatchingSet {
     pub truth: BTreeMap<String, String>,
 }
 
+/// How suggestions fare against the truth.
+#[derive(Clone, Copy, Debug)]
+pub struct Score {
+    /// Pairs suggested.
+    pub suggested: usize,
+    /// Of those, the pairs the truth holds.
+    pub right: usize,
+    /// `right / suggested` (0 when nothing was suggested).
+    pub precision: f64,
+    /// `right / truth` (0 for an empty set).
+    pub recall: f64,
+}
+
+impl MatchingSet {
+    /// Score suggested (service id, client id) pairs against the truth.
+    pub fn score<'a>(&self, suggested: impl IntoIterator<Item = (&'a str, &'a str)>) -> Score {
+        let (mut count, mut right) = (0, 0);
+        for (service, client) in suggested {
+            count += 1;
+            if self.truth.get(service).map(String::as_str) == Some(client) {
+                right += 1;
+            }
+        }
+        Score {
+            suggested: count,
+            right,
+            precision: right as f64 / count.max(1) as f64,
+            recall: right as f64 / self.truth.len().max(1) as f64,
+        }
+    }
+}
+
 /// How large a set, and how it is drawn.
 #[derive(Clone, Copy, Debug)]
 pub struct MatchingConfig {
