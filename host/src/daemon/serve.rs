@@ -123,15 +123,9 @@ fn scheduler(daemon: Arc<Daemon>) {
         };
         match leases::take_over_slots(db, daemon.capacity()) {
             Ok(taken) => {
-                for (integration_id, slot) in taken {
-                    let name = crate::store::integrations::list(db)
-                        .ok()
-                        .and_then(|all| all.into_iter().find(|i| i.id == integration_id))
-                        .map(|i| i.name);
-                    if let Some(name) = name {
-                        say!("taking over the sync of {name:?} for {slot}: its host is gone");
-                        start(&daemon, &name, "take-over", Some(slot));
-                    }
+                for (name, slot) in taken {
+                    say!("taking over the sync of {name:?} for {slot}: its host is gone");
+                    start(&daemon, &name, "take-over", Some(slot));
                 }
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "taking over slots"),

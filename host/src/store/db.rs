@@ -267,52 +267,60 @@ impl Db {
         &self,
         sql: &str,
         params: Params<'_>,
-        mut f: impl FnMut(&Row) -> Result<T>,
+        f: impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        match &self.backend {
-            Backend::Sqlite(c) => {
-                let mut stmt = c.prepare_cached(sql).map_err(db_error)?;
-                let columns = stmt.column_count();
-                let mut rows = stmt.query(sqlite_params(params)).map_err(db_error)?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next().map_err(db_error)? {
-                    let mut values = Vec::with_capacity(columns);
-                    for i in 0..columns {
-                        values.push(from_sqlite(r.get_ref(i).map_err(db_error)?)?);
-                    }
-                    out.push(f(&Row(values))?);
-                }
-                Ok(out)
-            }
-            Backend::Postgres(pg) => {
-                let rows = with_pg(pg, sql, params, |client, stmt, refs| {
-                    client.query(stmt, refs)
-                })?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    out.push(f(&Row(from_pg(r)?))?);
-                }
-                Ok(out)
-            }
-        }
+        self.rows(sql, params, None, f)
     }
 
-    /// The first row of a query, if any.
+    /// The first row of a query, if any (the others are not read).
     pub fn query_opt<T>(
         &self,
         sql: &str,
         params: Params<'_>,
         f: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        // The statements that use this answer one row by construction.
-        match self
-            .query(sql, params, |r| Ok(r.0.clone()))?
-            .into_iter()
-            .next()
-        {
-            Some(row) => f(&Row(row)).map(Some),
-            None => Ok(None),
+        let mut f = Some(f);
+        let first = self.rows(sql, params, Some(1), |row| {
+            f.take().expect("one row is read")(row)
+        })?;
+        Ok(first.into_iter().next())
+    }
+
+    /// The rows of a query, at most `limit` of them, each turned into a `T`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        limit: Option<usize>,
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql).map_err(db_error)?;
+                let columns = stmt.column_count();
+                let mut rows = stmt.query(sqlite_params(params)).map_err(db_error)?;
+                while out.len() < limit
+                    && let Some(r) = rows.next().map_err(db_error)?
+                {
+                    let mut values = Vec::with_capacity(columns);
+                    for i in 0..columns {
+                        values.push(from_sqlite(r.get_ref(i).map_err(db_error)?)?);
+                    }
+                    out.push(f(&Row(values))?);
+                }
+            }
+            Backend::Postgres(pg) => {
+                let rows = with_pg(pg, sql, params, |client, stmt, refs| {
+                    client.query(stmt, refs)
+                })?;
+                for r in rows.iter().take(limit) {
+                    out.push(f(&Row(from_pg(r)?))?);
+                }
+            }
         }
+        Ok(out)
     }
 
     /// The one row of a query; its absence is an error.

@@ -84,25 +84,27 @@ pub fn claim_slot(db: &Db, integration_id: &str, slot: &str) -> Result<bool> {
 }
 
 /// Slots whose host is gone before it finished them, now this host's (at
-/// most `room` of them): (integration id, slot).
+/// most `room` of them): (integration name, slot).
 pub fn take_over_slots(db: &Db, room: usize) -> Result<Vec<(String, String)>> {
     if room == 0 {
         return Ok(Vec::new());
     }
-    let expired: Vec<(String, String, String)> = db.query(
-        "SELECT integration_id, slot, host FROM slot_claims WHERE NOT done AND expires_at < ?1",
+    let expired: Vec<(String, String, String, String)> = db.query(
+        "SELECT s.integration_id, s.slot, s.host, i.name
+         FROM slot_claims s JOIN integrations i ON i.id = s.integration_id
+         WHERE NOT s.done AND s.expires_at < ?1",
         params![chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let mut taken = Vec::new();
-    for (integration_id, slot, was) in expired {
+    for (integration_id, slot, was, name) in expired {
         let won = db.execute(
             "UPDATE slot_claims SET host = ?3, expires_at = ?4
              WHERE integration_id = ?1 AND slot = ?2 AND host = ?5 AND NOT done",
             params![integration_id, slot, host(), lease_end(), was],
         )?;
         if won == 1 {
-            taken.push((integration_id, slot));
+            taken.push((name, slot));
             if taken.len() == room {
                 break;
             }
