@@ -88,7 +88,7 @@ pub struct GeneratorConfig {
     pub projects: usize,
     /// CTO boxes per project: the scale knob (about 19 documents per box).
     pub boxes_per_project: usize,
-    /// Share of FTTH clients whose `code` is empty (`""`) or absent.
+    /// Share of FTTH clients whose `code` is empty (`""`).
     pub clients_without_code_ratio: f64,
     /// Share of properties (on service ports) whose `client` is `null`.
     pub properties_without_client_ratio: f64,
@@ -143,8 +143,8 @@ impl Default for GeneratorConfig {
 /// `connectables.output`, while property ports count from 1); a distribution
 /// splitter's first output feeds its box's service splitter; client codes are
 /// `SVC-000001`, ... (numbered in creation order, so the numbers of clients
-/// without code are skipped); clients without code alternate between `""` and
-/// no `code` field; about 20% of coded clients carry an `external_id`; about 5%
+/// without code are skipped); a client without code has `code: ""` (every
+/// client has the field, as the SDK's schema requires); about 20% of coded clients carry an `external_id`; about 5%
 /// of clients are held by no property; one cable per box (`boxA`/`boxB`), while
 /// property `drop` ids name no cable document.
 ///
@@ -373,7 +373,7 @@ impl Gen {
             "coords": [lng, lat], "lat": lat, "lng": lng,
             "boxType": self.catalog.box_type, "hierarchyLevel": 3,
             "implanted": implanted, "draft": self.rng.chance(0.03),
-            "certified": self.rng.chance(0.3), "shared": shared,
+            "certified": self.rng.chance(0.3), "shared": shared, "underground": false,
             "address": address, "tags": [],
             "createdAt": s.created, "updatedAt": s.updated,
         }));
@@ -543,18 +543,14 @@ impl Gen {
             "createdAt": s.created, "updatedAt": s.updated,
         });
         let obj = doc.as_object_mut().expect("a client is an object");
-        match &code {
-            Some(c) => {
-                obj.insert("code".into(), Value::String(c.clone()));
-                if self.rng.chance(0.2) {
-                    obj.insert("external_id".into(), Value::String(format!("erp-{n}")));
-                }
-            }
-            // Clients made in OZmap by hand: sometimes an empty code, sometimes none.
-            None if n.is_multiple_of(2) => {
-                obj.insert("code".into(), Value::String(String::new()));
-            }
-            None => {}
+        // Clients made in OZmap by hand have an empty code; the field is always
+        // there, as the SDK's FTTHClient schema requires it.
+        obj.insert(
+            "code".into(),
+            Value::String(code.clone().unwrap_or_default()),
+        );
+        if code.is_some() && self.rng.chance(0.2) {
+            obj.insert("external_id".into(), Value::String(format!("erp-{n}")));
         }
         self.net.ftth_clients.push(doc);
         (id, code.map_or(Value::Null, Value::String))
@@ -619,6 +615,7 @@ impl Gen {
                     "project": project.id, "pole": pole_id, "coords": [project.center.0, project.center.1],
                     "lat": project.center.1, "lng": project.center.0, "boxType": self.catalog.box_type,
                     "hierarchyLevel": 3, "implanted": true, "draft": false, "certified": false, "shared": false,
+                    "underground": false,
                     "observation": format!("{INVALID_MARKER}: no id"),
                     "createdAt": c, "updatedAt": u}),
                 ),
@@ -671,6 +668,7 @@ impl Gen {
                     "project": project.id, "pole": pole_id, "coords": [181.5, -27.6],
                     "lat": -27.6, "lng": 181.5, "boxType": self.catalog.box_type,
                     "hierarchyLevel": 3, "implanted": true, "draft": false, "certified": false, "shared": false,
+                    "underground": false,
                     "observation": format!("{INVALID_MARKER}: coordinates out of range"),
                     "createdAt": c, "updatedAt": u}),
                 ),

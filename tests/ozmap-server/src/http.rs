@@ -254,7 +254,7 @@ fn lie_about(shared: &Shared, request: &RecordedRequest, lie: &ListingLie) -> An
             let first_query: Vec<String> = request
                 .query
                 .split('&')
-                .filter(|kv| !kv.starts_with("page="))
+                .filter(|kv| !kv.starts_with("page=") && !kv.starts_with("cursor="))
                 .map(str::to_owned)
                 .chain(["page=1".to_owned()])
                 .collect();

@@ -40,6 +40,8 @@ pub struct Network {
     pub cables: Vec<Value>,
     next_seq: u64,
     id_salt: u32,
+    /// The last `updatedAt` handed out by [`Network::next_updated_at`], in ms.
+    last_stamp_ms: i64,
 }
 
 impl Network {
@@ -107,6 +109,25 @@ impl Network {
     /// four bytes are the current time like a MongoDB id.
     pub fn new_id(&mut self) -> String {
         self.id_at((clock::now_ms() / 1000) as u32)
+    }
+
+    /// A fresh `updatedAt` (ISO 8601, milliseconds) for a change made now:
+    /// strictly later than every stamp this network handed out before and than
+    /// every `updatedAt` it held when it first stamped, so a client reading
+    /// `updatedAt > last seen` never misses a change. It is the wall clock,
+    /// except that changes faster than one a millisecond run a little ahead.
+    pub fn next_updated_at(&mut self) -> String {
+        if self.last_stamp_ms == 0 {
+            self.last_stamp_ms = ROUTES
+                .iter()
+                .flat_map(|r| self.collection(r).iter())
+                .filter_map(|d| d.get("updatedAt").and_then(Value::as_str))
+                .filter_map(clock::parse_iso8601)
+                .max()
+                .unwrap_or(0);
+        }
+        self.last_stamp_ms = clock::now_ms().max(self.last_stamp_ms + 1);
+        clock::iso8601(self.last_stamp_ms)
     }
 
     /// A fresh ObjectId whose timestamp part is `secs`: the generator dates its ids

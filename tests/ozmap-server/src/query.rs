@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::clock;
 use crate::pattern::Pattern;
 
 /// A parsed filter: top-level conditions are ANDed, a nested array is an ORed
@@ -129,7 +130,7 @@ pub(crate) fn single_equality(f: &Filter) -> Option<(&[String], &str)> {
             path,
             op: Op::Eq,
             value: Value::String(s),
-        } => Some((path, s)),
+        } if clock::parse_iso8601(s).is_none() => Some((path, s)),
         Filter::All(parts) | Filter::Any(parts) if parts.len() == 1 => single_equality(&parts[0]),
         _ => None,
     }
@@ -185,8 +186,35 @@ fn eq_any(found: &[&Value], want: &Value) -> bool {
 fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::String(y)) => x == y || same_instant(x, y),
         _ => a == b,
     }
+}
+
+/// Two ISO 8601 timestamps of the same instant written differently
+/// (`...T10:00:00Z` and `...T07:00:00.000-03:00`).
+fn same_instant(x: &str, y: &str) -> bool {
+    let dated = |s: &str| s.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    dated(x) && dated(y) && {
+        let (a, b) = (clock::parse_iso8601(x), clock::parse_iso8601(y));
+        a.is_some() && a == b
+    }
+}
+
+/// Orders two strings; ISO 8601 timestamps in different shapes (with or
+/// without milliseconds or a zone) as the instants they are. Same-shape UTC
+/// stamps, what the server stores, already order as text.
+fn compare_text(x: &str, y: &str) -> Ordering {
+    let plain = x.len() == y.len() && x.ends_with('Z') == y.ends_with('Z');
+    let dated = |s: &str| s.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if !plain
+        && dated(x)
+        && dated(y)
+        && let (Some(a), Some(b)) = (clock::parse_iso8601(x), clock::parse_iso8601(y))
+    {
+        return a.cmp(&b);
+    }
+    x.cmp(y)
 }
 
 fn cmp_any(found: &[&Value], want: &Value, ok: impl Fn(Ordering) -> bool) -> bool {
@@ -204,7 +232,7 @@ fn flatten<'a>(found: &'a [&'a Value]) -> impl Iterator<Item = &'a Value> {
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::String(x), Value::String(y)) => Some(compare_text(x, y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         _ => None,
     }

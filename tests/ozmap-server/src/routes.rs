@@ -86,32 +86,19 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The query string of the page after this one.
-    fn next_page(&self, page: usize, limit: usize) -> String {
+    /// The query string of the page that starts at row `offset`: every
+    /// parameter of this request but `page` and `cursor`, then `limit` and the
+    /// cursor. The official SDK replays all of it with its own `limit` and
+    /// without `page`, so the position must travel in the cursor.
+    fn next_page(&self, offset: usize, limit: usize) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
-        let (mut saw_page, mut saw_limit) = (false, false);
         for (k, v) in &self.0 {
-            match k.as_str() {
-                "page" if !saw_page => {
-                    saw_page = true;
-                    out.append_pair(k, &(page + 1).to_string());
-                }
-                "limit" if !saw_limit => {
-                    saw_limit = true;
-                    out.append_pair(k, &limit.to_string());
-                }
-                "page" | "limit" => {}
-                _ => {
-                    out.append_pair(k, v);
-                }
+            if !matches!(k.as_str(), "page" | "cursor" | "limit") {
+                out.append_pair(k, v);
             }
         }
-        if !saw_page {
-            out.append_pair("page", &(page + 1).to_string());
-        }
-        if !saw_limit {
-            out.append_pair("limit", &limit.to_string());
-        }
+        out.append_pair("limit", &limit.to_string());
+        out.append_pair("cursor", &cursor::encode(offset));
         out.finish()
     }
 }
@@ -120,6 +107,9 @@ impl Params {
 struct ListQuery {
     filter: Option<(Filter, String)>,
     sort: Option<(Vec<SortKey>, String)>,
+    /// `select` and `populate` given in the body (a list or a comma string).
+    select: Vec<String>,
+    populate: Vec<String>,
 }
 
 fn list_query(params: &Params, body: &str) -> Result<ListQuery, Answer> {
@@ -160,7 +150,21 @@ fn list_query(params: &Params, body: &str) -> Result<ListQuery, Answer> {
         }
         None => None,
     };
-    Ok(ListQuery { filter, sort })
+    let fields = |key: &str| match body.get(key) {
+        Some(Value::String(s)) => query::field_list(s),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .flat_map(query::field_list)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(ListQuery {
+        filter,
+        sort,
+        select: fields("select"),
+        populate: fields("populate"),
+    })
 }
 
 /// A JSON parameter; a bare word is taken as a string (`sort=name`).
@@ -192,16 +196,19 @@ struct Shape {
 }
 
 impl Shape {
-    fn from(params: &Params) -> Self {
+    /// From the query string, else from the body's fields.
+    fn from(params: &Params, body: Option<&ListQuery>) -> Self {
+        let pick = |key: &str, in_body: Option<&Vec<String>>| {
+            params
+                .get(key)
+                .map(query::field_list)
+                .filter(|f| !f.is_empty())
+                .or_else(|| in_body.cloned())
+                .unwrap_or_default()
+        };
         Shape {
-            select: params
-                .get("select")
-                .map(query::field_list)
-                .unwrap_or_default(),
-            populate: params
-                .get("populate")
-                .map(query::field_list)
-                .unwrap_or_default(),
+            select: pick("select", body.map(|q| &q.select)),
+            populate: pick("populate", body.map(|q| &q.populate)),
         }
     }
 
@@ -244,8 +251,25 @@ fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
         ),
         (Err(a), _) | (_, Err(a)) => return a,
     };
-    let shape = Shape::from(&params);
-    let start = (page - 1).saturating_mul(limit);
+    // A cursor (from `nextUrl`) is where the page starts, whatever `limit`
+    // the client now asks for; it wins over `page`.
+    let start = match params
+        .get("cursor")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => match cursor::decode(c) {
+            Some(offset) => offset,
+            None => {
+                return Answer::error(
+                    400,
+                    format!("cursor {c:?} is not a cursor this server handed out in a nextUrl"),
+                );
+            }
+        },
+        None => (page - 1).saturating_mul(limit),
+    };
+    let shape = Shape::from(&params, Some(&q));
     let (total, rows) = shared.store.read(|net| {
         let selection = shared.store.select(
             net,
@@ -276,18 +300,86 @@ fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
     if !shared.config.legacy_pagination {
         let has_next = start + count < total;
         body.insert("hasNextPage".into(), json!(has_next));
-        let next = has_next.then(|| format!("/api/v2/{route}?{}", params.next_page(page, limit)));
+        let next =
+            has_next.then(|| format!("/api/v2/{route}?{}", params.next_page(start + count, limit)));
         body.insert("nextUrl".into(), json!(next));
     }
     Answer::json(200, Value::Object(body))
 }
 
 fn one(shared: &Shared, route: &str, id: &str, req: &RecordedRequest) -> Answer {
-    let shape = Shape::from(&Params::parse(&req.query));
+    let shape = Shape::from(&Params::parse(&req.query), None);
     shared
         .store
         .read(|net| match shared.store.get(net, route, id) {
             Some(doc) => Answer::json(200, shape.render(shared, net, doc)),
             None => Answer::error(404, format!("{route}/{id} not found")),
         })
+}
+
+/// The opaque position carried by `nextUrl`: base64url (no padding) of
+/// `o:<offset>`, so clients treat it as a token rather than a page number.
+mod cursor {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    pub(super) fn encode(offset: usize) -> String {
+        let raw = format!("o:{offset}");
+        let mut out = String::new();
+        for chunk in raw.as_bytes().chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// The offset in a cursor; `None` when it is not one `encode` made.
+    pub(super) fn decode(token: &str) -> Option<usize> {
+        let mut bytes = Vec::new();
+        for chunk in token.trim_end_matches('=').as_bytes().chunks(4) {
+            if chunk.len() < 2 {
+                return None;
+            }
+            let mut n = 0u32;
+            for (i, c) in chunk.iter().enumerate() {
+                let v = ALPHABET.iter().position(|a| a == c)? as u32;
+                n |= v << (18 - 6 * i);
+            }
+            for i in 0..chunk.len() - 1 {
+                bytes.push((n >> (16 - 8 * i)) as u8);
+            }
+        }
+        let text = String::from_utf8(bytes).ok()?;
+        let digits = text.strip_prefix("o:")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{decode, encode};
+
+        #[test]
+        fn round_trips_and_refuses_strangers() {
+            for offset in [0, 1, 99, 100, 12_345, 999_999_999] {
+                let token = encode(offset);
+                assert!(
+                    token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                );
+                assert_eq!(decode(&token), Some(offset), "{token}");
+            }
+            assert_eq!(encode(200), "bzoyMDA");
+            for bad in ["", "2", "page2", "bzo", "bzoxMjM!", "eDox", "b3Jhbmdl"] {
+                assert_eq!(decode(bad), None, "{bad}");
+            }
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::clock;
 use crate::http::Answer;
 use crate::network::{Network, doc_id};
 use crate::query;
@@ -21,10 +20,6 @@ fn object(body: &str) -> Result<Map<String, Value>, Answer> {
         Ok(_) => Err(Answer::error(400, "the body must be a JSON object")),
         Err(e) => Err(Answer::error(400, format!("the body is not JSON: {e}"))),
     }
-}
-
-fn now() -> String {
-    clock::iso8601(clock::now_ms())
 }
 
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Answer> {
@@ -134,7 +129,7 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
         None => None,
     };
     let id = net.new_id();
-    let stamp = now();
+    let stamp = net.next_updated_at();
     let (client_id, client_code) = match body.get("client") {
         None | Some(Value::Null) => (Value::Null, Value::Null),
         Some(Value::String(cid)) => {
@@ -159,7 +154,7 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
             check_client_fields(fields)?;
             let cid = net.new_id();
             let mut client = json!({
-                "id": cid, "_id": cid, "kind": "ftth", "name": "", "observation": "",
+                "id": cid, "_id": cid, "kind": "ftth", "code": "", "name": "", "observation": "",
                 "implanted": false, "certified": false, "status": 0,
                 "onu": {"user_PPPoE": "", "serial_number": "", "mac_address": ""},
                 "tags": [], "createdAt": stamp, "updatedAt": stamp,
@@ -168,6 +163,9 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
                 if !IMMUTABLE[..3].contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()) {
                     client[k] = v.clone();
                 }
+            }
+            if client["code"].is_null() {
+                client["code"] = json!("");
             }
             let code = client.get("code").cloned().unwrap_or(Value::Null);
             net.ftth_clients.push(client);
@@ -289,10 +287,14 @@ pub(crate) fn patch(shared: &Shared, route: &str, id: &str, body: &str) -> Answe
     for key in SERVER_SET {
         changes.remove(key);
     }
-    if route == "ftth-clients"
-        && let Err(a) = check_client_fields(&changes)
-    {
-        return a;
+    if route == "ftth-clients" {
+        if let Err(a) = check_client_fields(&changes) {
+            return a;
+        }
+        // A client always has a code, empty when it has none.
+        if changes.get("code").is_some_and(Value::is_null) {
+            changes.insert("code".into(), json!(""));
+        }
     }
     if let Some(c) = changes.get("coords")
         && valid_coords(c).is_none()
@@ -340,10 +342,11 @@ pub(crate) fn patch(shared: &Shared, route: &str, id: &str, body: &str) -> Answe
                 .and_then(|c| c.get("code").cloned())
         };
         let new_code = changes.get("client").and_then(|c| client_code(net, c));
-        let doc = net
-            .find_mut(route, id)
-            .ok_or_else(|| Answer::error(404, format!("{route}/{id} not found")))?;
-        let stamp = now();
+        if net.find(route, id).is_none() {
+            return Err(Answer::error(404, format!("{route}/{id} not found")));
+        }
+        let stamp = net.next_updated_at();
+        let doc = net.find_mut(route, id).expect("found above");
         if let Some(new_client) = changes.get("client")
             && doc.get("client") != Some(new_client)
         {
@@ -542,7 +545,7 @@ pub(crate) fn batch_update_clients(shared: &Shared, body: &str) -> Answer {
         return a;
     }
     let result: Result<Answer, Answer> = shared.store.write_if_ok(&["ftth-clients"], |net| {
-        let stamp = now();
+        let stamp = net.next_updated_at();
         let mut n = 0;
         for c in net.ftth_clients.iter_mut() {
             if query::matches(&filter, c) {

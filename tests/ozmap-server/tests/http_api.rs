@@ -137,7 +137,7 @@ fn pages_follow_next_url_and_cap_the_limit() {
     assert_eq!(capped["count"], 7);
     let next = capped["nextUrl"].as_str().unwrap();
     assert!(
-        next.contains("page=3") && next.contains("limit=7"),
+        next.contains("cursor=") && next.contains("limit=7") && !next.contains("page="),
         "{next}"
     );
 
@@ -345,4 +345,282 @@ fn cached_answers_follow_changes_to_the_network() {
     assert_eq!(get(s.addr(), &target).json()["total"], 1);
     s.with_network(|n| n.collection_mut("boxes").remove(0));
     assert_eq!(get(s.addr(), &target).json()["total"], 0);
+}
+
+/// The query parameters of a `nextUrl`, decoded.
+fn next_params(next_url: &str) -> Vec<(String, String)> {
+    let query = next_url.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// What the official SDK's `findAll` does: replay every parameter of
+/// `nextUrl` but `page`, with its own `limit`, while `hasNextPage`.
+fn sdk_find_all(s: &TestServer, route: &str, extra: &[(&str, &str)], limit: usize) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut params: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    for round in 0.. {
+        assert!(round < 1000, "findAll does not terminate");
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params.iter().filter(|(k, _)| k != "page" && k != "limit") {
+            query.append_pair(k, v);
+        }
+        query.append_pair("limit", &limit.to_string());
+        let page = get(s.addr(), &format!("/api/v2/{route}?{}", query.finish())).json();
+        rows.extend(page["rows"].as_array().unwrap().iter().cloned());
+        if page["hasNextPage"] != json!(true) {
+            return rows;
+        }
+        params = next_params(page["nextUrl"].as_str().unwrap());
+    }
+    unreachable!()
+}
+
+#[test]
+fn the_sdks_find_all_terminates_with_every_row() {
+    let s = server(ServerConfig::default());
+    for route in ["poles", "ftth-clients", "properties"] {
+        let expected: Vec<Value> = s.with_network(|n| n.collection(route).to_vec());
+        let rows = sdk_find_all(&s, route, &[("page", "1")], 7);
+        assert_eq!(rows.len(), expected.len(), "{route}");
+        assert_eq!(rows, expected, "{route}: in order, none missed or repeated");
+    }
+    // Filters and sort travel in nextUrl too.
+    let sort = json!([{"property": "updatedAt", "direction": -1}]).to_string();
+    let rows = sdk_find_all(
+        &s,
+        "boxes",
+        &[("sort", &sort), ("select", "id,updatedAt")],
+        4,
+    );
+    let stamps: Vec<&str> = rows
+        .iter()
+        .map(|r| r["updatedAt"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), s.with_network(|n| n.boxes.len()));
+    assert!(stamps.windows(2).all(|w| w[0] >= w[1]), "{stamps:?}");
+}
+
+#[test]
+fn a_cursor_is_an_offset_whatever_the_limit() {
+    let s = server(ServerConfig::default());
+    let all: Vec<Value> = s.with_network(|n| n.poles.to_vec());
+    let first = get(s.addr(), "/api/v2/poles?limit=5&page=1").json();
+    let next = first["nextUrl"].as_str().unwrap();
+    assert!(next.starts_with("/api/v2/poles?"), "{next}");
+    let cursor = next_params(next)
+        .into_iter()
+        .find(|(k, _)| k == "cursor")
+        .unwrap()
+        .1;
+    assert!(
+        cursor.parse::<u64>().is_err(),
+        "opaque, not a number: {cursor}"
+    );
+
+    // Another limit, and a page number that the cursor overrides.
+    let second = get(
+        s.addr(),
+        &format!("/api/v2/poles?limit=3&page=9&cursor={}", enc(&cursor)),
+    )
+    .json();
+    assert_eq!(second["start"], 5);
+    assert_eq!(second["limit"], 3);
+    assert_eq!(second["rows"].as_array().unwrap()[..], all[5..8]);
+    let third = get(s.addr(), second["nextUrl"].as_str().unwrap()).json();
+    assert_eq!(third["start"], 8);
+
+    for bad in ["42", "not-a-cursor", "b3Jhbmdl", "%00"] {
+        let r = get(s.addr(), &format!("/api/v2/poles?cursor={bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("cursor"), "{message}");
+    }
+    // `page` still works for the clients that count pages.
+    assert_eq!(
+        get(s.addr(), "/api/v2/poles?limit=5&page=2").json()["rows"][0],
+        all[5]
+    );
+}
+
+#[test]
+fn legacy_pages_carry_no_cursor() {
+    let s = server(ServerConfig {
+        legacy_pagination: true,
+        ..ServerConfig::default()
+    });
+    let page = get(s.addr(), "/api/v2/poles?limit=5").json();
+    assert!(page.get("nextUrl").is_none() && page.get("hasNextPage").is_none());
+}
+
+fn list(s: &TestServer, route: &str, query: &str, body: Option<&Value>) -> Value {
+    let target = format!("/api/v2/{route}?{query}");
+    let r = send(
+        s.addr(),
+        "GET",
+        &target,
+        Some(KEY),
+        body.map(|b| b.to_string()).as_deref(),
+    )
+    .unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "{target}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+#[test]
+fn updated_at_filters_sorts_and_id_selection() {
+    let s = server(ServerConfig::default());
+    let mut stamps: Vec<String> = s.with_network(|n| {
+        n.properties
+            .iter()
+            .map(|p| p["updatedAt"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    stamps.sort();
+    let total = stamps.len();
+    let mid = stamps[total / 2].clone();
+    let count = |op: &str, value: &str| {
+        let f = json!([{"property": "updatedAt", "operator": op, "value": value}]).to_string();
+        let by_query = list(
+            &s,
+            "properties",
+            &format!("filter={}&limit=1", enc(&f)),
+            None,
+        );
+        let body = json!({"filter": serde_json::from_str::<Value>(&f).unwrap()});
+        let by_body = list(&s, "properties", "limit=1", Some(&body));
+        assert_eq!(by_query["total"], by_body["total"], "{op} {value}");
+        by_query["total"].as_u64().unwrap() as usize
+    };
+    let below = stamps.iter().filter(|t| **t < mid).count();
+    let at = stamps.iter().filter(|t| **t == mid).count();
+    assert_eq!(count("<", &mid), below);
+    assert_eq!(count("<=", &mid), below + at);
+    assert_eq!(count(">", &mid), total - below - at);
+    assert_eq!(count(">=", &mid), total - below);
+    // The same instant written another way compares the same; a stamp
+    // without milliseconds or zone is that second, in UTC.
+    let other_zone = format!("{}+00:00", &mid[..23]);
+    assert_eq!(count(">=", &other_zone), total - below);
+    assert_eq!(
+        count("<", &mid[..19]),
+        stamps.iter().filter(|t| t[..19] < mid[..19]).count()
+    );
+
+    // Sort by updatedAt then id, ascending, in the query string and the body.
+    let sort =
+        json!([{"property": "updatedAt", "direction": 1}, {"property": "id", "direction": 1}]);
+    let by_query = list(
+        &s,
+        "properties",
+        &format!(
+            "sort={}&limit=1000&select=id,updatedAt",
+            enc(&sort.to_string())
+        ),
+        None,
+    );
+    let by_body = list(
+        &s,
+        "properties",
+        "limit=1000&select=id,updatedAt",
+        Some(&json!({"sort": sort})),
+    );
+    assert_eq!(by_query["rows"], by_body["rows"]);
+    let keys: Vec<(String, String)> = by_query["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["updatedAt"].as_str().unwrap().to_owned(),
+                r["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), total);
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "strictly ordered by (updatedAt, id)"
+    );
+    let descending =
+        json!([{"property": "updatedAt", "direction": -1}, {"property": "id", "direction": -1}]);
+    let down = list(
+        &s,
+        "properties",
+        &format!("sort={}&limit=1000&select=id", enc(&descending.to_string())),
+        None,
+    );
+    let down_ids: Vec<&Value> = down["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
+    let up_ids: Vec<&Value> = by_query["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(down_ids, up_ids);
+
+    // select=id answers rows of the id alone; select=id,client the two.
+    let ids = list(&s, "properties", "select=id&limit=5", None);
+    for row in ids["rows"].as_array().unwrap() {
+        assert_eq!(
+            row.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["id"],
+            "{row}"
+        );
+    }
+    let two = list(&s, "properties", "select=id,client&limit=50", None);
+    for row in two["rows"].as_array().unwrap() {
+        let keys: HashSet<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, HashSet::from(["id", "client"]), "{row}");
+    }
+    let in_body = list(&s, "properties", "limit=5", Some(&json!({"select": "id"})));
+    assert_eq!(in_body["rows"][0].as_object().unwrap().len(), 1);
+
+    // A filter and sort on updatedAt page consistently through nextUrl, and
+    // follow a change: the cache is dropped when the network changes.
+    let recent = json!([{"property": "updatedAt", "operator": ">", "value": mid}]).to_string();
+    let sorted = json!([{"property": "updatedAt", "direction": 1}]).to_string();
+    let rows = sdk_find_all(
+        &s,
+        "properties",
+        &[("filter", &recent), ("sort", &sorted), ("select", "id")],
+        6,
+    );
+    assert_eq!(rows.len(), total - below - at);
+    let first = rows[0]["id"].as_str().unwrap().to_owned();
+    s.with_network(|n| {
+        n.find_mut("properties", &first).unwrap()["updatedAt"] = json!("2099-01-01T00:00:00.000Z")
+    });
+    let again = sdk_find_all(
+        &s,
+        "properties",
+        &[("filter", &recent), ("sort", &sorted), ("select", "id")],
+        6,
+    );
+    assert_eq!(again.len(), rows.len());
+    assert_eq!(
+        again.last().unwrap()["id"],
+        json!(first),
+        "the changed one now sorts last"
+    );
 }
