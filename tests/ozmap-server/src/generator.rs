@@ -192,10 +192,11 @@ struct Project {
     boxes: Vec<String>,
 }
 
-struct Stamp {
-    secs: i64,
-    created: String,
-    updated: String,
+/// When a document was created and last updated.
+pub(crate) struct Stamp {
+    pub(crate) secs: i64,
+    pub(crate) created: String,
+    pub(crate) updated: String,
 }
 
 struct Gen {
@@ -367,15 +368,21 @@ impl Gen {
         };
         let implanted = !self.rng.chance(0.08);
         let address = self.address(&project.name);
-        self.net.boxes.push(json!({
-            "id": id, "_id": id, "kind": "Box", "name": name,
-            "project": project.id, "pole": pole_id,
-            "coords": [lng, lat], "lat": lat, "lng": lng,
-            "boxType": self.catalog.box_type, "hierarchyLevel": 3,
-            "implanted": implanted, "draft": self.rng.chance(0.03),
-            "certified": self.rng.chance(0.3), "shared": shared, "underground": false,
-            "address": address, "tags": [],
-            "createdAt": s.created, "updatedAt": s.updated,
+        let draft = self.rng.chance(0.03);
+        let certified = self.rng.chance(0.3);
+        self.net.boxes.push(box_doc(BoxParts {
+            id: &id,
+            name: &name,
+            project: &project.id,
+            pole: &pole_id,
+            coords: (lng, lat),
+            box_type: &self.catalog.box_type,
+            implanted,
+            draft,
+            certified,
+            shared,
+            address: &address,
+            stamp: &s,
         }));
         let distribution = self
             .rng
@@ -424,9 +431,8 @@ impl Gen {
         (0..outputs)
             .map(|i| {
                 let secs = EPOCH_SECS as u32;
-                json!({"id": self.net.id_at(secs), "index": i,
-                       "blocked": self.rng.chance(blocked_share),
-                       "tags": [], "observation": ""})
+                let id = self.net.id_at(secs);
+                port_doc(&id, i, self.rng.chance(blocked_share))
             })
             .collect()
     }
@@ -689,22 +695,24 @@ struct Site<'a> {
     implanted: bool,
 }
 
-struct SplitterParts<'a> {
-    id: &'a str,
-    name: &'a str,
-    box_id: &'a str,
-    project: &'a str,
-    type_id: &'a str,
-    is_drop: bool,
-    implanted: bool,
-    outputs: u64,
-    input: Value,
-    output: Vec<Value>,
-    ports: Vec<Value>,
-    stamp: &'a Stamp,
+/// What a splitter document is made of.
+pub(crate) struct SplitterParts<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) box_id: &'a str,
+    pub(crate) project: &'a str,
+    pub(crate) type_id: &'a str,
+    pub(crate) is_drop: bool,
+    pub(crate) implanted: bool,
+    pub(crate) outputs: u64,
+    pub(crate) input: Value,
+    pub(crate) output: Vec<Value>,
+    pub(crate) ports: Vec<Value>,
+    pub(crate) stamp: &'a Stamp,
 }
 
-fn splitter_doc(s: SplitterParts<'_>) -> Value {
+/// A splitter document as OZmap answers it.
+pub(crate) fn splitter_doc(s: SplitterParts<'_>) -> Value {
     let loss = if s.outputs >= 16 {
         13.7
     } else if s.outputs >= 8 {
@@ -720,6 +728,43 @@ fn splitter_doc(s: SplitterParts<'_>) -> Value {
         "connectables": {"input": [s.input], "output": s.output},
         "ports": s.ports, "attenuation": vec![loss; s.outputs as usize],
         "createdAt": s.stamp.created, "updatedAt": s.stamp.updated,
+    })
+}
+
+/// One output port of a splitter (`index` 0-based).
+pub(crate) fn port_doc(id: &str, index: u64, blocked: bool) -> Value {
+    json!({"id": id, "index": index, "blocked": blocked, "tags": [], "observation": ""})
+}
+
+/// What a CTO box document is made of.
+pub(crate) struct BoxParts<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) project: &'a str,
+    pub(crate) pole: &'a str,
+    /// `(lng, lat)`.
+    pub(crate) coords: (f64, f64),
+    pub(crate) box_type: &'a str,
+    pub(crate) implanted: bool,
+    pub(crate) draft: bool,
+    pub(crate) certified: bool,
+    pub(crate) shared: bool,
+    pub(crate) address: &'a str,
+    pub(crate) stamp: &'a Stamp,
+}
+
+/// A CTO box document as OZmap answers it.
+pub(crate) fn box_doc(b: BoxParts<'_>) -> Value {
+    let (lng, lat) = b.coords;
+    json!({
+        "id": b.id, "_id": b.id, "kind": "Box", "name": b.name,
+        "project": b.project, "pole": b.pole,
+        "coords": [lng, lat], "lat": lat, "lng": lng,
+        "boxType": b.box_type, "hierarchyLevel": 3,
+        "implanted": b.implanted, "draft": b.draft,
+        "certified": b.certified, "shared": b.shared, "underground": false,
+        "address": b.address, "tags": [],
+        "createdAt": b.stamp.created, "updatedAt": b.stamp.updated,
     })
 }
 

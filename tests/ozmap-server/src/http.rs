@@ -49,6 +49,16 @@ impl Answer {
         Answer::json(status, json!({"message": message.into(), "status": status}))
     }
 
+    /// An error answer's message (or its whole body), for library callers.
+    pub(crate) fn message(&self) -> String {
+        match &self.body {
+            Some(b) => b["message"]
+                .as_str()
+                .map_or_else(|| b.to_string(), str::to_owned),
+            None => format!("HTTP {}", self.status),
+        }
+    }
+
     pub(crate) fn no_content() -> Self {
         Answer {
             status: 204,

@@ -9,7 +9,13 @@ use ozmap_test_server::{GeneratorConfig, ROUTES, ServerConfig, TestServer, gener
 
 /// An OZmap API v2 test server with a seeded network (for mapsync's tests and demo).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Besides OZmap's routes under /api/v2/, with the same Authorization:\n  \
+        POST /__test/mutate?fraction=0.01&seed=7   changes about that share of the network \
+        (updates, creations, deletions, moved properties, new codes, blocked ports; every \
+        change with a fresh updatedAt) and answers what it did as JSON."
+)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -86,6 +92,10 @@ fn main() -> anyhow::Result<()> {
         server.url(),
         config.user,
         config.password
+    );
+    println!(
+        "  mutate:   POST {}/__test/mutate?fraction=0.01&seed=7  (same Authorization)",
+        server.url()
     );
     println!("Ctrl-C stops it.");
     tokio::runtime::Builder::new_current_thread()

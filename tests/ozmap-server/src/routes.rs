@@ -13,6 +13,21 @@ const DEFAULT_LIMIT: usize = 100;
 
 /// Answers one (already recorded, not faulted) request.
 pub(crate) fn dispatch(shared: &Shared, req: &RecordedRequest) -> Answer {
+    if let Some(test_route) = req.path.strip_prefix("/__test/") {
+        if !shared
+            .auth
+            .check(&shared.config, req.authorization.as_deref())
+        {
+            return Answer::error(
+                401,
+                "Unauthorized: the test routes take the API's authorization",
+            );
+        }
+        return match (req.method.as_str(), test_route) {
+            ("POST", "mutate") => test_mutate(shared, req),
+            _ => Answer::error(404, format!("no test route {} {}", req.method, req.path)),
+        };
+    }
     let Some(rest) = req.path.strip_prefix("/api/v2/") else {
         return Answer::error(404, format!("no route {}", req.path));
     };
@@ -49,6 +64,38 @@ pub(crate) fn dispatch(shared: &Shared, req: &RecordedRequest) -> Answer {
         }
         _ => Answer::error(404, format!("no route {method} {}", req.path)),
     }
+}
+
+/// `POST /__test/mutate?fraction=0.01&seed=7` (not OZmap's: for benchmarks
+/// and child processes): [`crate::mutate`] on the served network, answering
+/// its summary. Defaults: fraction 0.01, seed 1.
+fn test_mutate(shared: &Shared, req: &RecordedRequest) -> Answer {
+    let params = Params::parse(&req.query);
+    let fraction = match params.get("fraction").map(str::trim) {
+        None => 0.01,
+        Some(f) => match f.parse::<f64>() {
+            Ok(f) if (0.0..=1.0).contains(&f) => f,
+            _ => {
+                return Answer::error(
+                    400,
+                    format!("fraction must be a number from 0 to 1, not {f:?}"),
+                );
+            }
+        },
+    };
+    let seed = match params.get("seed").map(str::trim) {
+        None => 1,
+        Some(s) => match s.parse::<u64>() {
+            Ok(s) => s,
+            Err(_) => {
+                return Answer::error(400, format!("seed must be an unsigned integer, not {s:?}"));
+            }
+        },
+    };
+    let summary = shared
+        .store
+        .write(|net| crate::mutate::mutate(net, &crate::mutate::Mutation { fraction, seed }));
+    Answer::json(200, summary.to_json())
 }
 
 fn login(shared: &Shared, req: &RecordedRequest) -> Answer {

@@ -82,7 +82,10 @@ pub(crate) fn create_property(shared: &Shared, body: &str) -> Answer {
     result.unwrap_or_else(|a| a)
 }
 
-fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value, Answer> {
+pub(crate) fn build_property(
+    net: &mut Network,
+    body: &Map<String, Value>,
+) -> Result<Value, Answer> {
     let box_id = str_field(body, "box")?;
     let connector = str_field(body, "connector")?;
     let splitter = match connector {
@@ -153,20 +156,7 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
         Some(Value::Object(fields)) => {
             check_client_fields(fields)?;
             let cid = net.new_id();
-            let mut client = json!({
-                "id": cid, "_id": cid, "kind": "ftth", "code": "", "name": "", "observation": "",
-                "implanted": false, "certified": false, "status": 0,
-                "onu": {"user_PPPoE": "", "serial_number": "", "mac_address": ""},
-                "tags": [], "createdAt": stamp, "updatedAt": stamp,
-            });
-            for (k, v) in fields {
-                if !IMMUTABLE[..3].contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()) {
-                    client[k] = v.clone();
-                }
-            }
-            if client["code"].is_null() {
-                client["code"] = json!("");
-            }
+            let client = client_doc(&cid, fields, &stamp);
             let code = client.get("code").cloned().unwrap_or(Value::Null);
             net.ftth_clients.push(client);
             (Value::String(cid), code)
@@ -178,37 +168,148 @@ fn build_property(net: &mut Network, body: &Map<String, Value>) -> Result<Value,
             ));
         }
     };
-    let history: Vec<Value> = if client_id.is_null() {
-        Vec::new()
-    } else {
-        vec![json!({"id": client_id, "code": client_code, "enter_date": stamp, "exit_date": null})]
+    let connection = match (&splitter, connection) {
+        (Some(s), Some(port)) => Some((connection_doc(s, port, net.new_id()), port)),
+        _ => None,
     };
-    let connections: Vec<Value> = match (&splitter, connection) {
-        (Some(s), Some(port)) => {
-            let fiber = net.new_id();
-            vec![json!({"id": doc_id(s), "kind": "Splitter", "port": port,
-                        "name": s["name"], "implanted": s["implanted"].as_bool().unwrap_or(true),
-                        "fiber": fiber})]
-        }
-        _ => Vec::new(),
-    };
-    let mut doc = json!({
-        "id": id, "_id": id, "kind": "Property", "project": project, "box": box_id,
-        "pole": the_box["pole"], "coords": [coords.0, coords.1], "lat": coords.1, "lng": coords.0,
-        "address": body.get("address").cloned().unwrap_or(json!("")),
-        "client": client_id, "drop": null, "connections": connections,
-        "history": {"clients": history},
-        "observation": body.get("observation").cloned().unwrap_or(json!("")),
-        "createdAt": stamp, "updatedAt": stamp,
+    let mut doc = property_doc(NewProperty {
+        id: &id,
+        project: &project,
+        box_id: &box_id,
+        pole: the_box["pole"].clone(),
+        coords,
+        address: body.get("address").cloned().unwrap_or(json!("")),
+        client: (client_id, client_code),
+        connection: connection.as_ref().map(|(c, _)| c.clone()),
+        observation: body.get("observation").cloned().unwrap_or(json!("")),
+        stamp: &stamp,
     });
     if let Some(ext) = body.get("external_id") {
         doc["external_id"] = ext.clone();
     }
-    if let (Some(s), Some(port)) = (&splitter, connection) {
-        take_port(net, s, port, &id);
+    if let (Some(s), Some((_, port))) = (&splitter, connection)
+        && let Some(held) = doc_id(s).and_then(|sid| net.find_mut("splitters", sid))
+    {
+        hold_port(held, port, &id, &stamp);
     }
     net.properties.push(doc.clone());
     Ok(doc)
+}
+
+/// A new FTTH client document: OZmap's defaults, then `fields` (but ids,
+/// kind and server-set fields); `code` is `""` when none is given.
+pub(crate) fn client_doc(id: &str, fields: &Map<String, Value>, stamp: &str) -> Value {
+    let mut client = json!({
+        "id": id, "_id": id, "kind": "ftth", "code": "", "name": "", "observation": "",
+        "implanted": false, "certified": false, "status": 0,
+        "onu": {"user_PPPoE": "", "serial_number": "", "mac_address": ""},
+        "tags": [], "createdAt": stamp, "updatedAt": stamp,
+    });
+    for (k, v) in fields {
+        if !IMMUTABLE[..3].contains(&k.as_str()) && !SERVER_SET.contains(&k.as_str()) {
+            client[k] = v.clone();
+        }
+    }
+    if client["code"].is_null() {
+        client["code"] = json!("");
+    }
+    client
+}
+
+/// What a new property is made of.
+pub(crate) struct NewProperty<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) project: &'a str,
+    pub(crate) box_id: &'a str,
+    pub(crate) pole: Value,
+    /// `(lng, lat)`.
+    pub(crate) coords: (f64, f64),
+    pub(crate) address: Value,
+    /// The client's id (or null) and its code (recorded in the history).
+    pub(crate) client: (Value, Value),
+    /// Its `connections` entry, from [`connection_doc`].
+    pub(crate) connection: Option<Value>,
+    pub(crate) observation: Value,
+    pub(crate) stamp: &'a str,
+}
+
+/// A property document as OZmap answers it.
+pub(crate) fn property_doc(p: NewProperty<'_>) -> Value {
+    let (client_id, client_code) = p.client;
+    let history: Vec<Value> = if client_id.is_null() {
+        Vec::new()
+    } else {
+        vec![
+            json!({"id": client_id, "code": client_code, "enter_date": p.stamp, "exit_date": null}),
+        ]
+    };
+    let (lng, lat) = p.coords;
+    json!({
+        "id": p.id, "_id": p.id, "kind": "Property", "project": p.project, "box": p.box_id,
+        "pole": p.pole, "coords": [lng, lat], "lat": lat, "lng": lng,
+        "address": p.address, "client": client_id, "drop": null,
+        "connections": p.connection.into_iter().collect::<Vec<_>>(),
+        "history": {"clients": history}, "observation": p.observation,
+        "createdAt": p.stamp, "updatedAt": p.stamp,
+    })
+}
+
+/// A property's `connections` entry for `port` (1-based) of `splitter`.
+pub(crate) fn connection_doc(splitter: &Value, port: u64, fiber: String) -> Value {
+    json!({"id": doc_id(splitter), "kind": "Splitter", "port": port, "name": splitter["name"],
+           "implanted": splitter["implanted"].as_bool().unwrap_or(true), "fiber": fiber})
+}
+
+/// How many outputs `splitter` has.
+pub(crate) fn port_count(splitter: &Value) -> u64 {
+    splitter["ratio"]["output"]
+        .as_u64()
+        .or_else(|| {
+            splitter["connectables"]["output"]
+                .as_array()
+                .map(|a| a.len() as u64)
+        })
+        .unwrap_or(0)
+}
+
+/// Whether output `port` (1-based) of `splitter` is neither blocked nor held,
+/// by the splitter's own account (`connectables.output`), which the server
+/// keeps in step with the properties' `connections`.
+pub(crate) fn port_open(splitter: &Value, port: u64) -> bool {
+    let index = (port as usize).wrapping_sub(1);
+    (1..=port_count(splitter)).contains(&port)
+        && splitter["ports"][index]["blocked"] != Value::Bool(true)
+        && splitter["connectables"]["output"][index].is_null()
+}
+
+/// Marks output `port` (1-based) of `splitter` as held by property `id`.
+pub(crate) fn hold_port(splitter: &mut Value, port: u64, id: &str, stamp: &str) {
+    let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
+    if let Some(slot) = splitter.pointer_mut(&pointer) {
+        *slot = Value::String(id.to_owned());
+        splitter["updatedAt"] = json!(stamp);
+    }
+}
+
+/// Frees output `port` (1-based) of `splitter` when property `id` holds it.
+pub(crate) fn release_port(splitter: &mut Value, port: u64, id: &str, stamp: &str) {
+    let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
+    if let Some(slot) = splitter.pointer_mut(&pointer)
+        && slot.as_str() == Some(id)
+    {
+        *slot = Value::Null;
+        splitter["updatedAt"] = json!(stamp);
+    }
+}
+
+/// The `(splitter id, port)` pairs of a property's `connections`.
+pub(crate) fn connected_ports(property: &Value) -> Vec<(String, u64)> {
+    property["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["id"].as_str()?.to_owned(), c["port"].as_u64()?)))
+        .collect()
 }
 
 /// Validates a client connection to `port` (1-based) of `splitter` in `box_id`.
@@ -231,14 +332,7 @@ fn check_port(
             format!("splitter {sid} does not allow client connections (isDrop is false)"),
         ));
     }
-    let outputs = splitter["ratio"]["output"]
-        .as_u64()
-        .or_else(|| {
-            splitter["connectables"]["output"]
-                .as_array()
-                .map(|a| a.len() as u64)
-        })
-        .unwrap_or(0);
+    let outputs = port_count(splitter);
     let port = port
         .and_then(Value::as_u64)
         .ok_or_else(|| Answer::error(400, "port (1-based) is required with connector"))?;
@@ -373,6 +467,13 @@ pub(crate) fn patch(shared: &Shared, route: &str, id: &str, body: &str) -> Answe
     result.unwrap_or_else(|a| a)
 }
 
+/// A property's client is gone: `client` is null, its history entry closed.
+pub(crate) fn leave_property(property: &mut Value, stamp: &str) {
+    move_client_history(property, &Value::Null, None, stamp);
+    property["client"] = Value::Null;
+    property["updatedAt"] = json!(stamp);
+}
+
 fn move_client_history(doc: &mut Value, new_client: &Value, new_code: Option<Value>, stamp: &str) {
     let Some(history) = doc
         .pointer_mut("/history/clients")
@@ -404,25 +505,18 @@ pub(crate) fn delete_property(shared: &Shared, id: &str) -> Answer {
                 .position(|p| doc_id(p) == Some(id))
                 .ok_or_else(|| Answer::error(404, format!("properties/{id} not found")))?;
             let gone = net.properties.remove(at);
-            free_ports(net, &gone, id);
+            let stamp = net.next_updated_at();
+            free_ports(net, &gone, id, &stamp);
             Ok(Answer::no_content())
         });
     result.unwrap_or_else(|a| a)
 }
 
 /// Frees the splitter outputs that property `id` (`doc`) takes.
-fn free_ports(net: &mut Network, doc: &Value, id: &str) {
-    for c in doc["connections"].as_array().into_iter().flatten() {
-        let (Some(sid), Some(port)) = (c["id"].as_str(), c["port"].as_u64()) else {
-            continue;
-        };
-        let pointer = format!("/connectables/output/{}", port.saturating_sub(1));
-        if let Some(slot) = net
-            .find_mut("splitters", sid)
-            .and_then(|s| s.pointer_mut(&pointer))
-            && slot.as_str() == Some(id)
-        {
-            *slot = Value::Null;
+fn free_ports(net: &mut Network, doc: &Value, id: &str, stamp: &str) {
+    for (sid, port) in connected_ports(doc) {
+        if let Some(splitter) = net.find_mut("splitters", &sid) {
+            release_port(splitter, port, id, stamp);
         }
     }
 }
@@ -430,7 +524,7 @@ fn free_ports(net: &mut Network, doc: &Value, id: &str) {
 /// Moves property `id` to `port` of splitter `connector` (in `new_box`, or
 /// the splitter's box), or off every port when `connector` is null. The
 /// target is checked as on creation; the port it already takes is no change.
-fn reconnect_property(
+pub(crate) fn reconnect_property(
     net: &mut Network,
     id: &str,
     connector: &Value,
@@ -470,33 +564,23 @@ fn reconnect_property(
             ));
         }
     };
-    free_ports(net, &doc, id);
-    let fiber = net.new_id();
+    let stamp = net.next_updated_at();
+    free_ports(net, &doc, id, &stamp);
+    let connection = target
+        .as_ref()
+        .map(|(splitter, _, port)| connection_doc(splitter, *port, net.new_id()));
     let property = net.find_mut("properties", id).expect("found above");
-    match &target {
-        Some((splitter, box_id, port)) => {
-            property["connections"] = json!([{"id": doc_id(splitter), "kind": "Splitter",
-                "port": port, "name": splitter["name"],
-                "implanted": splitter["implanted"].as_bool().unwrap_or(true), "fiber": fiber}]);
-            property["box"] = json!(box_id);
-        }
-        None => property["connections"] = json!([]),
+    property["connections"] = json!(connection.into_iter().collect::<Vec<_>>());
+    if let Some((_, box_id, _)) = &target {
+        property["box"] = json!(box_id);
     }
-    if let Some((splitter, _, port)) = target {
-        take_port(net, &splitter, port, id);
+    property["updatedAt"] = json!(stamp);
+    if let Some((splitter, _, port)) = target
+        && let Some(held) = doc_id(&splitter).and_then(|sid| net.find_mut("splitters", sid))
+    {
+        hold_port(held, port, id, &stamp);
     }
     Ok(())
-}
-
-/// Marks output `port` (1-based) of `splitter` as held by property `id`.
-fn take_port(net: &mut Network, splitter: &Value, port: u64, id: &str) {
-    let sid = doc_id(splitter).unwrap_or_default().to_owned();
-    if let Some(slot) = net
-        .find_mut("splitters", &sid)
-        .and_then(|s| s.pointer_mut(&format!("/connectables/output/{}", port - 1)))
-    {
-        *slot = Value::String(id.to_owned());
-    }
 }
 
 /// `DELETE /api/v2/ftth-clients/<id>`: properties holding it are left without client.
@@ -510,9 +594,10 @@ pub(crate) fn delete_client(shared: &Shared, id: &str) -> Answer {
                 .position(|c| doc_id(c) == Some(id))
                 .ok_or_else(|| Answer::error(404, format!("ftth-clients/{id} not found")))?;
             net.ftth_clients.remove(at);
+            let stamp = net.next_updated_at();
             for p in net.properties.iter_mut() {
                 if p["client"].as_str() == Some(id) {
-                    p["client"] = Value::Null;
+                    leave_property(p, &stamp);
                 }
             }
             Ok(Answer::no_content())
