@@ -77,6 +77,9 @@ fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
             .collect(),
         max_removal_percent: settings.max_removal_percent,
         allow_removals: settings.allow_removals,
+        state: settings.state,
+        full: settings.full,
+        full_every_hours: settings.full_every_hours,
     }
 }
 
@@ -351,6 +354,8 @@ impl wit_sync::Guest for Component {
                 .collect(),
             requests: report.requests,
             retries: report.retries,
+            full_reason: report.full_reason,
+            state: report.state,
         })
     }
 }
@@ -393,6 +398,10 @@ impl Http for ImportedHttp {
         // The host waits: the component has no clock of its own.
         wit_clock::sleep(duration.as_millis().min(u32::MAX as u128) as u32);
     }
+
+    fn now_ms(&mut self) -> u64 {
+        wit_clock::now_ms()
+    }
 }
 
 struct ImportedStore;
@@ -433,6 +442,18 @@ impl ElementStore for ImportedStore {
 
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
         wit_store::seen(kind_to_wit(kind), ids)
+    }
+
+    fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
+        wit_store::tally(kind_to_wit(kind))
+    }
+
+    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        wit_store::mark_seen(kind_to_wit(kind), ids)
+    }
+
+    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        wit_store::known(kind_to_wit(kind), ids)
     }
 }
 

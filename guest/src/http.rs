@@ -81,9 +81,12 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// The component's window on the network, plus the one other effect a
-/// client needs: waiting before a retry.
+/// The component's window on the network, plus the other effects a
+/// client needs of time: waiting before a retry, and the wall clock's
+/// reading, to tell when a full sync is due.
 pub trait Http {
     fn fetch(&mut self, request: Request) -> Result<Response, FetchError>;
     fn sleep(&mut self, duration: Duration);
+    /// Milliseconds since 1970-01-01 UTC.
+    fn now_ms(&mut self) -> u64;
 }

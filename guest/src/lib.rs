@@ -13,6 +13,7 @@ pub mod push;
 pub mod retry;
 pub mod store;
 pub mod sync;
+pub mod watermark;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -149,6 +149,18 @@ impl Batch {
         self.len() == 0
     }
 
+    /// Each element's id, in the batch's order.
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            Batch::Projects(v) => v.iter().map(|e| e.id.as_str()).collect(),
+            Batch::Poles(v) => v.iter().map(|e| e.id.as_str()).collect(),
+            Batch::Boxes(v) => v.iter().map(|e| e.id.as_str()).collect(),
+            Batch::Splitters(v) => v.iter().map(|e| e.id.as_str()).collect(),
+            Batch::Clients(v) => v.iter().map(|e| e.id.as_str()).collect(),
+            Batch::Properties(v) => v.iter().map(|e| e.id.as_str()).collect(),
+        }
+    }
+
     /// Each element's fingerprint, in the batch's order (see `fingerprint`).
     pub fn fingerprints(&self) -> Vec<u64> {
         fn each<T: Serialize>(items: &[T]) -> Vec<u64> {

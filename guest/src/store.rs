@@ -38,4 +38,13 @@ pub trait ElementStore {
     ) -> Result<u32, String>;
     fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String>;
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String>;
+    /// How many elements of `kind` are stored (not removed) plus those
+    /// this run created: what the store holds if the kind is not completed.
+    fn tally(&mut self, kind: ElementKind) -> Result<u32, String>;
+    /// These stored elements still exist, unchanged: count them seen.
+    /// Answers the ids neither stored nor seen by this run.
+    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String>;
+    /// Which of `ids` the store holds once the run ends: seen by this run,
+    /// or stored (not removed) when the kind was not completed.
+    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String>;
 }

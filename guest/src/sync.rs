@@ -15,6 +15,7 @@ use crate::ozmap::pager::Pager;
 use crate::ozmap::records::{self, Reading};
 use crate::retry::RetryPolicy;
 use crate::store::{ElementStore, InvalidElement};
+use crate::watermark::{self, Mode, SyncState};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +42,12 @@ pub struct Settings {
     pub max_removal_percent: u8,
     /// A person confirmed the held removals.
     pub allow_removals: bool,
+    /// What the last applied run answered in `Report::state`.
+    pub state: Option<String>,
+    /// Read everything, whatever `state` allows.
+    pub full: bool,
+    /// A full run at least this often (0: default).
+    pub full_every_hours: u32,
 }
 
 impl Settings {
@@ -55,6 +62,9 @@ impl Settings {
             switched_off: Vec::new(),
             max_removal_percent: DEFAULT_MAX_REMOVAL_PERCENT,
             allow_removals: false,
+            state: None,
+            full: false,
+            full_every_hours: 0,
         }
     }
 
@@ -112,6 +122,10 @@ pub struct Report {
     pub incomplete: Vec<IncompleteKind>,
     pub requests: u32,
     pub retries: u32,
+    /// Why this run read every element; `None` when it read what changed.
+    pub full_reason: Option<String>,
+    /// For the next run's `Settings::state`, kept with this run's elements.
+    pub state: String,
 }
 
 /// Removals the guard held for one kind.
@@ -178,11 +192,41 @@ pub fn client_for<H: Http>(http: H, settings: &Settings) -> OzmapClient<H> {
 
 /// Run a synchronisation. On `Err` the host rolls the store back.
 pub fn run<H: Http, S: ElementStore>(
-    http: H,
+    mut http: H,
     store: &mut S,
     settings: &Settings,
 ) -> Result<Report, RunError> {
     settings.check_kinds()?;
+    let now_ms = http.now_ms();
+    let project_name = settings.project_name.as_deref();
+    let (full_reason, state, since) = match watermark::mode(
+        settings.state.as_deref(),
+        project_name,
+        settings.full,
+        settings.full_every_hours,
+        now_ms,
+    ) {
+        Mode::Full(why) => (
+            Some(why),
+            SyncState::full(project_name, now_ms),
+            BTreeMap::new(),
+        ),
+        Mode::Incremental(state) => {
+            let since = ElementKind::ALL
+                .iter()
+                .filter_map(|k| Some((*k, state.since(*k)?)))
+                .collect();
+            (None, state, since)
+        }
+    };
+    crate::log::emit(
+        crate::log::Level::Info,
+        &match &full_reason {
+            Some(why) => format!("reading every element: {why}"),
+            None => "reading what changed since the last run".to_string(),
+        },
+        &[],
+    );
     let mut sync = Sync {
         client: client_for(http, settings),
         store,
@@ -190,20 +234,27 @@ pub fn run<H: Http, S: ElementStore>(
         page_size: or_default(settings.page_size, DEFAULT_PAGE_SIZE),
         to_keep: Vec::new(),
         held: Vec::new(),
+        since,
+        latest: BTreeMap::new(),
+        state,
+        service_types: BTreeMap::new(),
+        with_clients: false,
         report: Report {
             kinds: ElementKind::ALL
                 .iter()
                 .map(|k| (*k, KindReport::default()))
                 .collect(),
+            full_reason,
             ..Report::default()
         },
     };
-    sync.all(settings.project_name.as_deref())?;
+    sync.all(project_name)?;
     if !sync.held.is_empty() {
         return Err(RunError::RemovalsHeld(sync.held));
     }
     sync.report.requests = sync.client.traffic.requests;
     sync.report.retries = sync.client.traffic.retries;
+    sync.report.state = sync.state.to_json();
     Ok(sync.report)
 }
 
@@ -212,10 +263,30 @@ fn or_default(value: u32, default: u32) -> u32 {
 }
 
 /// Whether a listing can be trusted as complete.
+#[derive(Clone)]
 enum Listed {
     Complete,
     Incomplete(String),
 }
+
+/// The route that lists a kind.
+fn route(kind: ElementKind) -> &'static str {
+    match kind {
+        ElementKind::Project => "projects",
+        ElementKind::Pole => "poles",
+        ElementKind::Box => "boxes",
+        ElementKind::Splitter => "splitters",
+        ElementKind::Client => "ftth-clients",
+        ElementKind::Property => "properties",
+    }
+}
+
+/// Ids asked for at once (`id in [...]`): a URL stays well under what
+/// servers and proxies take.
+const IDS_PER_REQUEST: usize = 100;
+
+/// Id-only listings ask for this many times the page size: rows are small.
+const ID_PAGES_SCALE: u32 = 10;
 
 struct Sync<'s, H: Http, S: ElementStore> {
     client: OzmapClient<H>,
@@ -225,6 +296,18 @@ struct Sync<'s, H: Http, S: ElementStore> {
     /// Invalid records to keep at the next write, with their kind.
     to_keep: Vec<(ElementKind, InvalidElement)>,
     held: Vec<HeldRemoval>,
+    /// Kinds read incrementally: changes from this instant (ms) on. A kind
+    /// missing here is read whole.
+    since: BTreeMap<ElementKind, i64>,
+    /// The latest `updatedAt` read, per kind.
+    latest: BTreeMap<ElementKind, i64>,
+    /// What this run leaves for the next.
+    state: SyncState,
+    /// Splitter type id to its "allows client connection" flag.
+    service_types: BTreeMap<String, bool>,
+    /// Properties bring their clients (a project's clients are its
+    /// properties' clients).
+    with_clients: bool,
     report: Report,
 }
 
@@ -232,65 +315,133 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn all(&mut self, project_name: Option<&str>) -> Result<(), String> {
         let project = self.projects(project_name)?;
         // Poles carry no project: they belong to every project.
-        self.simple_kind(ElementKind::Pole, "poles", &[], records::pole, Batch::Poles)?;
+        self.sync_kind(ElementKind::Pole, &[])?;
         let in_project: Vec<Value> = project
             .iter()
             .map(|id| condition("project", "=", json!(id)))
             .collect();
-        self.simple_kind(
-            ElementKind::Box,
-            "boxes",
-            &in_project,
-            records::network_box,
-            Batch::Boxes,
-        )?;
+        self.sync_kind(ElementKind::Box, &in_project)?;
         if self.settings.reads(ElementKind::Splitter) {
-            self.splitters(&in_project)?;
+            self.service_types = self.splitter_types()?;
+            self.sync_kind(ElementKind::Splitter, &in_project)?;
         }
         match project {
             None => {
-                self.simple_kind(
-                    ElementKind::Client,
-                    "ftth-clients",
-                    &[],
-                    records::client,
-                    Batch::Clients,
-                )?;
-                if self.settings.reads(ElementKind::Property) {
-                    let listed = self.properties(&[], false)?;
-                    self.complete(ElementKind::Property, listed)?;
-                }
+                self.sync_kind(ElementKind::Client, &[])?;
+                self.sync_kind(ElementKind::Property, &[])?;
             }
             // Clients carry no project either: a project's clients are those
             // its properties hold, fetched alongside each page of properties.
             Some(_) if self.settings.reads(ElementKind::Property) => {
-                let with_clients = self.settings.reads(ElementKind::Client);
-                let listed = self.properties(&in_project, with_clients)?;
-                if with_clients {
-                    let clients = match &listed {
-                        Listed::Complete => Listed::Complete,
-                        Listed::Incomplete(_) => Listed::Incomplete(
-                            "the project's clients are those of its properties, whose listing was incomplete".into(),
-                        ),
-                    };
-                    self.complete(ElementKind::Client, clients)?;
-                }
-                self.complete(ElementKind::Property, listed)?;
+                self.project_properties(&in_project)?;
             }
             Some(_) => {}
         }
         Ok(())
     }
 
-    /// Every page of `route`, each handed to `handle` before the next is
+    /// One kind: whole, or what changed since its watermark.
+    fn sync_kind(&mut self, kind: ElementKind, scope: &[Value]) -> Result<(), String> {
+        if !self.settings.reads(kind) {
+            return Ok(());
+        }
+        match self.since.get(&kind).copied() {
+            None => {
+                let pager = Pager::new(route(kind), scope, self.page_size);
+                let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+                self.settle(kind, &listed);
+                self.complete(kind, listed)
+            }
+            Some(since) => {
+                let listed =
+                    self.changes(kind, scope, since, |sync, rows| sync.ingest(kind, rows))?;
+                self.settle(kind, &listed);
+                self.removals(kind, scope, false)
+            }
+        }
+    }
+
+    /// A project's properties and the clients they hold.
+    fn project_properties(&mut self, in_project: &[Value]) -> Result<(), String> {
+        let kind = ElementKind::Property;
+        self.with_clients = self.settings.reads(ElementKind::Client);
+        let since = self.since.get(&kind).copied();
+        let clients_since = self.since.get(&ElementKind::Client).copied();
+        match (since, clients_since) {
+            (Some(since), Some(clients_since)) if self.with_clients => {
+                let listed = self.changes(kind, in_project, since, |sync, rows| {
+                    sync.ingest(kind, rows)
+                })?;
+                self.settle(kind, &listed);
+                // A client changed on its own (its code, say) is the
+                // project's when a property of the project holds it.
+                let clients =
+                    self.changes(ElementKind::Client, &[], clients_since, |sync, rows| {
+                        sync.ingest_held_clients(rows)
+                    })?;
+                self.settle(ElementKind::Client, &clients);
+                // A property that changed may hold another client now: the
+                // one it left may have left the project.
+                let changed = self.counts(kind).created + self.counts(kind).updated > 0;
+                self.removals(kind, in_project, changed)
+            }
+            (Some(since), _) if !self.with_clients => {
+                let listed = self.changes(kind, in_project, since, |sync, rows| {
+                    sync.ingest(kind, rows)
+                })?;
+                self.settle(kind, &listed);
+                self.removals(kind, in_project, false)
+            }
+            _ => {
+                let pager = Pager::new(route(kind), in_project, self.page_size);
+                let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+                self.settle(kind, &listed);
+                if self.with_clients {
+                    let clients = match &listed {
+                        Listed::Complete => Listed::Complete,
+                        Listed::Incomplete(_) => Listed::Incomplete(
+                            "the project's clients are those of its properties, whose listing was incomplete".into(),
+                        ),
+                    };
+                    self.settle(ElementKind::Client, &clients);
+                    self.complete(ElementKind::Client, clients)?;
+                }
+                self.complete(kind, listed)
+            }
+        }
+    }
+
+    /// Store a page of `kind`'s rows.
+    fn ingest(&mut self, kind: ElementKind, rows: Vec<Value>) -> Result<(), String> {
+        match kind {
+            ElementKind::Project => {
+                let projects = self.read(kind, &rows, records::project);
+                self.write(kind, Batch::Projects(projects))
+            }
+            ElementKind::Pole => {
+                let poles = self.read(kind, &rows, records::pole);
+                self.write(kind, Batch::Poles(poles))
+            }
+            ElementKind::Box => {
+                let boxes = self.read(kind, &rows, records::network_box);
+                self.write(kind, Batch::Boxes(boxes))
+            }
+            ElementKind::Splitter => self.ingest_splitters(rows),
+            ElementKind::Client => {
+                let clients = self.read(kind, &rows, records::client);
+                self.write(kind, Batch::Clients(clients))
+            }
+            ElementKind::Property => self.ingest_properties(rows),
+        }
+    }
+
+    /// Every page of a listing, each handed to `handle` before the next is
     /// read; answers whether the listing can be trusted as complete.
     fn for_each_page(
         &mut self,
-        route: &str,
-        filter: &[Value],
+        mut pager: Pager,
         mut handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
     ) -> Result<Listed, String> {
-        let mut pager = Pager::new(route, filter, self.page_size);
         while let Some(rows) = pager.next(&mut self.client)? {
             handle(self, rows)?;
         }
@@ -300,6 +451,126 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         })
     }
 
+    /// What changed of `kind` since `since` (ms), oldest first.
+    fn changes(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        since: i64,
+        handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
+    ) -> Result<Listed, String> {
+        let mut filter = scope.to_vec();
+        filter.push(condition(
+            "updatedAt",
+            ">=",
+            json!(watermark::format_instant(since)),
+        ));
+        let pager = Pager::new(route(kind), &filter, self.page_size).sorted(&[
+            json!({"property": "updatedAt", "direction": 1}),
+            json!({"property": "id", "direction": 1}),
+        ]);
+        self.for_each_page(pager, handle)
+    }
+
+    /// The listing of `kind` was read: its watermark moves to the latest
+    /// change read, when the listing can be trusted.
+    fn settle(&mut self, kind: ElementKind, listed: &Listed) {
+        if let Listed::Complete = listed {
+            let mut latest = self.latest.get(&kind).copied();
+            if kind == ElementKind::Client && self.with_clients {
+                // Read through properties: every change the properties'
+                // listing saw is behind it too.
+                latest = latest.max(self.latest.get(&ElementKind::Property).copied());
+            }
+            self.state.advance(kind, latest);
+        }
+    }
+
+    /// An incremental run's removals. OZmap has no deletion feed, so they
+    /// are learnt by listing the ids still there; but when the store would
+    /// hold exactly as many elements as the platform lists, every element
+    /// listed is held (all changes since the watermark were read), so
+    /// none was removed and the listing is spared. `with_clients`: the
+    /// properties' clients are checked too, and the listing always read.
+    fn removals(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        with_clients: bool,
+    ) -> Result<(), String> {
+        self.keep_invalid()?;
+        if !with_clients {
+            let mut count = Pager::new(route(kind), scope, 1).select("id");
+            count.next(&mut self.client)?;
+            let total = count.total();
+            let tally = self
+                .store
+                .tally(kind)
+                .map_err(|e| format!("counting {}s: {e}", kind.as_str()))?;
+            let unstored = self.state.unstored(kind).len() as u64;
+            if total == Some(u64::from(tally) + unstored) {
+                return Ok(());
+            }
+        }
+        // The listing finds the records that break the schema again.
+        self.state.unstored(kind).clear();
+        if with_clients {
+            self.state.unstored(ElementKind::Client).clear();
+        }
+        let fields = if with_clients { "id,client" } else { "id" };
+        let pager = Pager::new(
+            route(kind),
+            scope,
+            self.page_size.saturating_mul(ID_PAGES_SCALE),
+        )
+        .select(fields);
+        let listed = self.for_each_page(pager, |sync, rows| {
+            let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+            let missing = sync.store.mark_seen(kind, &ids)?;
+            sync.fetch_by_id(kind, missing)?;
+            if with_clients {
+                let clients: Vec<String> = rows
+                    .iter()
+                    .filter_map(|row| match row.get("client")? {
+                        Value::String(id) => Some(id.clone()),
+                        object => records::id_of(object),
+                    })
+                    .collect();
+                let missing = sync.store.mark_seen(ElementKind::Client, &clients)?;
+                sync.fetch_by_id(ElementKind::Client, missing)?;
+            }
+            Ok(())
+        })?;
+        if with_clients {
+            self.complete(ElementKind::Client, listed.clone())?;
+        }
+        self.complete(kind, listed)
+    }
+
+    /// Read and store these elements of `kind`, asked for by id.
+    fn fetch_by_id(&mut self, kind: ElementKind, ids: Vec<String>) -> Result<(), String> {
+        for chunk in ids.chunks(IDS_PER_REQUEST) {
+            let filter = [condition("id", "in", json!(chunk))];
+            let pager = Pager::new(route(kind), &filter, self.page_size);
+            self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+        }
+        Ok(())
+    }
+
+    /// Clients that changed: those a stored or read property holds are
+    /// the project's, and stored.
+    fn ingest_held_clients(&mut self, mut rows: Vec<Value>) -> Result<(), String> {
+        self.note_latest(ElementKind::Client, &rows);
+        let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+        let held: BTreeSet<String> = self
+            .store
+            .known(ElementKind::Client, &ids)?
+            .into_iter()
+            .collect();
+        rows.retain(|row| records::id_of(row).is_some_and(|id| held.contains(&id)));
+        self.ingest(ElementKind::Client, rows)
+    }
+
     /// Normalise rows, setting aside (and reporting) those that break the schema.
     fn read<T>(
         &mut self,
@@ -307,6 +578,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         rows: &[Value],
         reader: impl Fn(&Value) -> Reading<T>,
     ) -> Vec<T> {
+        self.note_latest(kind, rows);
         rows.iter()
             .filter_map(|row| {
                 reader(row)
@@ -316,10 +588,22 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             .collect()
     }
 
+    /// The latest `updatedAt` among these rows of `kind`, for its watermark.
+    fn note_latest(&mut self, kind: ElementKind, rows: &[Value]) {
+        let latest = rows
+            .iter()
+            .filter_map(|row| watermark::parse_instant(row.get("updatedAt")?.as_str()?))
+            .max();
+        if let Some(latest) = latest {
+            let at = self.latest.entry(kind).or_insert(latest);
+            *at = (*at).max(latest);
+        }
+    }
+
     /// Report a record that breaks the schema; one that has an id is kept
     /// as stored, if it was, at the next write.
     fn invalid(&mut self, kind: ElementKind, id: Option<String>, reason: String) {
-        self.kind(kind).invalid += 1;
+        self.counts(kind).invalid += 1;
         if let Some(id) = &id {
             self.to_keep.push((
                 kind,
@@ -332,7 +616,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         self.report.invalid.push(InvalidRecord { kind, id, reason });
     }
 
-    fn kind(&mut self, kind: ElementKind) -> &mut KindReport {
+    fn counts(&mut self, kind: ElementKind) -> &mut KindReport {
         self.report.kinds.entry(kind).or_default()
     }
 
@@ -341,11 +625,17 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         if batch.is_empty() {
             return Ok(());
         }
+        let unstored = self.state.unstored(kind);
+        if !unstored.is_empty() {
+            for id in batch.ids() {
+                unstored.remove(id);
+            }
+        }
         let outcome = self
             .store
             .write_batch(batch)
             .map_err(|e| format!("storing {}s: {e}", kind.as_str()))?;
-        let report = self.kind(kind);
+        let report = self.counts(kind);
         report.created += outcome.created;
         report.updated += outcome.updated;
         report.unchanged += outcome.unchanged;
@@ -365,7 +655,20 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 .store
                 .keep_invalid(kind, &elements)
                 .map_err(|e| format!("keeping invalid {}s: {e}", kind.as_str()))?;
-            self.kind(kind).kept += kept;
+            self.counts(kind).kept += kept;
+            // Those the store does not hold count on the platform's side only.
+            let ids: Vec<String> = elements.into_iter().map(|e| e.id).collect();
+            let held = if kept == 0 {
+                Vec::new()
+            } else {
+                self.store.known(kind, &ids)?
+            };
+            let unstored = self.state.unstored(kind);
+            for id in ids {
+                if !held.contains(&id) {
+                    unstored.insert(id);
+                }
+            }
         }
         Ok(())
     }
@@ -398,7 +701,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 stored: sweep.stored,
             });
         }
-        let r = self.kind(kind);
+        let r = self.counts(kind);
         r.removed = sweep.removed;
         let r = *r;
         let counts = [
@@ -435,29 +738,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(())
     }
 
-    fn simple_kind<T>(
-        &mut self,
-        kind: ElementKind,
-        route: &str,
-        filter: &[Value],
-        reader: fn(&Value) -> Reading<T>,
-        batch: fn(Vec<T>) -> Batch,
-    ) -> Result<(), String> {
-        if !self.settings.reads(kind) {
-            return Ok(());
-        }
-        let listed = self.for_each_page(route, filter, |sync, rows| {
-            let elements = sync.read(kind, &rows, reader);
-            sync.write(kind, batch(elements))
-        })?;
-        self.complete(kind, listed)
-    }
-
     /// All projects, or only the one named exactly; answers its id.
     fn projects(&mut self, wanted: Option<&str>) -> Result<Option<String>, String> {
         let mut others = Vec::new();
         let mut found = None;
-        let listed = self.for_each_page("projects", &[], |sync, rows| {
+        let pager = Pager::new(route(ElementKind::Project), &[], self.page_size);
+        let listed = self.for_each_page(pager, |sync, rows| {
             let mut projects = sync.read(ElementKind::Project, &rows, records::project);
             if let Some(wanted) = wanted {
                 projects.retain(|p| p.name == wanted || (others.push(p.name.clone()), false).1);
@@ -489,40 +775,42 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(found)
     }
 
-    fn splitters(&mut self, in_project: &[Value]) -> Result<(), String> {
-        let service_types = self.splitter_types()?;
-        let listed = self.for_each_page("splitters", in_project, |sync, rows| {
-            let splitters = sync.read(ElementKind::Splitter, &rows, |r| {
-                records::splitter(r, |t| service_types.get(t).copied())
-            });
-            let boxes: Vec<String> = splitters.iter().map(|s| s.box_id.clone()).collect();
-            let known: BTreeSet<String> = sync
-                .store
-                .seen(ElementKind::Box, &boxes)?
-                .into_iter()
-                .collect();
-            let mut valid = Vec::with_capacity(splitters.len());
-            for splitter in splitters {
-                if known.contains(&splitter.box_id) {
-                    valid.push(splitter);
-                } else {
-                    let reason = format!(
-                        "its box {} is not among the synchronised boxes",
-                        splitter.box_id
-                    );
-                    sync.invalid(ElementKind::Splitter, Some(splitter.id), reason);
-                }
+    /// Splitters, each kept only when its box is held: one read this run
+    /// when boxes were read whole, else one stored or read.
+    fn ingest_splitters(&mut self, rows: Vec<Value>) -> Result<(), String> {
+        let types = std::mem::take(&mut self.service_types);
+        let splitters = self.read(ElementKind::Splitter, &rows, |r| {
+            records::splitter(r, |t| types.get(t).copied())
+        });
+        self.service_types = types;
+        let boxes: Vec<String> = splitters.iter().map(|s| s.box_id.clone()).collect();
+        let known = if self.since.contains_key(&ElementKind::Box) {
+            self.store.known(ElementKind::Box, &boxes)?
+        } else {
+            self.store.seen(ElementKind::Box, &boxes)?
+        };
+        let known: BTreeSet<String> = known.into_iter().collect();
+        let mut valid = Vec::with_capacity(splitters.len());
+        for splitter in splitters {
+            if known.contains(&splitter.box_id) {
+                valid.push(splitter);
+            } else {
+                let reason = format!(
+                    "its box {} is not among the synchronised boxes",
+                    splitter.box_id
+                );
+                self.invalid(ElementKind::Splitter, Some(splitter.id), reason);
             }
-            sync.write(ElementKind::Splitter, Batch::Splitters(valid))
-        })?;
-        self.complete(ElementKind::Splitter, listed)
+        }
+        self.write(ElementKind::Splitter, Batch::Splitters(valid))
     }
 
     /// The splitter-type catalogue's "allows client connection" flags, for
     /// splitters that do not carry `isDrop` themselves. A small catalogue.
     fn splitter_types(&mut self) -> Result<BTreeMap<String, bool>, String> {
         let mut service = BTreeMap::new();
-        self.for_each_page("splitter-types", &[], |_, rows| {
+        let pager = Pager::new("splitter-types", &[], self.page_size);
+        self.for_each_page(pager, |_, rows| {
             for row in rows {
                 if let (Some(id), Some(is_drop)) = (
                     records::id_of(&row),
@@ -536,29 +824,26 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(service)
     }
 
-    /// Properties page by page; with `with_clients`, each page's clients are
-    /// fetched and stored with it.
-    fn properties(&mut self, in_project: &[Value], with_clients: bool) -> Result<Listed, String> {
-        self.for_each_page("properties", in_project, |sync, rows| {
-            let read = sync.read(ElementKind::Property, &rows, records::property);
-            let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) =
-                read.into_iter().unzip();
-            if with_clients {
-                let clients =
-                    sync.clients_of(&properties, embedded.into_iter().flatten().collect())?;
-                let codes: BTreeMap<&str, &str> = clients
-                    .iter()
-                    .filter_map(|c| Some((c.id.as_str(), c.code.as_deref()?)))
-                    .collect();
-                for property in &mut properties {
-                    if let Some(code) = property.client.as_deref().and_then(|id| codes.get(id)) {
-                        property.client_code = Some(code.to_string());
-                    }
+    /// A page of properties; with `with_clients`, the clients they hold
+    /// are fetched and stored with it.
+    fn ingest_properties(&mut self, rows: Vec<Value>) -> Result<(), String> {
+        let read = self.read(ElementKind::Property, &rows, records::property);
+        let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) =
+            read.into_iter().unzip();
+        if self.with_clients {
+            let clients = self.clients_of(&properties, embedded.into_iter().flatten().collect())?;
+            let codes: BTreeMap<&str, &str> = clients
+                .iter()
+                .filter_map(|c| Some((c.id.as_str(), c.code.as_deref()?)))
+                .collect();
+            for property in &mut properties {
+                if let Some(code) = property.client.as_deref().and_then(|id| codes.get(id)) {
+                    property.client_code = Some(code.to_string());
                 }
-                sync.write(ElementKind::Client, Batch::Clients(clients))?;
             }
-            sync.write(ElementKind::Property, Batch::Properties(properties))
-        })
+            self.write(ElementKind::Client, Batch::Clients(clients))?;
+        }
+        self.write(ElementKind::Property, Batch::Properties(properties))
     }
 
     /// The clients these properties hold and this run has not stored yet:
@@ -583,7 +868,8 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             .collect();
         if !missing.is_empty() {
             let filter = [condition("id", "in", json!(missing))];
-            self.for_each_page("ftth-clients", &filter, |sync, rows| {
+            let pager = Pager::new(route(ElementKind::Client), &filter, self.page_size);
+            self.for_each_page(pager, |sync, rows| {
                 clients.extend(sync.read(ElementKind::Client, &rows, records::client));
                 Ok(())
             })?;

@@ -114,6 +114,10 @@ impl Http for &mut Platform {
     fn sleep(&mut self, duration: Duration) {
         self.slept += duration;
     }
+
+    fn now_ms(&mut self) -> u64 {
+        1_800_000_000_000
+    }
 }
 
 #[derive(Default)]
@@ -195,6 +199,30 @@ impl ElementStore for Memory {
         Ok(ids
             .iter()
             .filter(|id| self.seen.contains(&(kind, (*id).clone())))
+            .cloned()
+            .collect())
+    }
+
+    fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
+        Ok(self.elements.keys().filter(|(k, _)| *k == kind).count() as u32)
+    }
+
+    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        let mut missing = Vec::new();
+        for id in ids {
+            if self.elements.contains_key(&(kind, id.clone())) {
+                self.seen.insert((kind, id.clone()));
+            } else {
+                missing.push(id.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        Ok(ids
+            .iter()
+            .filter(|id| self.elements.contains_key(&(kind, (*id).clone())))
             .cloned()
             .collect())
     }

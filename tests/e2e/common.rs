@@ -465,6 +465,13 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// A platform document's id.
+/// Stamp a platform record as changed now, as the platform does on every
+/// write: an incremental sync reads what changed by `updatedAt`.
+pub fn touch(doc: &mut Value) {
+    doc["updatedAt"] =
+        Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+}
+
 pub fn id(doc: &Value) -> String {
     doc["id"]
         .as_str()

@@ -302,9 +302,22 @@ fn a_second_sync_of_unchanged_data_changes_nothing() {
     let first = bench.sync_ok("again");
     let stamp = |bench: &Bench| bench.sql_row("SELECT max(updated_at), count(*) FROM elements");
     let before = stamp(&bench);
+    // The second reads only what changed since the first: nothing.
     let second = bench.sync_ok("again");
+    assert_eq!(second["full_reason"], Value::Null, "{second:#}");
+    assert_eq!(first["full_reason"], "first run", "{first:#}");
     for kind in ["project", "pole", "box", "splitter", "client", "property"] {
         let (created, updated, unchanged, removed, _) = counts(&second, kind);
+        assert_eq!((created, updated, removed), (0, 0, 0), "{kind}");
+        assert!(unchanged <= counts(&first, kind).0, "{kind}");
+    }
+    assert_eq!(stamp(&bench), before, "an unchanged sync writes no element");
+    // A full one reads everything, and finds it unchanged.
+    let (full, ok) = bench.sync("again", &["--full"]);
+    assert!(ok, "{full:#}");
+    assert_eq!(full["full_reason"], "a full sync was asked for");
+    for kind in ["project", "pole", "box", "splitter", "client", "property"] {
+        let (created, updated, unchanged, removed, _) = counts(&full, kind);
         assert_eq!((created, updated, removed), (0, 0, 0), "{kind}");
         assert_eq!(unchanged, counts(&first, kind).0, "{kind}");
     }
@@ -320,6 +333,7 @@ fn changes_and_removals_are_applied_after_a_complete_listing() {
         let pole = n.collection_mut("poles").remove(0);
         let boxes = n.collection_mut("boxes");
         boxes[0]["name"] = Value::from("CTO renamed");
+        crate::common::touch(&mut boxes[0]);
         let renamed = id(&boxes[0]);
         let properties = n.collection_mut("properties");
         let position = properties

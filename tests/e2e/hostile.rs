@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::common::{Bench, counts, id, is_invalid, server_config};
 
-/// Every page of `route` lies, for the whole sync.
+/// Every page of `route` lies, for the whole sync. The lies are told to
+/// full runs (`--full`), whose listings decide removals; an incremental
+/// run's listings go through the same pager.
 fn lie(bench: &Bench, route: &str, how: ListingLie) {
     bench.server.inject(route, Fault::Lie(how), 100_000);
 }
@@ -50,7 +52,7 @@ fn a_listing_that_says_it_ended_on_page_one_removes_nothing() {
         "the network is too small for this test: {poles}"
     );
     lie(&bench, "poles", ListingLie::NoNextPage);
-    let (report, ok) = bench.sync("liar", &["--page-size", "10"]);
+    let (report, ok) = bench.sync("liar", &["--page-size", "10", "--full"]);
     assert!(ok, "{report:#}");
     assert_eq!(counts(&report, "pole").3, 0, "{report:#}");
     assert_eq!(stored(&bench, "liar", "pole"), poles);
@@ -76,7 +78,7 @@ fn a_total_that_disagrees_with_the_rows_removes_nothing() {
     let poles = stored(&bench, "total", "pole");
     // Fewer announced than sent.
     lie(&bench, "poles", ListingLie::Total(5));
-    let (report, ok) = bench.sync("total", &["--page-size", "10"]);
+    let (report, ok) = bench.sync("total", &["--page-size", "10", "--full"]);
     assert!(ok, "{report:#}");
     let reason = incomplete_reason(&report, "pole");
     assert!(reason.contains("announced only a total of 5"), "{reason}");
@@ -90,7 +92,7 @@ fn a_total_that_lies_low_and_ends_the_listing_is_held_by_the_guard() {
     let bench = synced("low");
     let poles = stored(&bench, "low", "pole") as u64;
     lie(&bench, "poles", ListingLie::Total(10));
-    let (report, ok) = bench.sync("low", &["--page-size", "10"]);
+    let (report, ok) = bench.sync("low", &["--page-size", "10", "--full"]);
     assert!(!ok, "{report:#}");
     assert_eq!(report["status"], "failed");
     let held = &report["held_removals"][0];
@@ -124,7 +126,7 @@ fn a_legacy_server_announcing_a_huge_total_says_what_happened() {
     bench.sync_ok("huge");
     let poles = stored(&bench, "huge", "pole");
     lie(&bench, "poles", ListingLie::Total(1_000_000_000_000));
-    let (report, ok) = bench.sync("huge", &["--page-size", "10"]);
+    let (report, ok) = bench.sync("huge", &["--page-size", "10", "--full"]);
     assert!(ok, "{report:#}");
     let reason = incomplete_reason(&report, "pole");
     assert!(
@@ -140,7 +142,7 @@ fn pages_that_repeat_for_ever_stop_with_a_clear_error() {
     let poles = stored(&bench, "endless", "pole");
     bench.server.clear_requests();
     lie(&bench, "poles", ListingLie::RepeatFirstPage);
-    let (report, ok) = bench.sync("endless", &["--page-size", "10"]);
+    let (report, ok) = bench.sync("endless", &["--page-size", "10", "--full"]);
     assert!(!ok, "{report:#}");
     let error = report["error"].as_str().unwrap();
     assert!(

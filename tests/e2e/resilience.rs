@@ -268,7 +268,9 @@ fn a_sync_that_gives_up_changes_nothing_and_the_next_one_catches_up() {
     bench.server.with_network(|n| {
         n.poles.retain(|d| !gone_poles.contains(&id(d)));
         n.boxes.retain(|d| !gone_boxes.contains(&id(d)));
-        n.find_mut("poles", &renamed).unwrap()["name"] = "Poste renomeado".into();
+        let pole = n.find_mut("poles", &renamed).unwrap();
+        pole["name"] = "Poste renomeado".into();
+        crate::common::touch(pole);
     });
     // Properties are read last: poles and boxes are already listed (and their
     // removals swept) when the sync gives up.

@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.5.1) on Node.
+// Runs the mapsync component (mapsync:integration@0.6.0) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.5.1';
+const VERSION = '0.6.0';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
@@ -73,6 +73,9 @@ function settingsToWit(s) {
     switchedOff: s.switchedOff ?? [],
     maxRemovalPercent: s.maxRemovalPercent ?? 20,
     allowRemovals: s.allowRemovals ?? false,
+    state: s.state ?? undefined,
+    full: s.full ?? false,
+    fullEveryHours: s.fullEveryHours ?? 0,
   };
 }
 
@@ -147,6 +150,10 @@ export async function createMapsync(options) {
           const wait = Math.max(0, Math.min(ms, deadline - Date.now()));
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
         },
+        nowMs() {
+          guard();
+          return BigInt(Date.now());
+        },
       },
       'http-fetch': {
         fetch(request) {
@@ -165,6 +172,9 @@ export async function createMapsync(options) {
         keepInvalid: storeCall((kind, elements) => run.keepInvalid(kind, elements)),
         completeKind: storeCall((kind) => run.completeKind(kind)),
         seen: storeCall((kind, ids) => run.seen(kind, ids)),
+        tally: storeCall((kind) => run.tally(kind)),
+        markSeen: storeCall((kind, ids) => run.markSeen(kind, ids)),
+        known: storeCall((kind, ids) => run.known(kind, ids)),
       },
       types: {},
     };
@@ -213,8 +223,10 @@ export async function createMapsync(options) {
     async sync(settings) {
       const run = store.beginRun();
       try {
-        const report = unwrap(() => call((i) => i.sync.run(settingsToWit(settings)), run));
-        await run.commit();
+        // Only what changed since the run the store kept last is read.
+        const state = settings.state ?? run.state ?? undefined;
+        const report = unwrap(() => call((i) => i.sync.run(settingsToWit({ ...settings, state })), run));
+        await run.commit({ state: report.state });
         return report;
       } catch (e) {
         await run.rollBack();

@@ -16,7 +16,13 @@ export const KINDS = ['project', 'pole', 'box', 'splitter', 'client', 'property'
  *   run.keepInvalid(kind, [{ id, reason }]) -> number kept
  *   run.completeKind(kind) -> { removed, stored }
  *   run.seen(kind, ids) -> the ids this run has seen
- *   run.commit()    (the call returned ok: apply everything, at once)
+ *   run.tally(kind) -> stored (not removed) elements plus those this run created
+ *   run.markSeen(kind, ids) -> stored ones count as seen; answers the ids
+ *                              neither stored nor seen
+ *   run.known(kind, ids) -> the ids held once the run is applied
+ *   run.state       (what the last applied run left for the next: a string or null)
+ *   run.commit({ state })  (the call returned ok: apply everything, and
+ *                           keep `state` for the next run, at once)
  *   run.rollBack()  (err or trap: discard everything)
  *
  * Rules (wit/mapsync.wit, `element-store`): an element is created when it
@@ -31,6 +37,8 @@ export class MemoryStore {
   constructor() {
     /** kind -> id -> { name, data, fingerprint, removed, invalid } */
     this.kinds = new Map(KINDS.map((k) => [k, new Map()]));
+    /** What the last applied run left for the next (its watermarks). */
+    this.state = null;
   }
 
   beginRun() {
@@ -114,6 +122,7 @@ class MemoryRun {
     /** kind -> id -> { change, name, data, fingerprint, reason } */
     this.staged = new Map(KINDS.map((k) => [k, new Map()]));
     this.completed = new Set();
+    this.state = store.state;
   }
 
   writeBatch(kind, elements, fingerprints) {
@@ -166,7 +175,35 @@ class MemoryRun {
     return ids.filter((id) => staged.has(id));
   }
 
-  commit() {
+  tally(kind) {
+    let held = 0;
+    for (const row of this.store.kinds.get(kind).values()) if (!row.removed) held += 1;
+    for (const s of this.staged.get(kind).values()) if (s.change === 'created') held += 1;
+    return held;
+  }
+
+  markSeen(kind, ids) {
+    const stored = this.store.kinds.get(kind);
+    const staged = this.staged.get(kind);
+    const missing = [];
+    for (const id of ids) {
+      if (staged.has(id)) continue;
+      const row = stored.get(id);
+      if (row && !row.removed) staged.set(id, { change: 'seen' });
+      else missing.push(id);
+    }
+    return missing;
+  }
+
+  known(kind, ids) {
+    const stored = this.store.kinds.get(kind);
+    const staged = this.staged.get(kind);
+    const held = (id) => !this.completed.has(kind) && stored.has(id) && !stored.get(id).removed;
+    return ids.filter((id) => staged.has(id) || held(id));
+  }
+
+  commit({ state } = {}) {
+    if (state !== undefined) this.store.state = state;
     for (const kind of KINDS) {
       const stored = this.store.kinds.get(kind);
       const staged = this.staged.get(kind);

@@ -23,6 +23,12 @@ use crate::http::Http;
 pub struct Pager {
     route: String,
     filter: Option<String>,
+    /// More query parameters (`&sort=…`, `&select=…`), encoded.
+    extra: String,
+    /// The next page as the platform's `nextUrl` gives it (path and query
+    /// under `/api/v2/`): followed when sent, since a platform may page by
+    /// an opaque cursor rather than by page number.
+    next_url: Option<String>,
     limit: u64,
     /// Rows read so far: the next page starts there.
     offset: u64,
@@ -41,6 +47,8 @@ impl Pager {
             route: route.to_string(),
             filter: (!filter.is_empty())
                 .then(|| percent_encode(&Value::Array(filter.to_vec()).to_string())),
+            extra: String::new(),
+            next_url: None,
             limit: page_size.max(1) as u64,
             offset: 0,
             pages: 0,
@@ -49,6 +57,26 @@ impl Pager {
             done: false,
             incomplete: None,
         }
+    }
+
+    /// Sorted by these keys (`[{"property", "direction"}]`).
+    pub fn sorted(mut self, keys: &[Value]) -> Pager {
+        self.extra.push_str("&sort=");
+        self.extra
+            .push_str(&percent_encode(&Value::Array(keys.to_vec()).to_string()));
+        self
+    }
+
+    /// Only these fields of each row (`id`, `id,client`).
+    pub fn select(mut self, fields: &str) -> Pager {
+        self.extra.push_str("&select=");
+        self.extra.push_str(&percent_encode(fields));
+        self
+    }
+
+    /// The largest `total` the platform announced, once a page was read.
+    pub fn total(&self) -> Option<u64> {
+        self.totals.map(|(_, hi)| hi)
     }
 
     /// Once `next` answered `None`: why the listing cannot be trusted as
@@ -67,11 +95,18 @@ impl Pager {
             return Ok(None);
         }
         let page = self.offset / self.limit + 1;
-        let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
-        if let Some(filter) = &self.filter {
-            query.push_str("&filter=");
-            query.push_str(filter);
-        }
+        let query = match self.next_url.take() {
+            Some(next) => next,
+            None => {
+                let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
+                if let Some(filter) = &self.filter {
+                    query.push_str("&filter=");
+                    query.push_str(filter);
+                }
+                query.push_str(&self.extra);
+                query
+            }
+        };
         let what = format!("{} page {page}", self.route);
         let listing =
             Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
@@ -116,7 +151,13 @@ impl Pager {
         }
         self.offset += count;
         self.pages += 1;
-        if more && count > 0 && !self.offset.is_multiple_of(self.limit) {
+        // Only a path on the platform we already talk to is followed.
+        self.next_url = listing
+            .next_url
+            .filter(|_| more && count > 0)
+            .and_then(|url| url.split_once("/api/v2/").map(|(_, rest)| rest.to_string()))
+            .filter(|rest| rest.starts_with(&format!("{}?", self.route)));
+        if more && count > 0 && self.next_url.is_none() && !self.offset.is_multiple_of(self.limit) {
             // A short page in the middle: the next page number would not
             // start where this one ended, so the listing cannot go on.
             self.end(Some(format!(
@@ -220,6 +261,7 @@ struct Listing {
     start: Option<u64>,
     limit: Option<u64>,
     has_next_page: Option<bool>,
+    next_url: Option<String>,
 }
 
 impl Listing {
@@ -233,6 +275,7 @@ impl Listing {
                     start: None,
                     limit: None,
                     has_next_page: Some(false),
+                    next_url: None,
                 });
             }
             Value::Object(map) => map,
@@ -249,6 +292,10 @@ impl Listing {
             start: number(body.get("start")),
             limit: number(body.get("limit")),
             has_next_page: body.get("hasNextPage").and_then(Value::as_bool),
+            next_url: body
+                .get("nextUrl")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             rows,
         })
     }

@@ -57,6 +57,7 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
         ("--name", "name"),
         ("--kinds", "kinds"),
         ("--max-removal-percent", "max_removal_percent"),
+        ("--full-sync-hours", "full_sync_hours"),
     ] {
         message = message.replace(flag, field);
     }
@@ -108,6 +109,8 @@ pub struct NewBody {
     kinds: Option<Vec<String>>,
     #[serde(default)]
     max_removal_percent: Option<u8>,
+    #[serde(default)]
+    full_sync_hours: Option<u32>,
 }
 
 pub async fn add(
@@ -133,6 +136,7 @@ pub async fn add(
         let change = scope::Change {
             kinds: body.kinds,
             max_removal_percent: body.max_removal_percent,
+            full_sync_hours: body.full_sync_hours,
         };
         scope::set(&tx, &added, change)
             .map_err(json_names)
@@ -167,6 +171,7 @@ pub struct ChangeBody {
     sync_time: Option<String>,
     kinds: Option<Vec<String>>,
     max_removal_percent: Option<u8>,
+    full_sync_hours: Option<u32>,
 }
 
 pub async fn update(
@@ -185,6 +190,7 @@ pub async fn update(
     let scope_change = scope::Change {
         kinds: body.kinds,
         max_removal_percent: body.max_removal_percent,
+        full_sync_hours: body.full_sync_hours,
     };
     if change.api_url.is_none()
         && change.api_key.is_none()
@@ -195,7 +201,7 @@ pub async fn update(
         && scope_change.is_empty()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent",
+            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent, full_sync_hours",
         ));
     }
     blocking(&state, move |_, conn| {

@@ -13,6 +13,7 @@ use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
 use crate::component::bindings::types::ElementKind;
 use crate::store::Db;
 use crate::store::elements::{self, Select};
+use crate::store::network;
 use crate::store::integrations::{self, Integration};
 use crate::store::projects;
 
@@ -287,55 +288,45 @@ pub async fn free_ports(
         )));
     }
     blocking(&state, move |_, conn| {
+        let area = network::Area::around(query.lat, query.lng, radius);
         let mut near = Vec::new();
         for integration in scope(conn, query.integration.as_deref())? {
-            let mut boxes: Vec<(f64, Value)> =
-                elements::list(conn, &integration.id, ElementKind::Box)?
-                    .into_iter()
-                    .filter_map(|b| {
-                        let d = distance_m(
-                            query.lat,
-                            query.lng,
-                            b["lat"].as_f64()?,
-                            b["lng"].as_f64()?,
-                        );
-                        (d <= radius).then_some((d, b))
-                    })
-                    .collect();
+            // Boxes in the radius's bounding box, by the spatial index,
+            // then within the radius; in id order, as ties keep it.
+            let boxes: Vec<(f64, String)> = network::boxes_in(conn, &integration.id, &area)?
+                .into_iter()
+                .filter_map(|b| {
+                    let d = distance_m(query.lat, query.lng, b.lat, b.lng);
+                    (d <= radius).then_some((d, b.id))
+                })
+                .collect();
             if boxes.is_empty() {
                 continue;
             }
-            let in_reach: Vec<String> = boxes
-                .iter()
-                .filter_map(|(_, b)| b["id"].as_str().map(str::to_string))
-                .collect();
-            // A port bound here but not yet on the platform would be refused.
-            let bound = bound_ports(conn, &integration)?;
+            let in_reach: Vec<String> = boxes.iter().map(|(_, id)| id.clone()).collect();
+            // Free on the platform and not bound here (a port bound here
+            // but not yet on the platform would be refused).
             let mut free: HashMap<String, Vec<Value>> = HashMap::new();
-            for splitter in elements::select(
+            for port in network::free_ports(conn, &integration.id, &in_reach)? {
+                free.entry(port.box_id)
+                    .or_default()
+                    .push(json!({ "splitter": port.splitter, "port": port.port }));
+            }
+            let offering: Vec<String> = in_reach
+                .into_iter()
+                .filter(|id| free.contains_key(id))
+                .collect();
+            let mut shown: HashMap<String, Value> = elements::select(
                 conn,
                 &integration.id,
-                ElementKind::Splitter,
-                Select::InBoxes(&in_reach),
-            )? {
-                let Some(box_id) = splitter["box"].as_str() else {
-                    continue;
-                };
-                if splitter["service"] != true {
-                    continue;
-                }
-                let id = splitter["id"].as_str().unwrap_or_default();
-                for port in splitter["ports"].as_array().into_iter().flatten() {
-                    let number = port["port"].as_u64().unwrap_or(0);
-                    if port["state"] == "free" && !bound.contains_key(&(id.to_string(), number)) {
-                        free.entry(box_id.to_string())
-                            .or_default()
-                            .push(json!({ "splitter": id, "port": number }));
-                    }
-                }
-            }
-            for (distance, b) in boxes.drain(..) {
-                let Some(ports) = b["id"].as_str().and_then(|id| free.remove(id)) else {
+                ElementKind::Box,
+                Select::Ids(&offering),
+            )?
+            .into_iter()
+            .filter_map(|b| Some((b["id"].as_str()?.to_string(), b)))
+            .collect();
+            for (distance, id) in boxes {
+                let (Some(b), Some(ports)) = (shown.remove(&id), free.remove(&id)) else {
                     continue;
                 };
                 let mut answer = with_integration(b, &integration);

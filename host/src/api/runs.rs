@@ -40,6 +40,9 @@ pub struct SyncBody {
     /// Apply the removals an earlier run held, once a person checked them.
     #[serde(default)]
     allow_removals: bool,
+    /// Read every element, not only what changed since the last sync.
+    #[serde(default)]
+    full: bool,
 }
 
 pub async fn trigger(
@@ -60,6 +63,7 @@ pub async fn trigger(
     };
     let tuning = crate::sync::run::Tuning {
         allow_removals: options.allow_removals,
+        full: options.full,
         ..Default::default()
     };
     blocking(&state, move |daemon, _| {

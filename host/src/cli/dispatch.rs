@@ -215,6 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             integration,
             json,
             allow_removals,
+            full,
             tuning,
         } => {
             let conn = open(&cli.db)?;
@@ -225,6 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_attempts: tuning.max_attempts,
                 timeout_ms: tuning.timeout_ms,
                 allow_removals,
+                full,
             };
             let progress = if json {
                 Box::new(run_store::NoProgress)

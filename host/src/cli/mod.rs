@@ -53,6 +53,9 @@ pub enum Command {
         /// that they are real.
         #[arg(long)]
         allow_removals: bool,
+        /// Read every element, not only what changed since the last sync.
+        #[arg(long)]
+        full: bool,
         #[command(flatten)]
         tuning: TuningArgs,
     },
@@ -179,6 +182,10 @@ pub struct ScopeArgs {
     /// `sync --allow-removals` (default 20; 100 turns the guard off).
     #[arg(long, value_name = "PERCENT")]
     pub max_removal_percent: Option<u8>,
+    /// Syncs read only what changed since the last one; one reads every
+    /// element at least this often, in hours (default 168, a week).
+    #[arg(long, value_name = "HOURS")]
+    pub full_sync_hours: Option<u32>,
 }
 
 impl ScopeArgs {
@@ -186,6 +193,7 @@ impl ScopeArgs {
         crate::store::scope::Change {
             kinds: self.kinds.as_deref().map(crate::store::scope::parse_kinds),
             max_removal_percent: self.max_removal_percent,
+            full_sync_hours: self.full_sync_hours,
         }
     }
 }

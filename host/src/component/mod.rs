@@ -94,6 +94,12 @@ impl clock::Host for HostState {
         let left = self.deadline.saturating_duration_since(Instant::now());
         std::thread::sleep(Duration::from_millis(ms.into()).min(left));
     }
+
+    fn now_ms(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
 }
 
 impl http_fetch::Host for HostState {
@@ -166,6 +172,30 @@ impl element_store::Host for HostState {
     ) -> Result<Vec<String>, String> {
         self.run_store()?
             .seen(kind, &ids)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn tally(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
+        self.run_store()?.tally(kind).map_err(|e| format!("{e:#}"))
+    }
+
+    fn mark_seen(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        ids: Vec<String>,
+    ) -> Result<Vec<String>, String> {
+        self.run_store()?
+            .mark_seen(kind, &ids)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn known(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        ids: Vec<String>,
+    ) -> Result<Vec<String>, String> {
+        self.run_store()?
+            .known(kind, &ids)
             .map_err(|e| format!("{e:#}"))
     }
 }
@@ -540,6 +570,9 @@ mod tests {
             switched_off: Vec::new(),
             max_removal_percent: 20,
             allow_removals: false,
+            state: None,
+            full: false,
+            full_every_hours: 0,
         };
         let (answer, store) = runtime.sync(&added.api_url, settings, store, Limits::default());
         let conn = store.roll_back().unwrap();
@@ -584,7 +617,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.5.1";
+        let version = "0.6.0";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))

@@ -228,17 +228,7 @@ pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Res
             |r| r.get::<Option<String>>(0),
         )?
         .flatten();
-    let taken_by: Option<(String, Option<String>, Option<String>)> = conn.query_opt(
-            "SELECT p.id, coalesce(json_extract(c.data, '$.code'), json_extract(p.data, '$.client_code')),
-                    json_extract(p.data, '$.client')
-             FROM elements p
-             LEFT JOIN elements c ON c.integration_id = p.integration_id AND c.kind = 'client'
-                  AND c.id = json_extract(p.data, '$.client') AND c.removed_at IS NULL
-             WHERE p.integration_id = ?1 AND p.kind = 'property' AND p.removed_at IS NULL
-               AND json_extract(p.data, '$.connection.splitter') = ?2 AND json_extract(p.data, '$.connection.port') = ?3",
-            params![splitter.integration_id, splitter_id, port],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+    let taken_by = crate::store::network::taker_of(conn, &splitter.integration_id, splitter_id, port)?;
     if let Some((property, code, client)) = taken_by
         && code.as_deref() != Some(service)
         && (client.is_none() || client != matched_client)

@@ -2,7 +2,8 @@
 //!
 //! Elements are stored as the guest normalised them (JSON of the WIT
 //! records); this module shapes them into the public JSON contract and
-//! derives each port's state from the properties that take it.
+//! gives each port its state from the properties that take it (found in
+//! the network's columns, `store::network`).
 
 use std::collections::HashMap;
 
@@ -12,17 +13,12 @@ use serde_json::{Value, json};
 use crate::component::bindings::types::ElementKind;
 use crate::params;
 use crate::store::integrations::FEEDS_A_PROJECT;
+use crate::store::network::{self, Taker};
 use crate::store::staging::kind_name;
 use crate::store::{Db, Row};
 
 /// The kinds' names (`staging::ALL_KINDS`), as people give them.
 pub const KINDS: [&str; 6] = ["project", "pole", "box", "splitter", "client", "property"];
-
-/// Who takes a port: the property and, when known, its client's code.
-struct Taker {
-    property: String,
-    client_code: Option<String>,
-}
 
 /// Which elements of a kind to read.
 #[derive(Clone, Copy)]
@@ -50,8 +46,10 @@ fn stored(
     let (condition, ids) = match which {
         Select::All => ("TRUE", None),
         Select::Ids(ids) => ("id IN (SELECT value FROM json_each(?3))", Some(ids)),
+        // Splitters and properties by their box's column.
         Select::InBoxes(ids) => (
-            "json_extract(data, '$.box') IN (SELECT value FROM json_each(?3))",
+            network::in_boxes(kind)
+                .unwrap_or("json_extract(data, '$.box') IN (SELECT value FROM json_each(?3))"),
             Some(ids),
         ),
     };
@@ -73,75 +71,11 @@ fn stored(
     }
 }
 
-/// Each property's client code: the client's current code when the client
-/// is stored, else what the property itself carried.
-fn client_codes(
-    conn: &Db,
-    integration_id: &str,
-    which: Select<'_>,
-) -> Result<HashMap<String, Option<String>>> {
-    let codes: HashMap<String, Option<String>> =
-        stored(conn, integration_id, ElementKind::Client, which)?
-            .into_iter()
-            .filter_map(|c| {
-                Some((
-                    c["id"].as_str()?.to_string(),
-                    c["code"].as_str().map(str::to_string),
-                ))
-            })
-            .collect();
-    Ok(codes)
-}
-
 fn property_code(property: &Value, codes: &HashMap<String, Option<String>>) -> Option<String> {
     property["client"]
         .as_str()
         .and_then(|id| codes.get(id).cloned())
         .unwrap_or_else(|| property["client_code"].as_str().map(str::to_string))
-}
-
-/// Who takes the ports of these splitters (all, when `splitters` is None).
-fn takers(
-    conn: &Db,
-    integration_id: &str,
-    splitters: Option<&[String]>,
-) -> Result<HashMap<(String, u64), Taker>> {
-    let properties = match splitters {
-        None => stored(conn, integration_id, ElementKind::Property, Select::All)?,
-        Some(ids) => {
-            let ids = serde_json::to_string(ids)?;
-            conn.query(
-                "SELECT data FROM elements WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL
-                   AND json_extract(data, '$.connection.splitter') IN (SELECT value FROM json_each(?2))",
-                params![integration_id, ids],
-                |r| Ok(serde_json::from_str::<Value>(&r.get::<String>(0)?)?),
-            )?
-        }
-    };
-    let codes = match splitters {
-        None => client_codes(conn, integration_id, Select::All)?,
-        Some(_) => {
-            let clients: Vec<String> = properties
-                .iter()
-                .filter_map(|p| p["client"].as_str().map(str::to_string))
-                .collect();
-            client_codes(conn, integration_id, Select::Ids(&clients))?
-        }
-    };
-    let mut takers = HashMap::new();
-    for property in properties {
-        let connection = &property["connection"];
-        if let (Some(splitter), Some(port)) =
-            (connection["splitter"].as_str(), connection["port"].as_u64())
-        {
-            let taker = Taker {
-                property: property["id"].as_str().unwrap_or_default().to_string(),
-                client_code: property_code(&property, &codes),
-            };
-            takers.insert((splitter.to_string(), port), taker);
-        }
-    }
-    Ok(takers)
 }
 
 fn lat_lng(element: &Value) -> (Value, Value) {
@@ -170,11 +104,11 @@ pub fn select(
                 .filter_map(|e| e["id"].as_str().map(str::to_string))
                 .collect();
             let scope = (!matches!(which, Select::All)).then_some(ids.as_slice());
-            let takers = takers(conn, integration_id, scope)?;
+            let takers = network::takers(conn, integration_id, scope)?;
             elements.iter().map(|e| splitter(e, &takers)).collect()
         }
         ElementKind::Property => {
-            let codes = client_codes(conn, integration_id, Select::All)?;
+            let codes = network::client_codes(conn, integration_id)?;
             elements.iter().map(|e| property(e, &codes)).collect()
         }
         _ => elements.iter().map(|e| simple(kind, e)).collect(),

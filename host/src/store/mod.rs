@@ -10,6 +10,7 @@ pub mod identification;
 pub mod integrations;
 pub mod leases;
 pub mod matches;
+pub mod network;
 pub mod outbox;
 pub mod projects;
 pub mod runs;
@@ -19,6 +20,7 @@ pub mod services;
 pub mod settings;
 pub mod sqlite;
 pub mod staging;
+pub mod sync_state;
 pub mod states;
 
 use std::fmt;

@@ -200,6 +200,104 @@ pub const SQLITE: &[&str] = &[
     // 11: a running run's progress, written by its host, so that every
     // host can show it.
     "ALTER TABLE runs ADD COLUMN progress TEXT;",
+    // 12: what is asked of the network, in real columns beside each
+    // element's JSON, for current (not removed) elements only: a box's
+    // project and place, a splitter's box and kind, its ports, a property's
+    // box, client and port, a client's code. Every sync's commit keeps them
+    // (`store/network.rs`); filled here from what is stored. Boxes' places
+    // are in an R*Tree (`box_places`, kept by triggers) keyed by the box's
+    // row number `n`, which PostgreSQL has no need of. Elements are found
+    // by kind and id alone (which integration holds a box), and removed
+    // ones apart.
+    "CREATE TABLE boxes (
+        n INTEGER PRIMARY KEY,
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        project TEXT,
+        lat REAL,
+        lng REAL,
+        UNIQUE (integration_id, id)
+    );
+    CREATE VIRTUAL TABLE box_places USING rtree(n, min_lat, max_lat, min_lng, max_lng);
+    CREATE TRIGGER box_placed AFTER INSERT ON boxes
+        WHEN new.lat IS NOT NULL AND new.lng IS NOT NULL
+    BEGIN
+        INSERT INTO box_places VALUES (new.n, new.lat, new.lat, new.lng, new.lng);
+    END;
+    CREATE TRIGGER box_moved AFTER UPDATE OF n, lat, lng ON boxes
+    BEGIN
+        DELETE FROM box_places WHERE n = old.n;
+        INSERT INTO box_places SELECT new.n, new.lat, new.lat, new.lng, new.lng
+            WHERE new.lat IS NOT NULL AND new.lng IS NOT NULL;
+    END;
+    CREATE TRIGGER box_gone AFTER DELETE ON boxes
+    BEGIN
+        DELETE FROM box_places WHERE n = old.n;
+    END;
+    CREATE TABLE splitters (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        box_id TEXT,
+        service INTEGER NOT NULL,
+        PRIMARY KEY (integration_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX splitters_by_box ON splitters(integration_id, box_id);
+    CREATE TABLE ports (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        splitter_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        blocked INTEGER NOT NULL,
+        PRIMARY KEY (integration_id, splitter_id, number)
+    ) WITHOUT ROWID;
+    CREATE TABLE properties (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        box_id TEXT,
+        client_id TEXT,
+        client_code TEXT,
+        splitter_id TEXT,
+        port INTEGER,
+        PRIMARY KEY (integration_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX properties_by_port ON properties(integration_id, splitter_id, port);
+    CREATE INDEX properties_by_box ON properties(integration_id, box_id);
+    CREATE TABLE clients (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        code TEXT,
+        PRIMARY KEY (integration_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX elements_by_id ON elements(kind, id);
+    CREATE INDEX elements_removed ON elements(integration_id, kind, id) WHERE removed_at IS NOT NULL;
+    INSERT INTO boxes (integration_id, id, project, lat, lng)
+        SELECT integration_id, id, json_extract(data, '$.project'),
+               CAST(json_extract(data, '$.position.lat') AS REAL),
+               CAST(json_extract(data, '$.position.lng') AS REAL)
+        FROM elements WHERE kind = 'box' AND removed_at IS NULL AND json_valid(data);
+    INSERT INTO splitters (integration_id, id, box_id, service)
+        SELECT integration_id, id, json_extract(data, '$.box'),
+               coalesce(json_type(data, '$.service') = 'true', 0)
+        FROM elements WHERE kind = 'splitter' AND removed_at IS NULL AND json_valid(data);
+    INSERT INTO ports (integration_id, splitter_id, number, blocked)
+        SELECT e.integration_id, e.id, CAST(json_extract(p.value, '$.number') AS INTEGER),
+               coalesce(json_type(p.value, '$.blocked') = 'true', 0)
+        FROM elements e, json_each(e.data, '$.ports') p
+        WHERE e.kind = 'splitter' AND e.removed_at IS NULL AND json_valid(e.data)
+          AND json_type(p.value, '$.number') = 'integer'
+        ON CONFLICT DO NOTHING;
+    INSERT INTO properties (integration_id, id, box_id, client_id, client_code, splitter_id, port)
+        SELECT integration_id, id, json_extract(data, '$.box'), json_extract(data, '$.client'),
+               json_extract(data, '$.client_code'), json_extract(data, '$.connection.splitter'),
+               CAST(json_extract(data, '$.connection.port') AS INTEGER)
+        FROM elements WHERE kind = 'property' AND removed_at IS NULL AND json_valid(data);
+    INSERT INTO clients (integration_id, id, code)
+        SELECT integration_id, id, json_extract(data, '$.code')
+        FROM elements WHERE kind = 'client' AND removed_at IS NULL AND json_valid(data);",
+    // 13: incremental sync. What the last applied run left for the next
+    // (the component's opaque state: watermarks), written with the run's
+    // elements; and how often a full sync runs anyway.
+    "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
+    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -355,6 +453,83 @@ pub const POSTGRES: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN claimed_until TEXT;",
     // 11
     "ALTER TABLE runs ADD COLUMN progress TEXT;",
+    // 12: boxes' places in a GiST index of points (PostgreSQL's own, no
+    // extension), in place of SQLite's R*Tree.
+    "CREATE TABLE boxes (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        project TEXT,
+        lat DOUBLE PRECISION,
+        lng DOUBLE PRECISION,
+        PRIMARY KEY (integration_id, id)
+    );
+    CREATE INDEX box_places ON boxes USING gist (point(lng, lat));
+    CREATE TABLE splitters (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        box_id TEXT,
+        service BOOLEAN NOT NULL,
+        PRIMARY KEY (integration_id, id)
+    );
+    CREATE INDEX splitters_by_box ON splitters(integration_id, box_id);
+    CREATE TABLE ports (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        splitter_id TEXT NOT NULL,
+        number BIGINT NOT NULL,
+        blocked BOOLEAN NOT NULL,
+        PRIMARY KEY (integration_id, splitter_id, number)
+    );
+    CREATE TABLE properties (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        box_id TEXT,
+        client_id TEXT,
+        client_code TEXT,
+        splitter_id TEXT,
+        port BIGINT,
+        PRIMARY KEY (integration_id, id)
+    );
+    CREATE INDEX properties_by_port ON properties(integration_id, splitter_id, port);
+    CREATE INDEX properties_by_box ON properties(integration_id, box_id);
+    CREATE TABLE clients (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        code TEXT,
+        PRIMARY KEY (integration_id, id)
+    );
+    CREATE INDEX elements_by_id ON elements(kind, id);
+    CREATE INDEX elements_removed ON elements(integration_id, kind, id) WHERE removed_at IS NOT NULL;
+    INSERT INTO boxes (integration_id, id, project, lat, lng)
+        SELECT integration_id, id, d #>> '{project}',
+               (d #>> '{position,lat}')::double precision, (d #>> '{position,lng}')::double precision
+        FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
+              WHERE kind = 'box' AND removed_at IS NULL OFFSET 0) e;
+    INSERT INTO splitters (integration_id, id, box_id, service)
+        SELECT integration_id, id, d #>> '{box}', coalesce(d -> 'service' = 'true'::jsonb, FALSE)
+        FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
+              WHERE kind = 'splitter' AND removed_at IS NULL OFFSET 0) e;
+    INSERT INTO ports (integration_id, splitter_id, number, blocked)
+        SELECT e.integration_id, e.id, (port ->> 'number')::bigint,
+               coalesce(port -> 'blocked' = 'true'::jsonb, FALSE)
+        FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
+              WHERE kind = 'splitter' AND removed_at IS NULL OFFSET 0) e
+        CROSS JOIN LATERAL jsonb_array_elements(
+            CASE jsonb_typeof(e.d -> 'ports') WHEN 'array' THEN e.d -> 'ports' ELSE '[]'::jsonb END) AS p(port)
+        WHERE jsonb_typeof(port -> 'number') = 'number'
+        ON CONFLICT DO NOTHING;
+    INSERT INTO properties (integration_id, id, box_id, client_id, client_code, splitter_id, port)
+        SELECT integration_id, id, d #>> '{box}', d #>> '{client}', d #>> '{client_code}',
+               d #>> '{connection,splitter}', (d #>> '{connection,port}')::bigint
+        FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
+              WHERE kind = 'property' AND removed_at IS NULL OFFSET 0) e;
+    INSERT INTO clients (integration_id, id, code)
+        SELECT integration_id, id, d #>> '{code}'
+        FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
+              WHERE kind = 'client' AND removed_at IS NULL OFFSET 0) e;
+    ANALYZE boxes, splitters, ports, properties, clients;",
+    // 13
+    "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
+    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

@@ -29,6 +29,9 @@ pub struct Scope {
     /// A complete listing that would remove more than this share of a
     /// kind's stored elements holds the run (100: never).
     pub max_removal_percent: u8,
+    /// Between runs that read only what changed, one reads everything at
+    /// least this often, in hours (default 168, a week).
+    pub full_sync_hours: u32,
 }
 
 impl Scope {
@@ -43,10 +46,10 @@ impl Scope {
 }
 
 pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
-    let (kinds, max_removal_percent): (String, u8) = conn.query_row(
-        "SELECT kinds, max_removal_percent FROM integrations WHERE id = ?1",
+    let (kinds, max_removal_percent, full_sync_hours): (String, u8, u32) = conn.query_row(
+        "SELECT kinds, max_removal_percent, full_sync_hours FROM integrations WHERE id = ?1",
         params![integration_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     Ok(Scope {
         kinds: kinds
@@ -55,6 +58,7 @@ pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
             .map(str::to_string)
             .collect(),
         max_removal_percent,
+        full_sync_hours,
     })
 }
 
@@ -64,11 +68,15 @@ pub struct Change {
     /// Kind names, e.g. `["pole", "box", "splitter"]`.
     pub kinds: Option<Vec<String>>,
     pub max_removal_percent: Option<u8>,
+    pub full_sync_hours: Option<u32>,
 }
+
+/// The longest a full sync may wait: a year.
+const MAX_FULL_SYNC_HOURS: u32 = 366 * 24;
 
 impl Change {
     pub fn is_empty(&self) -> bool {
-        self.kinds.is_none() && self.max_removal_percent.is_none()
+        self.kinds.is_none() && self.max_removal_percent.is_none() && self.full_sync_hours.is_none()
     }
 }
 
@@ -92,6 +100,17 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
             ));
         }
         scope.max_removal_percent = percent;
+    }
+    if let Some(hours) = change.full_sync_hours {
+        if !(1..=MAX_FULL_SYNC_HOURS).contains(&hours) {
+            refuse!(invalid(
+                "full_sync_hours",
+                format!(
+                    "--full-sync-hours takes 1 to {MAX_FULL_SYNC_HOURS} hours; {hours} is not in that range"
+                )
+            ));
+        }
+        scope.full_sync_hours = hours;
     }
     if let Some(kinds) = change.kinds {
         for kind in &kinds {
@@ -138,11 +157,12 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
             .collect();
     }
     conn.execute(
-        "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3 WHERE id = ?1",
+        "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3, full_sync_hours = ?4 WHERE id = ?1",
         params![
             integration.id,
             scope.kinds.join(","),
-            scope.max_removal_percent
+            scope.max_removal_percent,
+            scope.full_sync_hours
         ],
     )?;
     Ok(scope)

@@ -6,6 +6,8 @@
 //! and leaves the store exactly as it was. Holding no lock for the whole
 //! run lets other commands and the API write while a long sync goes on.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -214,6 +216,7 @@ impl RunStore {
                                WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
             params![self.integration_id, self.run_id, self.now],
         )?;
+        crate::store::network::follow(&tx, &self.integration_id, self.run_id)?;
         tx.execute(
             "DELETE FROM run_elements WHERE run_id = ?1",
             params![self.run_id],
@@ -241,7 +244,9 @@ impl RunStore {
     }
 
     /// Stage a batch, each element classed by its fingerprint against what
-    /// is stored now (the WIT `element-store` rules).
+    /// is stored now (the WIT `element-store` rules). One query classes
+    /// the whole batch and one statement stages it: a round trip per
+    /// element would cost more than the platform's page did.
     pub fn write_batch(
         &mut self,
         batch: &ElementBatch,
@@ -255,28 +260,51 @@ impl RunStore {
             rows.len(),
             fingerprints.len()
         );
+        // The same element twice in a batch: its last version counts.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            last.insert(&row.id, i);
+        }
+        let ids: Vec<&str> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, row)| last[row.id.as_str()] == *i)
+            .map(|(_, row)| row.id.as_str())
+            .collect();
+        let tx = self.conn.transaction()?;
+        let stored: HashMap<String, (bool, Option<i64>, Option<String>)> = tx
+            .query(
+                "SELECT id, removed_at IS NOT NULL, fingerprint, CASE WHEN fingerprint IS NULL THEN data END
+                 FROM elements WHERE integration_id = ?1 AND kind = ?2
+                   AND id IN (SELECT value FROM json_each(?3))",
+                params![self.integration_id, kind, serde_json::to_string(&ids)?],
+                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))),
+            )?
+            .into_iter()
+            .collect();
         let mut outcome = BatchOutcome {
             created: 0,
             updated: 0,
             unchanged: 0,
         };
-        let tx = self.conn.transaction()?;
-        for (row, &fingerprint) in rows.iter().zip(fingerprints) {
+        let mut staged = Vec::with_capacity(ids.len());
+        for (i, (row, &fingerprint)) in rows.iter().zip(fingerprints).enumerate() {
+            if last[row.id.as_str()] != i {
+                continue;
+            }
             // SQLite's integers are signed: the same 64 bits, as i64.
             let fingerprint = fingerprint as i64;
-            let before: Option<(String, bool, Option<i64>)> = tx.query_opt(
-                "SELECT data, removed_at IS NOT NULL, fingerprint FROM elements WHERE integration_id = ?1 AND kind = ?2 AND id = ?3",
-                params![self.integration_id, kind, row.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let unchanged = match &before {
-                None | Some((_, true, _)) => None,
-                Some((_, false, Some(old))) => Some(*old == fingerprint),
+            let unchanged = match stored.get(&row.id) {
+                None | Some((true, _, _)) => None,
+                Some((false, Some(old), _)) => Some(*old == fingerprint),
                 // Stored before fingerprints: compared by content once,
                 // then it keeps the fingerprint (see `commit`).
-                Some((old, false, None)) => {
-                    Some(serde_json::from_str::<Value>(old).ok().as_ref() == Some(&row.data))
-                }
+                Some((false, None, old)) => Some(
+                    old.as_deref()
+                        .and_then(|old| serde_json::from_str::<Value>(old).ok())
+                        .as_ref()
+                        == Some(&row.data),
+                ),
             };
             let change = match unchanged {
                 // An element that comes back after being removed counts as new.
@@ -299,22 +327,22 @@ impl RunStore {
             } else {
                 serde_json::to_string(&row.data)?
             };
-            tx.execute(
-                "INSERT INTO run_elements (run_id, kind, id, name, data, change, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (run_id, kind, id) DO UPDATE
-                     SET name = excluded.name, data = excluded.data, change = excluded.change,
-                         fingerprint = excluded.fingerprint",
-                params![
-                    self.run_id,
-                    kind,
-                    row.id,
-                    row.name,
-                    data,
-                    change,
-                    fingerprint
-                ],
-            )?;
+            staged.push(serde_json::json!({
+                "id": row.id, "name": row.name, "data": data,
+                "change": change, "fingerprint": fingerprint,
+            }));
         }
+        tx.execute(
+            "INSERT INTO run_elements (run_id, kind, id, name, data, change, fingerprint)
+             SELECT ?1, ?2, json_extract(value, '$.id'), json_extract(value, '$.name'),
+                    json_extract(value, '$.data'), json_extract(value, '$.change'),
+                    CAST(json_extract(value, '$.fingerprint') AS BIGINT)
+             FROM json_each(?3) WHERE true
+             ON CONFLICT (run_id, kind, id) DO UPDATE
+                 SET name = excluded.name, data = excluded.data, change = excluded.change,
+                     fingerprint = excluded.fingerprint",
+            params![self.run_id, kind, serde_json::to_string(&staged)?],
+        )?;
         tx.commit()?;
         self.progress.batch(kind, &outcome);
         Ok(outcome)
@@ -371,21 +399,62 @@ impl RunStore {
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
         self.check_cancelled()?;
-        let mut found = Vec::new();
-        for id in ids {
-            if self
-                .conn
-                .query_opt(
-                    "SELECT 1 FROM run_elements WHERE run_id = ?1 AND kind = ?2 AND id = ?3",
-                    params![self.run_id, kind, id],
-                    |_| Ok(()),
-                )?
-                .is_some()
-            {
-                found.push(id.clone());
-            }
-        }
-        Ok(found)
+        self.conn.query(
+            "SELECT j.value FROM json_each(?3) AS j
+             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?2 AND r.id = j.value)",
+            params![self.run_id, kind, serde_json::to_string(ids)?],
+            |r| r.get(0),
+        )
+    }
+
+    /// Elements of `kind` stored (not removed), plus those this run created.
+    pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
+        self.check_cancelled()?;
+        self.conn.query_row(
+            "SELECT (SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL)
+                  + (SELECT count(*) FROM run_elements WHERE run_id = ?3 AND kind = ?2 AND change = 'created')",
+            params![self.integration_id, kind, self.run_id],
+            |r| r.get(0),
+        )
+    }
+
+    /// Stored elements still on the platform count as seen (staged as
+    /// `seen`, which `commit` leaves as they are); answers the ids neither
+    /// stored nor seen.
+    pub fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        self.check_cancelled()?;
+        let ids = serde_json::to_string(ids)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO run_elements (run_id, kind, id, name, data, change)
+             SELECT ?1, e.kind, e.id, e.name, '', 'seen' FROM elements e
+             WHERE e.integration_id = ?2 AND e.kind = ?3 AND e.removed_at IS NULL
+               AND e.id IN (SELECT value FROM json_each(?4))
+             ON CONFLICT (run_id, kind, id) DO NOTHING",
+            params![self.run_id, self.integration_id, kind, ids],
+        )?;
+        let missing = tx.query(
+            "SELECT j.value FROM json_each(?3) AS j
+             WHERE NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?2 AND r.id = j.value)",
+            params![self.run_id, kind, ids],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(missing)
+    }
+
+    /// Which of `ids` the store holds once the run is applied.
+    pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        self.check_cancelled()?;
+        self.conn.query(
+            "SELECT j.value FROM json_each(?4) AS j
+             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3 AND r.id = j.value)
+                OR (NOT EXISTS (SELECT 1 FROM run_kinds k WHERE k.run_id = ?1 AND k.kind = ?3)
+                    AND EXISTS (SELECT 1 FROM elements e WHERE e.integration_id = ?2 AND e.kind = ?3
+                                AND e.id = j.value AND e.removed_at IS NULL))",
+            params![self.run_id, self.integration_id, kind, serde_json::to_string(ids)?],
+            |r| r.get(0),
+        )
     }
 }
 
@@ -556,8 +625,18 @@ mod tests {
              ALTER TABLE runs DROP COLUMN heartbeat_at;
              DROP TABLE slot_claims;
              ALTER TABLE runs DROP COLUMN progress;
+             ALTER TABLE integrations DROP COLUMN sync_state;
+             ALTER TABLE integrations DROP COLUMN full_sync_hours;
              ALTER TABLE outbox DROP COLUMN claimed_by;
              ALTER TABLE outbox DROP COLUMN claimed_until;
+             DROP TABLE box_places;
+             DROP TABLE boxes;
+             DROP TABLE splitters;
+             DROP TABLE ports;
+             DROP TABLE properties;
+             DROP TABLE clients;
+             DROP INDEX elements_by_id;
+             DROP INDEX elements_removed;
              PRAGMA user_version = 5;"
         ))
         .unwrap();

@@ -70,6 +70,11 @@ pub struct SyncReport {
     pub held_removals: Vec<HeldRemoval>,
     pub requests: u32,
     pub retries: u32,
+    /// Why the run read every element ("first run", "a full sync was
+    /// asked for", ...); null when it read only what changed since the
+    /// last run.
+    #[serde(default)]
+    pub full_reason: Option<String>,
 }
 
 impl SyncReport {
@@ -143,6 +148,8 @@ pub fn execute(
     let settings = wit_sync::Settings {
         switched_off: scope.switched_off(),
         max_removal_percent: scope.max_removal_percent,
+        state: crate::store::sync_state::get(&conn, &integration.id)?,
+        full_every_hours: scope.full_sync_hours,
         ..settings(integration, tuning)
     };
     let store = RunStore::begin(conn, &integration.id, run_id, progress)?;
@@ -164,12 +171,18 @@ pub fn execute(
         held_removals: Vec::new(),
         requests: 0,
         retries: 0,
+        full_reason: None,
     };
     let conn = match answer {
         Ok(Ok(guest)) => {
+            let state = guest.state.clone();
             report.fill(guest);
-            // The outcome is written with the elements, in one transaction.
-            store.commit(|tx| record_outcome(tx, &report, false))?
+            // The outcome and the state for the next run are written with
+            // the elements, in one transaction.
+            store.commit(|tx| {
+                crate::store::sync_state::keep(tx, &integration.id, &state)?;
+                record_outcome(tx, &report, false)
+            })?
         }
         failed => {
             report.status = RunOutcome::Failed;
@@ -196,7 +209,13 @@ pub fn execute(
         }
     };
     if report.succeeded() {
-        identify(&conn, runtime, integration, run_id)?;
+        if report.full_reason.is_some() || report.changed_customers() {
+            identify(&conn, runtime, integration, run_id)?;
+        } else {
+            // No client or property changed: who is identified is as the
+            // last identification left it.
+            runs::mark_identified(&conn, run_id)?;
+        }
     }
     for incomplete in &report.incomplete {
         tracing::warn!(run_id, integration = %integration.name, kind = %incomplete.kind, reason = %incomplete.reason,
@@ -212,6 +231,15 @@ pub fn execute(
 }
 
 impl SyncReport {
+    /// Whether a client or a property changed, was removed or was kept invalid.
+    fn changed_customers(&self) -> bool {
+        ["client", "property"].iter().any(|kind| {
+            self.kinds
+                .get(*kind)
+                .is_some_and(|k| k.created + k.updated + k.removed + k.invalid + k.kept > 0)
+        })
+    }
+
     fn fill(&mut self, guest: wit_sync::Report) {
         self.kinds.extend(guest.kinds.iter().map(|k| {
             let counts = KindCounts {
@@ -243,6 +271,7 @@ impl SyncReport {
             .collect();
         self.requests = guest.requests;
         self.retries = guest.retries;
+        self.full_reason = guest.full_reason;
     }
 }
 

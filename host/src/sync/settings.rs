@@ -13,6 +13,8 @@ pub struct Tuning {
     pub timeout_ms: u32,
     /// A person confirmed the removals an earlier run held.
     pub allow_removals: bool,
+    /// Read every element, not only what changed since the last run.
+    pub full: bool,
 }
 
 /// The component's settings for an integration.
@@ -29,5 +31,8 @@ pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings
         switched_off: Vec::new(),
         max_removal_percent: crate::store::scope::DEFAULT_MAX_REMOVAL_PERCENT,
         allow_removals: tuning.allow_removals,
+        state: None,
+        full: tuning.full,
+        full_every_hours: 0,
     }
 }

@@ -1,0 +1,265 @@
+//! `GET /ports/free` under load, end to end: a generated network synced by
+//! the real `mapsync sync` into a fresh store, served by the real
+//! `mapsync serve`, and asked for the free ports near random points of the
+//! network by concurrent clients over loopback HTTP.
+//!
+//! cargo bench -p mapsync --bench ports -- [ELEMENTS ...]   (default 100000)
+//!
+//! On SQLite by default; with `MAPSYNC_BENCH_POSTGRES=postgres://USER@HOST:PORT/postgres`
+//! (a user that may create databases) into a fresh PostgreSQL database.
+//! `MAPSYNC_BENCH_CLIENTS` (8), `MAPSYNC_BENCH_SECONDS` (5) and
+//! `MAPSYNC_BENCH_RADIUS` (metres; the API's default when unset) change the
+//! load.
+//!
+//! Prints, per size: elements served, the sync's time, requests per second,
+//! the median and 99th percentile latency, and the boxes answered on
+//! average. Figures, not assertions.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+const TOKEN: &str = "bench-token-5d1c9a";
+
+fn mapsync(db: &str, cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
+    command
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("MAPSYNC_CACHE_DIR", cache)
+        .env("MAPSYNC_SECRET_KEY_FILE", cache.with_extension("key"))
+        .env_remove("MAPSYNC_DB")
+        .env_remove("MAPSYNC_LOG");
+    command
+}
+
+fn run(db: &str, cache: &Path, args: &[&str]) {
+    let out = mapsync(db, cache, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mapsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fresh store for one size: a SQLite file, or a PostgreSQL database.
+fn store(dir: &Path, size: usize) -> String {
+    match std::env::var("MAPSYNC_BENCH_POSTGRES") {
+        Ok(admin) => {
+            let name = format!("ports_{size}_{}", std::process::id());
+            postgres::Client::connect(&admin, postgres::NoTls)
+                .unwrap()
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+        Err(_) => dir
+            .join(format!("ports-{size}.db"))
+            .display()
+            .to_string(),
+    }
+}
+
+/// `mapsync serve` on a free port; answers it and its address once it
+/// listens.
+fn serve(db: &str, cache: &Path) -> (Child, String) {
+    let mut child = mapsync(db, cache, &["serve", "--listen", "127.0.0.1:0"])
+        .env("MAPSYNC_API_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended");
+        if let Some(address) = line.trim().strip_prefix("listening on ") {
+            let address = address.to_string();
+            // Keep reading its output so that it never blocks on a full pipe.
+            std::thread::spawn(move || for _ in out.lines() {});
+            return (child, address);
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> Value {
+    let mut answer = agent
+        .get(url)
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{url}");
+    answer
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_json()
+        .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![100_000]
+    } else {
+        sizes
+    };
+    let clients: usize = env_or("MAPSYNC_BENCH_CLIENTS", 8);
+    let seconds: f64 = env_or("MAPSYNC_BENCH_SECONDS", 5.0);
+    let radius: Option<f64> = std::env::var("MAPSYNC_BENCH_RADIUS")
+        .ok()
+        .and_then(|r| r.parse().ok());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    println!(
+        "{clients} clients for {seconds} s each, radius {}",
+        radius.map_or("the API's default".to_string(), |r| format!("{r} m"))
+    );
+    println!(
+        "{:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "elements", "sync", "requests", "req/s", "p50", "p99", "boxes"
+    );
+    for size in sizes {
+        let network = generate(&GeneratorConfig::scaled(size));
+        let served = network.total_elements();
+        let config = ServerConfig::default();
+        let server = TestServer::start(config.clone(), network).unwrap();
+        let db = store(dir.path(), size);
+        run(
+            &db,
+            &cache,
+            &[
+                "integration",
+                "add",
+                "--name",
+                "bench",
+                "--api-url",
+                &server.url(),
+                "--api-key",
+                config.api_key.as_deref().unwrap(),
+                "--user",
+                &config.user,
+                "--password",
+                &config.password,
+            ],
+        );
+        run(
+            &db,
+            &cache,
+            &[
+                "integration",
+                "link",
+                "--integration",
+                "bench",
+                "--new",
+                "bench",
+            ],
+        );
+        let started = Instant::now();
+        run(&db, &cache, &["sync", "--integration", "bench", "--json"]);
+        let synced = started.elapsed();
+        drop(server);
+
+        let (mut child, address) = serve(&db, &cache);
+        let api = format!("{address}/api/v1");
+        // The points: random boxes' positions, moved up to about 300 m.
+        let places: Vec<(f64, f64)> = get(&agent(), &format!("{api}/boxes"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| Some((b["lat"].as_f64()?, b["lng"].as_f64()?)))
+            .collect();
+        assert!(!places.is_empty(), "no box was synced");
+        let places = Arc::new(places);
+        let stop_at = Instant::now() + Duration::from_secs_f64(seconds);
+        let workers: Vec<_> = (0..clients)
+            .map(|n| {
+                let (places, api) = (places.clone(), api.clone());
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+                    let mut latencies = Vec::new();
+                    let mut boxes = 0usize;
+                    while Instant::now() < stop_at {
+                        let (lat, lng) = places[rng.random_range(0..places.len())];
+                        let lat = lat + rng.random_range(-0.0027..0.0027);
+                        let lng = lng + rng.random_range(-0.0027..0.0027);
+                        let mut url = format!("{api}/ports/free?lat={lat:.6}&lng={lng:.6}");
+                        if let Some(r) = radius {
+                            url.push_str(&format!("&radius={r}"));
+                        }
+                        let asked = Instant::now();
+                        let answer = get(&agent, &url);
+                        latencies.push(asked.elapsed());
+                        boxes += answer.as_array().map_or(0, Vec::len);
+                    }
+                    (latencies, boxes)
+                })
+            })
+            .collect();
+        let began = Instant::now();
+        let mut latencies = Vec::new();
+        let mut boxes = 0;
+        for worker in workers {
+            let (l, b) = worker.join().unwrap();
+            latencies.extend(l);
+            boxes += b;
+        }
+        let elapsed = began.elapsed();
+        stop(&mut child);
+        latencies.sort();
+        let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
+        println!(
+            "{served:>10} {:>7.1}s {:>10} {:>9.0} {:>9} {:>9} {:>8.1}",
+            synced.as_secs_f64(),
+            latencies.len(),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.99)),
+            boxes as f64 / latencies.len().max(1) as f64
+        );
+    }
+}
