@@ -69,15 +69,13 @@ fn store(dir: &Path, size: usize) -> String {
             url.set_path(&format!("/{name}"));
             url.to_string()
         }
-        Err(_) => dir
-            .join(format!("ports-{size}.db"))
-            .display()
-            .to_string(),
+        Err(_) => dir.join(format!("ports-{size}.db")).display().to_string(),
     }
 }
 
 /// `mapsync serve` on a free port; answers it and its address once it
-/// listens.
+/// listens. Stopped by `stop`, which waits for it.
+#[allow(clippy::zombie_processes)]
 fn serve(db: &str, cache: &Path) -> (Child, String) {
     let mut child = mapsync(db, cache, &["serve", "--listen", "127.0.0.1:0"])
         .env("MAPSYNC_API_TOKEN", TOKEN)

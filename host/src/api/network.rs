@@ -13,8 +13,8 @@ use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
 use crate::component::bindings::types::ElementKind;
 use crate::store::Db;
 use crate::store::elements::{self, Select};
-use crate::store::network;
 use crate::store::integrations::{self, Integration};
+use crate::store::network::{self, distance_m};
 use crate::store::projects;
 
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
@@ -252,17 +252,6 @@ pub struct FreeQuery {
     /// Metres.
     radius: Option<f64>,
     integration: Option<String>,
-}
-
-/// Great-circle distance in metres (haversine on the mean Earth radius):
-/// within a few kilometres its error is far below a box's placement.
-pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
-    const EARTH_RADIUS_M: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = (lat2 - lat1).to_radians();
-    let dl = (lng2 - lng1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
 }
 
 pub async fn free_ports(

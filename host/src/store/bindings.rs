@@ -228,7 +228,8 @@ pub fn check_port(conn: &Db, service: &str, splitter_id: &str, port: u32) -> Res
             |r| r.get::<Option<String>>(0),
         )?
         .flatten();
-    let taken_by = crate::store::network::taker_of(conn, &splitter.integration_id, splitter_id, port)?;
+    let taken_by =
+        crate::store::network::taker_of(conn, &splitter.integration_id, splitter_id, port)?;
     if let Some((property, code, client)) = taken_by
         && code.as_deref() != Some(service)
         && (client.is_none() || client != matched_client)

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+use crate::component::bindings::types::ElementKind;
 use crate::params;
 use crate::store::db::Kind;
-use crate::component::bindings::types::ElementKind;
 use crate::store::{Db, Row, Transaction};
 
 /// The tables kept here, each with the kind of element its rows stand for
@@ -144,8 +144,18 @@ pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result
     Ok(())
 }
 
-/// Mean Earth radius, as `api::network::distance_m` measures.
+/// The mean Earth radius.
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Great-circle distance in metres (haversine on the mean Earth radius):
+/// within a few kilometres its error is far below a box's placement.
+pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
 
 /// A range of latitudes and longitudes, in degrees.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -300,7 +310,11 @@ pub fn takers(
         ))
     };
     let rows = match splitters {
-        None => conn.query(&format!("{sql} ORDER BY p.id"), params![integration_id], taker)?,
+        None => conn.query(
+            &format!("{sql} ORDER BY p.id"),
+            params![integration_id],
+            taker,
+        )?,
         Some(splitters) => conn.query(
             &format!("{sql} AND p.splitter_id IN (SELECT value FROM json_each(?2)) ORDER BY p.id"),
             params![integration_id, serde_json::to_string(splitters)?],
@@ -310,14 +324,18 @@ pub fn takers(
     Ok(rows.into_iter().collect())
 }
 
+/// A property on a port: its id, its client's code (else the property's
+/// own) and its client.
+pub type OnPort = (String, Option<String>, Option<String>);
+
 /// Who takes one port, as a binding checks it: the property with the
-/// smallest id, its client's code (else the property's own) and its client.
+/// smallest id.
 pub fn taker_of(
     conn: &Db,
     integration_id: &str,
     splitter: &str,
     port: u32,
-) -> Result<Option<(String, Option<String>, Option<String>)>> {
+) -> Result<Option<OnPort>> {
     conn.query_opt(
         "SELECT p.id, coalesce(c.code, p.client_code), p.client_id
          FROM properties p LEFT JOIN clients c ON c.integration_id = p.integration_id AND c.id = p.client_id
@@ -352,5 +370,398 @@ pub fn in_boxes(kind: ElementKind) -> Option<&'static str> {
                     AND box_id IN (SELECT value FROM json_each(?3)))",
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::bindings::types::{
+        BoxData, ClientData, Connection, ElementBatch, PortData, Position, PropertyData,
+        SplitterData,
+    };
+    use crate::store::db::Value as DbValue;
+    use crate::store::elements::{self, Select};
+    use crate::store::integrations::{self, NewIntegration};
+    use crate::store::staging::{NoProgress, RunStore};
+
+    fn open() -> (tempfile::TempDir, Db, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
+        let added = integrations::add(
+            &conn,
+            NewIntegration {
+                name: "centro".into(),
+                api_url: "http://127.0.0.1:9".into(),
+                api_key: "k".into(),
+                user: "u".into(),
+                password: "p".into(),
+                project_name: None,
+            },
+        )
+        .unwrap();
+        (dir, conn, added.id)
+    }
+
+    fn a_box(id: &str, lat: f64, lng: f64) -> BoxData {
+        BoxData {
+            id: id.into(),
+            name: format!("CTO {id}"),
+            project: "pr".into(),
+            pole: None,
+            position: Some(Position { lat, lng }),
+            box_type: None,
+            hierarchy_level: Some(3),
+            implanted: true,
+        }
+    }
+
+    fn splitter(id: &str, in_box: &str, service: bool, ports: u32) -> SplitterData {
+        SplitterData {
+            id: id.into(),
+            name: id.into(),
+            project: "pr".into(),
+            box_: in_box.into(),
+            service,
+            ratio_input: 1,
+            ratio_output: ports,
+            ports: (1..=ports)
+                .map(|number| PortData {
+                    number,
+                    // The last port is blocked.
+                    blocked: number == ports,
+                })
+                .collect(),
+        }
+    }
+
+    fn property(id: &str, on: Option<(&str, u32)>, client: Option<&str>) -> PropertyData {
+        PropertyData {
+            id: id.into(),
+            name: id.into(),
+            project: "pr".into(),
+            box_: None,
+            position: None,
+            address: None,
+            connection: on.map(|(splitter, port)| Connection {
+                splitter: splitter.into(),
+                port,
+            }),
+            client: client.map(str::to_string),
+            client_code: Some("FROM-PROPERTY".into()),
+        }
+    }
+
+    fn client(id: &str, code: Option<&str>) -> ClientData {
+        ClientData {
+            id: id.into(),
+            code: code.map(str::to_string),
+            name: id.into(),
+            implanted: true,
+            status: 0,
+            pppoe_login: None,
+            onu_serial: None,
+            onu_mac: None,
+            observation: None,
+        }
+    }
+
+    /// One complete run of every kind given, each element with a new
+    /// fingerprint (so all of them count as updated).
+    fn sync(conn: Db, integration: &str, run_id: i64, batches: Vec<ElementBatch>) -> Db {
+        let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
+        for batch in batches {
+            let (kind, len) = match &batch {
+                ElementBatch::Boxes(v) => (ElementKind::Box, v.len()),
+                ElementBatch::Splitters(v) => (ElementKind::Splitter, v.len()),
+                ElementBatch::Properties(v) => (ElementKind::Property, v.len()),
+                ElementBatch::Clients(v) => (ElementKind::Client, v.len()),
+                _ => unreachable!("not used here"),
+            };
+            let prints = vec![run_id as u64; len];
+            store.write_batch(&batch, &prints).unwrap();
+            store.complete_kind(kind).unwrap();
+        }
+        store.commit(|_| Ok(())).unwrap()
+    }
+
+    const HERE: (f64, f64) = (-27.59, -48.54);
+
+    fn near(conn: &Db, integration: &str, radius_m: f64) -> Vec<String> {
+        let area = Area::around(HERE.0, HERE.1, radius_m);
+        boxes_in(conn, integration, &area)
+            .unwrap()
+            .into_iter()
+            .filter(|b| distance_m(HERE.0, HERE.1, b.lat, b.lng) <= radius_m)
+            .map(|b| b.id)
+            .collect()
+    }
+
+    fn free(conn: &Db, integration: &str, boxes: &[&str]) -> Vec<(String, u64)> {
+        let boxes: Vec<String> = boxes.iter().map(|b| b.to_string()).collect();
+        free_ports(conn, integration, &boxes)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.splitter, p.port))
+            .collect()
+    }
+
+    fn states(conn: &Db, integration: &str, splitter: &str) -> Vec<String> {
+        let shown = elements::select(
+            conn,
+            integration,
+            ElementKind::Splitter,
+            Select::Ids(&[splitter.to_string()]),
+        )
+        .unwrap();
+        shown[0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["state"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn network(properties: Vec<PropertyData>, boxes: Vec<BoxData>) -> Vec<ElementBatch> {
+        vec![
+            ElementBatch::Boxes(boxes),
+            ElementBatch::Splitters(vec![
+                splitter("s1", "b1", true, 4),
+                splitter("s2", "b2", true, 2),
+                // Distribution splitters offer nothing.
+                splitter("d1", "b1", false, 4),
+            ]),
+            ElementBatch::Clients(vec![client("c1", Some("SVC-1")), client("c2", None)]),
+            ElementBatch::Properties(properties),
+        ]
+    }
+
+    fn three_boxes() -> Vec<BoxData> {
+        vec![
+            a_box("b1", HERE.0, HERE.1),
+            // About 111 m north.
+            a_box("b2", HERE.0 + 0.001, HERE.1),
+            // About 1.1 km north.
+            a_box("b3", HERE.0 + 0.01, HERE.1),
+        ]
+    }
+
+    #[test]
+    fn ports_and_places_follow_every_commit() {
+        let (_dir, conn, id) = open();
+        let conn = sync(
+            conn,
+            &id,
+            1,
+            network(
+                vec![
+                    property("p1", Some(("s1", 1)), Some("c1")),
+                    // A client stored without a code: the port shows none.
+                    property("p2", Some(("s2", 1)), Some("c2")),
+                    property("p3", None, None),
+                ],
+                three_boxes(),
+            ),
+        );
+        assert_eq!(near(&conn, &id, 500.0), ["b1", "b2"]);
+        assert_eq!(near(&conn, &id, 2000.0), ["b1", "b2", "b3"]);
+        assert_eq!(
+            free(&conn, &id, &["b1", "b2"]),
+            [("s1".into(), 2), ("s1".into(), 3)]
+        );
+        assert_eq!(
+            states(&conn, &id, "s1"),
+            ["taken", "free", "free", "blocked"]
+        );
+        let takers = takers(&conn, &id, None).unwrap();
+        assert_eq!(
+            takers[&("s1".to_string(), 1)],
+            Taker {
+                property: "p1".into(),
+                client_code: Some("SVC-1".into())
+            }
+        );
+        assert_eq!(takers[&("s2".to_string(), 1)].client_code, None);
+        assert_eq!(
+            taker_of(&conn, &id, "s1", 1).unwrap(),
+            Some(("p1".into(), Some("SVC-1".into()), Some("c1".into())))
+        );
+
+        // p1 moves to port 3: port 1 is free again, port 3 taken. Box b2
+        // is removed (and its splitter with it): it is near no more.
+        let mut boxes = three_boxes();
+        boxes.remove(1);
+        let conn = sync(
+            conn,
+            &id,
+            2,
+            vec![
+                ElementBatch::Boxes(boxes),
+                ElementBatch::Splitters(vec![
+                    splitter("s1", "b1", true, 4),
+                    splitter("d1", "b1", false, 4),
+                ]),
+                ElementBatch::Properties(vec![
+                    property("p1", Some(("s1", 3)), Some("c1")),
+                    property("p3", None, None),
+                ]),
+            ],
+        );
+        assert_eq!(near(&conn, &id, 500.0), ["b1"]);
+        assert_eq!(
+            free(&conn, &id, &["b1", "b2"]),
+            [("s1".into(), 1), ("s1".into(), 2)]
+        );
+        assert_eq!(
+            states(&conn, &id, "s1"),
+            ["free", "free", "taken", "blocked"]
+        );
+        assert_eq!(taker_of(&conn, &id, "s1", 1).unwrap(), None);
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM ports WHERE splitter_id = 's2')
+                      + (SELECT count(*) FROM properties WHERE id = 'p2')
+                      + (SELECT count(*) FROM box_places)",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 2, "b1 and b3 stay placed, nothing of b2 or p2 stays");
+
+        // A bound port is not offered.
+        conn.batch(&format!(
+            "INSERT INTO services (id_cliente_servico, imported_at, updated_at) VALUES ('SVC-9', 'now', 'now');
+             INSERT INTO bindings (service_id, integration_id, splitter_id, port, state, created_at, updated_at)
+                 VALUES ('SVC-9', '{id}', 's1', 2, 'pending', 'now', 'now');"
+        ))
+        .unwrap();
+        assert_eq!(free(&conn, &id, &["b1"]), [("s1".into(), 1)]);
+
+        // b2 comes back, moved: it counts where it is now.
+        let mut boxes = three_boxes();
+        boxes[1].position = Some(Position {
+            lat: HERE.0 + 0.02,
+            lng: HERE.1,
+        });
+        let conn = sync(conn, &id, 3, vec![ElementBatch::Boxes(boxes)]);
+        assert_eq!(near(&conn, &id, 500.0), ["b1"]);
+        assert_eq!(near(&conn, &id, 5000.0), ["b1", "b2", "b3"]);
+
+        // The integration goes: so does everything of it, places included.
+        conn.batch("DELETE FROM bindings").unwrap();
+        integrations::remove(&conn, "centro").unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM boxes) + (SELECT count(*) FROM box_places)
+                      + (SELECT count(*) FROM ports) + (SELECT count(*) FROM properties)",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// Schema 12 fills the columns from what an older mapsync stored.
+    #[test]
+    fn the_migration_fills_the_columns_from_stored_elements() {
+        let (_dir, conn, id) = open();
+        let conn = sync(
+            conn,
+            &id,
+            1,
+            network(
+                vec![
+                    property("p1", Some(("s1", 1)), Some("c1")),
+                    property("p2", Some(("s2", 2)), None),
+                ],
+                three_boxes(),
+            ),
+        );
+        // A removed element has no row.
+        let conn = sync(
+            conn,
+            &id,
+            2,
+            vec![ElementBatch::Clients(vec![client("c1", Some("SVC-1"))])],
+        );
+        let everything = |conn: &Db| -> Vec<String> {
+            let mut rows = Vec::new();
+            for sql in [
+                "SELECT id || ' ' || coalesce(project, '-') || ' ' || lat || ' ' || lng FROM boxes ORDER BY id",
+                "SELECT n FROM box_places ORDER BY n",
+                "SELECT id || ' ' || box_id || ' ' || service FROM splitters ORDER BY id",
+                "SELECT splitter_id || ' ' || number || ' ' || blocked FROM ports ORDER BY 1",
+                "SELECT id || ' ' || coalesce(client_id, '-') || ' ' || coalesce(client_code, '-') || ' '
+                     || coalesce(splitter_id, '-') || ' ' || coalesce(port, '-') FROM properties ORDER BY id",
+                "SELECT id || ' ' || coalesce(code, '-') FROM clients ORDER BY id",
+            ] {
+                rows.extend(
+                    conn.query(sql, params![], |r| Ok(format!("{:?}", r.get::<DbValue>(0)?)))
+                        .unwrap(),
+                );
+            }
+            rows
+        };
+        let kept = everything(&conn);
+        assert_eq!(kept.len(), 3 + 3 + 3 + 10 + 2 + 1, "{kept:#?}");
+        conn.batch(
+            "DELETE FROM boxes; DELETE FROM splitters; DELETE FROM ports;
+             DELETE FROM properties; DELETE FROM clients;",
+        )
+        .unwrap();
+        assert_eq!(everything(&conn).len(), 0);
+        // The backfill of schema 12 alone (its tables stay).
+        let migration = crate::store::schema::SQLITE[11];
+        let fill = &migration[migration.find("INSERT INTO boxes").unwrap()..];
+        conn.batch(fill).unwrap();
+        let mut refilled = everything(&conn);
+        // Box rows are numbered anew.
+        let renumber = |rows: &mut Vec<String>| rows.retain(|r| !r.starts_with("Int("));
+        let mut kept = kept;
+        renumber(&mut kept);
+        renumber(&mut refilled);
+        assert_eq!(refilled, kept);
+    }
+
+    #[test]
+    fn the_area_around_a_point_holds_its_circle() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let lat = rng.random_range(-89.9..89.9);
+            let lng = rng.random_range(-180.0..180.0);
+            let radius = rng.random_range(1.0..5000.0);
+            let area = Area::around(lat, lng, radius);
+            // Points on the circle, all around it.
+            for k in 0..16 {
+                let bearing = (k as f64 * 22.5_f64).to_radians();
+                let d = radius / EARTH_RADIUS_M;
+                let (p1, l1) = (lat.to_radians(), lng.to_radians());
+                let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * bearing.cos()).asin();
+                let l2 =
+                    l1 + (bearing.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
+                let (plat, mut plng) = (p2.to_degrees(), l2.to_degrees());
+                if plng > 180.0 {
+                    plng -= 360.0;
+                } else if plng < -180.0 {
+                    plng += 360.0;
+                }
+                if distance_m(lat, lng, plat, plng) > radius {
+                    continue;
+                }
+                assert!(
+                    (area.min_lat..=area.max_lat).contains(&plat)
+                        && (area.min_lng..=area.max_lng).contains(&plng),
+                    "{plat},{plng} is {radius} m from {lat},{lng} but outside {area:?}"
+                );
+            }
+        }
+        // Near a pole, or across the antimeridian: every longitude.
+        assert_eq!(Area::around(89.999, 10.0, 500.0).min_lng, -180.0);
+        assert_eq!(Area::around(0.0, 179.999, 500.0).max_lng, 180.0);
+        // Elsewhere, a range about as wide as the circle.
+        let area = Area::around(-27.59, -48.54, 500.0);
+        let wide = distance_m(-27.59, area.min_lng, -27.59, area.max_lng);
+        assert!((999.0..1003.0).contains(&wide), "{wide}");
     }
 }
