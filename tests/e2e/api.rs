@@ -7,7 +7,7 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ozmap_test_server::Fault;
+use ozmap_test_server::{Fault, delete_element, move_property_to};
 use serde_json::{Value, json};
 use ureq::http::Request;
 
@@ -582,6 +582,104 @@ fn the_network_is_read_by_box_splitter_and_free_port() {
             .unwrap()
             .iter()
             .all(|b| b["distance_m"].as_f64().unwrap() <= 500.0)
+    );
+    api.stop();
+}
+
+/// What the API reads of ports and places follows each sync: a property
+/// moved to another port frees the one it had and takes the new one; a
+/// removed box is near no point and found no more.
+#[test]
+fn ports_and_places_follow_a_move_and_a_removal() {
+    let bench = synced();
+    let boxes = bench.elements("isp", "box");
+    let splitters = bench.elements("isp", "splitter");
+    let properties = bench.elements("isp", "property");
+    let box_of = |splitter: &str| -> String {
+        let s = splitters.iter().find(|s| id(s) == splitter).unwrap();
+        s["box"].as_str().unwrap().to_string()
+    };
+    let free = ports_in_state(&splitters, "free");
+    let (from, from_port) = ports_in_state(&splitters, "taken")[0].clone();
+    let (to, to_port) = free
+        .iter()
+        .find(|(s, _)| box_of(s) != box_of(&from))
+        .unwrap()
+        .clone();
+    let moved = properties
+        .iter()
+        .find(|p| p["splitter"] == from.as_str() && p["port"] == from_port)
+        .map(id)
+        .unwrap();
+    // A box offering a free port, neither of those two.
+    let gone = boxes
+        .iter()
+        .find(|b| {
+            let here = id(b);
+            here != box_of(&from)
+                && here != box_of(&to)
+                && free.iter().any(|(s, _)| box_of(s) == here)
+        })
+        .unwrap();
+    bench.server.with_network(|n| {
+        move_property_to(n, &moved, &to, to_port).unwrap();
+        assert!(delete_element(n, "boxes", &id(gone)));
+    });
+    bench.sync_ok("isp");
+
+    let api = Api::start(&bench);
+    let port = |splitter: &str, number: u64| -> Value {
+        let ports = api.ok(&format!("{V1}/splitters/{splitter}/ports"));
+        ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["port"] == number)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(port(&from, from_port)["state"], "free");
+    let taken = port(&to, to_port);
+    assert_eq!(
+        (taken["state"].as_str(), taken["property"].as_str()),
+        (Some("taken"), Some(moved.as_str()))
+    );
+    let place = |b: &str| -> (f64, f64) {
+        let b = boxes.iter().find(|x| id(x) == b).unwrap();
+        (b["lat"].as_f64().unwrap(), b["lng"].as_f64().unwrap())
+    };
+    // The free ports offered at a box's place.
+    let offered = |b: &str| -> Vec<(String, u64)> {
+        let (lat, lng) = place(b);
+        let near = api.ok(&format!("{V1}/ports/free?lat={lat}&lng={lng}&radius=1"));
+        near.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["id"] == b)
+            .flat_map(|x| x["free_ports"].as_array().unwrap().clone())
+            .map(|p| {
+                (
+                    p["splitter"].as_str().unwrap().to_string(),
+                    p["port"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(offered(&box_of(&from)).contains(&(from.clone(), from_port)));
+    assert!(!offered(&box_of(&to)).contains(&(to.clone(), to_port)));
+    let (lat, lng) = place(&id(gone));
+    let near = api.ok(&format!("{V1}/ports/free?lat={lat}&lng={lng}&radius=5000"));
+    assert!(!near.as_array().unwrap().is_empty());
+    assert!(
+        near.as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["id"] != id(gone).as_str())
+    );
+    assert_error(
+        &api.get(&format!("{V1}/boxes/{}", id(gone))),
+        404,
+        "not_found",
     );
     api.stop();
 }
