@@ -347,6 +347,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         }
         match self.since.get(&kind).copied() {
             None => {
+                self.state.recount(kind);
                 let pager = Pager::new(route(kind), scope, self.page_size);
                 let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
@@ -356,7 +357,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 let listed =
                     self.changes(kind, scope, since, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
-                self.removals(kind, scope, false)
+                self.removals(kind, scope, false, false)
             }
         }
     }
@@ -383,16 +384,18 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 // A property that changed may hold another client now: the
                 // one it left may have left the project.
                 let changed = self.counts(kind).created + self.counts(kind).updated > 0;
-                self.removals(kind, in_project, changed)
+                self.removals(kind, in_project, true, changed)
             }
             (Some(since), _) if !self.with_clients => {
                 let listed = self.changes(kind, in_project, since, |sync, rows| {
                     sync.ingest(kind, rows)
                 })?;
                 self.settle(kind, &listed);
-                self.removals(kind, in_project, false)
+                self.removals(kind, in_project, false, false)
             }
             _ => {
+                self.state.recount(kind);
+                self.state.recount(ElementKind::Client);
                 let pager = Pager::new(route(kind), in_project, self.page_size);
                 let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
@@ -490,16 +493,17 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// are learnt by listing the ids still there; but when the store would
     /// hold exactly as many elements as the platform lists, every element
     /// listed is held (all changes since the watermark were read), so
-    /// none was removed and the listing is spared. `with_clients`: the
-    /// properties' clients are checked too, and the listing always read.
+    /// none was removed and the listing is spared, unless `always`.
+    /// `with_clients`: the properties' clients are checked too.
     fn removals(
         &mut self,
         kind: ElementKind,
         scope: &[Value],
         with_clients: bool,
+        always: bool,
     ) -> Result<(), String> {
         self.keep_invalid()?;
-        if !with_clients {
+        if !always {
             let mut count = Pager::new(route(kind), scope, 1).select("id");
             count.next(&mut self.client)?;
             let total = count.total();
@@ -507,15 +511,14 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 .store
                 .tally(kind)
                 .map_err(|e| format!("counting {}s: {e}", kind.as_str()))?;
-            let unstored = self.state.unstored(kind).len() as u64;
-            if total == Some(u64::from(tally) + unstored) {
+            if total == Some(u64::from(tally) + self.state.never_stored(kind)) {
                 return Ok(());
             }
         }
         // The listing finds the records that break the schema again.
-        self.state.unstored(kind).clear();
+        self.state.recount(kind);
         if with_clients {
-            self.state.unstored(ElementKind::Client).clear();
+            self.state.recount(ElementKind::Client);
         }
         let fields = if with_clients { "id,client" } else { "id" };
         let pager = Pager::new(
@@ -526,6 +529,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         .select(fields);
         let listed = self.for_each_page(pager, |sync, rows| {
             let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+            *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
             let missing = sync.store.mark_seen(kind, &ids)?;
             sync.fetch_by_id(kind, missing)?;
             if with_clients {
@@ -604,6 +608,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// as stored, if it was, at the next write.
     fn invalid(&mut self, kind: ElementKind, id: Option<String>, reason: String) {
         self.counts(kind).invalid += 1;
+        if id.is_none() {
+            *self.state.anonymous(kind) += 1;
+        }
         if let Some(id) = &id {
             self.to_keep.push((
                 kind,

@@ -38,6 +38,10 @@ pub struct SyncState {
     /// what the store holds plus these.
     #[serde(default)]
     unstored: BTreeMap<String, BTreeSet<String>>,
+    /// Kind name to how many records without an id it lists (never stored,
+    /// never told apart).
+    #[serde(default)]
+    anonymous: BTreeMap<String, u32>,
 }
 
 /// How a run reads the platform.
@@ -94,6 +98,7 @@ impl SyncState {
             full_at_ms: now_ms,
             watermarks: BTreeMap::new(),
             unstored: BTreeMap::new(),
+            anonymous: BTreeMap::new(),
         }
     }
 
@@ -125,6 +130,24 @@ impl SyncState {
     /// Records of `kind` listed but never stored (they break the schema).
     pub fn unstored(&mut self, kind: ElementKind) -> &mut BTreeSet<String> {
         self.unstored.entry(kind.as_str().to_string()).or_default()
+    }
+
+    /// Records of `kind` listed without an id.
+    pub fn anonymous(&mut self, kind: ElementKind) -> &mut u32 {
+        self.anonymous.entry(kind.as_str().to_string()).or_default()
+    }
+
+    /// The platform's count of `kind` beyond what the store holds: records
+    /// that break the schema, never stored.
+    pub fn never_stored(&mut self, kind: ElementKind) -> u64 {
+        self.unstored(kind).len() as u64 + u64::from(*self.anonymous(kind))
+    }
+
+    /// `kind` is about to be listed whole: what it lists that is never
+    /// stored is counted again.
+    pub fn recount(&mut self, kind: ElementKind) {
+        self.unstored(kind).clear();
+        *self.anonymous(kind) = 0;
     }
 
     pub fn to_json(&self) -> String {

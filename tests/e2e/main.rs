@@ -12,6 +12,7 @@ mod contents;
 mod daemon;
 mod demo;
 mod hostile;
+mod incremental;
 mod matching;
 mod resilience;
 mod secrets;

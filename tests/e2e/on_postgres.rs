@@ -20,6 +20,8 @@ mod daemon;
 mod demo;
 #[path = "hostile.rs"]
 mod hostile;
+#[path = "incremental.rs"]
+mod incremental;
 mod hosts;
 #[path = "matching.rs"]
 mod matching;
