@@ -9,7 +9,7 @@
 //! (a user that may create databases) into a fresh PostgreSQL database.
 //! `MAPSYNC_BENCH_CLIENTS` (8), `MAPSYNC_BENCH_SECONDS` (5) and
 //! `MAPSYNC_BENCH_RADIUS` (metres; the API's default when unset) change the
-//! load.
+//! load; `MAPSYNC_BENCH_DIR` keeps the SQLite stores in that folder.
 //!
 //! Prints, per size: elements served, the sync's time, requests per second,
 //! the median and 99th percentile latency, and the boxes answered on
@@ -150,8 +150,11 @@ fn main() {
     let radius: Option<f64> = std::env::var("MAPSYNC_BENCH_RADIUS")
         .ok()
         .and_then(|r| r.parse().ok());
+    // `MAPSYNC_BENCH_DIR` keeps the stores there, to look into after.
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
+    let dir = std::env::var_os("MAPSYNC_BENCH_DIR")
+        .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    let cache = dir.join("cache");
     println!(
         "{clients} clients for {seconds} s each, radius {}",
         radius.map_or("the API's default".to_string(), |r| format!("{r} m"))
@@ -165,7 +168,7 @@ fn main() {
         let served = network.total_elements();
         let config = ServerConfig::default();
         let server = TestServer::start(config.clone(), network).unwrap();
-        let db = store(dir.path(), size);
+        let db = store(&dir, size);
         run(
             &db,
             &cache,

@@ -1345,6 +1345,20 @@ fn the_scope_is_set_and_held_removals_are_confirmed_over_http() {
             .unwrap()
             >= 10
     );
+    assert_eq!(allowed["report"]["full_reason"], Value::Null, "{allowed}");
+
+    // A full sync on demand, and how often one runs anyway.
+    assert_eq!(shown["full_sync_hours"], 168);
+    let weekly = api.send("PATCH", &path, json!({ "full_sync_hours": 0 }));
+    assert_error(&weekly, 400, "bad_request");
+    assert!(weekly.raw.contains("full_sync_hours"), "{}", weekly.raw);
+    let daily = api.send("PATCH", &path, json!({ "full_sync_hours": 24 }));
+    assert_eq!(daily.body["full_sync_hours"], 24, "{}", daily.raw);
+    let full = ended(&api, &api.send("POST", &sync, json!({ "full": true })));
+    assert_eq!(
+        full["report"]["full_reason"], "a full sync was asked for",
+        "{full}"
+    );
     api.stop();
 }
 

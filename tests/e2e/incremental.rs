@@ -45,6 +45,15 @@ fn rounds(project: Option<&str>) {
     bench.add_integration("everything", project);
     let first = bench.sync_ok("changes");
     assert_eq!(first["full_reason"], "first run");
+    // Where the time went, in parts that add up.
+    let timing = &first["timing"];
+    let part = |k: &str| timing[k].as_u64().unwrap_or_else(|| panic!("{k}: {timing}"));
+    assert_eq!(
+        part("platform_ms") + part("store_ms") + part("component_ms"),
+        part("total_ms"),
+        "{timing}"
+    );
+    assert!(part("platform_ms") > 0, "{timing}");
     let mut read_less = 0;
     for round in 0..20 {
         let summary = bench.server.with_network(|n| {

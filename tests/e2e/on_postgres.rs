@@ -20,9 +20,9 @@ mod daemon;
 mod demo;
 #[path = "hostile.rs"]
 mod hostile;
+mod hosts;
 #[path = "incremental.rs"]
 mod incremental;
-mod hosts;
 #[path = "matching.rs"]
 mod matching;
 #[path = "resilience.rs"]

@@ -507,7 +507,8 @@ fn integration_schemas() -> Value {
                 "project": { "type": ["string", "null"], "description": "The local mapping project it feeds." },
                 "synchronising": { "type": "boolean" },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
-                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
             }
         },
         "NewIntegration": {
@@ -522,7 +523,8 @@ fn integration_schemas() -> Value {
                 "password": { "type": "string" },
                 "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
-                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
             }
         },
         "IntegrationChange": {
@@ -537,14 +539,16 @@ fn integration_schemas() -> Value {
                 "project_name": { "type": ["string", "null"], "description": "null: every project." },
                 "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
-                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." }
+                "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
             }
         },
         "SyncOptions": {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "allow_removals": { "type": "boolean", "default": false, "description": "Apply the removals an earlier run held (its report's `held_removals`), once a person checked them." }
+                "allow_removals": { "type": "boolean", "default": false, "description": "Apply the removals an earlier run held (its report's `held_removals`), once a person checked them." },
+                "full": { "type": "boolean", "default": false, "description": "Read every element, not only what changed since the last sync." }
             }
         }
     })

@@ -76,6 +76,44 @@ pub struct HostState {
     /// The last `error` line, which a panicking component sends just before
     /// it traps: the trap alone says only "unreachable".
     last_error: Option<String>,
+    /// Time spent answering the component's imports.
+    spent: Spent,
+}
+
+/// Where a call's time went: the platform's answers (and waits before
+/// retries), the store's, and the rest, the component's own work.
+#[derive(Clone, Copy, Debug, Default)]
+struct Spent {
+    platform: Duration,
+    store: Duration,
+}
+
+/// Where a sync's time went, in milliseconds: a profile for whoever asks
+/// why a sync is slow (`sync --json`'s `timing`).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Timing {
+    pub total_ms: u64,
+    /// Waiting for the platform: requests and the pauses between retries.
+    pub platform_ms: u64,
+    /// The store's calls: classing, staging, counting.
+    pub store_ms: u64,
+    /// The component's own work: parsing, normalising, fingerprinting,
+    /// and crossing into and out of the sandbox.
+    pub component_ms: u64,
+}
+
+impl Timing {
+    fn of(total: Duration, spent: Spent) -> Timing {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (total_ms, platform_ms, store_ms) = (ms(total), ms(spent.platform), ms(spent.store));
+        // The parts add up to the whole, to the millisecond.
+        Timing {
+            total_ms,
+            platform_ms,
+            store_ms,
+            component_ms: total_ms.saturating_sub(platform_ms + store_ms),
+        }
+    }
 }
 
 impl bindings::types::Host for HostState {}
@@ -92,7 +130,9 @@ impl log::Host for HostState {
 impl clock::Host for HostState {
     fn sleep(&mut self, ms: u32) {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        std::thread::sleep(Duration::from_millis(ms.into()).min(left));
+        let wait = Duration::from_millis(ms.into()).min(left);
+        std::thread::sleep(wait);
+        self.spent.platform += wait;
     }
 
     fn now_ms(&mut self) -> u64 {
@@ -110,6 +150,7 @@ impl http_fetch::Host for HostState {
         let (method, url) = (request.method, request.url.clone());
         let started = std::time::Instant::now();
         let answer = self.fetcher.fetch(request);
+        self.spent.platform += started.elapsed();
         match &answer {
             Ok(r) => {
                 tracing::debug!(?method, url = %strip_query(&url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
@@ -128,10 +169,16 @@ fn strip_query(url: &str) -> &str {
 }
 
 impl HostState {
-    fn run_store(&mut self) -> Result<&mut RunStore, String> {
-        self.store
+    /// `call` on the run's store, timed.
+    fn run_store<T>(&mut self, call: impl FnOnce(&mut RunStore) -> Result<T>) -> Result<T, String> {
+        let store = self
+            .store
             .as_mut()
-            .ok_or_else(|| "no element store is open for this call".to_string())
+            .ok_or_else(|| "no element store is open for this call".to_string())?;
+        let started = Instant::now();
+        let answer = call(store).map_err(|e| format!("{e:#}"));
+        self.spent.store += started.elapsed();
+        answer
     }
 }
 
@@ -141,9 +188,7 @@ impl element_store::Host for HostState {
         batch: bindings::types::ElementBatch,
         fingerprints: Vec<u64>,
     ) -> Result<element_store::BatchOutcome, String> {
-        self.run_store()?
-            .write_batch(&batch, &fingerprints)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.write_batch(&batch, &fingerprints))
     }
 
     fn keep_invalid(
@@ -151,18 +196,14 @@ impl element_store::Host for HostState {
         kind: bindings::types::ElementKind,
         elements: Vec<element_store::InvalidElement>,
     ) -> Result<u32, String> {
-        self.run_store()?
-            .keep_invalid(kind, &elements)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.keep_invalid(kind, &elements))
     }
 
     fn complete_kind(
         &mut self,
         kind: bindings::types::ElementKind,
     ) -> Result<element_store::Sweep, String> {
-        self.run_store()?
-            .complete_kind(kind)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.complete_kind(kind))
     }
 
     fn seen(
@@ -170,13 +211,11 @@ impl element_store::Host for HostState {
         kind: bindings::types::ElementKind,
         ids: Vec<String>,
     ) -> Result<Vec<String>, String> {
-        self.run_store()?
-            .seen(kind, &ids)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.seen(kind, &ids))
     }
 
     fn tally(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
-        self.run_store()?.tally(kind).map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.tally(kind))
     }
 
     fn mark_seen(
@@ -184,9 +223,7 @@ impl element_store::Host for HostState {
         kind: bindings::types::ElementKind,
         ids: Vec<String>,
     ) -> Result<Vec<String>, String> {
-        self.run_store()?
-            .mark_seen(kind, &ids)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.mark_seen(kind, &ids))
     }
 
     fn known(
@@ -194,9 +231,7 @@ impl element_store::Host for HostState {
         kind: bindings::types::ElementKind,
         ids: Vec<String>,
     ) -> Result<Vec<String>, String> {
-        self.run_store()?
-            .known(kind, &ids)
-            .map_err(|e| format!("{e:#}"))
+        self.run_store(|s| s.known(kind, &ids))
     }
 }
 
@@ -253,6 +288,7 @@ impl Runtime {
             store,
             deadline: Instant::now() + limits.wall_time,
             last_error: None,
+            spent: Spent::default(),
         };
         let mut wasm_store = Store::new(&self.engine, state);
         wasm_store.limiter(|s| &mut s.limits);
@@ -278,10 +314,14 @@ impl Runtime {
     ) -> (
         Result<Result<wit_sync::Report, wit_sync::RunError>>,
         RunStore,
+        Timing,
     ) {
+        let started = Instant::now();
         let (mut wasm_store, world) = match self.instantiate(Some(api_url), Some(store), limits) {
             Ok(ready) => ready,
-            Err((e, store)) => return (Err(e), store.expect("the store given")),
+            Err((e, store)) => {
+                return (Err(e), store.expect("the store given"), Timing::default());
+            }
         };
         let answer = world
             .mapsync_integration_sync()
@@ -290,6 +330,7 @@ impl Runtime {
         (
             answer.map_err(|trap| explain_trap(trap, limits, state.last_error)),
             state.store.expect("the store given"),
+            Timing::of(started.elapsed(), state.spent),
         )
     }
 
@@ -574,7 +615,7 @@ mod tests {
             full: false,
             full_every_hours: 0,
         };
-        let (answer, store) = runtime.sync(&added.api_url, settings, store, Limits::default());
+        let (answer, store, _) = runtime.sync(&added.api_url, settings, store, Limits::default());
         let conn = store.roll_back().unwrap();
         let stored: i64 = conn
             .query_row("SELECT COUNT(*) FROM elements", crate::params![], |r| {

@@ -20,8 +20,8 @@ pub mod services;
 pub mod settings;
 pub mod sqlite;
 pub mod staging;
-pub mod sync_state;
 pub mod states;
+pub mod sync_state;
 
 use std::fmt;
 use std::path::PathBuf;

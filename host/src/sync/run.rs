@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::component::bindings::sync as wit_sync;
-use crate::component::{Limits, Runtime};
+use crate::component::{Limits, Runtime, Timing};
 use crate::store::Db;
 use crate::store::integrations::Integration;
 use crate::store::runs::{self, Start};
@@ -75,6 +75,9 @@ pub struct SyncReport {
     /// last run.
     #[serde(default)]
     pub full_reason: Option<String>,
+    /// Where the run's time went.
+    #[serde(default)]
+    pub timing: Timing,
 }
 
 impl SyncReport {
@@ -153,7 +156,8 @@ pub fn execute(
         ..settings(integration, tuning)
     };
     let store = RunStore::begin(conn, &integration.id, run_id, progress)?;
-    let (answer, store) = runtime.sync(&integration.api_url, settings, store, Limits::default());
+    let (answer, store, timing) =
+        runtime.sync(&integration.api_url, settings, store, Limits::default());
     let mut report = SyncReport {
         integration: integration.name.clone(),
         run_id,
@@ -172,6 +176,7 @@ pub fn execute(
         requests: 0,
         retries: 0,
         full_reason: None,
+        timing,
     };
     let conn = match answer {
         Ok(Ok(guest)) => {
