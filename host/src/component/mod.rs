@@ -691,6 +691,7 @@ mod tests {
             store: None,
             deadline: Instant::now(),
             last_error: None,
+            spent: Spent::default(),
         };
         state.log(log::Level::Warn, "a retry".into(), Vec::new());
         assert_eq!(state.last_error, None);
