@@ -233,7 +233,8 @@ pub(crate) struct NewProperty<'a> {
     pub(crate) stamp: &'a str,
 }
 
-/// A property document as OZmap answers it.
+/// A property document as OZmap answers it (without `drop`: no drop cable
+/// yet, and the SDK's schema takes a missing `drop`, not a null one).
 pub(crate) fn property_doc(p: NewProperty<'_>) -> Value {
     let (client_id, client_code) = p.client;
     let history: Vec<Value> = if client_id.is_null() {
@@ -247,7 +248,7 @@ pub(crate) fn property_doc(p: NewProperty<'_>) -> Value {
     json!({
         "id": p.id, "_id": p.id, "kind": "Property", "project": p.project, "box": p.box_id,
         "pole": p.pole, "coords": [lng, lat], "lat": lat, "lng": lng,
-        "address": p.address, "client": client_id, "drop": null,
+        "address": p.address, "client": client_id,
         "connections": p.connection.into_iter().collect::<Vec<_>>(),
         "history": {"clients": history}, "observation": p.observation,
         "createdAt": p.stamp, "updatedAt": p.stamp,
