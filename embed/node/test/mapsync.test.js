@@ -59,12 +59,22 @@ describe('a sync through the Node package', () => {
     }
   });
 
-  test('an unchanged re-sync counts every element unchanged', async () => {
+  test('a re-sync reads what changed; a full one counts every element unchanged', async () => {
     const m = await createMapsync({ allowOrigin: server.url, log: () => {} });
     try {
       const first = await m.sync(settings(server.url));
+      assert.equal(first.fullReason, 'first run');
+      // The store kept the first run's state: the second reads what changed.
       const again = await m.sync(settings(server.url));
+      assert.equal(again.fullReason, undefined);
       for (const k of again.kinds) {
+        const before = first.kinds.find((f) => f.kind === k.kind);
+        assert.deepEqual([k.created, k.updated, k.removed], [0, 0, 0], k.kind);
+        assert.ok(k.unchanged <= before.created, k.kind);
+      }
+      const full = await m.sync({ ...settings(server.url), full: true });
+      assert.equal(full.fullReason, 'a full sync was asked for');
+      for (const k of full.kinds) {
         const before = first.kinds.find((f) => f.kind === k.kind);
         assert.deepEqual([k.created, k.updated, k.removed], [0, 0, 0], k.kind);
         assert.equal(k.unchanged, before.created, k.kind);
