@@ -171,6 +171,7 @@ pub fn generate(cfg: &GeneratorConfig) -> Network {
         g.project_network(p, project);
     }
     g.invalid_records(&projects);
+    g.net.compact();
     g.net
 }
 
@@ -311,10 +312,12 @@ impl Gen {
         };
         let adjacents: Vec<String> = match project.poles.last() {
             Some(&prev) => {
-                let prev_id = self.net.poles[prev]["id"].clone();
-                if let Some(a) = self.net.poles[prev]["adjacents"].as_array_mut() {
-                    a.push(Value::String(id.clone()));
-                }
+                let prev_id = self.net.poles.update(prev, |p| {
+                    if let Some(a) = p["adjacents"].as_array_mut() {
+                        a.push(Value::String(id.clone()));
+                    }
+                    p["id"].clone()
+                });
                 vec![prev_id.as_str().unwrap_or_default().to_owned()]
             }
             None => Vec::new(),
@@ -355,7 +358,7 @@ impl Gen {
 
     fn cto(&mut self, b: usize, project: &Project, pole: usize, shared: bool) -> (String, String) {
         let (id, s) = self.ident();
-        let pole_doc = &self.net.poles[pole];
+        let pole_doc = self.net.poles.fields(pole, &["id", "lng", "lat"]);
         let pole_id = pole_doc["id"].as_str().unwrap_or_default().to_owned();
         let (lng, lat) = (
             pole_doc["lng"].as_f64().unwrap_or_default(),
@@ -447,11 +450,12 @@ impl Gen {
     ) {
         let (type_id, code, outputs) = self.rng.pick(&self.catalog.service_types).clone();
         let (id, s) = self.ident();
-        if let Some(slot) = feeder
-            .as_ref()
-            .and_then(|(_, at)| self.net.splitters[*at].pointer_mut("/connectables/output/0"))
-        {
-            *slot = Value::String(id.clone());
+        if let Some((_, at)) = &feeder {
+            self.net.splitters.update(*at, |feeder| {
+                if let Some(slot) = feeder.pointer_mut("/connectables/output/0") {
+                    *slot = Value::String(id.clone());
+                }
+            });
         }
         let name = format!("{code} #1");
         let ports = self.ports(outputs, 0.04);
@@ -593,13 +597,12 @@ impl Gen {
             return;
         };
         let box_id = project.boxes.first().cloned().unwrap_or_default();
-        let pole_id = self
-            .net
-            .poles
-            .first()
-            .and_then(|p| p["id"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let pole_id = if self.net.poles.is_empty() {
+            String::new()
+        } else {
+            let first = self.net.poles.fields(0, &["id"]);
+            first["id"].as_str().unwrap_or_default().to_owned()
+        };
         for n in 0..self.cfg.invalid_records {
             let k = n / 6 + 1;
             let (id, s) = self.ident();

@@ -34,14 +34,29 @@ const MALFORMED_BODY: &str = "{\"total\": 3, \"rows\": [{\"id\": <html>upstream 
 /// A JSON answer before it becomes an HTTP response.
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    pub(crate) body: Option<Value>,
+    body: Option<Payload>,
+}
+
+/// An answer's JSON: a value, or text already written (a list page made of
+/// the stored documents' own text).
+enum Payload {
+    Value(Value),
+    Text(String),
 }
 
 impl Answer {
     pub(crate) fn json(status: u16, body: Value) -> Self {
         Answer {
             status,
-            body: Some(body),
+            body: Some(Payload::Value(body)),
+        }
+    }
+
+    /// An answer whose JSON is already written out.
+    pub(crate) fn json_text(status: u16, body: String) -> Self {
+        Answer {
+            status,
+            body: Some(Payload::Text(body)),
         }
     }
 
@@ -49,9 +64,17 @@ impl Answer {
         Answer::json(status, json!({"message": message.into(), "status": status}))
     }
 
+    /// The body as a JSON value (parsed when it was written as text).
+    pub(crate) fn value(&self) -> Option<Value> {
+        match self.body.as_ref()? {
+            Payload::Value(v) => Some(v.clone()),
+            Payload::Text(t) => serde_json::from_str(t).ok(),
+        }
+    }
+
     /// An error answer's message (or its whole body), for library callers.
     pub(crate) fn message(&self) -> String {
-        match &self.body {
+        match self.value() {
             Some(b) => b["message"]
                 .as_str()
                 .map_or_else(|| b.to_string(), str::to_owned),
@@ -67,10 +90,18 @@ impl Answer {
     }
 
     fn bytes(&self) -> Bytes {
-        self.body
-            .as_ref()
-            .map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default()))
-            .unwrap_or_default()
+        match &self.body {
+            Some(Payload::Value(v)) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            Some(Payload::Text(t)) => Bytes::from(t.clone()),
+            None => Bytes::new(),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.body {
+            Some(Payload::Text(t)) => Bytes::from(t),
+            _ => self.bytes(),
+        }
     }
 }
 
@@ -233,13 +264,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     if fault == Some(Fault::TruncatedJson) {
         return Ok(truncated(&answer));
     }
-    Ok(respond(&answer))
+    let status = answer.status;
+    Ok(with_body(status, Body::full(answer.into_bytes())))
 }
 
 /// The list page asked for, misstated as `lie` says.
 fn lie_about(shared: &Shared, request: &RecordedRequest, lie: &ListingLie) -> Answer {
     let asked = routes::dispatch(shared, request);
-    let Some(Value::Object(mut page)) = asked.body else {
+    let Some(Value::Object(mut page)) = asked.value() else {
         return asked;
     };
     let number = |page: &serde_json::Map<String, Value>, key: &str| {
@@ -272,7 +304,7 @@ fn lie_about(shared: &Shared, request: &RecordedRequest, lie: &ListingLie) -> An
                 query: first_query.join("&"),
                 ..request.clone()
             };
-            if let Some(Value::Object(first)) = routes::dispatch(shared, &first).body {
+            if let Some(Value::Object(first)) = routes::dispatch(shared, &first).value() {
                 for key in ["rows", "count"] {
                     if let Some(value) = first.get(key) {
                         page.insert(key.into(), value.clone());

@@ -22,6 +22,7 @@
 
 mod auth;
 mod clock;
+mod collection;
 mod faults;
 pub mod generator;
 mod http;
@@ -36,6 +37,7 @@ mod server;
 mod store;
 mod writes;
 
+pub use collection::Collection;
 pub use faults::{Fault, ListingLie};
 pub use generator::{GeneratorConfig, INVALID_MARKER, PROJECT_NAMES, generate};
 pub use mutate::{

@@ -29,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::collection::IdIndex;
 use crate::generator::{self, BoxParts, INVALID_MARKER, SplitterParts, Stamp};
 use crate::network::{Network, ROUTES, doc_id};
 use crate::rng::Rng;
@@ -186,7 +187,7 @@ pub fn move_property(net: &mut Network, property_id: &str) -> bool {
     let project = ed.doc("properties", at)["project"]
         .as_str()
         .map(str::to_owned);
-    let current = writes::connected_ports(ed.doc("properties", at))
+    let current = writes::connected_ports(&ed.doc("properties", at))
         .first()
         .and_then(|(sid, _)| ed.position("splitters", sid));
     let splitters = ed.net.splitters.len();
@@ -198,7 +199,8 @@ pub fn move_property(net: &mut Network, property_id: &str) -> bool {
             let fits = ed.usable("splitters", s)
                 && splitter["isDrop"] == json!(true)
                 && splitter["project"].as_str() == project.as_deref();
-            let port = (1..=writes::port_count(splitter)).find(|p| writes::port_open(splitter, *p));
+            let port =
+                (1..=writes::port_count(&splitter)).find(|p| writes::port_open(&splitter, *p));
             let port = port.filter(|_| fits)?;
             ed.parent_box(s).map(|_| (s, port))
         });
@@ -294,9 +296,9 @@ struct Editor<'n> {
     net: &'n mut Network,
     rng: Rng,
     /// Route to (id to position), built on first use.
-    ids: HashMap<&'static str, HashMap<String, usize>>,
+    ids: HashMap<&'static str, IdIndex>,
     /// Client id to the position of the property holding it.
-    holders: Option<HashMap<String, usize>>,
+    holders: Option<IdIndex>,
     /// Box id to the positions of its splitters, and of its properties.
     box_splitters: Option<HashMap<String, Vec<usize>>>,
     box_properties: Option<HashMap<String, Vec<usize>>>,
@@ -363,21 +365,25 @@ impl<'n> Editor<'n> {
             ..
         } = self;
         summary.records_touched = touched.difference(&dead).count();
+        net.compact();
         for route in ROUTES {
             if !dead.iter().any(|(r, _)| *r == route) {
                 continue;
             }
-            let mut at = 0;
-            net.collection_mut(route).retain(|_| {
-                at += 1;
-                !dead.contains(&(route, at - 1))
-            });
+            net.collection_mut(route)
+                .retain_positions(|at| !dead.contains(&(route, at)));
         }
         summary
     }
 
-    fn doc(&self, route: &str, at: usize) -> &Value {
-        &self.net.collection(route)[at]
+    /// The document, parsed for the caller (nothing kept parsed).
+    fn doc(&self, route: &str, at: usize) -> Value {
+        self.net.collection(route).owned(at)
+    }
+
+    /// Some top-level fields of the document.
+    fn fields(&self, route: &str, at: usize, keys: &[&str]) -> Value {
+        self.net.collection(route).fields(at, keys)
     }
 
     fn doc_mut(&mut self, route: &str, at: usize) -> &mut Value {
@@ -390,25 +396,19 @@ impl<'n> Editor<'n> {
 
     /// Alive, with an id, and not one of the generator's invalid records.
     fn usable(&self, route: &'static str, at: usize) -> bool {
-        self.alive(route, at) && !is_invalid(self.doc(route, at))
+        self.alive(route, at) && !is_invalid(&self.fields(route, at, &["id", "_id", "observation"]))
     }
 
-    fn index(&mut self, route: &'static str) -> &HashMap<String, usize> {
+    fn index(&mut self, route: &'static str) -> &IdIndex {
         let net = &*self.net;
-        self.ids.entry(route).or_insert_with(|| {
-            let mut index = HashMap::new();
-            for (at, doc) in net.collection(route).iter().enumerate() {
-                if let Some(id) = doc_id(doc) {
-                    index.entry(id.to_owned()).or_insert(at);
-                }
-            }
-            index
-        })
+        self.ids
+            .entry(route)
+            .or_insert_with(|| net.collection(route).id_index())
     }
 
     /// Where the live document `id` of `route` sits.
     fn position(&mut self, route: &'static str, id: &str) -> Option<usize> {
-        let at = *self.index(route).get(id)?;
+        let at = self.index(route).get(id)?;
         self.alive(route, at).then_some(at)
     }
 
@@ -419,17 +419,17 @@ impl<'n> Editor<'n> {
 
     /// The position of a splitter's (live) box.
     fn parent_box(&mut self, splitter: usize) -> Option<usize> {
-        let parent = text(&self.doc("splitters", splitter)["parent"]);
+        let parent = text(&self.fields("splitters", splitter, &["parent"])["parent"]);
         self.position("boxes", &parent)
     }
 
-    fn holders(&mut self) -> &mut HashMap<String, usize> {
+    fn holders(&mut self) -> &mut IdIndex {
         let net = &*self.net;
         self.holders.get_or_insert_with(|| {
-            let mut holders = HashMap::new();
-            for (at, p) in net.properties.iter().enumerate() {
-                if let Some(c) = p["client"].as_str() {
-                    holders.entry(c.to_owned()).or_insert(at);
+            let mut holders = IdIndex::default();
+            for at in 0..net.properties.len() {
+                if let Some(c) = net.properties.fields(at, &["client"])["client"].as_str() {
+                    holders.insert(c, at);
                 }
             }
             holders
@@ -439,8 +439,9 @@ impl<'n> Editor<'n> {
     /// Positions of `route` documents grouped by their `key` field (a box id).
     fn grouped(net: &Network, route: &str, key: &str) -> HashMap<String, Vec<usize>> {
         let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-        for (at, doc) in net.collection(route).iter().enumerate() {
-            if let Some(k) = doc[key].as_str() {
+        let c = net.collection(route);
+        for at in 0..c.len() {
+            if let Some(k) = c.fields(at, &[key])[key].as_str() {
                 groups.entry(k.to_owned()).or_default().push(at);
             }
         }
@@ -466,7 +467,7 @@ impl<'n> Editor<'n> {
         collection.push(doc);
         let at = collection.len() - 1;
         if let (Some(id), Some(index)) = (id, self.ids.get_mut(route)) {
-            index.insert(id, at);
+            index.set(&id, at);
         }
         let groups = match route {
             "splitters" => self.box_splitters.as_mut(),
@@ -534,7 +535,7 @@ impl<'n> Editor<'n> {
     }
 
     fn delete_property(&mut self, at: usize) {
-        let property = self.doc("properties", at).clone();
+        let property = self.doc("properties", at);
         let id = text(&property["id"]);
         let stamp = self.net.next_updated_at();
         for (sid, port) in writes::connected_ports(&property) {
@@ -566,7 +567,7 @@ impl<'n> Editor<'n> {
     /// Its properties keep their box but lose their connection; whatever
     /// feeds it or it feeds lets go of it.
     fn delete_splitter(&mut self, at: usize) {
-        let splitter = self.doc("splitters", at).clone();
+        let splitter = self.doc("splitters", at);
         let id = text(&splitter["id"]);
         let stamp = self.net.next_updated_at();
         let outputs = splitter["connectables"]["output"]
@@ -631,14 +632,14 @@ impl<'n> Editor<'n> {
             .unwrap_or_default();
         for p in properties {
             if self.alive("properties", p)
-                && self.doc("properties", p)["box"].as_str() == Some(id.as_str())
+                && self.fields("properties", p, &["box"])["box"].as_str() == Some(id.as_str())
             {
                 self.delete_property(p);
             }
         }
         for s in splitters {
             if self.alive("splitters", s)
-                && self.doc("splitters", s)["parent"].as_str() == Some(id.as_str())
+                && self.fields("splitters", s, &["parent"])["parent"].as_str() == Some(id.as_str())
             {
                 self.delete_splitter(s);
             }
@@ -650,7 +651,8 @@ impl<'n> Editor<'n> {
     fn delete_pole(&mut self, at: usize) -> bool {
         let id = text(&self.doc("poles", at)["id"]);
         let carries = (0..self.net.boxes.len()).any(|b| {
-            self.alive("boxes", b) && self.doc("boxes", b)["pole"].as_str() == Some(id.as_str())
+            self.alive("boxes", b)
+                && self.fields("boxes", b, &["pole"])["pole"].as_str() == Some(id.as_str())
         });
         if carries {
             return false;
@@ -676,7 +678,7 @@ impl<'n> Editor<'n> {
         let Some(the_box) = self.parent_box(to) else {
             return false;
         };
-        let property = self.doc("properties", at).clone();
+        let property = self.doc("properties", at);
         let id = text(&property["id"]);
         let stamp = self.net.next_updated_at();
         for (sid, old) in writes::connected_ports(&property) {
@@ -686,7 +688,7 @@ impl<'n> Editor<'n> {
             }
         }
         let fiber = self.net.new_id();
-        let connection = writes::connection_doc(self.doc("splitters", to), port, fiber);
+        let connection = writes::connection_doc(&self.doc("splitters", to), port, fiber);
         let (box_id, pole) = {
             let b = self.doc("boxes", the_box);
             (b["id"].clone(), b["pole"].clone())
@@ -713,7 +715,7 @@ impl<'n> Editor<'n> {
     }
 
     fn block(&mut self, at: usize, port: u64) -> bool {
-        if !writes::port_open(self.doc("splitters", at), port) {
+        if !writes::port_open(&self.doc("splitters", at), port) {
             return false;
         }
         let stamp = self.net.next_updated_at();
@@ -728,7 +730,8 @@ impl<'n> Editor<'n> {
         let types: Vec<(String, String, u64)> = self
             .net
             .splitter_types
-            .iter()
+            .to_vec()
+            .into_iter()
             .filter(|t| t["isDrop"] == json!(true) && doc_id(t).is_some())
             .map(|t| {
                 (
@@ -745,12 +748,13 @@ impl<'n> Editor<'n> {
             pole_doc["lng"].as_f64().unwrap_or_default(),
             pole_doc["lat"].as_f64().unwrap_or_default(),
         );
-        let box_type = self
-            .net
-            .boxes
-            .iter()
-            .find_map(|b| b["boxType"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| self.net.new_id());
+        let boxes = &self.net.boxes;
+        let box_type = (0..boxes.len()).find_map(|b| {
+            boxes.fields(b, &["boxType"])["boxType"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        let box_type = box_type.unwrap_or_else(|| self.net.new_id());
         let updated = self.net.next_updated_at();
         let stamp = Stamp {
             secs: 0,
@@ -823,7 +827,7 @@ impl<'n> Editor<'n> {
         self.push("ftth-clients", client);
         let id = self.net.new_id();
         let fiber = self.net.new_id();
-        let connection = writes::connection_doc(self.doc("splitters", s), port, fiber);
+        let connection = writes::connection_doc(&self.doc("splitters", s), port, fiber);
         let property = writes::property_doc(NewProperty {
             id: &id,
             project: &project,
@@ -837,7 +841,7 @@ impl<'n> Editor<'n> {
             stamp: &stamp,
         });
         let at = self.push("properties", property);
-        self.holders().insert(client_id, at);
+        self.holders().set(&client_id, at);
         writes::hold_port(self.doc_mut("splitters", s), port, &id, &stamp);
         self.touched.insert(("splitters", s));
         self.summary.properties_created += 1;
@@ -849,8 +853,8 @@ impl<'n> Editor<'n> {
     fn next_code(&mut self) -> String {
         let net = &*self.net;
         let last = self.last_code.get_or_insert_with(|| {
-            net.ftth_clients
-                .iter()
+            (0..net.ftth_clients.len())
+                .map(|i| net.ftth_clients.fields(i, &["code"]))
                 .filter_map(|c| {
                     c["code"]
                         .as_str()?
@@ -886,8 +890,8 @@ impl<'n> Editor<'n> {
             {
                 continue;
             }
-            let open: Vec<u64> = (1..=writes::port_count(splitter))
-                .filter(|p| writes::port_open(splitter, *p))
+            let open: Vec<u64> = (1..=writes::port_count(&splitter))
+                .filter(|p| writes::port_open(&splitter, *p))
                 .collect();
             if open.is_empty() || self.parent_box(s).is_none() {
                 continue;
@@ -940,7 +944,7 @@ impl<'n> Editor<'n> {
             let Some(b) = self.pick("boxes") else {
                 return false;
             };
-            let id = text(&self.doc("boxes", b)["id"]);
+            let id = text(&self.fields("boxes", b, &["id"])["id"]);
             let served = self
                 .box_properties
                 .as_ref()
@@ -949,7 +953,8 @@ impl<'n> Editor<'n> {
                     ps.iter()
                         .filter(|p| {
                             self.alive("properties", **p)
-                                && self.doc("properties", **p)["box"].as_str() == Some(id.as_str())
+                                && self.fields("properties", **p, &["box"])["box"].as_str()
+                                    == Some(id.as_str())
                         })
                         .count()
                 });

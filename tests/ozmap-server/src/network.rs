@@ -1,8 +1,9 @@
-//! The served data: one vector of JSON documents per OZmap route.
+//! The served data: one collection of JSON documents per OZmap route.
 
 use serde_json::Value;
 
 use crate::clock;
+use crate::collection::Collection;
 use crate::rng::mix;
 
 /// Every read route the server answers, in the order a full listing uses.
@@ -19,25 +20,26 @@ pub const ROUTES: [&str; 8] = [
 
 /// An OZmap network as the API serves it: each collection holds the documents of
 /// one route, in insertion order (the server's default order), exactly as they are
-/// answered (`id`, `_id`, `createdAt`, ... included).
+/// answered (`id`, `_id`, `createdAt`, ... included). A [`Collection`] reads like
+/// a `Vec<Value>` and keeps its documents as JSON text.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
     /// `GET /api/v2/projects`.
-    pub projects: Vec<Value>,
+    pub projects: Collection,
     /// `GET /api/v2/poles` (no `project` field: poles are shared by every project).
-    pub poles: Vec<Value>,
+    pub poles: Collection,
     /// `GET /api/v2/boxes`.
-    pub boxes: Vec<Value>,
+    pub boxes: Collection,
     /// `GET /api/v2/splitters`.
-    pub splitters: Vec<Value>,
+    pub splitters: Collection,
     /// `GET /api/v2/splitter-types`.
-    pub splitter_types: Vec<Value>,
+    pub splitter_types: Collection,
     /// `GET /api/v2/ftth-clients` (no `project` field).
-    pub ftth_clients: Vec<Value>,
+    pub ftth_clients: Collection,
     /// `GET /api/v2/properties`.
-    pub properties: Vec<Value>,
+    pub properties: Collection,
     /// `GET /api/v2/cables` (served so tests can prove nobody asks for them).
-    pub cables: Vec<Value>,
+    pub cables: Collection,
     next_seq: u64,
     id_salt: u32,
     /// The last `updatedAt` handed out by [`Network::next_updated_at`], in ms.
@@ -56,7 +58,8 @@ impl Network {
     /// The documents of `route` ("projects", "poles", "boxes", "splitters",
     /// "ftth-clients", "properties", "cables", "splitter-types"); an unknown route
     /// is empty.
-    pub fn collection(&self, route: &str) -> &[Value] {
+    pub fn collection(&self, route: &str) -> &Collection {
+        static EMPTY: Collection = Collection::new();
         match route {
             "projects" => &self.projects,
             "poles" => &self.poles,
@@ -66,13 +69,13 @@ impl Network {
             "ftth-clients" => &self.ftth_clients,
             "properties" => &self.properties,
             "cables" => &self.cables,
-            _ => &[],
+            _ => &EMPTY,
         }
     }
 
     /// The documents of `route`, to change. Panics on an unknown route, which is
     /// a bug in the calling test.
-    pub fn collection_mut(&mut self, route: &str) -> &mut Vec<Value> {
+    pub fn collection_mut(&mut self, route: &str) -> &mut Collection {
         match route {
             "projects" => &mut self.projects,
             "poles" => &mut self.poles,
@@ -88,16 +91,24 @@ impl Network {
 
     /// The document of `route` whose `id` (or `_id`) is `id`, by a linear scan.
     pub fn find(&self, route: &str, id: &str) -> Option<&Value> {
-        self.collection(route)
-            .iter()
-            .find(|d| doc_id(d) == Some(id))
+        let c = self.collection(route);
+        c.get(c.position_of_id(id)?)
     }
 
     /// The document of `route` whose `id` (or `_id`) is `id`, to change.
     pub fn find_mut(&mut self, route: &str, id: &str) -> Option<&mut Value> {
-        self.collection_mut(route)
-            .iter_mut()
-            .find(|d| doc_id(d) == Some(id))
+        let c = self.collection_mut(route);
+        let at = c.position_of_id(id)?;
+        c.get_mut(at)
+    }
+
+    /// Writes back the documents changed through `&mut` and drops the
+    /// parsed copies reads made ([`Collection::compact`] on every route); the
+    /// server does it after every change.
+    pub fn compact(&mut self) {
+        for route in ROUTES {
+            self.collection_mut(route).compact();
+        }
     }
 
     /// How many documents all routes hold together.
@@ -113,19 +124,17 @@ impl Network {
 
     /// A fresh `updatedAt` (ISO 8601, milliseconds) for a change made now:
     /// strictly later than every stamp this network handed out before and than
-    /// every `updatedAt` it held when it first stamped, so a client reading
+    /// every `updatedAt` it holds (changes made through `&mut` count once
+    /// compacted, as the server does after each change), so a client reading
     /// `updatedAt > last seen` never misses a change. It is the wall clock,
     /// except that changes faster than one a millisecond run a little ahead.
     pub fn next_updated_at(&mut self) -> String {
-        if self.last_stamp_ms == 0 {
-            self.last_stamp_ms = ROUTES
-                .iter()
-                .flat_map(|r| self.collection(r).iter())
-                .filter_map(|d| d.get("updatedAt").and_then(Value::as_str))
-                .filter_map(clock::parse_iso8601)
-                .max()
-                .unwrap_or(0);
-        }
+        let latest = ROUTES
+            .iter()
+            .map(|r| self.collection(r).latest_updated_ms())
+            .max()
+            .unwrap_or(0);
+        self.last_stamp_ms = self.last_stamp_ms.max(latest);
         self.last_stamp_ms = clock::now_ms().max(self.last_stamp_ms + 1);
         clock::iso8601(self.last_stamp_ms)
     }

@@ -330,18 +330,61 @@ pub(crate) fn parse_sort(v: &Value) -> Result<Vec<SortKey>, String> {
         .collect()
 }
 
+/// The top-level fields a document must show for `paths` to be looked up
+/// in it (`id` brings `_id` along, and the other way round).
+fn top_fields<'a>(paths: impl Iterator<Item = &'a [String]>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for path in paths {
+        let Some(first) = path.first() else { continue };
+        let alias = match first.as_str() {
+            "id" => Some("_id"),
+            "_id" => Some("id"),
+            _ => None,
+        };
+        for name in std::iter::once(first.as_str()).chain(alias) {
+            if !out.iter().any(|o| o == name) {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The top-level fields a filter reads.
+pub(crate) fn filter_fields(f: &Filter) -> Vec<String> {
+    fn paths<'a>(f: &'a Filter, out: &mut Vec<&'a [String]>) {
+        match f {
+            Filter::All(parts) | Filter::Any(parts) => parts.iter().for_each(|p| paths(p, out)),
+            Filter::Cond { path, .. } => out.push(path),
+        }
+    }
+    let mut all = Vec::new();
+    paths(f, &mut all);
+    top_fields(all.into_iter())
+}
+
+/// The top-level fields a sort reads.
+pub(crate) fn sort_fields(keys: &[SortKey]) -> Vec<String> {
+    top_fields(keys.iter().map(|k| k.path.as_slice()))
+}
+
+/// The top-level fields a lookup of `path` reads.
+pub(crate) fn path_fields(path: &[String]) -> Vec<String> {
+    top_fields(std::iter::once(path))
+}
+
 /// The values a document sorts by, extracted once so a big sort does not walk
 /// every document's paths on each comparison.
-pub(crate) fn sort_values<'a>(doc: &'a Value, keys: &[SortKey]) -> Vec<Option<&'a Value>> {
+pub(crate) fn sort_values(doc: &Value, keys: &[SortKey]) -> Vec<Option<Value>> {
     keys.iter()
-        .map(|k| lookup(doc, &k.path).into_iter().next())
+        .map(|k| lookup(doc, &k.path).into_iter().next().cloned())
         .collect()
 }
 
 /// Compares two documents' [`sort_values`]; missing values sort first, like MongoDB.
 pub(crate) fn compare_values(
-    a: &[Option<&Value>],
-    b: &[Option<&Value>],
+    a: &[Option<Value>],
+    b: &[Option<Value>],
     keys: &[SortKey],
 ) -> Ordering {
     for ((va, vb), key) in a.iter().zip(b).zip(keys) {

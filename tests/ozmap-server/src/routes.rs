@@ -1,6 +1,6 @@
 //! Routing, authentication and the read routes.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::http::Answer;
 use crate::network::{Network, ROUTES};
@@ -259,28 +259,42 @@ impl Shape {
         }
     }
 
-    fn render(&self, shared: &Shared, net: &Network, doc: &Value) -> Value {
-        let mut out = if self.select.is_empty() {
-            doc.clone()
+    /// Writes document `at` of `route`, shaped, as JSON onto `out`: its
+    /// stored text as it is when nothing is to be selected or populated.
+    fn render(&self, shared: &Shared, net: &Network, route: &str, at: usize, out: &mut String) {
+        let docs = net.collection(route);
+        if self.select.is_empty() && self.populate.is_empty() {
+            out.push_str(&docs.json(at));
+            return;
+        }
+        let mut doc = if self.select.is_empty() {
+            docs.owned(at)
         } else {
-            query::select(doc, &self.select)
+            let mut fields: Vec<&str> = vec!["id"];
+            for f in &self.select {
+                let top = f.split('.').next().unwrap_or_default();
+                if !fields.contains(&top) {
+                    fields.push(top);
+                }
+            }
+            query::select(&docs.fields(at, &fields), &self.select)
         };
         for field in &self.populate {
-            let Some(route) = query::populate_route(field) else {
+            let Some(target) = query::populate_route(field) else {
                 continue;
             };
-            let Some(slot) = out.as_object_mut().and_then(|o| o.get_mut(field)) else {
+            let Some(slot) = doc.as_object_mut().and_then(|o| o.get_mut(field)) else {
                 continue;
             };
             let found = slot
                 .as_str()
-                .and_then(|id| shared.store.get(net, route, id))
-                .cloned();
+                .and_then(|id| shared.store.position_of(net, target, id))
+                .map(|i| net.collection(target).owned(i));
             if let Some(found) = found {
                 *slot = found;
             }
         }
-        out
+        out.push_str(&doc.to_string());
     }
 }
 
@@ -317,7 +331,7 @@ fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
         None => (page - 1).saturating_mul(limit),
     };
     let shape = Shape::from(&params, Some(&q));
-    let (total, rows) = shared.store.read(|net| {
+    let (total, count, rows) = shared.store.read(|net| {
         let selection = shared.store.select(
             net,
             route,
@@ -330,36 +344,44 @@ fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
                 key: key.clone(),
             }),
         );
-        let docs = net.collection(route);
         let total = selection.len();
-        let rows: Vec<Value> = (start.min(total)..start.saturating_add(limit).min(total))
-            .map(|i| shape.render(shared, net, &docs[selection.position(i)]))
-            .collect();
-        (total, rows)
+        let mut rows = String::new();
+        let range = start.min(total)..start.saturating_add(limit).min(total);
+        let count = range.len();
+        for (n, i) in range.enumerate() {
+            if n > 0 {
+                rows.push(',');
+            }
+            shape.render(shared, net, route, selection.position(i), &mut rows);
+        }
+        (total, count, rows)
     });
-    let count = rows.len();
-    let mut body = Map::new();
-    body.insert("total".into(), json!(total));
-    body.insert("count".into(), json!(count));
-    body.insert("start".into(), json!(start));
-    body.insert("limit".into(), json!(limit));
-    body.insert("rows".into(), Value::Array(rows));
+    let mut body = format!(
+        r#"{{"total":{total},"count":{count},"start":{start},"limit":{limit},"rows":[{rows}]"#
+    );
     if !shared.config.legacy_pagination {
         let has_next = start + count < total;
-        body.insert("hasNextPage".into(), json!(has_next));
         let next =
             has_next.then(|| format!("/api/v2/{route}?{}", params.next_page(start + count, limit)));
-        body.insert("nextUrl".into(), json!(next));
+        body.push_str(&format!(
+            r#","hasNextPage":{has_next},"nextUrl":{}"#,
+            json!(next)
+        ));
     }
-    Answer::json(200, Value::Object(body))
+    body.push('}');
+    Answer::json_text(200, body)
 }
 
 fn one(shared: &Shared, route: &str, id: &str, req: &RecordedRequest) -> Answer {
     let shape = Shape::from(&Params::parse(&req.query), None);
     shared
         .store
-        .read(|net| match shared.store.get(net, route, id) {
-            Some(doc) => Answer::json(200, shape.render(shared, net, doc)),
+        .read(|net| match shared.store.position_of(net, route, id) {
+            Some(at) => {
+                let mut body = String::new();
+                shape.render(shared, net, route, at, &mut body);
+                Answer::json_text(200, body)
+            }
             None => Answer::error(404, format!("{route}/{id} not found")),
         })
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde_json::Value;
 
+use crate::collection::IdIndex;
 use crate::network::Network;
 use crate::query::{self, Filter, SortKey};
 
@@ -30,7 +31,7 @@ type EqualityIndex = HashMap<String, Vec<u32>>;
 struct Cache {
     /// (route, filter, sort) to the matching positions.
     queries: HashMap<(String, String, String), Arc<Vec<u32>>>,
-    ids: HashMap<String, Arc<HashMap<String, u32>>>,
+    ids: HashMap<String, Arc<IdIndex>>,
     /// (route, dotted path) to its index.
     equals: HashMap<(String, String), Arc<EqualityIndex>>,
     equality_scans: HashMap<(String, String), usize>,
@@ -76,7 +77,8 @@ pub(crate) struct Keyed<'a, T: ?Sized> {
 }
 
 impl Store {
-    pub(crate) fn new(network: Network) -> Self {
+    pub(crate) fn new(mut network: Network) -> Self {
+        network.compact();
         Store {
             network: RwLock::new(network),
             cache: Mutex::new(Cache::default()),
@@ -93,8 +95,10 @@ impl Store {
     /// Runs `f` over the network to change it, then forgets every cached answer.
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Network) -> R) -> R {
         let mut net = self.network.write().unwrap_or_else(PoisonError::into_inner);
-        let out = f(&mut net);
+        // Stale once `f` ran: dropped first, so it has their memory.
         *self.cache() = Cache::default();
+        let out = f(&mut net);
+        net.compact();
         out
     }
 
@@ -108,6 +112,7 @@ impl Store {
     ) -> Result<T, E> {
         let mut net = self.network.write().unwrap_or_else(PoisonError::into_inner);
         let out = f(&mut net);
+        net.compact();
         if out.is_ok() {
             self.cache().forget(routes);
         }
@@ -139,22 +144,45 @@ impl Store {
         if let Some(hit) = self.cache().queries.get(&key) {
             return Selection::Some(hit.clone());
         }
-        let mut positions: Vec<u32> = match &filter {
-            None => (0..docs.len() as u32).collect(),
-            Some(f) => match query::single_equality(f.value)
-                .and_then(|(path, value)| Some((self.equality_index(net, route, path)?, value)))
-            {
-                Some((index, value)) => index.get(value).cloned().unwrap_or_default(),
-                None => (0..docs.len() as u32)
-                    .filter(|&i| query::matches(f.value, &docs[i as usize]))
-                    .collect(),
-            },
+        // Only the fields the filter and the sort read are parsed.
+        let mut wanted = filter
+            .as_ref()
+            .map(|f| query::filter_fields(f.value))
+            .unwrap_or_default();
+        for k in sort
+            .as_ref()
+            .map(|s| query::sort_fields(s.value))
+            .unwrap_or_default()
+        {
+            if !wanted.contains(&k) {
+                wanted.push(k);
+            }
+        }
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let indexed = filter.as_ref().and_then(|f| {
+            let (path, value) = query::single_equality(f.value)?;
+            let index = self.equality_index(net, route, path)?;
+            Some(index.get(value).cloned().unwrap_or_default())
+        });
+        let candidates: Box<dyn Iterator<Item = u32>> = match indexed {
+            Some(found) => Box::new(found.into_iter()),
+            None => Box::new(0..docs.len() as u32),
         };
+        let mut positions: Vec<u32> = Vec::new();
+        let mut keyed: Vec<(Vec<Option<Value>>, u32)> = Vec::new();
+        for i in candidates {
+            let doc = docs.fields(i as usize, &wanted);
+            if let Some(f) = &filter
+                && !query::matches(f.value, &doc)
+            {
+                continue;
+            }
+            match &sort {
+                Some(s) => keyed.push((query::sort_values(&doc, s.value), i)),
+                None => positions.push(i),
+            }
+        }
         if let Some(s) = &sort {
-            let mut keyed: Vec<(Vec<Option<&Value>>, u32)> = positions
-                .iter()
-                .map(|&i| (query::sort_values(&docs[i as usize], s.value), i))
-                .collect();
             keyed.sort_by(|a, b| query::compare_values(&a.0, &b.0, s.value));
             positions = keyed.into_iter().map(|(_, i)| i).collect();
         }
@@ -170,24 +198,12 @@ impl Store {
     /// Where the document with this `id` (or `_id`) sits in `route`.
     pub(crate) fn position_of(&self, net: &Network, route: &str, id: &str) -> Option<usize> {
         if let Some(index) = self.cache().ids.get(route) {
-            return index.get(id).map(|&i| i as usize);
+            return index.get(id);
         }
-        let mut index = HashMap::new();
-        for (i, doc) in net.collection(route).iter().enumerate() {
-            for key in ["id", "_id"] {
-                if let Some(v) = doc.get(key).and_then(Value::as_str) {
-                    index.entry(v.to_owned()).or_insert(i as u32);
-                }
-            }
-        }
-        let found = index.get(id).map(|&i| i as usize);
+        let index = net.collection(route).id_index();
+        let found = index.get(id);
         self.cache().ids.insert(route.to_owned(), Arc::new(index));
         found
-    }
-
-    /// The document of `route` with this id.
-    pub(crate) fn get<'n>(&self, net: &'n Network, route: &str, id: &str) -> Option<&'n Value> {
-        net.collection(route).get(self.position_of(net, route, id)?)
     }
 
     /// The index of `path`'s string values in `route`, once lookups by that
@@ -211,9 +227,13 @@ impl Store {
             }
         }
         let mut index = EqualityIndex::new();
-        for (i, doc) in net.collection(route).iter().enumerate() {
+        let fields = query::path_fields(path);
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let docs = net.collection(route);
+        for i in 0..docs.len() {
+            let doc = docs.fields(i, &fields);
             let i = i as u32;
-            for v in query::lookup(doc, path) {
+            for v in query::lookup(&doc, path) {
                 let strings: Vec<&str> = match v {
                     Value::String(s) => vec![s],
                     Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),

@@ -142,10 +142,12 @@ pub(crate) fn build_property(
             let code = client.get("code").cloned().unwrap_or(Value::Null);
             let holder = net
                 .properties
-                .iter()
-                .find(|p| p["client"].as_str() == Some(cid));
+                .position_where(&["client", "id", "_id"], |p| {
+                    p["client"].as_str() == Some(cid)
+                })
+                .map(|at| net.properties.fields(at, &["id", "_id"]));
             if let (Some(holder), false) = (holder, force) {
-                let other = doc_id(holder).unwrap_or_default();
+                let other = doc_id(&holder).unwrap_or_default();
                 return Err(Answer::error(
                     409,
                     format!("ftth client {cid} is already in property {other}"),
@@ -350,17 +352,24 @@ fn check_port(
             format!("port {port} of splitter {sid} is blocked"),
         ));
     }
-    let taken_by = net.properties.iter().find(|p| {
-        p["connections"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["id"].as_str() == Some(sid) && c["port"].as_u64() == Some(port))
+    let taken_by = net
+        .properties
+        .position_where(&["connections", "id", "_id"], |p| {
+            p["connections"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["id"].as_str() == Some(sid) && c["port"].as_u64() == Some(port))
+            })
         })
-    });
-    let occupant = taken_by.and_then(doc_id).map(str::to_owned).or_else(|| {
-        splitter["connectables"]["output"][index]
-            .as_str()
-            .map(str::to_owned)
-    });
+        .map(|at| net.properties.fields(at, &["id", "_id"]));
+    let occupant = taken_by
+        .as_ref()
+        .and_then(doc_id)
+        .map(str::to_owned)
+        .or_else(|| {
+            splitter["connectables"]["output"][index]
+                .as_str()
+                .map(str::to_owned)
+        });
     if let Some(other) = occupant {
         return Err(Answer::error(
             409,
@@ -502,8 +511,7 @@ pub(crate) fn delete_property(shared: &Shared, id: &str) -> Answer {
         .write_if_ok(&["properties", "splitters"], |net| {
             let at = net
                 .properties
-                .iter()
-                .position(|p| doc_id(p) == Some(id))
+                .position_of_id(id)
                 .ok_or_else(|| Answer::error(404, format!("properties/{id} not found")))?;
             let gone = net.properties.remove(at);
             let stamp = net.next_updated_at();
@@ -591,14 +599,14 @@ pub(crate) fn delete_client(shared: &Shared, id: &str) -> Answer {
         .write_if_ok(&["ftth-clients", "properties"], |net| {
             let at = net
                 .ftth_clients
-                .iter()
-                .position(|c| doc_id(c) == Some(id))
+                .position_of_id(id)
                 .ok_or_else(|| Answer::error(404, format!("ftth-clients/{id} not found")))?;
             net.ftth_clients.remove(at);
             let stamp = net.next_updated_at();
-            for p in net.properties.iter_mut() {
-                if p["client"].as_str() == Some(id) {
-                    leave_property(p, &stamp);
+            let properties = &mut net.properties;
+            for at in 0..properties.len() {
+                if properties.fields(at, &["client"])["client"].as_str() == Some(id) {
+                    properties.update(at, |p| leave_property(p, &stamp));
                 }
             }
             Ok(Answer::no_content())
@@ -633,12 +641,17 @@ pub(crate) fn batch_update_clients(shared: &Shared, body: &str) -> Answer {
     let result: Result<Answer, Answer> = shared.store.write_if_ok(&["ftth-clients"], |net| {
         let stamp = net.next_updated_at();
         let mut n = 0;
-        for c in net.ftth_clients.iter_mut() {
-            if query::matches(&filter, c) {
-                for (k, v) in &update {
-                    c[k] = v.clone();
-                }
-                c["updatedAt"] = json!(stamp);
+        let fields = query::filter_fields(&filter);
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let clients = &mut net.ftth_clients;
+        for at in 0..clients.len() {
+            if query::matches(&filter, &clients.fields(at, &fields)) {
+                clients.update(at, |c| {
+                    for (k, v) in &update {
+                        c[k] = v.clone();
+                    }
+                    c["updatedAt"] = json!(stamp);
+                });
                 n += 1;
             }
         }

@@ -1,0 +1,695 @@
+//! The documents of one route, kept as their JSON text: a million elements
+//! fit in well under a gigabyte (as `serde_json::Value`s they took about five),
+//! and serving a page mostly copies bytes.
+//!
+//! [`Collection`] reads like a `Vec<Value>`: indexing, `iter`, `iter_mut`,
+//! `push`, `remove`, `retain`, ... A document read or changed through those is
+//! parsed once and kept parsed until [`Collection::compact`] (which the server
+//! calls after every change, [`TestServer::with_network`] included) writes
+//! changed ones back as text and drops the parsed copies.
+//!
+//! [`TestServer::with_network`]: crate::TestServer::with_network
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Index, IndexMut, RangeBounds};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Map, Value};
+
+/// One document: its JSON text, and its parsed form once something asked for it.
+struct Record {
+    /// The document as JSON; stale while `changed`.
+    json: Box<str>,
+    parsed: OnceLock<Box<Value>>,
+    /// Changed through `&mut` since it was last written as text.
+    changed: bool,
+}
+
+impl Record {
+    fn new(doc: &Value) -> Record {
+        Record {
+            json: text(doc),
+            parsed: OnceLock::new(),
+            changed: false,
+        }
+    }
+
+    fn value(&self) -> &Value {
+        self.parsed.get_or_init(|| Box::new(parse(&self.json)))
+    }
+
+    fn value_mut(&mut self) -> &mut Value {
+        self.value();
+        self.changed = true;
+        self.parsed.get_mut().expect("just parsed")
+    }
+
+    /// The document, parsed anew or cloned from the parsed copy; nothing kept.
+    fn owned(&self) -> Value {
+        match self.parsed.get() {
+            Some(v) => (**v).clone(),
+            None => parse(&self.json),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self.parsed.into_inner() {
+            Some(v) => *v,
+            None => parse(&self.json),
+        }
+    }
+
+    fn compact(&mut self) {
+        if let Some(v) = self.parsed.take()
+            && self.changed
+        {
+            self.json = text(&v);
+        }
+        self.changed = false;
+    }
+}
+
+impl Clone for Record {
+    fn clone(&self) -> Self {
+        Record {
+            json: self.json.clone(),
+            parsed: self.parsed.clone(),
+            changed: self.changed,
+        }
+    }
+}
+
+fn text(doc: &Value) -> Box<str> {
+    serde_json::to_string(doc)
+        .expect("a JSON value serialises")
+        .into_boxed_str()
+}
+
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).expect("a collection holds valid JSON")
+}
+
+/// The documents of one OZmap route, in order, stored as JSON text (see the
+/// module docs). Reads like a `Vec<serde_json::Value>`.
+pub struct Collection {
+    records: Vec<Record>,
+    /// Some record may hold a parsed copy (set by `&self` reads too).
+    parsed_some: AtomicBool,
+    /// The latest `updatedAt` (ms) of a document written as text here.
+    latest_ms: i64,
+}
+
+impl Default for Collection {
+    fn default() -> Self {
+        Collection::new()
+    }
+}
+
+impl Clone for Collection {
+    fn clone(&self) -> Self {
+        Collection {
+            records: self.records.clone(),
+            parsed_some: AtomicBool::new(self.parsed_some.load(Ordering::Relaxed)),
+            latest_ms: self.latest_ms,
+        }
+    }
+}
+
+impl Collection {
+    /// An empty collection.
+    pub const fn new() -> Self {
+        Collection {
+            records: Vec::new(),
+            parsed_some: AtomicBool::new(false),
+            latest_ms: 0,
+        }
+    }
+
+    /// How many documents it holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn mark(&self) {
+        self.parsed_some.store(true, Ordering::Relaxed);
+    }
+
+    /// The document at `index`.
+    pub fn get(&self, index: usize) -> Option<&Value> {
+        let record = self.records.get(index)?;
+        self.mark();
+        Some(record.value())
+    }
+
+    /// The document at `index`, to change.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Value> {
+        self.mark();
+        Some(self.records.get_mut(index)?.value_mut())
+    }
+
+    /// The first document.
+    pub fn first(&self) -> Option<&Value> {
+        self.get(0)
+    }
+
+    /// The last document.
+    pub fn last(&self) -> Option<&Value> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    /// The documents in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + '_ {
+        if !self.records.is_empty() {
+            self.mark();
+        }
+        self.records.iter().map(Record::value)
+    }
+
+    /// The documents in order, to change.
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator + '_ {
+        if !self.records.is_empty() {
+            self.mark();
+        }
+        self.records.iter_mut().map(Record::value_mut)
+    }
+
+    /// Notes a document's `updatedAt` as it is written as text.
+    fn note(&mut self, doc: &Value) {
+        if let Some(ms) = doc
+            .get("updatedAt")
+            .and_then(Value::as_str)
+            .and_then(crate::clock::parse_iso8601)
+        {
+            self.latest_ms = self.latest_ms.max(ms);
+        }
+    }
+
+    fn record(&mut self, doc: &Value) -> Record {
+        self.note(doc);
+        Record::new(doc)
+    }
+
+    /// Appends a document.
+    pub fn push(&mut self, doc: Value) {
+        let r = self.record(&doc);
+        self.records.push(r);
+    }
+
+    /// Inserts a document at `index` (as `Vec::insert`).
+    pub fn insert(&mut self, index: usize, doc: Value) {
+        let r = self.record(&doc);
+        self.records.insert(index, r);
+    }
+
+    /// Removes and answers the document at `index` (as `Vec::remove`).
+    pub fn remove(&mut self, index: usize) -> Value {
+        self.records.remove(index).into_value()
+    }
+
+    /// Removes and answers the document at `index`, the last one taking its
+    /// place (as `Vec::swap_remove`).
+    pub fn swap_remove(&mut self, index: usize) -> Value {
+        self.records.swap_remove(index).into_value()
+    }
+
+    /// Removes and answers the last document.
+    pub fn pop(&mut self) -> Option<Value> {
+        self.records.pop().map(Record::into_value)
+    }
+
+    /// Keeps the documents for which `keep` answers true, in order; the
+    /// others are not kept parsed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Value) -> bool) {
+        self.records.retain(|r| match r.parsed.get() {
+            Some(v) => keep(v),
+            None => keep(&parse(&r.json)),
+        });
+    }
+
+    /// Keeps the documents for which `keep` answers true, letting it change them.
+    pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut Value) -> bool) {
+        self.mark();
+        self.records.retain_mut(|r| keep(r.value_mut()));
+    }
+
+    /// Keeps the first `len` documents.
+    pub fn truncate(&mut self, len: usize) {
+        self.records.truncate(len);
+    }
+
+    /// Removes every document.
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
+
+    /// Removes the documents in `range` and answers them.
+    pub fn drain<R: RangeBounds<usize>>(&mut self, range: R) -> std::vec::IntoIter<Value> {
+        self.records
+            .drain(range)
+            .map(Record::into_value)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    /// Every document, parsed, as a vector.
+    pub fn to_vec(&self) -> Vec<Value> {
+        self.records.iter().map(Record::owned).collect()
+    }
+
+    /// Writes the documents changed through `&mut` back as JSON text and
+    /// drops every parsed copy: what keeps a big network small. The server
+    /// does it after every change.
+    pub fn compact(&mut self) {
+        if self.parsed_some.swap(false, Ordering::Relaxed) {
+            let mut latest = self.latest_ms;
+            for r in &mut self.records {
+                if r.changed
+                    && let Some(ms) = r
+                        .parsed
+                        .get()
+                        .and_then(|v| v.get("updatedAt"))
+                        .and_then(Value::as_str)
+                        .and_then(crate::clock::parse_iso8601)
+                {
+                    latest = latest.max(ms);
+                }
+                r.compact();
+            }
+            self.latest_ms = latest;
+        }
+    }
+
+    /// The latest `updatedAt` (ms since the epoch) among the documents
+    /// written as text here, those since removed included: changes made
+    /// through `&mut` count once compacted.
+    pub(crate) fn latest_updated_ms(&self) -> i64 {
+        self.latest_ms
+    }
+
+    /// Keeps the documents at the positions `keep` answers true for, parsing none.
+    pub(crate) fn retain_positions(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut at = 0;
+        self.records.retain(|_| {
+            at += 1;
+            keep(at - 1)
+        });
+    }
+
+    /// Every document's position by its `id` (and `_id`, where it differs).
+    pub(crate) fn id_index(&self) -> IdIndex {
+        let mut index = IdIndex::default();
+        for i in 0..self.len() {
+            let doc = self.fields(i, &["id", "_id"]);
+            for key in ["id", "_id"] {
+                if let Some(v) = doc.get(key).and_then(Value::as_str) {
+                    index.insert(v, i);
+                }
+            }
+        }
+        index
+    }
+
+    // ---- what the server uses, without keeping parsed copies ----
+
+    /// The document at `index` as JSON text.
+    pub(crate) fn json(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        let r = &self.records[index];
+        match r.parsed.get() {
+            Some(v) if r.changed => text(v).into_string().into(),
+            _ => (&*r.json).into(),
+        }
+    }
+
+    /// The document at `index`, parsed for the caller alone.
+    pub(crate) fn owned(&self, index: usize) -> Value {
+        self.records[index].owned()
+    }
+
+    /// The top-level fields `keys` of the document at `index` (those it has),
+    /// as an object: what a filter, a sort or a `select` needs, without
+    /// parsing the rest.
+    pub(crate) fn fields(&self, index: usize, keys: &[&str]) -> Value {
+        let r = &self.records[index];
+        if let Some(v) = r.parsed.get() {
+            let mut out = Map::new();
+            for k in keys {
+                if let Some(x) = v.get(*k) {
+                    out.insert((*k).to_owned(), x.clone());
+                }
+            }
+            return Value::Object(out);
+        }
+        Value::Object(pick(&r.json, keys))
+    }
+
+    /// Replaces the document at `index`, written as text at once.
+    pub(crate) fn set(&mut self, index: usize, doc: Value) {
+        self.records[index] = self.record(&doc);
+    }
+
+    /// Changes the document at `index` through `f`, written back as text at once.
+    pub(crate) fn update<R>(&mut self, index: usize, f: impl FnOnce(&mut Value) -> R) -> R {
+        let mut doc = self.owned(index);
+        let out = f(&mut doc);
+        self.set(index, doc);
+        out
+    }
+
+    /// The position of the first document whose fields `keys` pass `test`.
+    pub(crate) fn position_where(
+        &self,
+        keys: &[&str],
+        mut test: impl FnMut(&Value) -> bool,
+    ) -> Option<usize> {
+        (0..self.len()).find(|&i| test(&self.fields(i, keys)))
+    }
+
+    /// The position of the document whose `id` (or `_id`) is `id`.
+    pub(crate) fn position_of_id(&self, id: &str) -> Option<usize> {
+        self.position_where(&["id", "_id"], |d| crate::network::doc_id(d) == Some(id))
+    }
+}
+
+/// Positions by id: 24-hex ObjectIds as numbers (a fraction of the memory of
+/// strings, for a million of them), other ids as strings. The first
+/// position given for an id stays.
+#[derive(Default)]
+pub(crate) struct IdIndex {
+    hex: HashMap<u128, u32>,
+    other: HashMap<String, u32>,
+}
+
+impl IdIndex {
+    fn hex(id: &str) -> Option<u128> {
+        (id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u128::from_str_radix(id, 16).ok())
+            .flatten()
+    }
+
+    pub(crate) fn insert(&mut self, id: &str, at: usize) {
+        match IdIndex::hex(id) {
+            Some(k) => self.hex.entry(k).or_insert(at as u32),
+            None => self.other.entry(id.to_owned()).or_insert(at as u32),
+        };
+    }
+
+    /// Points `id` at `at`, whatever it pointed at.
+    pub(crate) fn set(&mut self, id: &str, at: usize) {
+        match IdIndex::hex(id) {
+            Some(k) => self.hex.insert(k, at as u32),
+            None => self.other.insert(id.to_owned(), at as u32),
+        };
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<usize> {
+        match IdIndex::hex(id) {
+            Some(k) => self.hex.remove(&k),
+            None => self.other.remove(id),
+        }
+        .map(|at| at as usize)
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<usize> {
+        match IdIndex::hex(id) {
+            Some(k) => self.hex.get(&k),
+            None => self.other.get(id),
+        }
+        .map(|&at| at as usize)
+    }
+}
+
+/// The top-level `keys` of the JSON object `json`, parsing only their values
+/// and stopping once all are found: the other values are skipped over by a
+/// scan of their brackets and strings.
+fn pick(json: &str, keys: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let b = json.as_bytes();
+    let mut i = skip_space(b, 0);
+    if keys.is_empty() || b.get(i) != Some(&b'{') {
+        return out;
+    }
+    i += 1;
+    loop {
+        i = skip_space(b, i);
+        match b.get(i) {
+            None | Some(b'}') => return out,
+            Some(b',') => {
+                i += 1;
+                continue;
+            }
+            Some(b'"') => {}
+            Some(_) => return out,
+        }
+        let key_end = skip_string(b, i);
+        let raw = &json[i + 1..key_end.saturating_sub(1).max(i + 1)];
+        let key: std::borrow::Cow<'_, str> = if raw.contains('\\') {
+            serde_json::from_str::<String>(&json[i..key_end]).map_or(raw.into(), Into::into)
+        } else {
+            raw.into()
+        };
+        i = skip_space(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return out;
+        }
+        i = skip_space(b, i + 1);
+        let value_end = skip_value(b, i);
+        if let Some(wanted) = keys.iter().find(|k| **k == key)
+            && !out.contains_key(*wanted)
+        {
+            let value = serde_json::from_str(&json[i..value_end]).unwrap_or(Value::Null);
+            out.insert((*wanted).to_owned(), value);
+            if out.len() == keys.len() {
+                return out;
+            }
+        }
+        i = value_end;
+    }
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the string opening at `i` (on its `"`).
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while let Some(c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// Past the value starting at `i`.
+fn skip_value(b: &[u8], mut i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => skip_string(b, i),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            while let Some(c) = b.get(i) {
+                match c {
+                    b'"' => {
+                        i = skip_string(b, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            b.len()
+        }
+        _ => {
+            while b
+                .get(i)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+impl Index<usize> for Collection {
+    type Output = Value;
+
+    fn index(&self, index: usize) -> &Value {
+        self.get(index).unwrap_or_else(|| {
+            panic!(
+                "index out of bounds: the len is {} but the index is {index}",
+                self.len()
+            )
+        })
+    }
+}
+
+impl IndexMut<usize> for Collection {
+    fn index_mut(&mut self, index: usize) -> &mut Value {
+        let len = self.len();
+        self.get_mut(index).unwrap_or_else(|| {
+            panic!("index out of bounds: the len is {len} but the index is {index}")
+        })
+    }
+}
+
+impl PartialEq for Collection {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.records.iter().zip(&other.records).all(|(a, b)| {
+                match (a.parsed.get(), b.parsed.get()) {
+                    (None, None) => a.json == b.json || parse(&a.json) == parse(&b.json),
+                    _ => a.owned() == b.owned(),
+                }
+            })
+    }
+}
+
+impl PartialEq<[Value]> for Collection {
+    fn eq(&self, other: &[Value]) -> bool {
+        self.len() == other.len() && self.records.iter().zip(other).all(|(a, b)| a.owned() == *b)
+    }
+}
+
+impl PartialEq<Vec<Value>> for Collection {
+    fn eq(&self, other: &Vec<Value>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl fmt::Debug for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.records.iter().map(Record::owned))
+            .finish()
+    }
+}
+
+impl From<Vec<Value>> for Collection {
+    fn from(docs: Vec<Value>) -> Self {
+        docs.into_iter().collect()
+    }
+}
+
+impl FromIterator<Value> for Collection {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        let mut c = Collection::new();
+        c.extend(iter);
+        c
+    }
+}
+
+impl Extend<Value> for Collection {
+    fn extend<I: IntoIterator<Item = Value>>(&mut self, iter: I) {
+        for doc in iter {
+            self.push(doc);
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Collection {
+    type Item = &'a Value;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Value> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Collection {
+    type Item = &'a mut Value;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a mut Value> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter_mut())
+    }
+}
+
+impl IntoIterator for Collection {
+    type Item = Value;
+    type IntoIter = std::vec::IntoIter<Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.records
+            .into_iter()
+            .map(Record::into_value)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_and_changes_like_a_vector_and_compacts() {
+        let mut c: Collection = vec![json!({"id": "a", "n": 1}), json!({"id": "b", "n": 2})].into();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1]["n"], 2);
+        c[0]["n"] = json!(10);
+        assert_eq!(
+            c.json(0),
+            r#"{"id":"a","n":10}"#,
+            "a changed document reads as changed"
+        );
+        c.compact();
+        assert!(
+            c.records
+                .iter()
+                .all(|r| r.parsed.get().is_none() && !r.changed)
+        );
+        assert_eq!(&*c.records[0].json, r#"{"id":"a","n":10}"#);
+        c.push(json!({"id": "c"}));
+        c.retain(|d| d["id"] != "b");
+        assert_eq!(
+            c.iter().map(|d| d["id"].clone()).collect::<Vec<_>>(),
+            [json!("a"), json!("c")]
+        );
+        assert_eq!(c.remove(0)["n"], 10);
+        assert_eq!(c.position_of_id("c"), Some(0));
+        assert_eq!(c, vec![json!({"id": "c"})]);
+    }
+
+    #[test]
+    fn picks_top_level_fields_only() {
+        let json = r#"{"a": {"id": "inner", "x": ["}", "\"]"]}, "id": "x", "s": "q\"uote", "n": [1, 2], "z": null, "t": true}"#;
+        let got = pick(json, &["id", "n", "missing"]);
+        assert_eq!(Value::Object(got), json!({"id": "x", "n": [1, 2]}));
+        assert_eq!(
+            Value::Object(pick(json, &["s", "z"])),
+            json!({"s": "q\"uote", "z": null})
+        );
+        assert!(pick(json, &[]).is_empty());
+        assert_eq!(
+            Value::Object(pick(json, &["t", "a"])),
+            json!({"t": true, "a": {"id": "inner", "x": ["}", "\"]"]}})
+        );
+        assert_eq!(
+            Value::Object(pick(r#"{"k\u0065y": 1}"#, &["key"])),
+            json!({"key": 1})
+        );
+    }
+}
