@@ -1,5 +1,14 @@
-//! Sync throughput and memory, end to end: the OZmap test server with a
-//! generated network, and the real `mapsync sync` as a child process.
+//! Sync speed and memory, end to end, beside the floor: one generated
+//! network served by the OZmap test server, read by
+//!
+//! - the floor: a bare loop written here that fetches every page of the six
+//!   routes a sync reads (the same page size) and parses its JSON;
+//! - the real `mapsync sync` (a child process): a full sync, a re-sync with
+//!   nothing changed, and a re-sync after 1 % of the elements changed
+//!   (updated, created, deleted, properties moved, codes changed, ports
+//!   blocked: the test server's `mutate`);
+//! - the guest's logic built natively, against the same server with an
+//!   in-memory store, to hold the component's own work against.
 //!
 //! cargo bench -p mapsync --bench sync -- [ELEMENTS ...]   (default 10000 100000)
 //!
@@ -7,14 +16,34 @@
 //! (a user that may create databases; `.ci/postgres PID` starts a throwaway
 //! server) each size syncs into a fresh PostgreSQL database instead.
 //!
-//! Prints, per size: elements served, wall time, elements per second, and
-//! the child's peak resident memory. Figures, not assertions.
+//! Prints figures and each against its target; asserts nothing.
 
+// A benchmark's own bookkeeping: std's hash maps are fine here.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
+use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
+use mapsync_guest::model::{Batch, ElementKind};
+use mapsync_guest::ozmap::client::Credentials;
+use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
+use ozmap_test_server::{GeneratorConfig, Mutation, ServerConfig, TestServer, generate};
+use serde_json::Value;
+
+/// What a sync reads, in its order.
+const ROUTES: [&str; 6] = [
+    "projects",
+    "poles",
+    "boxes",
+    "splitters",
+    "ftth-clients",
+    "properties",
+];
+/// mapsync's page size when the integration sets none.
+const PAGE_SIZE: usize = 500;
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -35,6 +64,302 @@ fn mapsync(db: &str, cache: &Path, args: &[&str]) -> Command {
     command
 }
 
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// The floor: every page of every route, fetched and parsed, one at a
+/// time on one connection. Answers the rows read.
+fn floor(base: &str, api_key: &str) -> usize {
+    let agent = agent();
+    let mut rows = 0;
+    for route in ROUTES {
+        let mut next = Some(format!("/api/v2/{route}?page=1&limit={PAGE_SIZE}"));
+        while let Some(path) = next.take() {
+            let mut answer = agent
+                .get(format!("{base}{path}"))
+                .header("Authorization", api_key)
+                .call()
+                .unwrap();
+            let page: Value = serde_json::from_slice(&answer.body_mut().read_to_vec().unwrap())
+                .unwrap();
+            rows += page["rows"].as_array().map_or(0, Vec::len);
+            if page["hasNextPage"] == true {
+                next = page["nextUrl"].as_str().map(str::to_string);
+            }
+        }
+    }
+    rows
+}
+
+/// The guest's `Http` natively, timing what the platform takes.
+struct NativeHttp {
+    agent: ureq::Agent,
+    waited: Duration,
+}
+
+impl Http for &mut NativeHttp {
+    fn fetch(&mut self, request: Request) -> Result<Response, FetchError> {
+        let started = Instant::now();
+        assert_eq!(request.method, Method::Get, "the sync only reads");
+        let mut call = self.agent.get(&request.url);
+        for (name, value) in &request.headers {
+            call = call.header(name, value);
+        }
+        let mut answer = call
+            .call()
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let response = Response {
+            status: answer.status().as_u16(),
+            headers: Vec::new(),
+            body: answer.body_mut().read_to_vec().unwrap(),
+        };
+        self.waited += started.elapsed();
+        Ok(response)
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+        self.waited += duration;
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+}
+
+/// A store that keeps ids and fingerprints in memory: all a first sync
+/// asks of it, at next to no cost, so the native run times the guest.
+#[derive(Default)]
+struct MemoryStore {
+    stored: HashMap<(ElementKind, String), u64>,
+    seen: HashSet<(ElementKind, String)>,
+}
+
+impl ElementStore for MemoryStore {
+    fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
+        let kind = match &batch {
+            Batch::Projects(_) => ElementKind::Project,
+            Batch::Poles(_) => ElementKind::Pole,
+            Batch::Boxes(_) => ElementKind::Box,
+            Batch::Splitters(_) => ElementKind::Splitter,
+            Batch::Clients(_) => ElementKind::Client,
+            Batch::Properties(_) => ElementKind::Property,
+        };
+        let mut outcome = BatchOutcome::default();
+        for (id, print) in batch.ids().into_iter().zip(batch.fingerprints()) {
+            match self.stored.insert((kind, id.to_string()), print) {
+                None => outcome.created += 1,
+                Some(old) if old == print => outcome.unchanged += 1,
+                Some(_) => outcome.updated += 1,
+            }
+            self.seen.insert((kind, id.to_string()));
+        }
+        Ok(outcome)
+    }
+
+    fn keep_invalid(&mut self, _: ElementKind, _: &[InvalidElement]) -> Result<u32, String> {
+        Ok(0)
+    }
+
+    fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
+        let stored = self.stored.keys().filter(|(k, _)| *k == kind).count() as u32;
+        Ok(Sweep {
+            removed: 0,
+            stored,
+        })
+    }
+
+    fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        Ok(ids
+            .iter()
+            .filter(|id| self.seen.contains(&(kind, (*id).clone())))
+            .cloned()
+            .collect())
+    }
+
+    fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
+        Ok(self.stored.keys().filter(|(k, _)| *k == kind).count() as u32)
+    }
+
+    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        Ok(ids
+            .iter()
+            .filter(|id| !self.stored.contains_key(&(kind, (*id).clone())))
+            .cloned()
+            .collect())
+    }
+
+    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
+        self.seen(kind, ids)
+    }
+}
+
+/// The guest's own work in a full sync run natively: the run's time less
+/// the platform's.
+fn native_guest_work(base: &str, api_key: &str) -> Duration {
+    let mut http = NativeHttp {
+        agent: agent(),
+        waited: Duration::ZERO,
+    };
+    let mut store = MemoryStore::default();
+    let settings = mapsync_guest::sync::Settings::new(Credentials {
+        api_url: base.to_string(),
+        api_key: api_key.to_string(),
+        user: String::new(),
+        password: String::new(),
+    });
+    let started = Instant::now();
+    mapsync_guest::sync::run(&mut http, &mut store, &settings).unwrap();
+    started.elapsed().saturating_sub(http.waited)
+}
+
+struct Timed {
+    wall: Duration,
+    peak_kib: u64,
+    report: Value,
+}
+
+fn sync(db: &str, cache: &Path, extra: &[&str]) -> Timed {
+    let mut args = vec!["sync", "--integration", "bench", "--json"];
+    args.extend(extra);
+    let out = std::env::temp_dir().join(format!("mapsync-bench-{}.json", std::process::id()));
+    let started = Instant::now();
+    let mut child = mapsync(db, cache, &args)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let mut peak_kib = 0;
+    loop {
+        peak_kib = peak_kib.max(peak_rss_kib(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "sync {extra:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let wall = started.elapsed();
+    let report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let _ = std::fs::remove_file(out);
+    Timed {
+        wall,
+        peak_kib,
+        report,
+    }
+}
+
+fn database(dir: &Path, size: usize) -> String {
+    match std::env::var("MAPSYNC_BENCH_POSTGRES") {
+        Ok(admin) => {
+            let name = format!("bench_{size}_{}", std::process::id());
+            postgres::Client::connect(&admin, postgres::NoTls)
+                .unwrap()
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+        Err(_) => dir.join(format!("bench-{size}.db")).display().to_string(),
+    }
+}
+
+/// The store's size on disk, in bytes.
+fn database_bytes(db: &str) -> u64 {
+    if db.starts_with("postgres") {
+        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .unwrap();
+        return row.get::<_, i64>(0) as u64;
+    }
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{db}{suffix}")).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn setup(db: &str, cache: &Path, config: &ServerConfig, url: &str) {
+    let added = mapsync(
+        db,
+        cache,
+        &[
+            "integration",
+            "add",
+            "--name",
+            "bench",
+            "--api-url",
+            url,
+            "--api-key",
+            config.api_key.as_deref().unwrap(),
+            "--user",
+            &config.user,
+            "--password",
+            &config.password,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let linked = mapsync(
+        db,
+        cache,
+        &[
+            "integration",
+            "link",
+            "--integration",
+            "bench",
+            "--new",
+            "bench",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(linked.status.success(), "{linked:?}");
+}
+
+/// Compile the component into the cache the timed runs load it from, as
+/// any host does once, before its first sync.
+fn warm_up(dir: &Path, cache: &Path) {
+    let config = ServerConfig::default();
+    let server = TestServer::start(config.clone(), generate(&GeneratorConfig::small())).unwrap();
+    let db = dir.join("warm-up.db").display().to_string();
+    setup(&db, cache, &config, &server.url());
+    sync(&db, cache, &[]);
+}
+
+/// Where a sync's time went: the run (platform, store, component) and the
+/// rest (starting, applying the run, identifying clients).
+fn profile(t: &Timed) -> String {
+    let ms = |k: &str| t.report["timing"][k].as_u64().unwrap_or(0) as f64 / 1e3;
+    format!(
+        "platform {:.2} s, store {:.2} s, component {:.2} s, outside the run {:.2} s",
+        ms("platform_ms"),
+        ms("store_ms"),
+        ms("component_ms"),
+        secs(t.wall) - ms("total_ms")
+    )
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A figure against its target: `value` must not exceed `target`.
+fn verdict(label: &str, value: f64, target: f64, unit: &str) {
+    let mark = if value <= target { "met" } else { "MISSED" };
+    println!("    {label:<44} {value:>9.2}{unit:<3} target ≤ {target:.2}{unit:<3} {mark}");
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
@@ -47,10 +372,7 @@ fn main() {
     };
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    println!(
-        "{:>10} {:>10} {:>9} {:>12} {:>12} {:>10}",
-        "elements", "generate", "sync", "elements/s", "peak RSS", "resync"
-    );
+    warm_up(dir.path(), &cache);
     for size in sizes {
         let started = Instant::now();
         let network = generate(&GeneratorConfig::scaled(size));
@@ -58,87 +380,98 @@ fn main() {
         let generated = started.elapsed();
         let config = ServerConfig::default();
         let server = TestServer::start(config.clone(), network).unwrap();
-        let db = match std::env::var("MAPSYNC_BENCH_POSTGRES") {
-            Ok(admin) => {
-                let name = format!("bench_{size}_{}", std::process::id());
-                postgres::Client::connect(&admin, postgres::NoTls)
-                    .unwrap()
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .unwrap();
-                let mut url = url::Url::parse(&admin).unwrap();
-                url.set_path(&format!("/{name}"));
-                url.to_string()
-            }
-            Err(_) => dir
-                .path()
-                .join(format!("bench-{size}.db"))
-                .display()
-                .to_string(),
-        };
         let url = server.url();
-        let added = mapsync(
-            &db,
-            &cache,
-            &[
-                "integration",
-                "add",
-                "--name",
-                "bench",
-                "--api-url",
-                &url,
-                "--api-key",
-                config.api_key.as_deref().unwrap(),
-                "--user",
-                &config.user,
-                "--password",
-                &config.password,
-            ],
-        )
-        .output()
-        .unwrap();
-        assert!(added.status.success());
-        let linked = mapsync(
-            &db,
-            &cache,
-            &[
-                "integration",
-                "link",
-                "--integration",
-                "bench",
-                "--new",
-                "bench",
-            ],
-        )
-        .output()
-        .unwrap();
-        assert!(linked.status.success());
+        let api_key = config.api_key.clone().unwrap();
+        println!("{served} elements (generated in {:.1} s)", secs(generated));
 
-        let timed = |label: &str| -> (Duration, u64) {
-            let started = Instant::now();
-            let mut child = mapsync(&db, &cache, &["sync", "--integration", "bench", "--json"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut peak = 0;
-            loop {
-                peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-                if let Some(status) = child.try_wait().unwrap() {
-                    assert!(status.success(), "{label} sync failed");
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            (started.elapsed(), peak)
-        };
-        let (first, peak) = timed("first");
-        let (again, _) = timed("second");
+        let started = Instant::now();
+        let rows = floor(&url, &api_key);
+        let floor_time = started.elapsed();
         println!(
-            "{served:>10} {:>9.1}s {:>8.1}s {:>12.0} {:>9} MiB {:>9.1}s",
-            generated.as_secs_f64(),
-            first.as_secs_f64(),
-            served as f64 / first.as_secs_f64(),
-            peak / 1024,
-            again.as_secs_f64()
+            "  floor (fetch and parse every page)    {:>8.2} s  {:>9.0} rows/s",
+            secs(floor_time),
+            rows as f64 / secs(floor_time)
+        );
+
+        let db = database(dir.path(), size);
+        setup(&db, &cache, &config, &url);
+        let full = sync(&db, &cache, &["--full"]);
+        let unchanged = sync(&db, &cache, &[]);
+        let summary = server.with_network(|n| {
+            ozmap_test_server::mutate(
+                n,
+                &Mutation {
+                    fraction: 0.01,
+                    seed: 7,
+                },
+            )
+        });
+        let changed = sync(&db, &cache, &[]);
+        let bytes = database_bytes(&db);
+        let native = native_guest_work(&url, &api_key);
+        let timing = &full.report["timing"];
+        let ms = |k: &str| timing[k].as_u64().unwrap_or(0);
+        let component = Duration::from_millis(ms("component_ms"));
+        let peak_mib = |t: &Timed| t.peak_kib as f64 / 1024.0;
+
+        println!(
+            "  full sync                             {:>8.2} s  {:>9.0} elements/s  peak {:.0} MiB  ({})",
+            secs(full.wall),
+            served as f64 / secs(full.wall),
+            peak_mib(&full),
+            profile(&full)
+        );
+        println!(
+            "  re-sync, nothing changed              {:>8.2} s  peak {:.0} MiB  ({})",
+            secs(unchanged.wall),
+            peak_mib(&unchanged),
+            profile(&unchanged)
+        );
+        println!(
+            "  re-sync, 1 % changed ({} changes)  {:>8.2} s  peak {:.0} MiB  ({})",
+            summary.changes,
+            secs(changed.wall),
+            peak_mib(&changed),
+            profile(&changed)
+        );
+        println!(
+            "  database                              {:>8.1} MiB  {:.0} bytes/element",
+            bytes as f64 / (1 << 20) as f64,
+            bytes as f64 / served as f64
+        );
+        println!(
+            "  guest work: component {:.2} s, native {:.2} s",
+            secs(component),
+            secs(native)
+        );
+        verdict(
+            "full sync / floor",
+            secs(full.wall) / secs(floor_time),
+            2.0,
+            "×",
+        );
+        verdict(
+            "unchanged re-sync / full sync",
+            100.0 * secs(unchanged.wall) / secs(full.wall),
+            10.0,
+            "%",
+        );
+        verdict(
+            "1 %-changed re-sync / full sync",
+            100.0 * secs(changed.wall) / secs(full.wall),
+            15.0,
+            "%",
+        );
+        let peak = [&full, &unchanged, &changed]
+            .iter()
+            .map(|t| peak_mib(t))
+            .fold(0.0, f64::max);
+        verdict("peak RSS of any sync", peak, 150.0, "MiB");
+        verdict(
+            "component / native guest work",
+            secs(component) / secs(native).max(1e-3),
+            1.25,
+            "×",
         );
     }
 }
