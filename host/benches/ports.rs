@@ -9,7 +9,8 @@
 //! (a user that may create databases) into a fresh PostgreSQL database.
 //! `MAPSYNC_BENCH_CLIENTS` (8), `MAPSYNC_BENCH_SECONDS` (5) and
 //! `MAPSYNC_BENCH_RADIUS` (metres; the API's default when unset) change the
-//! load; `MAPSYNC_BENCH_DIR` keeps the SQLite stores in that folder.
+//! load; `MAPSYNC_BENCH_DIR` keeps the SQLite stores in that folder, and
+//! serves a store found there again without syncing.
 //!
 //! Prints, per size: elements served, the sync's time, requests per second,
 //! the median and 99th percentile latency, and the boxes answered on
@@ -127,6 +128,49 @@ fn get(agent: &ureq::Agent, url: &str) -> Value {
         .unwrap()
 }
 
+/// A generated network of about `size` elements synced into a fresh store:
+/// the store, the elements served and the sync's time.
+fn synced_store(dir: &Path, cache: &Path, size: usize) -> (String, usize, Duration) {
+    let network = generate(&GeneratorConfig::scaled(size));
+    let served = network.total_elements();
+    let config = ServerConfig::default();
+    let server = TestServer::start(config.clone(), network).unwrap();
+    let db = store(dir, size);
+    run(
+        &db,
+        cache,
+        &[
+            "integration",
+            "add",
+            "--name",
+            "bench",
+            "--api-url",
+            &server.url(),
+            "--api-key",
+            config.api_key.as_deref().unwrap(),
+            "--user",
+            &config.user,
+            "--password",
+            &config.password,
+        ],
+    );
+    run(
+        &db,
+        cache,
+        &[
+            "integration",
+            "link",
+            "--integration",
+            "bench",
+            "--new",
+            "bench",
+        ],
+    );
+    let started = Instant::now();
+    run(&db, cache, &["sync", "--integration", "bench", "--json"]);
+    (db, served, started.elapsed())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -152,6 +196,7 @@ fn main() {
         .and_then(|r| r.parse().ok());
     // `MAPSYNC_BENCH_DIR` keeps the stores there, to look into after.
     let dir = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("MAPSYNC_BENCH_DIR").is_some();
     let dir = std::env::var_os("MAPSYNC_BENCH_DIR")
         .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
     let cache = dir.join("cache");
@@ -164,46 +209,23 @@ fn main() {
         "elements", "sync", "requests", "req/s", "p50", "p99", "boxes"
     );
     for size in sizes {
-        let network = generate(&GeneratorConfig::scaled(size));
-        let served = network.total_elements();
-        let config = ServerConfig::default();
-        let server = TestServer::start(config.clone(), network).unwrap();
-        let db = store(&dir, size);
-        run(
-            &db,
-            &cache,
-            &[
-                "integration",
-                "add",
-                "--name",
-                "bench",
-                "--api-url",
-                &server.url(),
-                "--api-key",
-                config.api_key.as_deref().unwrap(),
-                "--user",
-                &config.user,
-                "--password",
-                &config.password,
-            ],
-        );
-        run(
-            &db,
-            &cache,
-            &[
-                "integration",
-                "link",
-                "--integration",
-                "bench",
-                "--new",
-                "bench",
-            ],
-        );
-        let started = Instant::now();
-        run(&db, &cache, &["sync", "--integration", "bench", "--json"]);
-        let synced = started.elapsed();
-        drop(server);
-
+        // A store kept from an earlier run is served again as it is.
+        let kept = dir.join(format!("ports-{size}.db"));
+        let reuse = keep && std::env::var("MAPSYNC_BENCH_POSTGRES").is_err() && kept.exists();
+        let (db, served, synced) = if reuse {
+            (
+                kept.display().to_string(),
+                "kept".to_string(),
+                "-".to_string(),
+            )
+        } else {
+            let (db, served, synced) = synced_store(&dir, &cache, size);
+            (
+                db,
+                served.to_string(),
+                format!("{:.1}s", synced.as_secs_f64()),
+            )
+        };
         let (mut child, address) = serve(&db, &cache);
         let api = format!("{address}/api/v1");
         // The points: random boxes' positions, moved up to about 300 m.
@@ -254,8 +276,7 @@ fn main() {
         latencies.sort();
         let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
         println!(
-            "{served:>10} {:>7.1}s {:>10} {:>9.0} {:>9} {:>9} {:>8.1}",
-            synced.as_secs_f64(),
+            "{served:>10} {synced:>8} {:>10} {:>9.0} {:>9} {:>9} {:>8.1}",
             latencies.len(),
             latencies.len() as f64 / elapsed.as_secs_f64(),
             ms(percentile(&latencies, 0.5)),

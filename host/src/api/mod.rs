@@ -2,8 +2,9 @@
 //! behind a bearer token, with one error shape for every refusal.
 //!
 //! Handlers run the domain functions (SQLite, the component) on Tokio's
-//! blocking pool, each with its own connection, so a slow sync or push never
-//! holds up the server's threads.
+//! blocking pool, each with a connection of its own (kept between requests,
+//! `store::pool`), so a slow sync or push never holds up the server's
+//! threads.
 
 mod integrations;
 mod matches;
@@ -36,6 +37,8 @@ use crate::daemon::Daemon;
 pub struct ApiState {
     pub daemon: Arc<Daemon>,
     pub token: String,
+    /// The requests' connections, kept between them.
+    pub pool: crate::store::pool::Pool,
 }
 
 type Shared = Arc<ApiState>;
@@ -305,16 +308,21 @@ impl<T> OrStatus<T> for anyhow::Result<T> {
     }
 }
 
-/// Run `work` on the blocking pool with a connection of its own.
+/// Run `work` on the blocking pool with a connection of its own (kept
+/// open for later requests, unless the work failed inside).
 pub async fn blocking<T, F>(state: &Shared, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Arc<Daemon>, &Db) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let daemon = state.daemon.clone();
+    let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = crate::store::open(daemon.store())?;
-        work(&daemon, &conn)
+        let conn = state.pool.take()?;
+        let done = work(&state.daemon, &conn);
+        if !matches!(&done, Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR) {
+            state.pool.give_back(conn);
+        }
+        done
     })
     .await
     .unwrap_or_else(|e| {

@@ -32,6 +32,9 @@ macro_rules! say {
 /// a cut-short one may take to roll back.
 const GRACE: Duration = Duration::from_secs(20);
 const ROLLBACK_BOUND: Duration = Duration::from_secs(40);
+/// Connections the API keeps open between requests: as many as requests
+/// usually run at once (more are opened when needed, then closed).
+const KEPT_CONNECTIONS: usize = 8;
 
 /// The API's bearer token: `MAPSYNC_API_TOKEN`, else the one generated at
 /// the first start and kept in the database (printed that once).
@@ -203,6 +206,7 @@ pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<E
         let router = crate::api::router(crate::api::ApiState {
             daemon: daemon.clone(),
             token,
+            pool: crate::store::pool::Pool::new(daemon.store(), KEPT_CONNECTIONS),
         });
         let scheduling = daemon.clone();
         std::thread::Builder::new()

@@ -50,22 +50,61 @@ pub struct PlatformClients {
 
 /// An integration's current clients, each with the property that holds it
 /// (one on a port first, then the smallest id), and that property's box.
-///
-/// Clients and properties are read apart and met here by the client id a
-/// property names: a join on a JSON path made the store compare every
-/// client with every property (minutes at 100,000 elements).
 pub fn platform_clients(conn: &Db, integration_id: &str) -> Result<PlatformClients> {
-    let current = |kind: &str| {
-        conn.query(
-            "SELECT id, data FROM elements
-             WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL ORDER BY id",
-            params![integration_id, kind],
-            |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
-        )
-    };
+    let properties = conn.query(
+        "SELECT id, data FROM elements
+         WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NULL ORDER BY id",
+        params![integration_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
+    let clients = conn.query(
+        "SELECT id, data FROM elements
+         WHERE integration_id = ?1 AND kind = 'client' AND removed_at IS NULL ORDER BY id",
+        params![integration_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
+    held(clients, properties)
+}
+
+/// At most `limit` of an integration's current clients, the first whose
+/// ids follow `after`, as [`platform_clients`] answers them: identification
+/// reads a network a page at a time, so its memory does not grow with it.
+pub fn platform_clients_after(
+    conn: &Db,
+    integration_id: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<PlatformClients> {
+    let clients = conn.query(
+        "SELECT id, data FROM elements
+         WHERE integration_id = ?1 AND kind = 'client' AND removed_at IS NULL AND id > ?2
+         ORDER BY id LIMIT ?3",
+        params![integration_id, after.unwrap_or_default(), limit],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
+    let ids: Vec<&str> = clients.iter().map(|(id, _)| id.as_str()).collect();
+    let properties = conn.query(
+        "SELECT e.id, e.data FROM properties p
+         JOIN elements e ON e.integration_id = p.integration_id AND e.kind = 'property' AND e.id = p.id
+         WHERE p.integration_id = ?1 AND p.client_id IN (SELECT value FROM json_each(?2))
+           AND e.removed_at IS NULL
+         ORDER BY e.id",
+        params![integration_id, serde_json::to_string(&ids)?],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
+    held(clients, properties)
+}
+
+/// Clients met with the properties that hold them (in id order), by the
+/// client id a property names: a join on a JSON path made the store
+/// compare every client with every property (minutes at 100,000 elements).
+fn held(
+    clients: Vec<(String, String)>,
+    properties: Vec<(String, String)>,
+) -> Result<PlatformClients> {
     // The property kept for each client: one on a port first.
     let mut holding: BTreeMap<String, (String, Value)> = BTreeMap::new();
-    for (id, data) in current("property")? {
+    for (id, data) in properties {
         let place: Value = serde_json::from_str(&data)?;
         let Some(client) = place["client"].as_str().map(str::to_string) else {
             continue;
@@ -79,9 +118,9 @@ pub fn platform_clients(conn: &Db, integration_id: &str) -> Result<PlatformClien
         }
     }
     let text = |v: &Value| v.as_str().map(str::to_string);
-    let mut clients = Vec::new();
+    let mut found = Vec::new();
     let mut boxes = BTreeMap::new();
-    for (id, data) in current("client")? {
+    for (id, data) in clients {
         let data: Value = serde_json::from_str(&data)?;
         let (property, place) = match holding.remove(&id) {
             Some((property, place)) => (Some(property), place),
@@ -90,7 +129,7 @@ pub fn platform_clients(conn: &Db, integration_id: &str) -> Result<PlatformClien
         if let Some(property) = &property {
             boxes.insert(property.clone(), text(&place["box"]));
         }
-        clients.push(PlatformClient {
+        found.push(PlatformClient {
             id,
             code: text(&data["code"]),
             name: text(&data["name"]).unwrap_or_default(),
@@ -111,7 +150,10 @@ pub fn platform_clients(conn: &Db, integration_id: &str) -> Result<PlatformClien
                 }),
         });
     }
-    Ok(PlatformClients { clients, boxes })
+    Ok(PlatformClients {
+        clients: found,
+        boxes,
+    })
 }
 
 /// A service the platform shows on a port: its client on that port, and
@@ -257,6 +299,14 @@ mod tests {
             params![kind, id, data.to_string()],
         )
         .unwrap();
+        // The real columns a sync's commit keeps (`store::network`).
+        if kind == "property" {
+            conn.execute(
+                "INSERT INTO properties (integration_id, id, client_id) VALUES ('i1', ?1, ?2)",
+                params![id, data["client"].as_str().map(str::to_string)],
+            )
+            .unwrap();
+        }
     }
 
     #[test]
@@ -318,5 +368,32 @@ mod tests {
         );
         assert_eq!(found.clients[0].code.as_deref(), Some("SVC-1"));
         assert_eq!(found.boxes.get("p2"), Some(&Some("b1".to_string())));
+
+        // A page at a time, the same clients with the same properties.
+        let first = platform_clients_after(&conn, "i1", None, 2).unwrap();
+        let rest = platform_clients_after(&conn, "i1", Some("c2"), 2).unwrap();
+        let paged: Vec<(String, Option<String>)> = first
+            .clients
+            .iter()
+            .chain(&rest.clients)
+            .map(|c| (c.id.clone(), c.property.clone()))
+            .collect();
+        let whole: Vec<(String, Option<String>)> = found
+            .clients
+            .iter()
+            .map(|c| (c.id.clone(), c.property.clone()))
+            .collect();
+        assert_eq!(paged, whole);
+        assert_eq!(
+            first.clients[0].connection.as_ref().map(|c| c.port),
+            Some(3)
+        );
+        assert_eq!(first.boxes.get("p2"), Some(&Some("b1".to_string())));
+        assert!(
+            platform_clients_after(&conn, "i1", Some("c3"), 2)
+                .unwrap()
+                .clients
+                .is_empty()
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod leases;
 pub mod matches;
 pub mod network;
 pub mod outbox;
+pub mod pool;
 pub mod projects;
 pub mod runs;
 pub mod schema;
@@ -86,8 +87,16 @@ pub fn open(location: &Location) -> Result<Db> {
             conn
         }
     };
+    mend(&conn, location)?;
+    Ok(conn)
+}
+
+/// What `open` does on every connection, new or kept (`pool`): secrets an
+/// older mapsync stored in clear are encrypted, runs whose host is gone
+/// marked interrupted.
+pub fn mend(conn: &Db, location: &Location) -> Result<()> {
     let encrypted =
-        crate::store::integrations::encrypt_plaintext_secrets(&conn).with_context(|| {
+        crate::store::integrations::encrypt_plaintext_secrets(conn).with_context(|| {
             format!(
                 "encrypting the integrations' secrets in the database {}",
                 location
@@ -110,8 +119,7 @@ pub fn open(location: &Location) -> Result<Db> {
             encrypted.integrations, location, encrypted.key
         );
     }
-    runs::mark_interrupted(&conn)?;
-    Ok(conn)
+    runs::mark_interrupted(conn)
 }
 
 /// Open a SQLite store (tests, the demo).

@@ -105,6 +105,10 @@ const FILL_POSTGRES: [&str; 5] = [
      ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code",
 ];
 
+/// Statistics of the tables kept here, from a sample of each index.
+const ANALYZE_SQLITE: &str = "PRAGMA analysis_limit = 1000;
+     ANALYZE boxes; ANALYZE splitters; ANALYZE ports; ANALYZE properties; ANALYZE clients";
+
 /// Make the columns follow what run `run_id` applied to `elements`: the
 /// rows of the elements it created or updated are written anew, those of
 /// removed elements go (whenever they were removed: it costs a look-up in
@@ -136,11 +140,13 @@ pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result
     for sql in fill {
         tx.execute(sql, params![integration_id, run_id])?;
     }
-    if tx.kind() == Kind::Postgres {
-        // The planner picks the index of places only when it knows how many
-        // boxes an integration has.
-        tx.batch("ANALYZE boxes, splitters, ports, properties, clients")?;
-    }
+    // Without statistics both planners take an integration's rows for a
+    // few and read them all (every property, rather than those of a port);
+    // on SQLite a sample of each index is enough to know better.
+    tx.batch(match tx.kind() {
+        Kind::Sqlite => ANALYZE_SQLITE,
+        Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
+    })?;
     Ok(())
 }
 
@@ -257,13 +263,14 @@ pub struct FreePort {
 }
 
 /// The free ports of the service splitters in `boxes`, by box, splitter id
-/// and port number.
+/// and port number. (`CROSS JOIN`: SQLite reads the splitters of the boxes
+/// first, rather than every port of the integration.)
 pub fn free_ports(conn: &Db, integration_id: &str, boxes: &[String]) -> Result<Vec<FreePort>> {
     conn.query(
         "SELECT s.box_id, s.id, p.number
-         FROM splitters s JOIN ports p ON p.integration_id = s.integration_id AND p.splitter_id = s.id
+         FROM splitters s CROSS JOIN ports p
          WHERE s.integration_id = ?1 AND s.box_id IN (SELECT value FROM json_each(?2)) AND s.service
-           AND NOT p.blocked
+           AND p.integration_id = s.integration_id AND p.splitter_id = s.id AND NOT p.blocked
            AND NOT EXISTS (SELECT 1 FROM properties t WHERE t.integration_id = p.integration_id
                            AND t.splitter_id = p.splitter_id AND t.port = p.number)
            AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.integration_id = p.integration_id
@@ -309,18 +316,17 @@ pub fn takers(
             },
         ))
     };
-    let rows = match splitters {
-        None => conn.query(
-            &format!("{sql} ORDER BY p.id"),
-            params![integration_id],
-            taker,
-        )?,
+    // Sorted here: an ORDER BY would have SQLite read every property in id
+    // order rather than those of the splitters by their index.
+    let mut rows = match splitters {
+        None => conn.query(sql, params![integration_id], taker)?,
         Some(splitters) => conn.query(
-            &format!("{sql} AND p.splitter_id IN (SELECT value FROM json_each(?2)) ORDER BY p.id"),
+            &format!("{sql} AND p.splitter_id IN (SELECT value FROM json_each(?2))"),
             params![integration_id, serde_json::to_string(splitters)?],
             taker,
         )?,
     };
+    rows.sort_by(|a, b| a.1.property.cmp(&b.1.property));
     Ok(rows.into_iter().collect())
 }
 

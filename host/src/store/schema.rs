@@ -292,12 +292,16 @@ pub const SQLITE: &[&str] = &[
         FROM elements WHERE kind = 'property' AND removed_at IS NULL AND json_valid(data);
     INSERT INTO clients (integration_id, id, code)
         SELECT integration_id, id, json_extract(data, '$.code')
-        FROM elements WHERE kind = 'client' AND removed_at IS NULL AND json_valid(data);",
+        FROM elements WHERE kind = 'client' AND removed_at IS NULL AND json_valid(data);
+    PRAGMA analysis_limit = 1000;
+    ANALYZE boxes; ANALYZE splitters; ANALYZE ports; ANALYZE properties; ANALYZE clients;",
     // 13: incremental sync. What the last applied run left for the next
     // (the component's opaque state: watermarks), written with the run's
-    // elements; and how often a full sync runs anyway.
+    // elements; and how often a full sync runs anyway. Identification reads
+    // the properties of a page of clients.
     "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
-    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;",
+    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;
+    CREATE INDEX properties_by_client ON properties(integration_id, client_id);",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -529,7 +533,8 @@ pub const POSTGRES: &[&str] = &[
     ANALYZE boxes, splitters, ports, properties, clients;",
     // 13
     "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
-    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;",
+    ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;
+    CREATE INDEX properties_by_client ON properties(integration_id, client_id);",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

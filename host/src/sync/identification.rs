@@ -15,6 +15,9 @@ use crate::store::identification::{self as store, PlatformBinding, PlatformClien
 use crate::store::integrations::Integration;
 use crate::store::states::BindingState;
 
+/// Clients handed to the component at once.
+const CLIENTS_PER_CALL: u32 = 20_000;
+
 /// Identify anew on every integration that feeds a project: when the
 /// services change, both sides must agree at once.
 pub fn apply_all(conn: &Db, runtime: &Runtime) -> Result<()> {
@@ -32,12 +35,28 @@ pub fn apply_all(conn: &Db, runtime: &Runtime) -> Result<()> {
 /// left alone.
 pub fn apply(conn: &Db, runtime: &Runtime, integration: &Integration) -> Result<()> {
     let services = store::services_to_match(conn)?;
-    let PlatformClients { clients, boxes } = store::platform_clients(conn, &integration.id)?;
-    let identified = runtime.identify(&services, &clients)?;
-    let found: Vec<PlatformBinding> = identified
-        .identified
-        .into_iter()
-        .filter_map(|i| {
+    if services.is_empty() && store::services_bound_from_platform(conn, &integration.id)?.is_empty()
+    {
+        // No service to identify and no binding to drop: nothing to read.
+        return Ok(());
+    }
+    // Clients a page at a time: each client is identified on its own, so
+    // the pages' answers together are the whole network's.
+    let mut found: Vec<PlatformBinding> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let PlatformClients { clients, boxes } = store::platform_clients_after(
+            conn,
+            &integration.id,
+            after.as_deref(),
+            CLIENTS_PER_CALL,
+        )?;
+        let Some(last) = clients.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        let identified = runtime.identify(&services, &clients)?;
+        found.extend(identified.identified.into_iter().filter_map(|i| {
             let property = i.property?;
             let port = i.connection?;
             let box_id = boxes.get(&property).cloned().flatten();
@@ -49,8 +68,8 @@ pub fn apply(conn: &Db, runtime: &Runtime, integration: &Integration) -> Result<
                 port: port.port,
                 box_id,
             })
-        })
-        .collect();
+        }));
+    }
     let tx = conn.transaction()?;
     let now = crate::store::now();
     let mut current = std::collections::HashSet::new();
