@@ -455,6 +455,19 @@ impl ElementStore for ImportedStore {
     fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
         wit_store::known(kind_to_wit(kind), ids)
     }
+
+    fn stored_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
+        wit_store::stored_ids(kind_to_wit(kind), after, limit)
+    }
+
+    fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32, String> {
+        wit_store::mark_gone(kind_to_wit(kind), ids)
+    }
 }
 
 fn kind_to_wit(kind: ElementKind) -> wit::ElementKind {

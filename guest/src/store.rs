@@ -44,6 +44,17 @@ pub trait ElementStore {
     /// These stored elements still exist, unchanged: count them seen.
     /// Answers the ids neither stored nor seen by this run.
     fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String>;
+    /// Ids of `kind` held (stored, or written by this run), ascending,
+    /// after `after`, at most `limit`.
+    fn stored_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, String>;
+    /// These stored elements are gone from the platform: removed when the
+    /// run is applied. Answers how many were stored.
+    fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32, String>;
     /// Which of `ids` the store holds once the run ends: seen by this run,
     /// or stored (not removed) when the kind was not completed.
     fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String>;

@@ -14,7 +14,7 @@ use crate::ozmap::client::{Credentials, OzmapClient, condition};
 use crate::ozmap::pager::Pager;
 use crate::ozmap::records::{self, Reading};
 use crate::retry::RetryPolicy;
-use crate::store::{ElementStore, InvalidElement};
+use crate::store::{ElementStore, InvalidElement, Sweep};
 use crate::watermark::{self, Mode, SyncState};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
@@ -281,6 +281,50 @@ fn route(kind: ElementKind) -> &'static str {
     }
 }
 
+/// How a walk of the platform's ids beside the store's ended.
+enum Walk {
+    Done,
+    /// The platform did not sort them: nothing was marked gone.
+    Unsorted,
+}
+
+/// The store's ids of a kind, ascending, read a page at a time.
+struct StoredIds {
+    kind: ElementKind,
+    page: u32,
+    buffer: std::collections::VecDeque<String>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl StoredIds {
+    fn new(kind: ElementKind, page: u32) -> StoredIds {
+        StoredIds {
+            kind,
+            page: page.max(1),
+            buffer: Default::default(),
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next id, reading a page when the buffer ran out.
+    fn peek<S: ElementStore + ?Sized>(&mut self, store: &mut S) -> Result<Option<&String>, String> {
+        if self.buffer.is_empty() && !self.done {
+            let ids = store.stored_ids(self.kind, self.after.as_deref(), self.page)?;
+            self.done = (ids.len() as u32) < self.page;
+            self.after = ids.last().cloned().or(self.after.take());
+            self.buffer.extend(ids);
+        }
+        Ok(self.buffer.front())
+    }
+
+    /// The id `peek` answered.
+    fn take(&mut self) -> String {
+        self.buffer.pop_front().expect("peeked")
+    }
+}
+
 /// Ids asked for at once (`id in [...]`): a URL stays well under what
 /// servers and proxies take.
 const IDS_PER_REQUEST: usize = 100;
@@ -517,7 +561,13 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         }
         // The listing finds the records that break the schema again.
         self.state.recount(kind);
-        if with_clients {
+        if !with_clients {
+            match self.gone_by_id(kind, scope)? {
+                Walk::Done => return Ok(()),
+                // Not sorted as asked: every id still there is marked seen.
+                Walk::Unsorted => self.state.recount(kind),
+            }
+        } else {
             self.state.recount(ElementKind::Client);
         }
         let fields = if with_clients { "id,client" } else { "id" };
@@ -549,6 +599,76 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             self.complete(ElementKind::Client, listed.clone())?;
         }
         self.complete(kind, listed)
+    }
+
+    /// The platform's ids of `kind`, sorted, walked beside the store's
+    /// (sorted alike): a stored id the platform skips is gone, a listed id
+    /// the store lacks is read. Only what differs is written; memory holds
+    /// a page of each and the ids gone.
+    fn gone_by_id(&mut self, kind: ElementKind, scope: &[Value]) -> Result<Walk, String> {
+        let pager = Pager::new(
+            route(kind),
+            scope,
+            self.page_size.saturating_mul(ID_PAGES_SCALE),
+        )
+        .select("id")
+        .sorted(&[json!({"property": "id", "direction": 1})]);
+        let tally = self.store.tally(kind)?;
+        let mut held = StoredIds::new(kind, self.page_size.saturating_mul(ID_PAGES_SCALE));
+        let mut gone: Vec<String> = Vec::new();
+        let mut last: Option<String> = None;
+        let mut unsorted = false;
+        let listed = self.for_each_page(pager, |sync, rows| {
+            if unsorted {
+                return Ok(());
+            }
+            let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+            *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
+            let mut missing = Vec::new();
+            for id in ids {
+                if last.as_ref().is_some_and(|l| *l >= id) {
+                    unsorted = true;
+                    return Ok(());
+                }
+                while let Some(stored) = held.peek(sync.store)?
+                    && *stored < id
+                {
+                    gone.push(held.take());
+                }
+                if held.peek(sync.store)? == Some(&id) {
+                    held.take();
+                } else {
+                    missing.push(id.clone());
+                }
+                last = Some(id);
+            }
+            sync.fetch_by_id(kind, missing)
+        })?;
+        if unsorted {
+            crate::log::emit(
+                crate::log::Level::Warn,
+                "the platform did not sort the ids as asked; each one still there is marked seen instead",
+                &[("kind", kind.as_str())],
+            );
+            return Ok(Walk::Unsorted);
+        }
+        if let Listed::Complete = listed {
+            while held.peek(self.store)?.is_some() {
+                gone.push(held.take());
+            }
+        }
+        let mut removed = 0;
+        if let Listed::Complete = listed {
+            for chunk in gone.chunks(IDS_PER_REQUEST * 10) {
+                removed += self.store.mark_gone(kind, chunk)?;
+            }
+        }
+        let sweep = Sweep {
+            removed,
+            stored: tally,
+        };
+        self.sweep(kind, listed, Some(sweep))?;
+        Ok(Walk::Done)
     }
 
     /// Read and store these elements of `kind`, asked for by id.
@@ -683,6 +803,17 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// Remove what a listing did not see, when the listing is complete and
     /// the removals stay within the guard.
     fn complete(&mut self, kind: ElementKind, listed: Listed) -> Result<(), String> {
+        self.sweep(kind, listed, None)
+    }
+
+    /// Remove what a complete listing did not see (`gone`: what the run
+    /// found gone itself, already marked), within the guard.
+    fn sweep(
+        &mut self,
+        kind: ElementKind,
+        listed: Listed,
+        gone: Option<Sweep>,
+    ) -> Result<(), String> {
         self.keep_invalid()?;
         if let Listed::Incomplete(reason) = listed {
             crate::log::emit(
@@ -693,10 +824,13 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             self.report.incomplete.push(IncompleteKind { kind, reason });
             return Ok(());
         }
-        let sweep = self
-            .store
-            .complete_kind(kind)
-            .map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?;
+        let sweep = match gone {
+            Some(sweep) => sweep,
+            None => self
+                .store
+                .complete_kind(kind)
+                .map_err(|e| format!("sweeping {}s: {e}", kind.as_str()))?,
+        };
         let percent = u64::from(self.settings.max_removal_percent.min(100));
         if !self.settings.allow_removals
             && sweep.removed >= REMOVALS_NEVER_HELD_BELOW

@@ -83,6 +83,8 @@ impl Http for &mut Platform {
                     match c["operator"].as_str().unwrap() {
                         "=" => value == &c["value"],
                         "in" => c["value"].as_array().unwrap().contains(value),
+                        // ISO instants of one shape compare as text.
+                        ">=" => value.as_str().unwrap_or_default() >= c["value"].as_str().unwrap(),
                         other => panic!("operator {other}"),
                     }
                 })
@@ -225,6 +227,33 @@ impl ElementStore for Memory {
             .filter(|id| self.elements.contains_key(&(kind, (*id).clone())))
             .cloned()
             .collect())
+    }
+
+    fn stored_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
+        let mut ids: Vec<String> = self
+            .elements
+            .keys()
+            .filter(|(k, id)| *k == kind && after.is_none_or(|a| id.as_str() > a))
+            .map(|(_, id)| id.clone())
+            .collect();
+        ids.sort();
+        ids.truncate(limit as usize);
+        Ok(ids)
+    }
+
+    fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32, String> {
+        let mut gone = 0;
+        for id in ids {
+            if self.elements.remove(&(kind, id.clone())).is_some() {
+                gone += 1;
+            }
+        }
+        Ok(gone)
     }
 }
 
@@ -615,4 +644,68 @@ fn a_switched_off_kind_is_neither_read_nor_removed() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("switch boxes on"), "{error}");
+}
+
+/// An incremental run reads what changed, and finds what went by walking
+/// the platform's ids beside the store's, or, when the platform does not
+/// sort them as asked, by marking each one still there.
+fn incremental(reverse_poles: bool) {
+    let mut platform = network();
+    for rows in platform.rows.values_mut() {
+        for row in rows.iter_mut() {
+            row["updatedAt"] = json!("2026-01-01T00:00:00.000Z");
+        }
+    }
+    let mut store = Memory::default();
+    let first = sync::run(&mut platform, &mut store, &settings(None, 100)).unwrap();
+    assert_eq!(first.full_reason.as_deref(), Some("first run"));
+    let poles = platform.rows.get_mut("poles").unwrap();
+    poles[0]["name"] = json!("Poste renomeado");
+    poles[0]["updatedAt"] = json!("2026-02-01T00:00:00.000Z");
+    poles.remove(6);
+    if reverse_poles {
+        poles.reverse();
+    }
+    let mut again = settings(None, 100);
+    again.state = Some(first.state.clone());
+    platform.requests.clear();
+    // A new run: nothing seen yet.
+    store.seen.clear();
+    let second = sync::run(&mut platform, &mut store, &again).unwrap();
+    assert_eq!(second.full_reason, None, "{second:?}");
+    let poles = second.kinds[&ElementKind::Pole];
+    assert_eq!((poles.updated, poles.removed), (1, 1), "{poles:?}");
+    assert!(
+        !store
+            .elements
+            .contains_key(&(ElementKind::Pole, "pole6".to_string()))
+    );
+    assert_eq!(count(&store, ElementKind::Pole), 6);
+    assert!(
+        platform
+            .requests
+            .iter()
+            .any(|r| r.contains("poles?") && r.contains("updatedAt")),
+        "{:?}",
+        platform.requests
+    );
+    // Boxes did not change in number: no listing of their ids.
+    assert!(
+        !platform
+            .requests
+            .iter()
+            .any(|r| r.contains("boxes?") && r.contains("limit=1000")),
+        "{:?}",
+        platform.requests
+    );
+}
+
+#[test]
+fn an_incremental_run_walks_the_ids_to_find_what_went() {
+    incremental(false);
+}
+
+#[test]
+fn an_incremental_run_marks_ids_seen_when_the_platform_does_not_sort() {
+    incremental(true);
 }

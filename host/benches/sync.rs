@@ -86,8 +86,8 @@ fn floor(base: &str, api_key: &str) -> usize {
                 .header("Authorization", api_key)
                 .call()
                 .unwrap();
-            let page: Value = serde_json::from_slice(&answer.body_mut().read_to_vec().unwrap())
-                .unwrap();
+            let page: Value =
+                serde_json::from_slice(&answer.body_mut().read_to_vec().unwrap()).unwrap();
             rows += page["rows"].as_array().map_or(0, Vec::len);
             if page["hasNextPage"] == true {
                 next = page["nextUrl"].as_str().map(str::to_string);
@@ -111,9 +111,7 @@ impl Http for &mut NativeHttp {
         for (name, value) in &request.headers {
             call = call.header(name, value);
         }
-        let mut answer = call
-            .call()
-            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let mut answer = call.call().map_err(|e| FetchError::Other(e.to_string()))?;
         let response = Response {
             status: answer.status().as_u16(),
             headers: Vec::new(),
@@ -172,10 +170,7 @@ impl ElementStore for MemoryStore {
 
     fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
         let stored = self.stored.keys().filter(|(k, _)| *k == kind).count() as u32;
-        Ok(Sweep {
-            removed: 0,
-            stored,
-        })
+        Ok(Sweep { removed: 0, stored })
     }
 
     fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
@@ -200,6 +195,19 @@ impl ElementStore for MemoryStore {
 
     fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
         self.seen(kind, ids)
+    }
+
+    fn stored_ids(
+        &mut self,
+        _: ElementKind,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
+
+    fn mark_gone(&mut self, _: ElementKind, _: &[String]) -> Result<u32, String> {
+        Ok(0)
     }
 }
 

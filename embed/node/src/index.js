@@ -175,6 +175,8 @@ export async function createMapsync(options) {
         tally: storeCall((kind) => run.tally(kind)),
         markSeen: storeCall((kind, ids) => run.markSeen(kind, ids)),
         known: storeCall((kind, ids) => run.known(kind, ids)),
+        storedIds: storeCall((kind, after, limit) => run.storedIds(kind, after, limit)),
+        markGone: storeCall((kind, ids) => run.markGone(kind, ids)),
       },
       types: {},
     };

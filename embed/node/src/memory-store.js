@@ -20,6 +20,8 @@ export const KINDS = ['project', 'pole', 'box', 'splitter', 'client', 'property'
  *   run.markSeen(kind, ids) -> stored ones count as seen; answers the ids
  *                              neither stored nor seen
  *   run.known(kind, ids) -> the ids held once the run is applied
+ *   run.storedIds(kind, after, limit) -> held ids after `after`, ascending (byte order)
+ *   run.markGone(kind, ids) -> stored ones are removed at commit; answers how many
  *   run.state       (what the last applied run left for the next: a string or null)
  *   run.commit({ state })  (the call returned ok: apply everything, and
  *                           keep `state` for the next run, at once)
@@ -195,6 +197,31 @@ class MemoryRun {
     return missing;
   }
 
+  storedIds(kind, after, limit) {
+    const held = new Set();
+    for (const [id, row] of this.store.kinds.get(kind)) if (!row.removed) held.add(id);
+    for (const [id, s] of this.staged.get(kind)) if (s.change !== 'seen' && s.change !== 'gone') held.add(id);
+    // Byte order, as the component compares ids.
+    const bytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    return [...held]
+      .filter((id) => after === undefined || after === null || bytes(id, after) > 0)
+      .sort(bytes)
+      .slice(0, limit);
+  }
+
+  markGone(kind, ids) {
+    const stored = this.store.kinds.get(kind);
+    const staged = this.staged.get(kind);
+    let gone = 0;
+    for (const id of ids) {
+      const row = stored.get(id);
+      if (!row || row.removed || staged.has(id)) continue;
+      staged.set(id, { change: 'gone' });
+      gone += 1;
+    }
+    return gone;
+  }
+
   known(kind, ids) {
     const stored = this.store.kinds.get(kind);
     const staged = this.staged.get(kind);
@@ -215,6 +242,8 @@ class MemoryRun {
           row.invalid = null;
         } else if (s.change === 'invalid') {
           row.invalid = s.reason;
+        } else if (s.change === 'gone') {
+          row.removed = true;
         }
       }
       if (this.completed.has(kind)) {

@@ -233,6 +233,23 @@ impl element_store::Host for HostState {
     ) -> Result<Vec<String>, String> {
         self.run_store(|s| s.known(kind, &ids))
     }
+
+    fn stored_ids(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
+        self.run_store(|s| s.stored_ids(kind, after.as_deref(), limit))
+    }
+
+    fn mark_gone(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        ids: Vec<String>,
+    ) -> Result<u32, String> {
+        self.run_store(|s| s.mark_gone(kind, &ids))
+    }
 }
 
 impl Runtime {

@@ -226,6 +226,13 @@ impl RunStore {
                                WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
             params![self.integration_id, self.run_id, self.now],
         )?;
+        // Found gone by an incremental run's walk of the platform's ids.
+        tx.execute(
+            "UPDATE elements SET removed_at = ?3
+             WHERE integration_id = ?1 AND removed_at IS NULL
+               AND (kind, id) IN (SELECT kind, id FROM run_elements WHERE run_id = ?2 AND change = 'gone')",
+            params![self.integration_id, self.run_id, self.now],
+        )?;
         crate::store::network::follow(&tx, &self.integration_id, self.run_id)?;
         tx.execute(
             "DELETE FROM run_elements WHERE run_id = ?1",
@@ -483,6 +490,62 @@ impl RunStore {
         )?;
         tx.commit()?;
         Ok(missing)
+    }
+
+    /// The ids of `kind` held (stored and not removed, or written by this
+    /// run), ascending by their bytes, after `after`, at most `limit`.
+    pub fn stored_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.check_cancelled()?;
+        // Byte order on both: PostgreSQL's text order follows its locale.
+        let order = match self.conn.kind() {
+            Kind::Sqlite => "",
+            Kind::Postgres => " COLLATE \"C\"",
+        };
+        self.conn.query(
+            &format!(
+                "SELECT id FROM (
+                     SELECT id FROM elements
+                     WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?4
+                     UNION
+                     SELECT id FROM run_elements
+                     WHERE run_id = ?3 AND kind = ?2 AND change IN ('created', 'updated', 'unchanged', 'invalid')
+                       AND id{order} > ?4
+                 ) AS held ORDER BY id{order} LIMIT ?5"
+            ),
+            params![
+                self.integration_id,
+                kind,
+                self.run_id,
+                after.unwrap_or_default(),
+                limit
+            ],
+            |r| r.get(0),
+        )
+    }
+
+    /// Stored elements gone from the platform: staged `gone`, so `commit`
+    /// marks them removed; one this run wrote stays as written.
+    pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
+        self.check_cancelled()?;
+        let gone = self.conn.execute(
+            "INSERT INTO run_elements (run_id, kind, id, name, data, change)
+             SELECT ?1, e.kind, e.id, e.name, '', 'gone' FROM elements e
+             WHERE e.integration_id = ?2 AND e.kind = ?3 AND e.removed_at IS NULL
+               AND e.id IN (SELECT value FROM json_each(?4))
+             ON CONFLICT (run_id, kind, id) DO NOTHING",
+            params![
+                self.run_id,
+                self.integration_id,
+                kind,
+                serde_json::to_string(ids)?
+            ],
+        )?;
+        Ok(gone as u32)
     }
 
     /// Which of `ids` the store holds once the run is applied.
