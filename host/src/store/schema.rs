@@ -206,9 +206,10 @@ pub const SQLITE: &[&str] = &[
     // box, client and port, a client's code. Every sync's commit keeps them
     // (`store/network.rs`); filled here from what is stored. Boxes' places
     // are in an R*Tree (`box_places`, kept by triggers) keyed by the box's
-    // row number `n`, which PostgreSQL has no need of. Elements are found
-    // by kind and id alone (which integration holds a box), and removed
-    // ones apart.
+    // row number `n`, which PostgreSQL has no need of. A splitter keeps
+    // its free ports (`free`: numbers in order, comma-separated; NULL while
+    // to be worked out again). Elements are found by kind and id alone
+    // (which integration holds a box), and removed ones apart.
     "CREATE TABLE boxes (
         n INTEGER PRIMARY KEY,
         integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
@@ -239,9 +240,11 @@ pub const SQLITE: &[&str] = &[
         id TEXT NOT NULL,
         box_id TEXT,
         service INTEGER NOT NULL,
+        free TEXT,
         PRIMARY KEY (integration_id, id)
     ) WITHOUT ROWID;
     CREATE INDEX splitters_by_box ON splitters(integration_id, box_id);
+    CREATE INDEX splitters_stale ON splitters(integration_id) WHERE free IS NULL;
     CREATE TABLE ports (
         integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
         splitter_id TEXT NOT NULL,
@@ -293,6 +296,12 @@ pub const SQLITE: &[&str] = &[
     INSERT INTO clients (integration_id, id, code)
         SELECT integration_id, id, json_extract(data, '$.code')
         FROM elements WHERE kind = 'client' AND removed_at IS NULL AND json_valid(data);
+    UPDATE splitters SET free = (
+            SELECT coalesce(group_concat(p.number, ',' ORDER BY p.number), '') FROM ports p
+            WHERE p.integration_id = splitters.integration_id AND p.splitter_id = splitters.id
+              AND NOT p.blocked
+              AND NOT EXISTS (SELECT 1 FROM properties t WHERE t.integration_id = p.integration_id
+                              AND t.splitter_id = p.splitter_id AND t.port = p.number));
     PRAGMA analysis_limit = 1000;
     ANALYZE boxes; ANALYZE splitters; ANALYZE ports; ANALYZE properties; ANALYZE clients;",
     // 13: incremental sync. What the last applied run left for the next
@@ -302,6 +311,48 @@ pub const SQLITE: &[&str] = &[
     "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
     ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;
     CREATE INDEX properties_by_client ON properties(integration_id, client_id);",
+    // 14: a run's staging holds whole elements, rows too large for a table
+    // clustered on its key (SQLite's WITHOUT ROWID is for small rows): a
+    // plain table with its key indexed takes a network's worth faster.
+    "CREATE TABLE run_elements_new (
+        run_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        change TEXT NOT NULL,
+        fingerprint INTEGER,
+        UNIQUE (run_id, kind, id)
+    );
+    INSERT INTO run_elements_new (run_id, kind, id, name, data, change, fingerprint)
+        SELECT run_id, kind, id, name, data, change, fingerprint FROM run_elements;
+    DROP TABLE run_elements;
+    ALTER TABLE run_elements_new RENAME TO run_elements;",
+    // 15: the same for the elements themselves; and the JSON indexes the
+    // network's real columns (12) replaced go.
+    "CREATE TABLE elements_new (
+        integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT,
+        invalid_reason TEXT,
+        fingerprint INTEGER,
+        UNIQUE (integration_id, kind, id)
+    );
+    INSERT INTO elements_new (integration_id, kind, id, name, data, created_at, updated_at,
+                              removed_at, invalid_reason, fingerprint)
+        SELECT integration_id, kind, id, name, data, created_at, updated_at,
+               removed_at, invalid_reason, fingerprint FROM elements;
+    DROP TABLE elements;
+    ALTER TABLE elements_new RENAME TO elements;
+    CREATE INDEX elements_client_code ON elements(integration_id, json_extract(data, '$.code'))
+        WHERE kind = 'client';
+    CREATE INDEX elements_by_id ON elements(kind, id);
+    CREATE INDEX elements_removed ON elements(integration_id, kind, id) WHERE removed_at IS NOT NULL;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -473,9 +524,11 @@ pub const POSTGRES: &[&str] = &[
         id TEXT NOT NULL,
         box_id TEXT,
         service BOOLEAN NOT NULL,
+        free TEXT,
         PRIMARY KEY (integration_id, id)
     );
     CREATE INDEX splitters_by_box ON splitters(integration_id, box_id);
+    CREATE INDEX splitters_stale ON splitters(integration_id) WHERE free IS NULL;
     CREATE TABLE ports (
         integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
         splitter_id TEXT NOT NULL,
@@ -530,11 +583,22 @@ pub const POSTGRES: &[&str] = &[
         SELECT integration_id, id, d #>> '{code}'
         FROM (SELECT integration_id, id, data::jsonb AS d FROM elements
               WHERE kind = 'client' AND removed_at IS NULL OFFSET 0) e;
+    UPDATE splitters SET free = (
+            SELECT coalesce(string_agg(p.number::text, ',' ORDER BY p.number), '') FROM ports p
+            WHERE p.integration_id = splitters.integration_id AND p.splitter_id = splitters.id
+              AND NOT p.blocked
+              AND NOT EXISTS (SELECT 1 FROM properties t WHERE t.integration_id = p.integration_id
+                              AND t.splitter_id = p.splitter_id AND t.port = p.number));
     ANALYZE boxes, splitters, ports, properties, clients;",
     // 13
     "ALTER TABLE integrations ADD COLUMN sync_state TEXT;
     ALTER TABLE integrations ADD COLUMN full_sync_hours INTEGER NOT NULL DEFAULT 168;
     CREATE INDEX properties_by_client ON properties(integration_id, client_id);",
+    // 14: PostgreSQL's tables are heaps already.
+    "SELECT 1;",
+    // 15
+    "DROP INDEX elements_property_client;
+    DROP INDEX elements_property_port;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

@@ -176,6 +176,7 @@ impl RunStore {
     /// run's outcome in the same transaction, so a crash leaves either
     /// nothing applied and the run unfinished, or both.
     pub fn commit(self, record_outcome: impl FnOnce(&Transaction<'_>) -> Result<()>) -> Result<Db> {
+        let started = std::time::Instant::now();
         let tx = self.conn.transaction()?;
         if tx.kind() == Kind::Postgres {
             // The staging was just filled: without fresh statistics the
@@ -233,6 +234,11 @@ impl RunStore {
                AND (kind, id) IN (SELECT kind, id FROM run_elements WHERE run_id = ?2 AND change = 'gone')",
             params![self.integration_id, self.run_id, self.now],
         )?;
+        tracing::debug!(
+            run_id = self.run_id,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "elements applied; the network's columns follow"
+        );
         crate::store::network::follow(&tx, &self.integration_id, self.run_id)?;
         tx.execute(
             "DELETE FROM run_elements WHERE run_id = ?1",
@@ -244,6 +250,11 @@ impl RunStore {
         )?;
         record_outcome(&tx)?;
         tx.commit().context("committing the run")?;
+        tracing::debug!(
+            run_id = self.run_id,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "the run's elements applied"
+        );
         Ok(self.conn)
     }
 
