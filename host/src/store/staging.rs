@@ -396,7 +396,7 @@ impl RunStore {
                     &format!(
                         "INSERT INTO run_elements (run_id, kind, id, name, data, change, fingerprint)
                          SELECT ?1, ?2, x.id, x.name, x.data, x.change, x.fingerprint
-                         FROM jsonb_to_recordset(CAST(?3 AS jsonb))
+                         FROM jsonb_to_recordset(CAST(CAST(?3 AS text) AS jsonb))
                              AS x(id text, name text, data text, change text, fingerprint bigint){UPSERT}"
                     ),
                     params![self.run_id, kind, serde_json::to_string(&staged)?],
