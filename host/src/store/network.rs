@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::component::bindings::types::ElementKind;
 use crate::params;
@@ -44,7 +44,7 @@ const FILL_SQLITE: [&str; 5] = [
      SELECT ?1, id, json_extract(data, '$.box'), coalesce(json_type(data, '$.service') = 'true', 0)
      FROM run_elements WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated')
      ON CONFLICT (integration_id, id) DO UPDATE
-         SET box_id = excluded.box_id, service = excluded.service",
+         SET box_id = excluded.box_id, service = excluded.service, free = NULL",
     "INSERT INTO ports (integration_id, splitter_id, number, blocked)
      SELECT ?1, r.id, CAST(json_extract(p.value, '$.number') AS INTEGER),
             coalesce(json_type(p.value, '$.blocked') = 'true', 0)
@@ -81,7 +81,7 @@ const FILL_POSTGRES: [&str; 5] = [
      FROM (SELECT id, data::jsonb AS d FROM run_elements
            WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated') OFFSET 0) r
      ON CONFLICT (integration_id, id) DO UPDATE
-         SET box_id = excluded.box_id, service = excluded.service",
+         SET box_id = excluded.box_id, service = excluded.service, free = NULL",
     "INSERT INTO ports (integration_id, splitter_id, number, blocked)
      SELECT ?1, r.id, (port ->> 'number')::bigint, coalesce(port -> 'blocked' = 'true'::jsonb, FALSE)
      FROM (SELECT id, data::jsonb AS d FROM run_elements
@@ -105,9 +105,45 @@ const FILL_POSTGRES: [&str; 5] = [
      ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code",
 ];
 
+/// Each splitter's free ports (`splitters.free`: their numbers in order,
+/// comma-separated; empty when none; NULL while to be worked out): neither
+/// blocked nor taken by a property. For the splitters of `?1` whose list
+/// is NULL, on SQLite.
+const FREE_SQLITE: &str = "UPDATE splitters SET free = (
+         SELECT coalesce(group_concat(p.number, ',' ORDER BY p.number), '') FROM ports p
+         WHERE p.integration_id = splitters.integration_id AND p.splitter_id = splitters.id
+           AND NOT p.blocked
+           AND NOT EXISTS (SELECT 1 FROM properties t WHERE t.integration_id = p.integration_id
+                           AND t.splitter_id = p.splitter_id AND t.port = p.number))
+     WHERE integration_id = ?1 AND free IS NULL";
+
+/// The same on PostgreSQL.
+const FREE_POSTGRES: &str = "UPDATE splitters SET free = (
+         SELECT coalesce(string_agg(p.number::text, ',' ORDER BY p.number), '') FROM ports p
+         WHERE p.integration_id = splitters.integration_id AND p.splitter_id = splitters.id
+           AND NOT p.blocked
+           AND NOT EXISTS (SELECT 1 FROM properties t WHERE t.integration_id = p.integration_id
+                           AND t.splitter_id = p.splitter_id AND t.port = p.number))
+     WHERE integration_id = ?1 AND free IS NULL";
+
+/// The splitters (`?1` the integration) whose ports the properties of a
+/// run's elements (`?2` the run) take, before or after it: removed ones and
+/// those it created or updated. Their free ports are worked out again.
+const TAKEN_BY_CHANGED: &str = "UPDATE splitters SET free = NULL
+     WHERE integration_id = ?1 AND free IS NOT NULL AND id IN (
+         SELECT splitter_id FROM properties WHERE integration_id = ?1 AND id IN (
+             SELECT id FROM elements
+             WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NOT NULL
+             UNION ALL
+             SELECT id FROM run_elements
+             WHERE run_id = ?2 AND kind = 'property' AND change IN ('created', 'updated')))";
+
 /// Statistics of the tables kept here, from a sample of each index.
 const ANALYZE_SQLITE: &str = "PRAGMA analysis_limit = 1000;
      ANALYZE boxes; ANALYZE splitters; ANALYZE ports; ANALYZE properties; ANALYZE clients";
+
+/// Fewer rows written than this leave the statistics as they are.
+const ANALYZE_AFTER_ROWS: usize = 1000;
 
 /// Make the columns follow what run `run_id` applied to `elements`: the
 /// rows of the elements it created or updated are written anew, those of
@@ -115,9 +151,11 @@ const ANALYZE_SQLITE: &str = "PRAGMA analysis_limit = 1000;
 /// the index of removed elements each). Called by `RunStore::commit` in its transaction,
 /// once `elements` is up to date and before the staging is dropped.
 pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result<()> {
+    // The splitters whose ports properties took before the run.
+    let mut written = tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
     // Removed elements, by the index of removed ones.
     for (table, kind, column) in TABLES {
-        tx.execute(
+        written += tx.execute(
             &format!(
                 "DELETE FROM {table} WHERE integration_id = ?1 AND {column} IN (
                      SELECT id FROM elements
@@ -127,26 +165,32 @@ pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result
         )?;
     }
     // A changed splitter's ports are written again, all of them.
-    tx.execute(
+    written += tx.execute(
         "DELETE FROM ports WHERE integration_id = ?1 AND splitter_id IN (
              SELECT id FROM run_elements
              WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated'))",
         params![integration_id, run_id],
     )?;
-    let fill = match tx.kind() {
-        Kind::Sqlite => FILL_SQLITE,
-        Kind::Postgres => FILL_POSTGRES,
+    let (fill, free) = match tx.kind() {
+        Kind::Sqlite => (FILL_SQLITE, FREE_SQLITE),
+        Kind::Postgres => (FILL_POSTGRES, FREE_POSTGRES),
     };
     for sql in fill {
-        tx.execute(sql, params![integration_id, run_id])?;
+        written += tx.execute(sql, params![integration_id, run_id])?;
     }
+    // The splitters whose ports they take now; then every splitter whose
+    // free ports may have changed (new ones too) has them worked out.
+    written += tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
+    tx.execute(free, params![integration_id])?;
     // Without statistics both planners take an integration's rows for a
     // few and read them all (every property, rather than those of a port);
     // on SQLite a sample of each index is enough to know better.
-    tx.batch(match tx.kind() {
-        Kind::Sqlite => ANALYZE_SQLITE,
-        Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
-    })?;
+    if written >= ANALYZE_AFTER_ROWS {
+        tx.batch(match tx.kind() {
+            Kind::Sqlite => ANALYZE_SQLITE,
+            Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
+        })?;
+    }
     Ok(())
 }
 
@@ -263,43 +307,43 @@ pub struct FreePort {
 }
 
 /// The free ports of the service splitters in `boxes`, by box, splitter id
-/// and port number. The splitters' ports, those taken and those bound are
-/// read apart, by splitter, and met here: a look-up per port costs more.
-/// (`CROSS JOIN`: SQLite reads the splitters of the boxes first.)
+/// and port number: those each splitter keeps (`free`), less those bound
+/// here. (`CROSS JOIN`: SQLite reads the splitters of the boxes first.)
 pub fn free_ports(conn: &Db, integration_id: &str, boxes: &[String]) -> Result<Vec<FreePort>> {
-    let boxes = serde_json::to_string(boxes)?;
-    let ports = conn.query(
-        "SELECT s.box_id, s.id, p.number FROM splitters s CROSS JOIN ports p
-         WHERE s.integration_id = ?1 AND s.box_id IN (SELECT value FROM json_each(?2)) AND s.service
-           AND p.integration_id = s.integration_id AND p.splitter_id = s.id AND NOT p.blocked
-         ORDER BY s.box_id, s.id, p.number",
-        params![integration_id, boxes],
-        |r| {
-            Ok(FreePort {
-                box_id: r.get(0)?,
-                splitter: r.get(1)?,
-                port: r.get(2)?,
-            })
-        },
+    let splitters: Vec<(String, String, String)> = conn.query(
+        "SELECT box_id, id, free FROM splitters
+         WHERE integration_id = ?1 AND box_id IN (SELECT value FROM json_each(?2)) AND service
+           AND free <> ''
+         ORDER BY box_id, id",
+        params![integration_id, serde_json::to_string(boxes)?],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let used: HashSet<(String, u64)> = conn
+    let ids: Vec<&str> = splitters.iter().map(|(_, id, _)| id.as_str()).collect();
+    let bound: HashSet<(String, u64)> = conn
         .query(
-            "SELECT t.splitter_id, t.port FROM splitters s CROSS JOIN properties t
-             WHERE s.integration_id = ?1 AND s.box_id IN (SELECT value FROM json_each(?2)) AND s.service
-               AND t.integration_id = s.integration_id AND t.splitter_id = s.id AND t.port IS NOT NULL
-             UNION ALL
-             SELECT b.splitter_id, b.port FROM splitters s CROSS JOIN bindings b
-             WHERE s.integration_id = ?1 AND s.box_id IN (SELECT value FROM json_each(?2)) AND s.service
-               AND b.integration_id = s.integration_id AND b.splitter_id = s.id",
-            params![integration_id, boxes],
+            "SELECT splitter_id, port FROM bindings
+             WHERE integration_id = ?1 AND splitter_id IN (SELECT value FROM json_each(?2))",
+            params![integration_id, serde_json::to_string(&ids)?],
             |r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)),
         )?
         .into_iter()
         .collect();
-    Ok(ports
-        .into_iter()
-        .filter(|p| !used.contains(&(p.splitter.clone(), p.port)))
-        .collect())
+    let mut free = Vec::new();
+    for (box_id, splitter, numbers) in splitters {
+        for number in numbers.split(',') {
+            let port: u64 = number
+                .parse()
+                .with_context(|| format!("splitter {splitter}'s free ports {numbers:?}"))?;
+            if !bound.contains(&(splitter.clone(), port)) {
+                free.push(FreePort {
+                    box_id: box_id.clone(),
+                    splitter: splitter.clone(),
+                    port,
+                });
+            }
+        }
+    }
+    Ok(free)
 }
 
 /// Who takes a port on the platform: the property and, when known, its
@@ -487,23 +531,43 @@ mod tests {
         }
     }
 
-    /// One complete run of every kind given, each element with a new
-    /// fingerprint (so all of them count as updated).
+    /// One complete run of every kind given, each element fingerprinted
+    /// by its content (so an element given again as it was is unchanged).
     fn sync(conn: Db, integration: &str, run_id: i64, batches: Vec<ElementBatch>) -> Db {
+        fn prints<T: std::fmt::Debug>(items: &[T]) -> Vec<u64> {
+            use std::hash::{Hash, Hasher};
+            items
+                .iter()
+                .map(|item| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    format!("{item:?}").hash(&mut hasher);
+                    hasher.finish()
+                })
+                .collect()
+        }
         let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
         for batch in batches {
-            let (kind, len) = match &batch {
-                ElementBatch::Boxes(v) => (ElementKind::Box, v.len()),
-                ElementBatch::Splitters(v) => (ElementKind::Splitter, v.len()),
-                ElementBatch::Properties(v) => (ElementKind::Property, v.len()),
-                ElementBatch::Clients(v) => (ElementKind::Client, v.len()),
+            let (kind, prints) = match &batch {
+                ElementBatch::Boxes(v) => (ElementKind::Box, prints(v)),
+                ElementBatch::Splitters(v) => (ElementKind::Splitter, prints(v)),
+                ElementBatch::Properties(v) => (ElementKind::Property, prints(v)),
+                ElementBatch::Clients(v) => (ElementKind::Client, prints(v)),
                 _ => unreachable!("not used here"),
             };
-            let prints = vec![run_id as u64; len];
             store.write_batch(&batch, &prints).unwrap();
             store.complete_kind(kind).unwrap();
         }
         store.commit(|_| Ok(())).unwrap()
+    }
+
+    /// The free ports splitter `id` keeps.
+    fn kept_free(conn: &Db, id: &str) -> Option<String> {
+        conn.query_row(
+            "SELECT free FROM splitters WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
     const HERE: (f64, f64) = (-27.59, -48.54);
@@ -638,6 +702,7 @@ mod tests {
             ["free", "free", "taken", "blocked"]
         );
         assert_eq!(taker_of(&conn, &id, "s1", 1).unwrap(), None);
+        assert_eq!(kept_free(&conn, "s1").as_deref(), Some("1,2"));
         let left: i64 = conn
             .query_row(
                 "SELECT (SELECT count(*) FROM ports WHERE splitter_id = 's2')
@@ -658,13 +723,37 @@ mod tests {
         .unwrap();
         assert_eq!(free(&conn, &id, &["b1"]), [("s1".into(), 1)]);
 
+        // Only properties change: p1 leaves s1 for d1, p3 goes. Both
+        // splitters, unchanged, have their free ports worked out again.
+        let conn = sync(
+            conn,
+            &id,
+            3,
+            vec![ElementBatch::Properties(vec![property(
+                "p1",
+                Some(("d1", 1)),
+                Some("c1"),
+            )])],
+        );
+        assert_eq!(kept_free(&conn, "s1").as_deref(), Some("1,2,3"));
+        assert_eq!(kept_free(&conn, "d1").as_deref(), Some("2,3"));
+        assert_eq!(
+            states(&conn, &id, "s1"),
+            ["free", "free", "free", "blocked"]
+        );
+        // Port 2 is bound; d1 offers nothing.
+        assert_eq!(
+            free(&conn, &id, &["b1"]),
+            [("s1".into(), 1), ("s1".into(), 3)]
+        );
+
         // b2 comes back, moved: it counts where it is now.
         let mut boxes = three_boxes();
         boxes[1].position = Some(Position {
             lat: HERE.0 + 0.02,
             lng: HERE.1,
         });
-        let conn = sync(conn, &id, 3, vec![ElementBatch::Boxes(boxes)]);
+        let conn = sync(conn, &id, 4, vec![ElementBatch::Boxes(boxes)]);
         assert_eq!(near(&conn, &id, 500.0), ["b1"]);
         assert_eq!(near(&conn, &id, 5000.0), ["b1", "b2", "b3"]);
 
@@ -710,7 +799,7 @@ mod tests {
             for sql in [
                 "SELECT id || ' ' || coalesce(project, '-') || ' ' || lat || ' ' || lng FROM boxes ORDER BY id",
                 "SELECT n FROM box_places ORDER BY n",
-                "SELECT id || ' ' || box_id || ' ' || service FROM splitters ORDER BY id",
+                "SELECT id || ' ' || box_id || ' ' || service || ' ' || coalesce(free, '?') FROM splitters ORDER BY id",
                 "SELECT splitter_id || ' ' || number || ' ' || blocked FROM ports ORDER BY 1",
                 "SELECT id || ' ' || coalesce(client_id, '-') || ' ' || coalesce(client_code, '-') || ' '
                      || coalesce(splitter_id, '-') || ' ' || coalesce(port, '-') FROM properties ORDER BY id",

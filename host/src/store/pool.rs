@@ -11,6 +11,10 @@ use anyhow::Result;
 
 use crate::store::{Db, Location};
 
+/// How much of a SQLite file a kept connection maps into memory (SQLite
+/// bounds it at about 2 GiB).
+const MMAP_BYTES: i64 = 1 << 31;
+
 pub struct Pool {
     location: Location,
     idle: Mutex<Vec<Db>>,
@@ -40,7 +44,15 @@ impl Pool {
                 crate::store::mend(&conn, &self.location)?;
                 Ok(conn)
             }
-            None => crate::store::open(&self.location),
+            None => {
+                let conn = crate::store::open(&self.location)?;
+                if let Some(sqlite) = conn.as_sqlite() {
+                    // Read the file through the page cache the system keeps
+                    // anyway, rather than copy each page into a cache of its own.
+                    sqlite.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+                }
+                Ok(conn)
+            }
         }
     }
 
