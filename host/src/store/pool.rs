@@ -67,6 +67,18 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// A PostgreSQL connection runs a Tokio runtime of its own, which may
+    /// not be dropped inside another's (the server's, when it stops): the
+    /// kept connections are closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
