@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, OrStatus, Params, PathParam, Shared, blocking};
 use crate::component::bindings::types::ElementKind;
 use crate::store::Db;
-use crate::store::elements::{self, Select};
+use crate::store::elements::{self, Select, ShownBox};
 use crate::store::integrations::{self, Integration};
 use crate::store::network::{self, distance_m};
 use crate::store::projects;
@@ -254,6 +254,34 @@ pub struct FreeQuery {
     integration: Option<String>,
 }
 
+/// A box of `/ports/free`: the box as shown (`GET /boxes`), its
+/// integration, its distance and its free ports. Its keys are those the
+/// answer always had, in `serde_json`'s order (sorted), written straight
+/// from here rather than through a `Value` per box and port.
+#[derive(Serialize)]
+struct Near {
+    box_type: Value,
+    distance_m: f64,
+    free_ports: Vec<FreeShown>,
+    hierarchy_level: Value,
+    id: Value,
+    implanted: Value,
+    integration: String,
+    invalid: Option<String>,
+    kind: &'static str,
+    lat: Value,
+    lng: Value,
+    name: Value,
+    pole: Value,
+    project: Value,
+}
+
+#[derive(Serialize)]
+struct FreeShown {
+    port: u64,
+    splitter: String,
+}
+
 pub async fn free_ports(
     State(state): State<Shared>,
     Params(query): Params<FreeQuery>,
@@ -295,37 +323,46 @@ pub async fn free_ports(
             let in_reach: Vec<String> = boxes.iter().map(|(_, id)| id.clone()).collect();
             // Free on the platform and not bound here (a port bound here
             // but not yet on the platform would be refused).
-            let mut free: HashMap<String, Vec<Value>> = HashMap::new();
+            let mut free: HashMap<String, Vec<FreeShown>> = HashMap::new();
             for port in network::free_ports(conn, &integration.id, &in_reach)? {
-                free.entry(port.box_id)
-                    .or_default()
-                    .push(json!({ "splitter": port.splitter, "port": port.port }));
+                free.entry(port.box_id).or_default().push(FreeShown {
+                    port: port.port,
+                    splitter: port.splitter,
+                });
             }
             let offering: Vec<String> = in_reach
                 .into_iter()
                 .filter(|id| free.contains_key(id))
                 .collect();
-            let mut shown: HashMap<String, Value> = elements::select(
-                conn,
-                &integration.id,
-                ElementKind::Box,
-                Select::Ids(&offering),
-            )?
-            .into_iter()
-            .filter_map(|b| Some((b["id"].as_str()?.to_string(), b)))
-            .collect();
+            let mut shown: HashMap<String, ShownBox> =
+                elements::shown_boxes(conn, &integration.id, &offering)?
+                    .into_iter()
+                    .collect();
             for (distance, id) in boxes {
-                let (Some(b), Some(ports)) = (shown.remove(&id), free.remove(&id)) else {
+                let (Some(b), Some(free_ports)) = (shown.remove(&id), free.remove(&id)) else {
                     continue;
                 };
-                let mut answer = with_integration(b, &integration);
-                answer["distance_m"] = json!((distance * 10.0).round() / 10.0);
-                answer["free_ports"] = json!(ports);
-                near.push((distance, answer));
+                let near_box = Near {
+                    box_type: b.box_type,
+                    distance_m: (distance * 10.0).round() / 10.0,
+                    free_ports,
+                    hierarchy_level: b.hierarchy_level,
+                    id: b.id,
+                    implanted: b.implanted,
+                    integration: integration.name.clone(),
+                    invalid: b.invalid,
+                    kind: b.kind,
+                    lat: b.lat,
+                    lng: b.lng,
+                    name: b.name,
+                    pole: b.pole,
+                    project: b.project,
+                };
+                near.push((distance, near_box));
             }
         }
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let near: Vec<Value> = near.into_iter().map(|(_, b)| b).collect();
+        let near: Vec<Near> = near.into_iter().map(|(_, b)| b).collect();
         Ok(axum::Json(near).into_response())
     })
     .await
@@ -334,6 +371,49 @@ pub async fn free_ports(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Near` reads as the text the answer had when each box was a `Value`.
+    #[test]
+    fn a_near_box_reads_as_before() {
+        let near = Near {
+            box_type: json!("CTO"),
+            distance_m: 12.3,
+            free_ports: vec![
+                FreeShown {
+                    port: 2,
+                    splitter: "s1".into(),
+                },
+                FreeShown {
+                    port: 5,
+                    splitter: "s1".into(),
+                },
+            ],
+            hierarchy_level: json!(3),
+            id: json!("b1"),
+            implanted: json!(true),
+            integration: "isp".into(),
+            invalid: None,
+            kind: "box",
+            lat: json!(-27.59),
+            lng: json!(-48.54),
+            name: json!("CTO 1"),
+            pole: Value::Null,
+            project: json!("pr"),
+        };
+        let mut before = json!({
+            "id": "b1", "kind": "box", "name": "CTO 1", "project": "pr", "pole": null,
+            "lat": -27.59, "lng": -48.54, "hierarchy_level": 3, "implanted": true,
+            "box_type": "CTO", "invalid": null,
+        });
+        before["integration"] = json!("isp");
+        before["distance_m"] = json!(12.3);
+        before["free_ports"] =
+            json!([{ "splitter": "s1", "port": 2 }, { "splitter": "s1", "port": 5 }]);
+        assert_eq!(
+            serde_json::to_string(&near).unwrap(),
+            serde_json::to_string(&before).unwrap()
+        );
+    }
 
     #[test]
     fn haversine_distances() {

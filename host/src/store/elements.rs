@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::component::bindings::types::ElementKind;
@@ -123,16 +124,167 @@ pub fn select(
         .collect())
 }
 
+/// A box as people see it: the keys `GET /boxes` shows, in the order
+/// `serde_json` keeps an object's keys (sorted), so that it reads as the
+/// same text whether built as a `Value` or written straight from here.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShownBox {
+    pub box_type: Value,
+    pub hierarchy_level: Value,
+    pub id: Value,
+    pub implanted: Value,
+    pub invalid: Option<String>,
+    pub kind: &'static str,
+    pub lat: Value,
+    pub lng: Value,
+    pub name: Value,
+    pub pole: Value,
+    pub project: Value,
+}
+
+/// A stored box, read without building a map of it (absent fields null).
+#[derive(Deserialize)]
+struct StoredBox {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    name: Value,
+    #[serde(default)]
+    project: Value,
+    #[serde(default)]
+    pole: Value,
+    #[serde(default)]
+    position: Option<StoredPosition>,
+    #[serde(default)]
+    box_type: Value,
+    #[serde(default)]
+    hierarchy_level: Value,
+    #[serde(default)]
+    implanted: Value,
+}
+
+/// A stored position: an object (as `e["position"]["lat"]` reads only an
+/// object's fields; a derived `Deserialize` would take an array too).
+struct StoredPosition {
+    lat: Value,
+    lng: Value,
+}
+
+impl<'de> Deserialize<'de> for StoredPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = StoredPosition;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StoredPosition, A::Error> {
+                let (mut lat, mut lng) = (Value::Null, Value::Null);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "lat" => lat = map.next_value()?,
+                        "lng" => lng = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(StoredPosition { lat, lng })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl ShownBox {
+    /// From a stored box as read (`stored`: its `invalid` set).
+    fn of(e: &Value) -> ShownBox {
+        ShownBox::with(e, e[INVALID].as_str().map(str::to_string))
+    }
+
+    /// From a stored box's JSON and why it is invalid.
+    fn with(e: &Value, invalid: Option<String>) -> ShownBox {
+        let (lat, lng) = lat_lng(e);
+        ShownBox {
+            box_type: e["box_type"].clone(),
+            hierarchy_level: e["hierarchy_level"].clone(),
+            id: e["id"].clone(),
+            implanted: e["implanted"].clone(),
+            invalid,
+            kind: kind_name(ElementKind::Box),
+            lat,
+            lng,
+            name: e["name"].clone(),
+            pole: e["pole"].clone(),
+            project: e["project"].clone(),
+        }
+    }
+
+    /// From a stored box's JSON text and why it is invalid.
+    fn parse(data: &str, invalid: Option<String>) -> Result<ShownBox> {
+        // An object of the component's shape; anything else as any JSON.
+        let typed = data
+            .trim_start()
+            .starts_with('{')
+            .then(|| serde_json::from_str::<StoredBox>(data).ok())
+            .flatten();
+        let Some(b) = typed else {
+            return Ok(ShownBox::with(&serde_json::from_str(data)?, invalid));
+        };
+        let (lat, lng) = b
+            .position
+            .map_or((Value::Null, Value::Null), |p| (p.lat, p.lng));
+        Ok(ShownBox {
+            box_type: b.box_type,
+            hierarchy_level: b.hierarchy_level,
+            id: b.id,
+            implanted: b.implanted,
+            invalid,
+            kind: kind_name(ElementKind::Box),
+            lat,
+            lng,
+            name: b.name,
+            pole: b.pole,
+            project: b.project,
+        })
+    }
+}
+
+/// The current boxes of the integration with these ids, as shown, by id
+/// (in no set order); read straight into their shown form.
+pub fn shown_boxes(
+    conn: &Db,
+    integration_id: &str,
+    ids: &[String],
+) -> Result<Vec<(String, ShownBox)>> {
+    conn.query(
+        "SELECT id, data, invalid_reason FROM elements
+         WHERE integration_id = ?1 AND kind = 'box' AND removed_at IS NULL
+           AND id IN (SELECT value FROM json_each(?2))",
+        params![integration_id, serde_json::to_string(ids)?],
+        |r| {
+            let shown = ShownBox::parse(&r.get::<String>(1)?, r.get(2)?)?;
+            Ok((r.get(0)?, shown))
+        },
+    )
+}
+
 fn simple(kind: ElementKind, e: &Value) -> Value {
+    if kind == ElementKind::Box {
+        return serde_json::to_value(ShownBox::of(e)).unwrap_or(Value::Null);
+    }
     let (lat, lng) = lat_lng(e);
     let mut out = json!({ "id": e["id"], "kind": kind_name(kind), "name": e["name"] });
     let extra = match kind {
         ElementKind::Project => json!({ "identifier": e["identifier"], "lat": lat, "lng": lng }),
         ElementKind::Pole => json!({ "lat": lat, "lng": lng, "pole_type": e["pole_type"] }),
-        ElementKind::Box => json!({
-            "project": e["project"], "pole": e["pole"], "lat": lat, "lng": lng,
-            "hierarchy_level": e["hierarchy_level"], "implanted": e["implanted"], "box_type": e["box_type"],
-        }),
+        // Shaped as a `ShownBox`.
+        ElementKind::Box => json!({}),
         ElementKind::Client => json!({
             "code": e["code"], "implanted": e["implanted"], "status": e["status"],
             "pppoe_login": e["pppoe_login"], "onu_serial": e["onu_serial"], "onu_mac": e["onu_mac"],
@@ -196,4 +348,53 @@ pub fn holders(conn: &Db, kind: ElementKind, id: &str) -> Result<Vec<String>> {
         params![kind, id],
         |r| r.get::<String>(0),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A box as it was shown before `ShownBox`: a `Value` built key by key.
+    fn as_before(e: &Value, invalid: Option<&str>) -> Value {
+        let (lat, lng) = lat_lng(e);
+        json!({
+            "id": e["id"], "kind": "box", "name": e["name"], "project": e["project"],
+            "pole": e["pole"], "lat": lat, "lng": lng, "hierarchy_level": e["hierarchy_level"],
+            "implanted": e["implanted"], "box_type": e["box_type"], "invalid": invalid,
+        })
+    }
+
+    #[test]
+    fn a_box_reads_as_the_same_text_however_it_is_built() {
+        let boxes = [
+            json!({"id": "b1", "name": "CTO \"1\"", "project": "pr", "pole": "p1",
+                   "position": {"lat": -27.590001, "lng": -48.5}, "box_type": "t",
+                   "hierarchy_level": 3, "implanted": true}),
+            json!({"id": "b2", "name": "CTO 2", "project": "pr", "pole": null,
+                   "position": null, "box_type": null, "hierarchy_level": null, "implanted": false}),
+            // Fields missing, or of a shape the component never writes.
+            json!({"id": "b3", "name": "CTO 3"}),
+            json!({"id": "b4", "name": "CTO 4", "position": [1, 2], "extra": {"a": 1}}),
+            json!({"id": "b5", "position": {"lng": 1, "x": [2], "lat": 3, "lat": 4}}),
+            json!(["b6", "CTO 6"]),
+        ];
+        for e in &boxes {
+            for invalid in [None, Some("lat out of range")] {
+                let shown = ShownBox::parse(&e.to_string(), invalid.map(str::to_string)).unwrap();
+                let before = as_before(e, invalid);
+                assert_eq!(
+                    serde_json::to_string(&shown).unwrap(),
+                    serde_json::to_string(&before).unwrap()
+                );
+                if !e.is_object() {
+                    continue;
+                }
+                let mut stored = e.clone();
+                stored[INVALID] = json!(invalid);
+                let mut shaped = simple(ElementKind::Box, &stored);
+                shaped[INVALID] = stored[INVALID].clone();
+                assert_eq!(shaped, before);
+            }
+        }
+    }
 }
