@@ -504,7 +504,9 @@ impl RunStore {
     }
 
     /// The ids of `kind` held (stored and not removed, or written by this
-    /// run), ascending by their bytes, after `after`, at most `limit`.
+    /// run), ascending by their bytes, after `after`, at most `limit`. Each
+    /// table is read in its key's order up to `limit` and the two merged:
+    /// one query over both would sort every id left at every page.
     pub fn stored_ids(
         &mut self,
         kind: ElementKind,
@@ -517,26 +519,48 @@ impl RunStore {
             Kind::Sqlite => "",
             Kind::Postgres => " COLLATE \"C\"",
         };
-        self.conn.query(
+        let after = after.unwrap_or_default();
+        let stored: Vec<String> = self.conn.query(
             &format!(
-                "SELECT id FROM (
-                     SELECT id FROM elements
-                     WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?4
-                     UNION
-                     SELECT id FROM run_elements
-                     WHERE run_id = ?3 AND kind = ?2 AND change IN ('created', 'updated', 'unchanged', 'invalid')
-                       AND id{order} > ?4
-                 ) AS held ORDER BY id{order} LIMIT ?5"
+                "SELECT id FROM elements
+                 WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?3
+                 ORDER BY id{order} LIMIT ?4"
             ),
-            params![
-                self.integration_id,
-                kind,
-                self.run_id,
-                after.unwrap_or_default(),
-                limit
-            ],
+            params![self.integration_id, kind, after, limit],
             |r| r.get(0),
-        )
+        )?;
+        let written: Vec<String> = self.conn.query(
+            &format!(
+                "SELECT id FROM run_elements
+                 WHERE run_id = ?1 AND kind = ?2 AND id{order} > ?3
+                   AND change IN ('created', 'updated', 'unchanged', 'invalid')
+                 ORDER BY id{order} LIMIT ?4"
+            ),
+            params![self.run_id, kind, after, limit],
+            |r| r.get(0),
+        )?;
+        let mut held: Vec<String> = Vec::with_capacity(limit as usize);
+        let (mut a, mut b) = (
+            stored.into_iter().peekable(),
+            written.into_iter().peekable(),
+        );
+        while held.len() < limit as usize {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.as_bytes() == y.as_bytes() => {
+                    b.next();
+                    a.next()
+                }
+                (Some(x), Some(y)) if x.as_bytes() < y.as_bytes() => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => None,
+            };
+            match next {
+                Some(id) => held.push(id),
+                None => break,
+            }
+        }
+        Ok(held)
     }
 
     /// Stored elements gone from the platform: staged `gone`, so `commit`
@@ -683,6 +707,45 @@ mod tests {
         assert_eq!((counts(&o), sweep.removed, sweep.stored), ((0, 0, 1), 1, 2));
         let (o, _, _) = run(conn, &id, 4, &[(&a, 7), (&b, u64::MAX)]);
         assert_eq!(counts(&o), (1, 0, 1));
+    }
+
+    #[test]
+    fn held_ids_come_in_byte_order_from_the_store_and_the_run() {
+        let (_dir, conn, id) = open();
+        let (a, c) = (splitter("s1", "A"), splitter("s3", "C"));
+        let (_, _, conn) = run(conn, &id, 1, &[(&a, 1), (&c, 3)]);
+        let mut store = RunStore::begin(conn, &id, 2, Box::new(NoProgress)).unwrap();
+        // s1 again (now also staged), s2 and s4 new: each once, in order.
+        let (b, d) = (splitter("s2", "B"), splitter("s4", "D"));
+        store
+            .write_batch(&batch(&[&a, &b, &d]), &[1, 2, 4])
+            .unwrap();
+        let kind = ElementKind::Splitter;
+        let mut pages = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.stored_ids(kind, after.as_deref(), 2).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().cloned();
+            pages.push(page);
+        }
+        assert_eq!(pages, [["s1", "s2"], ["s3", "s4"]]);
+        // s3 gone: removed when the run is applied; s2 was written, so stays.
+        assert_eq!(
+            store.mark_gone(kind, &["s3".into(), "s9".into()]).unwrap(),
+            1
+        );
+        let conn = store.commit(|_| Ok(())).unwrap();
+        let removed: Vec<String> = conn
+            .query(
+                "SELECT id FROM elements WHERE removed_at IS NOT NULL",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(removed, ["s3"]);
     }
 
     #[test]
