@@ -308,32 +308,28 @@ pub async fn free_ports(
         let area = network::Area::around(query.lat, query.lng, radius);
         let mut near = Vec::new();
         for integration in scope(conn, query.integration.as_deref())? {
-            // Boxes in the radius's bounding box, by the spatial index,
-            // then within the radius; in id order, as ties keep it.
-            let boxes: Vec<(f64, String)> = network::boxes_in(conn, &integration.id, &area)?
-                .into_iter()
-                .filter_map(|b| {
-                    let d = distance_m(query.lat, query.lng, b.lat, b.lng);
-                    (d <= radius).then_some((d, b.id))
-                })
-                .collect();
+            // Boxes in the radius's bounding box, by the spatial index, with
+            // the ports they offer (free on the platform, not bound here);
+            // then those within the radius that offer one, in id order, as
+            // ties keep it.
+            let mut free: HashMap<String, Vec<FreeShown>> = HashMap::new();
+            let mut boxes: Vec<(f64, String)> = Vec::new();
+            for b in network::boxes_in(conn, &integration.id, &area)? {
+                let d = distance_m(query.lat, query.lng, b.lat, b.lng);
+                if d > radius || b.free.is_empty() {
+                    continue;
+                }
+                let ports = b
+                    .free
+                    .into_iter()
+                    .map(|(splitter, port)| FreeShown { port, splitter });
+                free.insert(b.id.clone(), ports.collect());
+                boxes.push((d, b.id));
+            }
             if boxes.is_empty() {
                 continue;
             }
-            let in_reach: Vec<String> = boxes.iter().map(|(_, id)| id.clone()).collect();
-            // Free on the platform and not bound here (a port bound here
-            // but not yet on the platform would be refused).
-            let mut free: HashMap<String, Vec<FreeShown>> = HashMap::new();
-            for port in network::free_ports(conn, &integration.id, &in_reach)? {
-                free.entry(port.box_id).or_default().push(FreeShown {
-                    port: port.port,
-                    splitter: port.splitter,
-                });
-            }
-            let offering: Vec<String> = in_reach
-                .into_iter()
-                .filter(|id| free.contains_key(id))
-                .collect();
+            let offering: Vec<String> = boxes.iter().map(|(_, id)| id.clone()).collect();
             let mut shown: HashMap<String, ShownBox> =
                 elements::shown_boxes(conn, &integration.id, &offering)?
                     .into_iter()

@@ -43,19 +43,31 @@ fn stored(
     which: Select<'_>,
 ) -> Result<Vec<Value>> {
     // `json_each` and `json_extract` are SQLite's; the store puts them in
-    // PostgreSQL's words.
-    let (condition, ids) = match which {
-        Select::All => ("TRUE", None),
-        Select::Ids(ids) => ("id IN (SELECT value FROM json_each(?3))", Some(ids)),
+    // PostgreSQL's words. Chosen elements are found from the list of ids
+    // (`CROSS JOIN` keeps that order on SQLite; PostgreSQL, which may not
+    // know yet how many elements there are, looks each up too).
+    let (from, ids) = match which {
+        Select::All => ("elements e WHERE".to_string(), None),
+        Select::Ids(ids) => (
+            "json_each(?3) j CROSS JOIN elements e WHERE e.id = j.value AND".to_string(),
+            Some(ids),
+        ),
         // Splitters and properties by their box's column.
         Select::InBoxes(ids) => (
-            network::in_boxes(kind)
-                .unwrap_or("json_extract(data, '$.box') IN (SELECT value FROM json_each(?3))"),
+            match network::box_table(kind) {
+                Some(table) => format!(
+                    "json_each(?3) j CROSS JOIN {table} b CROSS JOIN elements e
+                     WHERE b.integration_id = ?1 AND b.box_id = j.value AND e.id = b.id AND"
+                ),
+                None => "elements e WHERE json_extract(e.data, '$.box') IN (SELECT value FROM json_each(?3)) AND"
+                    .to_string(),
+            },
             Some(ids),
         ),
     };
     let sql = format!(
-        "SELECT data, invalid_reason FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND {condition} ORDER BY id"
+        "SELECT e.data, e.invalid_reason FROM {from}
+         e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL ORDER BY e.id"
     );
     let decode = |r: &Row| -> Result<Value> {
         let (data, invalid) = (r.get::<String>(0)?, r.get::<Option<String>>(1)?);
@@ -66,7 +78,11 @@ fn stored(
     match ids {
         None => conn.query(&sql, params![integration_id, kind], decode),
         Some(ids) => {
-            let ids = serde_json::to_string(ids)?;
+            // Each once, as `IN` would have it.
+            let mut ids: Vec<&String> = ids.iter().collect();
+            ids.sort();
+            ids.dedup();
+            let ids = serde_json::to_string(&ids)?;
             conn.query(&sql, params![integration_id, kind, ids], decode)
         }
     }
@@ -255,17 +271,18 @@ impl ShownBox {
     }
 }
 
-/// The current boxes of the integration with these ids, as shown, by id
-/// (in no set order); read straight into their shown form.
+/// The current boxes of the integration with these (distinct) ids, as
+/// shown, by id (in no set order); read straight into their shown form.
 pub fn shown_boxes(
     conn: &Db,
     integration_id: &str,
     ids: &[String],
 ) -> Result<Vec<(String, ShownBox)>> {
+    // From the list of ids, each looked up (see `stored`); `ids` are
+    // distinct.
     conn.query(
-        "SELECT id, data, invalid_reason FROM elements
-         WHERE integration_id = ?1 AND kind = 'box' AND removed_at IS NULL
-           AND id IN (SELECT value FROM json_each(?2))",
+        "SELECT e.id, e.data, e.invalid_reason FROM json_each(?2) j CROSS JOIN elements e
+         WHERE e.integration_id = ?1 AND e.kind = 'box' AND e.id = j.value AND e.removed_at IS NULL",
         params![integration_id, serde_json::to_string(ids)?],
         |r| {
             let shown = ShownBox::parse(&r.get::<String>(1)?, r.get(2)?)?;

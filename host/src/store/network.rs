@@ -11,7 +11,7 @@
 //! are an R*Tree (`box_places`, kept by triggers on `boxes`), on PostgreSQL
 //! a GiST index of points (`point(lng, lat)`, no extension).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 
@@ -252,33 +252,57 @@ impl Area {
     }
 }
 
-/// A box's id and place.
+/// A box near a point: its id and place, and the ports it offers: those
+/// free on the platform of its service splitters (`splitters.free`) that
+/// are not bound here, by splitter id and port number.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Place {
+pub struct NearBox {
     pub id: String,
     pub lat: f64,
     pub lng: f64,
+    pub free: Vec<(String, u64)>,
 }
 
-/// The integration's current boxes placed within `area`, by id, found by
-/// the spatial index.
-pub fn boxes_in(conn: &Db, integration_id: &str, area: &Area) -> Result<Vec<Place>> {
-    // SQLite: the R*Tree first (CROSS JOIN keeps that order), then each
-    // box by its row number; PostgreSQL: the GiST index of points.
+/// The integration's current boxes placed within `area`, by id, with the
+/// ports they offer (none for some): the spatial index finds them, each
+/// box's service splitters come by the box's index, their bindings by
+/// theirs. One statement, which either planner starts from the index of
+/// places.
+pub fn boxes_in(conn: &Db, integration_id: &str, area: &Area) -> Result<Vec<NearBox>> {
+    // SQLite: the R*Tree first (CROSS JOIN keeps that order), then each box
+    // by its row number; PostgreSQL: the GiST index of points.
     let sql = match conn.kind() {
         Kind::Sqlite => {
-            "SELECT b.id, b.lat, b.lng FROM box_places r CROSS JOIN boxes b ON b.n = r.n
+            "SELECT b.id, b.lat, b.lng, s.id, s.free,
+                    (SELECT group_concat(k.port) FROM bindings k
+                     WHERE k.integration_id = s.integration_id AND k.splitter_id = s.id)
+             FROM box_places r CROSS JOIN boxes b
+             LEFT JOIN splitters s ON s.integration_id = b.integration_id AND s.box_id = b.id
+                  AND s.service AND s.free <> ''
              WHERE r.max_lat >= ?2 AND r.min_lat <= ?3 AND r.max_lng >= ?4 AND r.min_lng <= ?5
-               AND b.integration_id = ?1
-             ORDER BY b.id"
+               AND b.n = r.n AND b.integration_id = ?1
+             ORDER BY b.id, s.id"
         }
         Kind::Postgres => {
-            "SELECT id, lat, lng FROM boxes
-             WHERE point(lng, lat) <@ box(point(?4, ?2), point(?5, ?3)) AND integration_id = ?1
-             ORDER BY id"
+            "SELECT b.id, b.lat, b.lng, s.id, s.free,
+                    (SELECT string_agg(k.port::text, ',') FROM bindings k
+                     WHERE k.integration_id = s.integration_id AND k.splitter_id = s.id)
+             FROM boxes b
+             LEFT JOIN splitters s ON s.integration_id = b.integration_id AND s.box_id = b.id
+                  AND s.service AND s.free <> ''
+             WHERE point(b.lng, b.lat) <@ box(point(?4, ?2), point(?5, ?3)) AND b.integration_id = ?1
+             ORDER BY b.id, s.id"
         }
     };
-    conn.query(
+    type Found = (
+        String,
+        f64,
+        f64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Found> = conn.query(
         sql,
         params![
             integration_id,
@@ -288,62 +312,44 @@ pub fn boxes_in(conn: &Db, integration_id: &str, area: &Area) -> Result<Vec<Plac
             area.max_lng
         ],
         |r| {
-            Ok(Place {
-                id: r.get(0)?,
-                lat: r.get(1)?,
-                lng: r.get(2)?,
-            })
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         },
-    )
-}
-
-/// A port that can be offered: on a service splitter, neither taken on the
-/// platform, nor blocked there, nor bound locally.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FreePort {
-    pub box_id: String,
-    pub splitter: String,
-    pub port: u64,
-}
-
-/// The free ports of the service splitters in `boxes`, by box, splitter id
-/// and port number: those each splitter keeps (`free`), less those bound
-/// here. (`CROSS JOIN`: SQLite reads the splitters of the boxes first.)
-pub fn free_ports(conn: &Db, integration_id: &str, boxes: &[String]) -> Result<Vec<FreePort>> {
-    let splitters: Vec<(String, String, String)> = conn.query(
-        "SELECT box_id, id, free FROM splitters
-         WHERE integration_id = ?1 AND box_id IN (SELECT value FROM json_each(?2)) AND service
-           AND free <> ''
-         ORDER BY box_id, id",
-        params![integration_id, serde_json::to_string(boxes)?],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let ids: Vec<&str> = splitters.iter().map(|(_, id, _)| id.as_str()).collect();
-    let bound: HashSet<(String, u64)> = conn
-        .query(
-            "SELECT splitter_id, port FROM bindings
-             WHERE integration_id = ?1 AND splitter_id IN (SELECT value FROM json_each(?2))",
-            params![integration_id, serde_json::to_string(&ids)?],
-            |r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)),
-        )?
-        .into_iter()
-        .collect();
-    let mut free = Vec::new();
-    for (box_id, splitter, numbers) in splitters {
-        for number in numbers.split(',') {
-            let port: u64 = number
-                .parse()
-                .with_context(|| format!("splitter {splitter}'s free ports {numbers:?}"))?;
-            if !bound.contains(&(splitter.clone(), port)) {
-                free.push(FreePort {
-                    box_id: box_id.clone(),
-                    splitter: splitter.clone(),
-                    port,
-                });
+    let numbers = |list: &str| -> Result<Vec<u64>> {
+        list.split(',')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().with_context(|| format!("port numbers {list:?}")))
+            .collect()
+    };
+    let mut near: Vec<NearBox> = Vec::new();
+    for (id, lat, lng, splitter, free, bound) in rows {
+        if near.last().is_none_or(|b| b.id != id) {
+            near.push(NearBox {
+                id,
+                lat,
+                lng,
+                free: Vec::new(),
+            });
+        }
+        let (Some(splitter), Some(free)) = (splitter, free) else {
+            continue;
+        };
+        let bound = numbers(bound.as_deref().unwrap_or_default())?;
+        let this = near.last_mut().expect("pushed above");
+        for port in numbers(&free)? {
+            if !bound.contains(&port) {
+                this.free.push((splitter.clone(), port));
             }
         }
     }
-    Ok(free)
+    Ok(near)
 }
 
 /// Who takes a port on the platform: the property and, when known, its
@@ -363,9 +369,32 @@ pub fn takers(
     integration_id: &str,
     splitters: Option<&[String]>,
 ) -> Result<HashMap<(String, u64), Taker>> {
-    let sql = "SELECT p.splitter_id, p.port, p.id, CASE WHEN c.id IS NULL THEN p.client_code ELSE c.code END
-         FROM properties p LEFT JOIN clients c ON c.integration_id = p.integration_id AND c.id = p.client_id
-         WHERE p.integration_id = ?1 AND p.splitter_id IS NOT NULL AND p.port IS NOT NULL";
+    // The properties of all the splitters, or of those listed (from the
+    // list, each looked up: see `elements::stored`); `LEFT JOIN` after
+    // the list keeps SQLite reading the list first.
+    let (properties, params) = match splitters {
+        None => ("properties p", vec![integration_id.to_string()]),
+        Some(splitters) => {
+            let mut ids: Vec<&String> = splitters.iter().collect();
+            ids.sort();
+            ids.dedup();
+            (
+                "json_each(?2) j CROSS JOIN properties p",
+                vec![integration_id.to_string(), serde_json::to_string(&ids)?],
+            )
+        }
+    };
+    let on_list = if splitters.is_some() {
+        "AND p.splitter_id = j.value"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT p.splitter_id, p.port, p.id, CASE WHEN c.id IS NULL THEN p.client_code ELSE c.code END
+         FROM {properties}
+         LEFT JOIN clients c ON c.integration_id = p.integration_id AND c.id = p.client_id
+         WHERE p.integration_id = ?1 {on_list} AND p.splitter_id IS NOT NULL AND p.port IS NOT NULL"
+    );
     let taker = |r: &Row| {
         Ok((
             (r.get::<String>(0)?, r.get::<u64>(1)?),
@@ -377,14 +406,11 @@ pub fn takers(
     };
     // Sorted here: an ORDER BY would have SQLite read every property in id
     // order rather than those of the splitters by their index.
-    let mut rows = match splitters {
-        None => conn.query(sql, params![integration_id], taker)?,
-        Some(splitters) => conn.query(
-            &format!("{sql} AND p.splitter_id IN (SELECT value FROM json_each(?2))"),
-            params![integration_id, serde_json::to_string(splitters)?],
-            taker,
-        )?,
-    };
+    let params: Vec<&dyn crate::store::db::ToValue> = params
+        .iter()
+        .map(|p| p as &dyn crate::store::db::ToValue)
+        .collect();
+    let mut rows = conn.query(&sql, &params, taker)?;
     rows.sort_by(|a, b| a.1.property.cmp(&b.1.property));
     Ok(rows.into_iter().collect())
 }
@@ -421,19 +447,12 @@ pub fn client_codes(conn: &Db, integration_id: &str) -> Result<HashMap<String, O
     Ok(rows.into_iter().collect())
 }
 
-/// The condition choosing elements of `kind` in the boxes whose ids `?3`
-/// lists (a JSON array), for a statement over `elements` whose `?1` is the
-/// integration; None for a kind no box holds.
-pub fn in_boxes(kind: ElementKind) -> Option<&'static str> {
+/// The table of this kind's elements with their box (`box_id`, keyed by
+/// `integration_id` and `id`); None for a kind no box holds.
+pub fn box_table(kind: ElementKind) -> Option<&'static str> {
     match kind {
-        ElementKind::Splitter => Some(
-            "id IN (SELECT id FROM splitters WHERE integration_id = ?1
-                    AND box_id IN (SELECT value FROM json_each(?3)))",
-        ),
-        ElementKind::Property => Some(
-            "id IN (SELECT id FROM properties WHERE integration_id = ?1
-                    AND box_id IN (SELECT value FROM json_each(?3)))",
-        ),
+        ElementKind::Splitter => Some("splitters"),
+        ElementKind::Property => Some("properties"),
         _ => None,
     }
 }
@@ -582,12 +601,19 @@ mod tests {
             .collect()
     }
 
+    /// The ports these boxes offer (found with every box of the world).
     fn free(conn: &Db, integration: &str, boxes: &[&str]) -> Vec<(String, u64)> {
-        let boxes: Vec<String> = boxes.iter().map(|b| b.to_string()).collect();
-        free_ports(conn, integration, &boxes)
+        let world = Area {
+            min_lat: -90.0,
+            max_lat: 90.0,
+            min_lng: -180.0,
+            max_lng: 180.0,
+        };
+        boxes_in(conn, integration, &world)
             .unwrap()
             .into_iter()
-            .map(|p| (p.splitter, p.port))
+            .filter(|b| boxes.contains(&b.id.as_str()))
+            .flat_map(|b| b.free)
             .collect()
     }
 
