@@ -47,7 +47,11 @@ fn rounds(project: Option<&str>) {
     assert_eq!(first["full_reason"], "first run");
     // Where the time went, in parts that add up.
     let timing = &first["timing"];
-    let part = |k: &str| timing[k].as_u64().unwrap_or_else(|| panic!("{k}: {timing}"));
+    let part = |k: &str| {
+        timing[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {timing}"))
+    };
     assert_eq!(
         part("platform_ms") + part("store_ms") + part("component_ms"),
         part("total_ms"),

@@ -1,0 +1,211 @@
+//! An incremental run's removals. OZmap keeps no feed of deletions: what
+//! went is learnt from the platform's ids, after counting tells that
+//! something did.
+
+use serde_json::{Value, json};
+
+use super::{ID_PAGES_SCALE, IDS_PER_REQUEST, Listed, Sync, route};
+use crate::http::Http;
+use crate::model::ElementKind;
+use crate::ozmap::client::condition;
+use crate::ozmap::pager::Pager;
+use crate::ozmap::records;
+use crate::store::{ElementStore, Sweep};
+
+/// How a walk of the platform's ids beside the store's ended.
+enum Walk {
+    Done,
+    /// The platform did not sort them: nothing was marked gone.
+    Unsorted,
+}
+
+/// The store's ids of a kind, ascending, read a page at a time.
+struct StoredIds {
+    kind: ElementKind,
+    page: u32,
+    buffer: std::collections::VecDeque<String>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl StoredIds {
+    fn new(kind: ElementKind, page: u32) -> StoredIds {
+        StoredIds {
+            kind,
+            page: page.max(1),
+            buffer: Default::default(),
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next id, reading a page when the buffer ran out.
+    fn peek<S: ElementStore + ?Sized>(&mut self, store: &mut S) -> Result<Option<&String>, String> {
+        if self.buffer.is_empty() && !self.done {
+            let ids = store.stored_ids(self.kind, self.after.as_deref(), self.page)?;
+            self.done = (ids.len() as u32) < self.page;
+            self.after = ids.last().cloned().or(self.after.take());
+            self.buffer.extend(ids);
+        }
+        Ok(self.buffer.front())
+    }
+
+    /// The id `peek` answered.
+    fn take(&mut self) -> String {
+        self.buffer.pop_front().expect("peeked")
+    }
+}
+
+impl<H: Http, S: ElementStore> Sync<'_, H, S> {
+    /// An incremental run's removals. OZmap has no deletion feed, so they
+    /// are learnt by listing the ids still there; but when the store would
+    /// hold exactly as many elements as the platform lists, every element
+    /// listed is held (all changes since the watermark were read), so
+    /// none was removed and the listing is spared, unless `always`.
+    /// `with_clients`: the properties' clients are checked too.
+    pub(super) fn removals(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        with_clients: bool,
+        always: bool,
+    ) -> Result<(), String> {
+        self.keep_invalid()?;
+        if !always {
+            let mut count = Pager::new(route(kind), scope, 1).select("id");
+            count.next(&mut self.client)?;
+            let total = count.total();
+            let tally = self
+                .store
+                .tally(kind)
+                .map_err(|e| format!("counting {}s: {e}", kind.as_str()))?;
+            if total == Some(u64::from(tally) + self.state.never_stored(kind)) {
+                return Ok(());
+            }
+        }
+        // The listing finds the records that break the schema again.
+        self.state.recount(kind);
+        if !with_clients {
+            match self.gone_by_id(kind, scope)? {
+                Walk::Done => return Ok(()),
+                // Not sorted as asked: every id still there is marked seen.
+                Walk::Unsorted => self.state.recount(kind),
+            }
+        } else {
+            self.state.recount(ElementKind::Client);
+        }
+        let fields = if with_clients { "id,client" } else { "id" };
+        let pager = Pager::new(
+            route(kind),
+            scope,
+            self.page_size.saturating_mul(ID_PAGES_SCALE),
+        )
+        .select(fields);
+        let listed = self.for_each_page(pager, |sync, rows| {
+            let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+            *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
+            let missing = sync.store.mark_seen(kind, &ids)?;
+            sync.fetch_by_id(kind, missing)?;
+            if with_clients {
+                let clients: Vec<String> = rows
+                    .iter()
+                    .filter_map(|row| match row.get("client")? {
+                        Value::String(id) => Some(id.clone()),
+                        object => records::id_of(object),
+                    })
+                    .collect();
+                let missing = sync.store.mark_seen(ElementKind::Client, &clients)?;
+                sync.fetch_by_id(ElementKind::Client, missing)?;
+            }
+            Ok(())
+        })?;
+        if with_clients {
+            self.complete(ElementKind::Client, listed.clone())?;
+        }
+        self.complete(kind, listed)
+    }
+
+    /// The platform's ids of `kind`, sorted, walked beside the store's
+    /// (sorted alike): a stored id the platform skips is gone, a listed id
+    /// the store lacks is read. Only what differs is written; memory holds
+    /// a page of each and the ids gone.
+    fn gone_by_id(&mut self, kind: ElementKind, scope: &[Value]) -> Result<Walk, String> {
+        let pager = Pager::new(
+            route(kind),
+            scope,
+            self.page_size.saturating_mul(ID_PAGES_SCALE),
+        )
+        .select("id")
+        .sorted(&[json!({"property": "id", "direction": 1})]);
+        let tally = self.store.tally(kind)?;
+        let mut held = StoredIds::new(kind, self.page_size.saturating_mul(ID_PAGES_SCALE));
+        let mut gone: Vec<String> = Vec::new();
+        let mut last: Option<String> = None;
+        let mut unsorted = false;
+        let listed = self.for_each_page(pager, |sync, rows| {
+            if unsorted {
+                return Ok(());
+            }
+            let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
+            *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
+            let mut missing = Vec::new();
+            for id in ids {
+                if last.as_ref().is_some_and(|l| *l >= id) {
+                    unsorted = true;
+                    return Ok(());
+                }
+                while let Some(stored) = held.peek(sync.store)?
+                    && *stored < id
+                {
+                    gone.push(held.take());
+                }
+                if held.peek(sync.store)? == Some(&id) {
+                    held.take();
+                } else {
+                    missing.push(id.clone());
+                }
+                last = Some(id);
+            }
+            sync.fetch_by_id(kind, missing)
+        })?;
+        if unsorted {
+            crate::log::emit(
+                crate::log::Level::Warn,
+                "the platform did not sort the ids as asked; each one still there is marked seen instead",
+                &[("kind", kind.as_str())],
+            );
+            return Ok(Walk::Unsorted);
+        }
+        if let Listed::Complete = listed {
+            while held.peek(self.store)?.is_some() {
+                gone.push(held.take());
+            }
+        }
+        let mut removed = 0;
+        if let Listed::Complete = listed {
+            for chunk in gone.chunks(IDS_PER_REQUEST * 10) {
+                removed += self.store.mark_gone(kind, chunk)?;
+            }
+        }
+        let sweep = Sweep {
+            removed,
+            stored: tally,
+        };
+        self.sweep(kind, listed, Some(sweep))?;
+        Ok(Walk::Done)
+    }
+
+    /// Read and store these elements of `kind`, asked for by id.
+    fn fetch_by_id(
+        &mut self,
+        kind: ElementKind,
+        ids: Vec<String>,
+    ) -> Result<(), String> {
+        for chunk in ids.chunks(IDS_PER_REQUEST) {
+            let filter = [condition("id", "in", json!(chunk))];
+            let pager = Pager::new(route(kind), &filter, self.page_size);
+            self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+        }
+        Ok(())
+    }
+}
