@@ -196,11 +196,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     /// Read and store these elements of `kind`, asked for by id.
-    fn fetch_by_id(
-        &mut self,
-        kind: ElementKind,
-        ids: Vec<String>,
-    ) -> Result<(), String> {
+    fn fetch_by_id(&mut self, kind: ElementKind, ids: Vec<String>) -> Result<(), String> {
         for chunk in ids.chunks(IDS_PER_REQUEST) {
             let filter = [condition("id", "in", json!(chunk))];
             let pager = Pager::new(route(kind), &filter, self.page_size);
