@@ -26,52 +26,17 @@ use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+mod support;
+
+use support::{add_integration, fresh_store, mapsync, run};
+
 const TOKEN: &str = "bench-token-5d1c9a";
-
-fn mapsync(db: &str, cache: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
-    command
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env("MAPSYNC_CACHE_DIR", cache)
-        .env("MAPSYNC_SECRET_KEY_FILE", cache.with_extension("key"))
-        .env_remove("MAPSYNC_DB")
-        .env_remove("MAPSYNC_LOG");
-    command
-}
-
-fn run(db: &str, cache: &Path, args: &[&str]) {
-    let out = mapsync(db, cache, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mapsync {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A fresh store for one size: a SQLite file, or a PostgreSQL database.
-fn store(dir: &Path, size: usize) -> String {
-    match std::env::var("MAPSYNC_BENCH_POSTGRES") {
-        Ok(admin) => {
-            let name = format!("ports_{size}_{}", std::process::id());
-            postgres::Client::connect(&admin, postgres::NoTls)
-                .unwrap()
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
-        Err(_) => dir.join(format!("ports-{size}.db")).display().to_string(),
-    }
 }
 
 /// `mapsync serve` on a free port; answers it and its address once it
@@ -104,15 +69,6 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
 fn get(agent: &ureq::Agent, url: &str) -> Value {
     let mut answer = agent
         .get(url)
@@ -135,37 +91,8 @@ fn synced_store(dir: &Path, cache: &Path, size: usize) -> (String, usize, Durati
     let served = network.total_elements();
     let config = ServerConfig::default();
     let server = TestServer::start(config.clone(), network).unwrap();
-    let db = store(dir, size);
-    run(
-        &db,
-        cache,
-        &[
-            "integration",
-            "add",
-            "--name",
-            "bench",
-            "--api-url",
-            &server.url(),
-            "--api-key",
-            config.api_key.as_deref().unwrap(),
-            "--user",
-            &config.user,
-            "--password",
-            &config.password,
-        ],
-    );
-    run(
-        &db,
-        cache,
-        &[
-            "integration",
-            "link",
-            "--integration",
-            "bench",
-            "--new",
-            "bench",
-        ],
-    );
+    let db = fresh_store(dir, &format!("ports_{size}"));
+    add_integration(&db, cache, &config, &server.url());
     let started = Instant::now();
     run(&db, cache, &["sync", "--integration", "bench", "--json"]);
     (db, served, started.elapsed())
@@ -210,7 +137,7 @@ fn main() {
     );
     for size in sizes {
         // A store kept from an earlier run is served again as it is.
-        let kept = dir.join(format!("ports-{size}.db"));
+        let kept = dir.join(format!("ports_{size}.db"));
         let reuse = keep && std::env::var("MAPSYNC_BENCH_POSTGRES").is_err() && kept.exists();
         let (db, served, synced) = if reuse {
             (
@@ -229,12 +156,15 @@ fn main() {
         let (mut child, address) = serve(&db, &cache);
         let api = format!("{address}/api/v1");
         // The points: random boxes' positions, moved up to about 300 m.
-        let places: Vec<(f64, f64)> = get(&agent(), &format!("{api}/boxes"))
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|b| Some((b["lat"].as_f64()?, b["lng"].as_f64()?)))
-            .collect();
+        let places: Vec<(f64, f64)> = get(
+            &support::agent(Duration::from_secs(60)),
+            &format!("{api}/boxes"),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| Some((b["lat"].as_f64()?, b["lng"].as_f64()?)))
+        .collect();
         assert!(!places.is_empty(), "no box was synced");
         let places = Arc::new(places);
         let stop_at = Instant::now() + Duration::from_secs_f64(seconds);
@@ -242,7 +172,7 @@ fn main() {
             .map(|n| {
                 let (places, api) = (places.clone(), api.clone());
                 std::thread::spawn(move || {
-                    let agent = agent();
+                    let agent = support::agent(Duration::from_secs(60));
                     let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
                     let mut latencies = Vec::new();
                     let mut boxes = 0usize;

@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
@@ -32,6 +31,10 @@ use mapsync_guest::ozmap::client::Credentials;
 use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
 use ozmap_test_server::{GeneratorConfig, Mutation, ServerConfig, TestServer, generate};
 use serde_json::Value;
+
+mod support;
+
+use support::{add_integration, fresh_store, mapsync};
 
 /// What a sync reads, in its order.
 const ROUTES: [&str; 6] = [
@@ -53,30 +56,10 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn mapsync(db: &str, cache: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
-    command
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env("MAPSYNC_CACHE_DIR", cache)
-        .env("MAPSYNC_SECRET_KEY_FILE", cache.with_extension("key"));
-    command
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
 /// The floor: every page of every route, fetched and parsed, one at a
 /// time on one connection. Answers the rows read.
 fn floor(base: &str, api_key: &str) -> usize {
-    let agent = agent();
+    let agent = support::agent(Duration::from_secs(120));
     let mut rows = 0;
     for route in ROUTES {
         let mut next = Some(format!("/api/v2/{route}?page=1&limit={PAGE_SIZE}"));
@@ -215,7 +198,7 @@ impl ElementStore for MemoryStore {
 /// the platform's.
 fn native_guest_work(base: &str, api_key: &str) -> Duration {
     let mut http = NativeHttp {
-        agent: agent(),
+        agent: support::agent(Duration::from_secs(120)),
         waited: Duration::ZERO,
     };
     let mut store = MemoryStore::default();
@@ -264,22 +247,6 @@ fn sync(db: &str, cache: &Path, extra: &[&str]) -> Timed {
     }
 }
 
-fn database(dir: &Path, size: usize) -> String {
-    match std::env::var("MAPSYNC_BENCH_POSTGRES") {
-        Ok(admin) => {
-            let name = format!("bench_{size}_{}", std::process::id());
-            postgres::Client::connect(&admin, postgres::NoTls)
-                .unwrap()
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
-        Err(_) => dir.join(format!("bench-{size}.db")).display().to_string(),
-    }
-}
-
 /// The store's size on disk, in bytes.
 fn database_bytes(db: &str) -> u64 {
     if db.starts_with("postgres") {
@@ -296,52 +263,13 @@ fn database_bytes(db: &str) -> u64 {
         .sum()
 }
 
-fn setup(db: &str, cache: &Path, config: &ServerConfig, url: &str) {
-    let added = mapsync(
-        db,
-        cache,
-        &[
-            "integration",
-            "add",
-            "--name",
-            "bench",
-            "--api-url",
-            url,
-            "--api-key",
-            config.api_key.as_deref().unwrap(),
-            "--user",
-            &config.user,
-            "--password",
-            &config.password,
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(added.status.success(), "{added:?}");
-    let linked = mapsync(
-        db,
-        cache,
-        &[
-            "integration",
-            "link",
-            "--integration",
-            "bench",
-            "--new",
-            "bench",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(linked.status.success(), "{linked:?}");
-}
-
 /// Compile the component into the cache the timed runs load it from, as
 /// any host does once, before its first sync.
 fn warm_up(dir: &Path, cache: &Path) {
     let config = ServerConfig::default();
     let server = TestServer::start(config.clone(), generate(&GeneratorConfig::small())).unwrap();
     let db = dir.join("warm-up.db").display().to_string();
-    setup(&db, cache, &config, &server.url());
+    add_integration(&db, cache, &config, &server.url());
     sync(&db, cache, &[]);
 }
 
@@ -401,8 +329,8 @@ fn main() {
             rows as f64 / secs(floor_time)
         );
 
-        let db = database(dir.path(), size);
-        setup(&db, &cache, &config, &url);
+        let db = fresh_store(dir.path(), &format!("bench_{size}"));
+        add_integration(&db, &cache, &config, &url);
         let full = sync(&db, &cache, &["--full"]);
         let unchanged = sync(&db, &cache, &[]);
         let summary = server.with_network(|n| {

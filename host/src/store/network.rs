@@ -466,26 +466,9 @@ mod tests {
     };
     use crate::store::db::Value as DbValue;
     use crate::store::elements::{self, Select};
-    use crate::store::integrations::{self, NewIntegration};
+    use crate::store::integrations;
+    use crate::store::staging::tests::open;
     use crate::store::staging::{NoProgress, RunStore};
-
-    fn open() -> (tempfile::TempDir, Db, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
-        let added = integrations::add(
-            &conn,
-            NewIntegration {
-                name: "centro".into(),
-                api_url: "http://127.0.0.1:9".into(),
-                api_key: "k".into(),
-                user: "u".into(),
-                password: "p".into(),
-                project_name: None,
-            },
-        )
-        .unwrap();
-        (dir, conn, added.id)
-    }
 
     fn a_box(id: &str, lat: f64, lng: f64) -> BoxData {
         BoxData {

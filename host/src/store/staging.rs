@@ -599,12 +599,13 @@ impl RunStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::component::bindings::types::{PortData, SplitterData};
     use crate::store::integrations::{self, NewIntegration};
 
-    fn open() -> (tempfile::TempDir, Db, String) {
+    /// A fresh store holding one integration; answers its id.
+    pub(crate) fn open() -> (tempfile::TempDir, Db, String) {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let added = integrations::add(
