@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod component;
+mod console;
 mod daemon;
 mod error;
 mod schedule;

@@ -67,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/integrations/{name}/sync", post(runs::trigger))
         .route("/integrations/{name}/runs", get(runs::history))
         .route("/runs/{id}", get(runs::show))
+        .route("/status", get(runs::status))
         .route("/projects", get(network::projects).post(projects::create))
         .route(
             "/projects/{name}/integration",
@@ -97,6 +98,7 @@ pub fn router(state: ApiState) -> Router {
     let state: Shared = Arc::new(state);
     Router::new()
         .nest(PREFIX, api)
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Outside the routes so an unknown path or method tells a caller
@@ -125,6 +127,9 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if crate::console::owns(request.uri().path()) {
+        return next.run(request).await;
+    }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -158,7 +158,7 @@ fn bound_ports(
         .map(|b| {
             (
                 (b.splitter, b.port),
-                json!({ "service": b.service, "state": b.state }),
+                json!({ "service": b.service, "state": b.state, "reason": b.reason }),
             )
         })
         .collect())

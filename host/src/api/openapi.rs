@@ -212,6 +212,15 @@ fn integration_paths() -> Value {
                     "404": error("NotFound")
                 }
             }
+        },
+        "/status": {
+            "get": {
+                "summary": "Each integration's last run and next planned run (America/Sao_Paulo), as `mapsync status --json`.",
+                "responses": {
+                    "200": answer("One entry per integration: integration, project, sync_time, last_run (a run or null), next_run (RFC 3339 or null).", json!({ "type": "array", "items": { "type": "object" } })),
+                    "401": error("Unauthorized")
+                }
+            }
         }
     })
 }
@@ -664,7 +673,7 @@ fn network_schemas() -> Value {
                 "binding": {
                     "type": ["object", "null"],
                     "description": "The local binding to this port, if any.",
-                    "properties": { "service": { "type": "string" }, "state": { "type": "string" } }
+                    "properties": { "service": { "type": "string" }, "state": { "type": "string" }, "reason": { "type": ["string", "null"], "description": "Why the platform refused the push, when the binding failed." } }
                 }
             }
         },
@@ -828,6 +837,7 @@ mod tests {
             "/integrations/{name}/sync",
             "/integrations/{name}/runs",
             "/runs/{id}",
+            "/status",
             "/projects",
             "/projects/{name}/integration",
             "/boxes",

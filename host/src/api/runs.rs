@@ -140,3 +140,11 @@ pub async fn history(
     })
     .await
 }
+
+/// Each integration's last run and next planned run, as `mapsync status --json`.
+pub async fn status(State(state): State<Shared>) -> Result<Response, ApiError> {
+    blocking(&state, |_, conn| {
+        Ok(axum::Json(runs::status(conn)?).into_response())
+    })
+    .await
+}

@@ -410,12 +410,14 @@ pub struct BoundPort {
     pub port: u64,
     pub service: String,
     pub state: BindingState,
+    /// Why the platform refused the push, for a failed binding.
+    pub reason: Option<String>,
 }
 
 /// Every locally bound port of an integration.
 pub fn bound_ports(conn: &Db, integration_id: &str) -> Result<Vec<BoundPort>> {
     conn.query(
-        "SELECT splitter_id, port, service_id, state FROM bindings WHERE integration_id = ?1",
+        "SELECT splitter_id, port, service_id, state, reason FROM bindings WHERE integration_id = ?1",
         params![integration_id],
         |r| {
             Ok(BoundPort {
@@ -423,6 +425,7 @@ pub fn bound_ports(conn: &Db, integration_id: &str) -> Result<Vec<BoundPort>> {
                 port: r.get(1)?,
                 service: r.get(2)?,
                 state: r.get(3)?,
+                reason: r.get(4)?,
             })
         },
     )
