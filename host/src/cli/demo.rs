@@ -16,7 +16,8 @@ use crate::{
     store::elements, store::projects, sync::identification, sync::outbox,
 };
 
-pub fn run() -> Result<ExitCode> {
+/// The demo; with `serve`, then the daemon on its data at that address.
+pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     let started = Instant::now();
     let config = ServerConfig::default();
     let network = generate(&GeneratorConfig::small());
@@ -106,7 +107,23 @@ pub fn run() -> Result<ExitCode> {
     let db = shell_quoted(&path.display().to_string());
     println!("  {mapsync} --db {db} elements --integration demo --kind splitter --json");
     println!("  {mapsync} --db {db} bindings --service SVC-DEMO-1");
-    Ok(ExitCode::SUCCESS)
+    let Some(listen) = serve else {
+        println!("\nTo open the web console on a demo like this one, run:\n  {mapsync} demo --serve");
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The daemon reads the token from the store; the demo's is generated
+    // here so it can be printed beside the address.
+    let bytes: [u8; 12] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::store::settings::keep_api_token(&conn, &token)?;
+    drop(conn);
+    println!(
+        "\nWeb console: http://{listen}/ (sign in with the API token {token}); Ctrl-C stops it.\n\
+         The test server stays up, so syncs from the console work."
+    );
+    let served = crate::daemon::serve::run(&crate::store::Location::Sqlite(path), listen, 2);
+    drop(server);
+    served
 }
 
 /// This binary as a shell would run it: `mapsync` when that is what the

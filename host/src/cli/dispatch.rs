@@ -104,7 +104,7 @@ fn open(location: &store::Location) -> Result<store::Db> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo => return demo::run(),
+        Command::Demo { serve, listen } => return demo::run(serve.then_some(listen)),
         Command::Integration(command) => integration_command(&open(&cli.db)?, command)?,
         Command::Services(command) => services_command(&open(&cli.db)?, command)?,
         Command::Serve { listen, parallel } => return serve::run(&cli.db, listen, parallel),

@@ -153,7 +153,15 @@ pub enum Command {
     },
     /// The main job on embedded defaults: a generated network served by the
     /// built-in OZmap test server, synchronised into a fresh database.
-    Demo,
+    Demo {
+        /// Then keep serving it: the web console and the API on the demo's
+        /// data, with the test server still up, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+        /// Address of the console and API with `--serve`.
+        #[arg(long, default_value = "127.0.0.1:8787", requires = "serve")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Args)]

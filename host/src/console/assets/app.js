@@ -10,17 +10,18 @@ import * as matches from '/console/matches.js';
 
 const view = document.getElementById('view');
 
-/** Address patterns and their screens, first match wins. */
+/** Address patterns and their screens, first match wins. A screen is
+ * given the pattern's parts, then `alive()`: whether it is still shown. */
 const ROUTES = [
-  [/^#\/integrations\/new$/, () => integrations.create()],
-  [/^#\/integrations\/([^/]+)$/, (name) => integrations.one(name)],
-  [/^#\/runs\/(\d+)$/, (id) => integrations.run(id)],
-  [/^#\/network$/, () => network.overview()],
-  [/^#\/boxes\/([^/]+)$/, (id) => network.box(id)],
-  [/^#\/services$/, () => services.list()],
-  [/^#\/services\/([^/]+)$/, (id) => services.one(id)],
-  [/^#\/matches$/, () => matches.list()],
-  [/^#\/integrations$/, () => integrations.list()],
+  [/^#\/integrations\/new$/, integrations.create],
+  [/^#\/integrations\/([^/]+)$/, integrations.one],
+  [/^#\/runs\/(\d+)$/, integrations.run],
+  [/^#\/network$/, network.overview],
+  [/^#\/boxes\/([^/]+)$/, network.box],
+  [/^#\/services$/, services.list],
+  [/^#\/services\/([^/]+)$/, services.one],
+  [/^#\/matches$/, matches.list],
+  [/^#\/integrations$/, integrations.list],
 ];
 
 /** Bumped at each navigation: a screen still loading (or a sync being

@@ -16,6 +16,14 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Replace a node's children, skipping nothing-values as `h` does (the
+ * DOM's own replaceChildren would write "null"). */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
 function append(node, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;

@@ -2,7 +2,7 @@
 // project each feeds, syncs on demand with their progress, and their runs.
 import { t, number, when } from '/console/i18n.js';
 import { get, call, post, path, ApiError } from '/console/api.js';
-import { h, field, showError, busy, toast, table, badge, facts } from '/console/dom.js';
+import { h, fill, field, showError, busy, toast, table, badge, facts } from '/console/dom.js';
 
 const KINDS = ['project', 'pole', 'box', 'splitter', 'client', 'property'];
 const POLL_MS = 500;
@@ -80,9 +80,10 @@ export async function create() {
 }
 
 export async function one(name, alive) {
-  const [integration, history, projects] = await Promise.all([
-    get(path`/integrations/${name}`), get(path`/integrations/${name}/runs?limit=10`), get('/projects'),
-  ]);
+  const runsOf = () => get(path`/integrations/${name}/runs?limit=10`);
+  const [integration, history, projects] = await Promise.all([get(path`/integrations/${name}`), runsOf(), get('/projects')]);
+  const runs = h('div', { id: 'runs' }, runsTable(history));
+  const refresh = async () => fill(runs, runsTable(await runsOf()));
   return h('section', {},
     h('h1', { text: integration.name }),
     h('div', { class: 'columns' },
@@ -96,8 +97,8 @@ export async function one(name, alive) {
         [t('integration.kinds'), integration.kinds.map((k) => t(`kind.${k}`)).join(', ')],
       ]), testPanel(name)),
       h('div', { class: 'card' }, h('h2', { text: t('integration.project') }), linkPanel(integration, projects),
-        h('h2', { text: t('sync.title') }), syncPanel(integration, alive))),
-    h('div', { class: 'card' }, h('h2', { text: t('runs.title') }), runsTable(history)),
+        h('h2', { text: t('sync.title') }), syncPanel(integration, alive, refresh))),
+    h('div', { class: 'card' }, h('h2', { text: t('runs.title') }), runs),
     h('details', { class: 'card' }, h('summary', { text: t('integration.edit') }), editPanel(integration)));
 }
 
@@ -105,15 +106,15 @@ function testPanel(name) {
   const result = h('div', { id: 'test-result', 'aria-live': 'polite' });
   const button = h('button', { id: 'test-connection', type: 'button', class: 'secondary', text: t('test.run') });
   button.addEventListener('click', () => busy(button, async () => {
-    result.replaceChildren(h('p', { class: 'muted', text: t('test.running') }));
+    fill(result, h('p', { class: 'muted', text: t('test.running') }));
     try {
       const answer = await post(path`/integrations/${name}/test`);
-      result.replaceChildren(
+      fill(result, 
         h('p', { id: 'test-outcome', class: answer.ok ? 'ok' : 'error', text: answer.ok ? t('test.ok') : t('test.failed') }),
         h('ol', { class: 'steps' }, answer.steps.map((s) => h('li', { class: `step ${s.ok ? 'ok' : 'failed'}` },
           h('strong', { text: `${s.ok ? '✓' : '✗'} ${t(`test.step.${s.step}`, {}, s.step)}` }), ' ', s.detail))));
     } catch (error) {
-      result.replaceChildren(h('p', { id: 'test-outcome', class: 'error', role: 'alert', text: error.message }));
+      fill(result, h('p', { id: 'test-outcome', class: 'error', role: 'alert', text: error.message }));
     }
   }));
   return h('div', { class: 'panel' }, button, result);
@@ -155,7 +156,7 @@ function linkPanel(integration, projects) {
   return form;
 }
 
-function syncPanel(integration, alive) {
+function syncPanel(integration, alive, ended) {
   const place = h('div', { id: 'sync-status', 'aria-live': 'polite' });
   if (!integration.synchronising) {
     return h('p', { id: 'sync-unavailable', class: 'muted', text: t('sync.needsProject') });
@@ -169,13 +170,14 @@ function syncPanel(integration, alive) {
       runId = started.run_id;
     } catch (error) {
       if (!(error instanceof ApiError && error.code === 'already_running' && error.progress)) {
-        place.replaceChildren(h('p', { class: 'error', role: 'alert', text: error.message }));
+        fill(place, h('p', { class: 'error', role: 'alert', text: error.message }));
         return;
       }
       runId = error.progress.run_id;
       toast(t('sync.alreadyRunning'));
     }
     await follow(runId, place, alive);
+    if (alive()) await ended();
   }));
   return h('div', { class: 'panel' },
     h('div', { class: 'inline' }, button,
@@ -189,7 +191,7 @@ async function follow(runId, place, alive) {
     const run = await get(`/runs/${runId}`);
     if (!alive()) return;
     if (run.outcome !== 'running') {
-      place.replaceChildren(
+      fill(place, 
         h('p', { id: 'sync-result', 'data-outcome': run.outcome }, badge('run', run.outcome), ' ',
           h('a', { href: `#/runs/${run.id}`, text: t('sync.details') })),
         run.error ? h('p', { class: 'error', text: run.error }) : null,
@@ -198,7 +200,7 @@ async function follow(runId, place, alive) {
     }
     const p = run.progress || {};
     const read = Object.values(p.read || {}).reduce((a, b) => a + b, 0);
-    place.replaceChildren(
+    fill(place, 
       h('p', { id: 'sync-progress' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ',
         p.kind ? t('sync.reading', { kind: t(`kind.${p.kind}`) }) : t('sync.starting'), ' ',
         t('sync.read', { count: number(read), pages: number(p.pages || 0) })),

@@ -3,7 +3,7 @@
 // service splitter can be bound to a service.
 import { t, number } from '/console/i18n.js';
 import { get, call, post, path } from '/console/api.js';
-import { h, field, showError, busy, toast, table, facts } from '/console/dom.js';
+import { h, fill, field, showError, busy, toast, table, facts } from '/console/dom.js';
 import { drawMap, distanceM } from '/console/map.js';
 
 export async function overview() {
@@ -93,7 +93,7 @@ function searchForm(results) {
     if (Boolean(lat) !== Boolean(lng)) return showError(form, { field: lat ? 'lng' : 'lat', message: t('boxes.needBoth') }, problem);
     await busy(submit, async () => {
       try {
-        results.replaceChildren(boxResults(await findBoxes(name, lat && Number(lat), lng && Number(lng), radius),
+        fill(results, boxResults(await findBoxes(name, lat && Number(lat), lng && Number(lng), radius),
           lat ? { lat: Number(lat), lng: Number(lng) } : null));
       } catch (error) {
         showError(form, error, problem);
@@ -220,7 +220,7 @@ async function bindForm(splitter, port, place) {
     field('service', t('bind.service'), { required: true, hint: t('bind.serviceHint'), attrs: { list: 'unbound-services' } }),
     options, problem,
     h('div', { class: 'inline' }, submit,
-      h('button', { type: 'button', class: 'link', text: t('cancel'), onclick: () => place.replaceChildren() })));
+      h('button', { type: 'button', class: 'link', text: t('cancel'), onclick: () => fill(place) })));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const service = form.elements.service.value.trim();
@@ -236,7 +236,7 @@ async function bindForm(splitter, port, place) {
       }
     });
   });
-  place.replaceChildren(form);
+  fill(place, form);
   form.elements.service.focus();
 }
 

@@ -3,7 +3,7 @@
 // to the push of its data to the platform, with the audit trail.
 import { t, number, when } from '/console/i18n.js';
 import { get, call, post, path } from '/console/api.js';
-import { h, busy, toast, table, badge, facts } from '/console/dom.js';
+import { h, fill, busy, toast, table, badge, facts } from '/console/dom.js';
 import { drawMap } from '/console/map.js';
 import { portState } from '/console/network.js';
 
@@ -16,7 +16,7 @@ export async function list() {
     const needle = search.value.trim().toLowerCase();
     const found = services.filter((s) => !needle || [s.id_cliente_servico, s.name, s.pppoe_login, s.onu_serial, s.document]
       .some((v) => v && v.toLowerCase().includes(needle)));
-    body.replaceChildren(
+    fill(body, 
       h('p', { class: 'muted', text: t('services.count', { shown: number(found.length), total: number(services.length) }) }),
       table('services-table', ['id_cliente_servico', t('service.name'), t('service.pppoe_login'), t('service.platform'), t('service.binding')],
         found.slice(0, 500).map((s) => ({
@@ -50,7 +50,7 @@ function importForm() {
     event.preventDefault();
     const chosen = file.files[0];
     if (!chosen) {
-      result.replaceChildren(h('p', { class: 'error', role: 'alert', text: t('import.choose') }));
+      fill(result, h('p', { class: 'error', role: 'alert', text: t('import.choose') }));
       return;
     }
     const type = /\.json$/i.test(chosen.name) ? 'application/json' : 'text/csv';
@@ -58,12 +58,12 @@ function importForm() {
       try {
         const text = await chosen.text();
         const { data } = await call('POST', '/services/import', text, type);
-        result.replaceChildren(h('p', { id: 'import-done', class: 'ok', text: t('import.done', {
+        fill(result, h('p', { id: 'import-done', class: 'ok', text: t('import.done', {
           created: number(data.created), updated: number(data.updated), unchanged: number(data.unchanged) }) }));
         toast(t('import.toast'));
         setTimeout(() => window.dispatchEvent(new HashChangeEvent('hashchange')), 1500);
       } catch (error) {
-        result.replaceChildren(
+        fill(result, 
           h('p', { id: 'import-refused', class: 'error', role: 'alert', text: t('import.refused') }),
           h('p', { class: 'muted', text: error.message }),
           error.rows ? h('ul', { id: 'import-errors' }, error.rows.map((row) => {
@@ -121,7 +121,7 @@ function bindingPanel(service, binding, outcome) {
     }
     busy(unbind, async () => {
       const { data } = await call('DELETE', path`/bindings/${service.id_cliente_servico}`);
-      outcome.replaceChildren(h('p', { id: 'unbind-outcome', class: data.unbound ? 'ok' : 'warn',
+      fill(outcome, h('p', { id: 'unbind-outcome', class: data.unbound ? 'ok' : 'warn',
         text: data.unbound ? t('binding.unbound') : t('binding.unbindQueued') }));
       toast(data.unbound ? t('binding.unbound') : t('binding.unbindQueued'));
       setTimeout(() => window.dispatchEvent(new HashChangeEvent('hashchange')), 1200);
@@ -146,12 +146,12 @@ function bindingPanel(service, binding, outcome) {
  * could not be reached and the push waits in the outbox. */
 function showOutcome(place, status, binding) {
   const state = status === 202 ? 'queued' : binding.state;
-  place.replaceChildren(h('p', { id: 'push-result', 'data-state': state, class: state === 'pushed' ? 'ok' : (state === 'failed' ? 'error' : 'warn') },
+  fill(place, h('p', { id: 'push-result', 'data-state': state, class: state === 'pushed' ? 'ok' : (state === 'failed' ? 'error' : 'warn') },
     t(`push.${state}`, {}, state), binding.reason ? ` ${binding.reason}` : ''));
   const badgePlace = document.getElementById('binding-state');
   if (badgePlace) {
     badgePlace.dataset.state = binding.state;
-    badgePlace.replaceChildren(badge('binding', binding.state));
+    fill(badgePlace, badge('binding', binding.state));
   }
   const retry = document.getElementById('confirm-binding');
   if (retry && binding.state === 'pushed') retry.remove();
@@ -175,13 +175,13 @@ function choosePort(service, binding, alive) {
     const radius = h('select', { id: 'nearby-radius', 'aria-label': t('bind.radius') },
       RADII.map((r) => h('option', { value: r, text: `${number(r)} m`, selected: r === 1000 })));
     const load = async () => {
-      place.replaceChildren(h('p', { class: 'muted', text: t('loading') }));
+      fill(place, h('p', { class: 'muted', text: t('loading') }));
       try {
         const boxes = await get(`/ports/free?lat=${service.lat}&lng=${service.lng}&radius=${radius.value}`);
         if (!alive()) return;
-        place.replaceChildren(nearbyList(service, boxes, ports, binding));
+        fill(place, nearbyList(service, boxes, ports, binding));
       } catch (error) {
-        place.replaceChildren(h('p', { class: 'error', role: 'alert', text: error.message }));
+        fill(place, h('p', { class: 'error', role: 'alert', text: error.message }));
       }
     };
     radius.addEventListener('change', load);
@@ -192,7 +192,7 @@ function choosePort(service, binding, alive) {
     const find = h('button', { id: 'bind-box-search', type: 'button', class: 'secondary', text: t('boxes.search') });
     find.addEventListener('click', () => busy(find, async () => {
       const boxes = await get(`/boxes?name=${encodeURIComponent(name.value.trim())}`);
-      place.replaceChildren(h('ul', { class: 'choices' }, boxes.slice(0, 50).map((b) => h('li', { 'data-box': b.id },
+      fill(place, h('ul', { class: 'choices' }, boxes.slice(0, 50).map((b) => h('li', { 'data-box': b.id },
         h('button', { type: 'button', class: 'link', text: b.name || b.id, onclick: () => freePortsOf(service, b.id, ports, binding) })))));
     }, place));
     card.append(h('p', { class: 'hint', text: t('bind.noPosition') }), h('div', { class: 'inline' }, name, find), place, ports);
@@ -202,20 +202,20 @@ function choosePort(service, binding, alive) {
 
 function nearbyList(service, boxes, ports, binding) {
   if (!boxes.length) return h('p', { class: 'empty', text: t('bind.noneNear') });
-  return h('div', {},
-    drawMap(boxes.map((b) => ({ ...b, label: `${b.name} · ${number(Math.round(b.distance_m))} m` })),
-      { lat: service.lat, lng: service.lng, label: service.id_cliente_servico }),
+  return h('div', { class: 'split' },
     h('ol', { class: 'choices' }, boxes.map((b) => h('li', { 'data-box': b.id },
       h('button', { type: 'button', class: 'link', onclick: () => freePortsOf(service, b.id, ports, binding) },
         h('strong', { text: b.name || b.id })),
-      ' ', t('bind.near', { distance: number(Math.round(b.distance_m)), free: number(b.free_ports.length) })))));
+      ' ', t('bind.near', { distance: number(Math.round(b.distance_m)), free: number(b.free_ports.length) })))),
+    drawMap(boxes.map((b) => ({ ...b, label: `${b.name} · ${number(Math.round(b.distance_m))} m` })),
+      { lat: service.lat, lng: service.lng, label: service.id_cliente_servico }));
 }
 
 async function freePortsOf(service, boxId, place, binding) {
-  place.replaceChildren(h('p', { class: 'muted', text: t('loading') }));
+  fill(place, h('p', { class: 'muted', text: t('loading') }));
   const found = await get(path`/boxes/${boxId}`);
   const splitters = found.splitters.filter((s) => s.service);
-  place.replaceChildren(h('h3', { text: t('box.title', { name: found.name || found.id }) }),
+  fill(place, h('h3', { text: t('box.title', { name: found.name || found.id }) }),
     splitters.map((s) => h('div', { class: 'splitter', 'data-splitter': s.id },
       h('p', { text: `${s.name || s.id} ${s.ratio || ''}` }),
       h('ol', { class: 'ports' }, s.ports.filter((p) => portState(p) === 'free').map((p) => h('li', {},
