@@ -7,7 +7,9 @@ const ON_POSTGRES: bool = false;
 
 mod api;
 mod binding;
+mod browser;
 mod common;
+mod console;
 mod contents;
 mod daemon;
 mod demo;
