@@ -130,3 +130,304 @@ fn the_harness_drives_a_page_on_a_phone() {
     let shot = browser.screenshot("harness-phone");
     assert!(std::fs::read(shot).unwrap().starts_with(b"\x89PNG"));
 }
+
+/// A console signed in on a bench whose integration `isp` already
+/// synchronised the test server's network (for the screens that need one).
+fn signed_in(bench: &Bench, browser: &Browser) -> Console {
+    let console = Console::serve(bench);
+    browser.goto(&console.url("/"));
+    browser.fill("input#signin-token", TOKEN);
+    browser.click("button#signin-submit");
+    browser.wait_for("nav#nav");
+    console
+}
+
+fn synced_bench() -> Bench {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    bench.sync_ok("isp");
+    bench
+}
+
+/// Go to a screen by its address, as a person following a link would.
+fn open(browser: &Browser, hash: &str, ready: &str) {
+    browser.exec(&format!("location.hash = {hash:?};"));
+    browser.wait_for(ready);
+}
+
+#[test]
+fn adds_tests_links_and_syncs_an_integration() {
+    let bench = Bench::new();
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    browser.wait_for("#integrations-table, p#integrations-table");
+    browser.click("#add-integration");
+    browser.wait_for("form#integration-form");
+
+    // A bad address: refused, and said at its field.
+    for (field, value) in [
+        ("name", "ozmap-matriz"),
+        ("api_url", "ftp://ozmap.example"),
+        ("api_key", crate::common::API_KEY),
+        ("user", crate::common::USER),
+        ("password", crate::common::PASSWORD),
+    ] {
+        browser.fill(&format!("#f-{field}"), value);
+    }
+    browser.click("#integration-save");
+    browser.wait_text("#f-api_url-error", "api_url");
+    assert_eq!(
+        browser.attr("#f-api_url", "aria-invalid").as_deref(),
+        Some("true")
+    );
+    assert!(browser.text("#form-error").is_empty());
+    browser.screenshot("integration-bad-url");
+
+    // The right one: added, then its page.
+    browser.fill("#f-api_url", &bench.server.url());
+    browser.click("#integration-save");
+    browser.wait_for("button#test-connection");
+    assert_eq!(browser.text("#view h1"), "ozmap-matriz");
+    let shown = browser.text("main");
+    assert!(
+        !shown.contains(crate::common::PASSWORD) && !shown.contains(crate::common::API_KEY),
+        "a secret is on the screen"
+    );
+
+    // Its connection test, step by step.
+    browser.click("button#test-connection");
+    browser.wait_text("#test-outcome", "Conexão funcionando");
+    assert_eq!(browser.count("#test-result li.step.ok"), 3);
+
+    // Not linked: no sync offered; linked to a new project, it is.
+    assert!(browser.visible("#sync-unavailable"));
+    browser.fill("#f-new", "Rede Centro");
+    browser.click("#link-submit");
+    browser.wait_text("#linked-project", "Rede Centro");
+
+    // Sync now, followed to its end, with its counts.
+    browser.wait_for("button#sync-now");
+    browser.click("button#sync-now");
+    browser.wait_for("#sync-result[data-outcome=\"succeeded\"]");
+    let boxes = bench.elements("ozmap-matriz", "box").len();
+    assert_eq!(
+        browser.text("#run-counts tr[data-kind=\"box\"] td:nth-child(2)"),
+        boxes.to_string()
+    );
+    browser.wait_for("#runs-table tr[data-run]");
+    browser.screenshot("integration-synced");
+
+    // The list says when it ran and when it runs next.
+    open(&browser, "#/integrations", "#integrations-table");
+    let row = browser.text("tr[data-integration=\"ozmap-matriz\"]");
+    assert!(
+        row.contains("Rede Centro") && row.contains("concluída"),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_box_shows_one_port_grid_per_splitter() {
+    let bench = synced_bench();
+    let splitters = bench.elements("isp", "splitter");
+    // A box with a service splitter with free and taken ports, and, when
+    // the network has one, a distribution splitter.
+    let service = splitters
+        .iter()
+        .find(|s| {
+            s["service"] == true
+                && ["free", "taken"].iter().all(|state| {
+                    s["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["state"] == *state)
+                })
+        })
+        .expect("a service splitter with free and taken ports");
+    let box_id = service["box"].as_str().unwrap().to_string();
+
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    open(&browser, "#/network", "form#box-form");
+    let name = bench
+        .elements("isp", "box")
+        .into_iter()
+        .find(|b| b["id"] == box_id.as_str())
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.fill("#f-box_name", &name);
+    browser.click("#box-search");
+    let row = format!("#boxes-table tr[data-box=\"{box_id}\"] a");
+    browser.wait_for(&row);
+    browser.click(&row);
+    browser.wait_for(".splitter");
+
+    for splitter in splitters.iter().filter(|s| s["box"] == box_id.as_str()) {
+        let id = splitter["id"].as_str().unwrap();
+        for port in splitter["ports"].as_array().unwrap() {
+            let cell = format!(
+                ".splitter[data-splitter=\"{id}\"] .port[data-port=\"{}\"]",
+                port["port"]
+            );
+            let state = port["state"].as_str().unwrap();
+            assert_eq!(
+                browser.attr(&cell, "data-state").as_deref(),
+                Some(state),
+                "{cell}"
+            );
+            if state == "taken" {
+                let code = port["client_code"].as_str().unwrap_or_default();
+                assert!(browser.text(&cell).contains(code), "{cell} lacks {code}");
+            }
+            // Only a service splitter's free ports are offered.
+            let offered = browser.exec(&format!(
+                "return document.querySelector('{}').tagName === 'BUTTON';",
+                cell.replace('\'', "\\'")
+            ));
+            assert_eq!(
+                offered,
+                state == "free" && splitter["service"] == true,
+                "{cell}"
+            );
+        }
+    }
+    browser.screenshot("box-ports");
+
+    // On a phone's width nothing needs sideways scrolling.
+    let phone = Browser::phone();
+    let _second = signed_in(&bench, &phone);
+    open(&phone, &format!("#/boxes/{box_id}"), ".splitter");
+    assert_eq!(
+        phone.exec("return document.documentElement.scrollWidth <= window.innerWidth;"),
+        true,
+        "the box page is wider than a phone"
+    );
+    phone.screenshot("box-ports-phone");
+}
+
+#[test]
+fn a_services_file_with_a_bad_line_is_refused_whole() {
+    let bench = Bench::new();
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    open(&browser, "#/services", "input#import-file");
+
+    let bad = bench.dir.path().join("servicos-ruim.csv");
+    std::fs::write(
+        &bad,
+        "id_cliente_servico;name;lat;lng\nSVC-1;Ana;-27.6;-48.5\nSVC-2;Bruno;norte;-48.5\n",
+    )
+    .unwrap();
+    browser.upload("input#import-file", &bad);
+    browser.click("button#import-submit");
+    browser.wait_for("#import-errors li[data-line=\"3\"]");
+    assert!(browser.text("#import-errors").contains("norte"));
+    assert_eq!(browser.count("#import-errors li"), 1);
+    browser.screenshot("import-refused");
+    let listed = bench.ok(&["services", "list", "--json"]);
+    assert_eq!(listed.trim(), "[]", "a refused file imported something");
+
+    let good = bench.dir.path().join("servicos.csv");
+    std::fs::write(
+        &good,
+        "id_cliente_servico;name;lat;lng\nSVC-1;Ana;-27.6;-48.5\nSVC-2;Bruno;-27.61;-48.5\n",
+    )
+    .unwrap();
+    browser.upload("input#import-file", &good);
+    browser.click("button#import-submit");
+    browser.wait_text("#import-done", "2 criados");
+    browser.wait_for("#services-table tr[data-service=\"SVC-2\"]");
+    browser.fill("#services-search", "bruno");
+    browser.wait_hidden("#services-table tr[data-service=\"SVC-1\"]");
+    browser.screenshot("services");
+}
+
+#[test]
+fn binds_confirms_pushes_and_unbinds_a_service() {
+    let bench = synced_bench();
+    // A service where a free port is: the nearest viable box is that one.
+    let splitters = bench.elements("isp", "splitter");
+    let (splitter, port) = crate::common::ports_in_state(&splitters, "free")[0].clone();
+    let box_id = splitters
+        .iter()
+        .find(|s| s["id"] == splitter.as_str())
+        .unwrap()["box"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spot = bench
+        .elements("isp", "box")
+        .into_iter()
+        .find(|b| b["id"] == box_id.as_str())
+        .unwrap();
+    let services = bench.dir.path().join("servicos.csv");
+    std::fs::write(
+        &services,
+        format!(
+            "id_cliente_servico;name;lat;lng;pppoe_login\nSVC-PORTA;Joana Souza;{};{};joana\n",
+            spot["lat"], spot["lng"]
+        ),
+    )
+    .unwrap();
+    bench.ok(&["services", "import", services.to_str().unwrap()]);
+
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    open(
+        &browser,
+        "#/services/SVC-PORTA",
+        "#binding-state[data-state=\"none\"]",
+    );
+    let nearest = format!("#nearby li[data-box=\"{box_id}\"] button");
+    browser.wait_for(&nearest);
+    browser.click(&nearest);
+    let cell =
+        format!("#free-ports .splitter[data-splitter=\"{splitter}\"] .port[data-port=\"{port}\"]");
+    browser.wait_for(&cell);
+    browser.click(&cell);
+    browser.wait_for("#binding-state[data-state=\"pending\"]");
+    browser.screenshot("binding-pending");
+
+    browser.click("button#confirm-binding");
+    browser.wait_for("#push-result[data-state=\"pushed\"]");
+    browser.wait_for("#binding-state[data-state=\"pushed\"]");
+    browser.screenshot("binding-pushed");
+    assert!(
+        bench.writes().iter().any(|(method, _)| method == "POST"),
+        "nothing was pushed to the platform"
+    );
+
+    // The next sync sees the port taken by that code.
+    open(&browser, "#/integrations/isp", "button#sync-now");
+    browser.click("button#sync-now");
+    browser.wait_for("#sync-result[data-outcome=\"succeeded\"]");
+    open(&browser, &format!("#/boxes/{box_id}"), ".splitter");
+    let grid = format!(".splitter[data-splitter=\"{splitter}\"] .port[data-port=\"{port}\"]");
+    browser.wait_for(&grid);
+    assert_eq!(browser.attr(&grid, "data-state").as_deref(), Some("taken"));
+    assert!(browser.text(&grid).contains("SVC-PORTA"));
+    browser.screenshot("port-taken");
+
+    // Unbound (asked twice): the binding is gone.
+    open(&browser, "#/services/SVC-PORTA", "button#unbind");
+    browser.click("button#unbind");
+    browser.click("button#unbind");
+    browser.wait_text("#unbind-outcome", "Vínculo removido");
+    browser.wait_for("#binding-state[data-state=\"none\"]");
+    let left = bench.mapsync(&["bindings", "--service", "SVC-PORTA", "--json"]);
+    assert!(!crate::common::stdout(&left).contains("\"pushed\""));
+}
+
+#[test]
+fn speaks_english_when_asked() {
+    let bench = Bench::new();
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    browser.select("select#lang", "en");
+    browser.wait_text("nav#nav", "Integrations");
+    assert_eq!(browser.attr("html", "lang").as_deref(), Some("en"));
+    browser.wait_text("#view h1", "Integrations");
+}
