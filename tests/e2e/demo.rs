@@ -61,7 +61,7 @@ fn the_demo_synchronises_binds_and_sees_the_port_taken() {
         .skip_while(|l| !l.contains("Explore what was stored"))
         .skip(1)
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.is_empty())
         .collect();
     assert_eq!(suggested.len(), 2, "{stdout}");
     let outputs: Vec<String> = suggested
@@ -86,10 +86,78 @@ fn the_demo_synchronises_binds_and_sees_the_port_taken() {
     assert!(!splitters.as_array().unwrap().is_empty());
     assert!(outputs[1].contains("SVC-DEMO-1"), "{}", outputs[1]);
 
+    // It tells how to open the console on such data.
+    assert!(stdout.contains("demo --serve"), "{stdout}");
+
     // The demo's database stays for exploring; the test's is cleaned up.
     let db = stdout
         .lines()
         .find_map(|l| l.split_once("in a fresh database (")?.1.strip_suffix(')'))
         .unwrap();
     let _ = std::fs::remove_dir_all(std::path::Path::new(db).parent().unwrap());
+}
+
+/// `demo --serve`: the console and the API on the demo's data, with the
+/// token it prints, until stopped.
+#[test]
+fn the_demo_serves_the_console_on_its_data() {
+    use std::io::{BufRead, BufReader};
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+        .args(["demo", "--serve", "--listen", "127.0.0.1:0"])
+        .env("MAPSYNC_CACHE_DIR", &cache)
+        .env_remove("MAPSYNC_DB")
+        .env_remove("MAPSYNC_API_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut token, mut address, mut db) = (None, None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split_once("sign in with the API token ") {
+            token = Some(rest.1.trim_end_matches('.').to_string());
+        }
+        if let Some(rest) = line.split_once("in a fresh database (") {
+            db = rest.1.strip_suffix(')').map(str::to_string);
+        }
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            address = Some(rest.to_string());
+            break;
+        }
+    }
+    let (token, address) = (
+        token.expect("no token printed"),
+        address.expect("never listened"),
+    );
+    let page = ureq::get(&format!("{address}/console/"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("signin-token"), "{page}");
+    let call = |method: &str, path: &str| -> serde_json::Value {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{address}{path}"))
+            .header("Authorization", format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        ureq::run(request).unwrap().into_body().read_json().unwrap()
+    };
+    assert_eq!(call("GET", "/api/v1/integrations")[0]["name"], "demo");
+    // Its test server is still up: a sync from the API succeeds.
+    let started = call("POST", "/api/v1/integrations/demo/sync");
+    let run = started["status_url"].as_str().unwrap();
+    crate::common::wait_for("the demo's sync from the API", || {
+        let run = call("GET", run);
+        assert_ne!(run["outcome"], "failed", "{run:#}");
+        run["outcome"] == "succeeded"
+    });
+    assert!(crate::common::terminate(&mut child).success());
+    if let Some(db) = db {
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&db).parent().unwrap());
+    }
 }

@@ -108,7 +108,9 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     println!("  {mapsync} --db {db} elements --integration demo --kind splitter --json");
     println!("  {mapsync} --db {db} bindings --service SVC-DEMO-1");
     let Some(listen) = serve else {
-        println!("\nTo open the web console on a demo like this one, run:\n  {mapsync} demo --serve");
+        println!(
+            "\nTo open the web console on a demo like this one, run:\n  {mapsync} demo --serve"
+        );
         return Ok(ExitCode::SUCCESS);
     };
     // The daemon reads the token from the store; the demo's is generated
@@ -117,9 +119,14 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let token = crate::store::settings::keep_api_token(&conn, &token)?;
     drop(conn);
+    // With port 0 the address is known once serve listens, and it says it.
+    let at = match listen.port() {
+        0 => "at the address below".to_string(),
+        _ => format!("at http://{listen}/"),
+    };
     println!(
-        "\nWeb console: http://{listen}/ (sign in with the API token {token}); Ctrl-C stops it.\n\
-         The test server stays up, so syncs from the console work."
+        "\nWeb console on the demo's data {at}: sign in with the API token {token}.\n\
+         The test server stays up, so syncs from the console work. Ctrl-C stops both."
     );
     let served = crate::daemon::serve::run(&crate::store::Location::Sqlite(path), listen, 2);
     drop(server);

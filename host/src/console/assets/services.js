@@ -81,6 +81,14 @@ export async function one(id, alive) {
   const service = await get(path`/services/${id}`);
   const binding = await get(path`/bindings/${id}`).catch((e) => { if (e.status === 404) return null; throw e; });
   const outcome = h('div', { id: 'push-outcome', 'aria-live': 'polite' });
+  const panel = h('div', { id: 'binding-panel' });
+  const trail = h('div', { id: 'binding-trail' });
+  // The binding as it stands, drawn again when a push answers.
+  const draw = (now) => {
+    fill(panel, bindingPanel(service, now, outcome, draw));
+    if (now) fill(trail, history(now.history || []));
+  };
+  draw(binding);
   return h('section', {},
     h('h1', { text: t('service.title', { id: service.id_cliente_servico }) }),
     h('div', { class: 'columns' },
@@ -95,18 +103,19 @@ export async function one(id, alive) {
         [t('service.status'), service.status],
         [t('service.platform'), service.platform_client_id || t('service.notIdentified')],
       ])),
-      h('div', { class: 'card' }, h('h2', { text: t('service.binding') }), bindingPanel(service, binding, outcome), outcome)),
+      h('div', { class: 'card' }, h('h2', { text: t('service.binding') }), panel, outcome)),
     !binding || binding.state === 'failed' ? choosePort(service, binding, alive) : null,
-    binding ? h('div', { class: 'card' }, h('h2', { text: t('history.title') }), history(binding.history || [])) : null);
+    binding ? h('div', { class: 'card' }, h('h2', { text: t('history.title') }), trail) : null);
 }
 
-function bindingPanel(service, binding, outcome) {
+function bindingPanel(service, binding, outcome, draw) {
   if (!binding) return h('p', { id: 'binding-state', 'data-state': 'none', class: 'muted', text: t('binding.none') });
   const actions = [];
   if (['pending', 'failed', 'confirmed'].includes(binding.state)) {
     const confirm = h('button', { id: 'confirm-binding', type: 'button', text: binding.state === 'confirmed' ? t('binding.retry') : t('binding.confirm') });
     confirm.addEventListener('click', () => busy(confirm, async () => {
       const { status, data } = await call('POST', path`/bindings/${service.id_cliente_servico}/confirm`);
+      draw(data);
       showOutcome(outcome, status, data);
     }, outcome));
     actions.push(confirm);
@@ -148,13 +157,6 @@ function showOutcome(place, status, binding) {
   const state = status === 202 ? 'queued' : binding.state;
   fill(place, h('p', { id: 'push-result', 'data-state': state, class: state === 'pushed' ? 'ok' : (state === 'failed' ? 'error' : 'warn') },
     t(`push.${state}`, {}, state), binding.reason ? ` ${binding.reason}` : ''));
-  const badgePlace = document.getElementById('binding-state');
-  if (badgePlace) {
-    badgePlace.dataset.state = binding.state;
-    fill(badgePlace, badge('binding', binding.state));
-  }
-  const retry = document.getElementById('confirm-binding');
-  if (retry && binding.state === 'pushed') retry.remove();
 }
 
 function history(events) {
