@@ -150,9 +150,62 @@ const ANALYZE_AFTER_ROWS: usize = 1000;
 /// removed elements go (whenever they were removed: it costs a look-up in
 /// the index of removed elements each). Called by `RunStore::commit` in its transaction,
 /// once `elements` is up to date and before the staging is dropped.
-pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result<()> {
+pub fn follow(
+    tx: &Transaction<'_>,
+    integration_id: &str,
+    run_id: i64,
+    first: bool,
+    steps: &mut crate::store::staging::Steps,
+) -> Result<()> {
+    let (fill, free) = match tx.kind() {
+        Kind::Sqlite => (FILL_SQLITE, FREE_SQLITE),
+        Kind::Postgres => (FILL_POSTGRES, FREE_POSTGRES),
+    };
+    let mut written = if first {
+        // The integration's first elements: its tables are empty, so
+        // nothing to remove, and every splitter is new (free unknown).
+        0
+    } else {
+        before_fill(tx, integration_id, run_id, steps)?
+    };
+    for sql in fill {
+        written += tx.execute(sql, params![integration_id, run_id])?;
+        steps.done("columns filled");
+    }
+    if !first {
+        // The splitters whose ports they take now; then every splitter
+        // whose free ports may have changed (new ones too) has them worked
+        // out.
+        written += tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
+        steps.done("splitters whose ports are taken");
+    }
+    tx.execute(free, params![integration_id])?;
+    steps.done("free ports");
+    // Without statistics both planners take an integration's rows for a
+    // few and read them all (every property, rather than those of a port);
+    // on SQLite a sample of each index is enough to know better.
+    if written >= ANALYZE_AFTER_ROWS {
+        tx.batch(match tx.kind() {
+            Kind::Sqlite => ANALYZE_SQLITE,
+            Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
+        })?;
+        steps.done("statistics");
+    }
+    Ok(())
+}
+
+/// What goes before the run's rows are written: the splitters whose ports
+/// properties took are marked, and the rows of removed elements and of
+/// changed splitters' ports go. Answers the rows written.
+fn before_fill(
+    tx: &Transaction<'_>,
+    integration_id: &str,
+    run_id: i64,
+    steps: &mut crate::store::staging::Steps,
+) -> Result<usize> {
     // The splitters whose ports properties took before the run.
     let mut written = tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
+    steps.done("splitters whose ports were taken");
     // Removed elements, by the index of removed ones.
     for (table, kind, column) in TABLES {
         written += tx.execute(
@@ -164,6 +217,7 @@ pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result
             params![integration_id],
         )?;
     }
+    steps.done("removed elements' columns");
     // A changed splitter's ports are written again, all of them.
     written += tx.execute(
         "DELETE FROM ports WHERE integration_id = ?1 AND splitter_id IN (
@@ -171,27 +225,8 @@ pub fn follow(tx: &Transaction<'_>, integration_id: &str, run_id: i64) -> Result
              WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated'))",
         params![integration_id, run_id],
     )?;
-    let (fill, free) = match tx.kind() {
-        Kind::Sqlite => (FILL_SQLITE, FREE_SQLITE),
-        Kind::Postgres => (FILL_POSTGRES, FREE_POSTGRES),
-    };
-    for sql in fill {
-        written += tx.execute(sql, params![integration_id, run_id])?;
-    }
-    // The splitters whose ports they take now; then every splitter whose
-    // free ports may have changed (new ones too) has them worked out.
-    written += tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
-    tx.execute(free, params![integration_id])?;
-    // Without statistics both planners take an integration's rows for a
-    // few and read them all (every property, rather than those of a port);
-    // on SQLite a sample of each index is enough to know better.
-    if written >= ANALYZE_AFTER_ROWS {
-        tx.batch(match tx.kind() {
-            Kind::Sqlite => ANALYZE_SQLITE,
-            Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
-        })?;
-    }
-    Ok(())
+    steps.done("changed splitters' ports");
+    Ok(written)
 }
 
 /// The mean Earth radius.

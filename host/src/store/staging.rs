@@ -36,12 +36,46 @@ impl Progress for NoProgress {
     fn completed(&mut self, _: ElementKind, _: u32) {}
 }
 
+/// How long each step of applying a run took, logged (debug) as it ends:
+/// a slow apply names its statement.
+pub(crate) struct Steps {
+    run_id: i64,
+    last: std::time::Instant,
+}
+
+impl Steps {
+    fn new(run_id: i64) -> Steps {
+        Steps {
+            run_id,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn done(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            run_id = self.run_id,
+            step,
+            elapsed_ms = (now - self.last).as_millis() as u64,
+            "applying the run"
+        );
+        self.last = now;
+    }
+}
+
 pub struct RunStore {
     conn: Db,
     integration_id: String,
     run_id: i64,
     now: String,
     progress: Box<dyn Progress>,
+    /// The integration held no element when the run began (its first
+    /// sync): applying it has nothing stored to compare with or remove.
+    first: bool,
+    /// Rows staged as invalid and as gone: without any, their steps of the
+    /// apply have nothing to do.
+    invalid_staged: u32,
+    gone_staged: u32,
 }
 
 /// Every element kind, in the order a sync reads them.
@@ -146,12 +180,22 @@ impl RunStore {
         run_id: i64,
         progress: Box<dyn Progress>,
     ) -> Result<RunStore> {
+        // One run of an integration at a time (`one_running_run`): none
+        // other writes its elements meanwhile.
+        let held: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM elements WHERE integration_id = ?1)",
+            params![integration_id],
+            |r| r.get(0),
+        )?;
         let store = RunStore {
             conn,
             integration_id: integration_id.to_string(),
             run_id,
             now: crate::store::now(),
             progress,
+            first: !held,
+            invalid_staged: 0,
+            gone_staged: 0,
         };
         // Leftovers of an earlier attempt under the same id, if any.
         store.discard().context("starting the run")?;
@@ -176,7 +220,7 @@ impl RunStore {
     /// run's outcome in the same transaction, so a crash leaves either
     /// nothing applied and the run unfinished, or both.
     pub fn commit(self, record_outcome: impl FnOnce(&Transaction<'_>) -> Result<()>) -> Result<Db> {
-        let started = std::time::Instant::now();
+        let mut steps = Steps::new(self.run_id);
         let tx = self.conn.transaction()?;
         if tx.kind() == Kind::Postgres {
             // The staging was just filled: without fresh statistics the
@@ -193,6 +237,38 @@ impl RunStore {
                      updated_at = excluded.updated_at, removed_at = NULL, invalid_reason = NULL",
             params![self.integration_id, self.run_id, self.now],
         )?;
+        steps.done("created and updated written");
+        // A first sync only adds: nothing stored to fingerprint, flag or
+        // find unseen (each of those steps reads every stored element).
+        if !self.first {
+            self.reconcile(&tx, &mut steps)?;
+        }
+        crate::store::network::follow(
+            &tx,
+            &self.integration_id,
+            self.run_id,
+            self.first,
+            &mut steps,
+        )?;
+        tx.execute(
+            "DELETE FROM run_elements WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
+        tx.execute(
+            "DELETE FROM run_kinds WHERE run_id = ?1",
+            params![self.run_id],
+        )?;
+        steps.done("staging dropped");
+        record_outcome(&tx)?;
+        tx.commit().context("committing the run")?;
+        steps.done("committed");
+        Ok(self.conn)
+    }
+
+    /// What applying a run does to the elements stored before it: older
+    /// rows get their fingerprint, flags of invalid ones come and go, and
+    /// what complete listings did not see, or walks found gone, is removed.
+    fn reconcile(&self, tx: &Transaction<'_>, steps: &mut Steps) -> Result<()> {
         // Stored before fingerprints, found unchanged: it gets its fingerprint.
         tx.execute(
             "UPDATE elements SET fingerprint = (SELECT r.fingerprint FROM run_elements r WHERE r.run_id = ?2
@@ -202,6 +278,7 @@ impl RunStore {
                            AND r.id = elements.id AND r.change = 'unchanged' AND r.fingerprint IS NOT NULL)",
             params![self.integration_id, self.run_id],
         )?;
+        steps.done("fingerprints of older rows");
         // Valid again, unchanged: the flag goes.
         tx.execute(
             "UPDATE elements SET invalid_reason = NULL
@@ -210,15 +287,19 @@ impl RunStore {
                            AND r.id = elements.id AND r.change = 'unchanged')",
             params![self.integration_id, self.run_id],
         )?;
+        steps.done("valid again");
         // Invalid now: the last valid version stays, flagged with the reason.
-        tx.execute(
-            "UPDATE elements SET invalid_reason = (SELECT r.data FROM run_elements r WHERE r.run_id = ?2
-                     AND r.kind = elements.kind AND r.id = elements.id AND r.change = 'invalid')
-             WHERE integration_id = ?1
-               AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
-                           AND r.id = elements.id AND r.change = 'invalid')",
-            params![self.integration_id, self.run_id],
-        )?;
+        if self.invalid_staged > 0 {
+            tx.execute(
+                "UPDATE elements SET invalid_reason = (SELECT r.data FROM run_elements r WHERE r.run_id = ?2
+                         AND r.kind = elements.kind AND r.id = elements.id AND r.change = 'invalid')
+                 WHERE integration_id = ?1
+                   AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
+                               AND r.id = elements.id AND r.change = 'invalid')",
+                params![self.integration_id, self.run_id],
+            )?;
+            steps.done("invalid now");
+        }
         tx.execute(
             "UPDATE elements SET removed_at = ?3
              WHERE integration_id = ?1 AND removed_at IS NULL
@@ -227,35 +308,18 @@ impl RunStore {
                                WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
             params![self.integration_id, self.run_id, self.now],
         )?;
+        steps.done("unseen removed");
         // Found gone by an incremental run's walk of the platform's ids.
-        tx.execute(
-            "UPDATE elements SET removed_at = ?3
-             WHERE integration_id = ?1 AND removed_at IS NULL
-               AND (kind, id) IN (SELECT kind, id FROM run_elements WHERE run_id = ?2 AND change = 'gone')",
-            params![self.integration_id, self.run_id, self.now],
-        )?;
-        tracing::debug!(
-            run_id = self.run_id,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "elements applied; the network's columns follow"
-        );
-        crate::store::network::follow(&tx, &self.integration_id, self.run_id)?;
-        tx.execute(
-            "DELETE FROM run_elements WHERE run_id = ?1",
-            params![self.run_id],
-        )?;
-        tx.execute(
-            "DELETE FROM run_kinds WHERE run_id = ?1",
-            params![self.run_id],
-        )?;
-        record_outcome(&tx)?;
-        tx.commit().context("committing the run")?;
-        tracing::debug!(
-            run_id = self.run_id,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "the run's elements applied"
-        );
-        Ok(self.conn)
+        if self.gone_staged > 0 {
+            tx.execute(
+                "UPDATE elements SET removed_at = ?3
+                 WHERE integration_id = ?1 AND removed_at IS NULL
+                   AND (kind, id) IN (SELECT kind, id FROM run_elements WHERE run_id = ?2 AND change = 'gone')",
+                params![self.integration_id, self.run_id, self.now],
+            )?;
+            steps.done("gone removed");
+        }
+        Ok(())
     }
 
     /// Drop everything the run staged; the store is as it was.
@@ -434,6 +498,7 @@ impl RunStore {
             )? as u32;
         }
         tx.commit()?;
+        self.invalid_staged += kept;
         Ok(kept)
     }
 
@@ -579,8 +644,9 @@ impl RunStore {
                 kind,
                 serde_json::to_string(ids)?
             ],
-        )?;
-        Ok(gone as u32)
+        )? as u32;
+        self.gone_staged += gone;
+        Ok(gone)
     }
 
     /// Which of `ids` the store holds once the run is applied.
