@@ -431,3 +431,44 @@ fn speaks_english_when_asked() {
     assert_eq!(browser.attr("html", "lang").as_deref(), Some("en"));
     browser.wait_text("#view h1", "Integrations");
 }
+
+#[test]
+fn a_suggested_match_is_reviewed_and_accepted() {
+    let bench = synced_bench();
+    // A service whose ONU serial only a client without a code carries.
+    let client = crate::common::valid_docs(&bench, "ftth-clients")
+        .into_iter()
+        .find(|c| c["code"].as_str().unwrap_or_default().is_empty())
+        .expect("a platform client without a code");
+    let serial = client["onu"]["serial_number"].as_str().unwrap();
+    let services = bench.dir.path().join("servicos.csv");
+    std::fs::write(
+        &services,
+        format!("id_cliente_servico,name,onu_serial\nSVC-700001,Alguém,{serial}\n"),
+    )
+    .unwrap();
+    bench.ok(&["services", "import", services.to_str().unwrap()]);
+
+    let browser = Browser::start();
+    let _console = signed_in(&bench, &browser);
+    open(&browser, "#/matches", "#identification-counts");
+    let card = browser
+        .exec(
+            "const m = [...document.querySelectorAll('li[data-match]')]
+                 .find((li) => li.querySelector('a').textContent === 'SVC-700001');
+             return m ? m.dataset.match : null;",
+        )
+        .as_str()
+        .map(str::to_string)
+        .expect("no suggestion for SVC-700001");
+    let card = format!("li[data-match=\"{card}\"]");
+    // Its reason names what agreed.
+    let reasons = browser.text(&format!("{card} .reasons")).to_lowercase();
+    assert!(reasons.contains(&serial.to_lowercase()), "{reasons}");
+    browser.screenshot("matches");
+    browser.click(&format!("{card} button.accept"));
+    browser.wait_text(&format!("{card} .outcome"), "Aceita");
+    // Accepted: the service is bound to the client's port, pushed.
+    let binding = bench.ok(&["bindings", "--service", "SVC-700001", "--json"]);
+    assert!(binding.contains("\"pushed\""), "{binding}");
+}

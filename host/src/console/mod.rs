@@ -141,6 +141,28 @@ mod tests {
         assert_eq!(portuguese, english);
     }
 
+    /// Every word a screen asks for by a literal key is in the catalogue.
+    #[test]
+    fn every_key_asked_for_is_in_the_catalogue() {
+        let text = include_str!("assets/i18n.js");
+        let start = text.find("'pt-BR': {").unwrap() + 10;
+        let catalogue = keys(&text[start..start + text[start..].find("\n  },\n  en:").unwrap()]);
+        for (name, _, asset) in ASSETS.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            for call in asset.split("t('").skip(1) {
+                let key = &call[..call.find('\'').unwrap()];
+                let preceded = asset.contains(&format!(" t('{key}'"))
+                    || asset.contains(&format!("(t('{key}'"))
+                    || asset.contains(&format!("[t('{key}'"));
+                if preceded {
+                    assert!(
+                        catalogue.binary_search(&key.to_string()).is_ok(),
+                        "{name} asks for {key:?}, which the catalogue lacks"
+                    );
+                }
+            }
+        }
+    }
+
     /// The keys of an object literal whose values are single-quoted
     /// strings: each token (a quoted string or a bare word) followed by `:`.
     fn keys(object: &str) -> Vec<String> {
