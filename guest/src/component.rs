@@ -45,9 +45,11 @@ pub(crate) fn log(level: crate::log::Level, message: &str, fields: &[(&str, &str
 /// itself says only "unreachable": the hook first tells the host what
 /// panicked and where, as an `error` line. Set at every export's entry,
 /// since each call may be a fresh instance.
+/// The logic's lines go to the host's `log` import from here on.
 fn on_entry() {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
+        crate::log::set_sink(log);
         std::panic::set_hook(Box::new(|info| {
             log(
                 crate::log::Level::Error,

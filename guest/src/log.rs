@@ -13,13 +13,22 @@ pub enum Level {
     Error,
 }
 
+/// Where a line goes: the host's `log` import, which the bindings set at
+/// an export's entry (so the logic never reaches into them). Natively (the
+/// unit tests) there is no host, and nothing to tell.
+type Sink = fn(Level, &str, &[(&str, &str)]);
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn set_sink(sink: Sink) {
+    let _ = SINK.set(sink);
+}
+
 /// One line with its key/value fields.
 pub fn emit(level: Level, message: &str, fields: &[(&str, &str)]) {
-    #[cfg(target_arch = "wasm32")]
-    crate::component::log(level, message, fields);
-    // Natively (the unit tests) there is no host: nothing to tell.
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = (level, message, fields);
+    if let Some(sink) = SINK.get() {
+        sink(level, message, fields);
+    }
 }
 
 macro_rules! log_warn {

@@ -334,10 +334,11 @@ fn a_slow_answer_times_out_and_is_retried() {
     bench
         .server
         .inject("boxes", Fault::Slow(Duration::from_secs(3)), 1);
-    let started = Instant::now();
     let (report, ok) = bench.sync("slow", &["--timeout-ms", "1000"]);
-    let elapsed = started.elapsed();
     assert!(ok, "sync failed: {report:#}");
+    // Without the timeout the slow answer would have come, unretried: the
+    // retry is the timeout's proof (a wall-clock bound flakes on a busy
+    // machine).
     assert!(
         retries(&report) >= 1,
         "the timed-out request was not counted as a retry: {report:#}"
@@ -346,10 +347,6 @@ fn a_slow_answer_times_out_and_is_retried() {
         requests(&report) - retries(&report),
         requests(&baseline().report),
         "{report:#}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3) + Duration::from_millis(2500),
-        "the timeout was not applied: {elapsed:?}"
     );
     assert_same_as_clean(&bench, "slow", &report);
 }

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod sqlite;
 pub mod staging;
 pub mod states;
+pub mod steps;
 pub mod sync_state;
 
 use std::fmt;

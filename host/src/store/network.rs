@@ -155,7 +155,7 @@ pub fn follow(
     integration_id: &str,
     run_id: i64,
     first: bool,
-    steps: &mut crate::store::staging::Steps,
+    steps: &mut crate::store::steps::Steps,
 ) -> Result<()> {
     let (fill, free) = match tx.kind() {
         Kind::Sqlite => (FILL_SQLITE, FREE_SQLITE),
@@ -201,7 +201,7 @@ fn before_fill(
     tx: &Transaction<'_>,
     integration_id: &str,
     run_id: i64,
-    steps: &mut crate::store::staging::Steps,
+    steps: &mut crate::store::steps::Steps,
 ) -> Result<usize> {
     // The splitters whose ports properties took before the run.
     let mut written = tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;

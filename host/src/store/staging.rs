@@ -16,6 +16,7 @@ use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sw
 use crate::component::bindings::types::{ElementBatch, ElementKind};
 use crate::params;
 use crate::store::db::{FromValue, Kind, ToValue, Value as DbValue};
+use crate::store::steps::Steps;
 use crate::store::{Db, Transaction};
 
 /// Told of each batch and each completed kind, for a progress display.
@@ -59,33 +60,6 @@ fn drop_staging(tx: &Transaction<'_>, run_id: i64) -> Result<()> {
     }
     tx.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![run_id])?;
     Ok(())
-}
-
-/// How long each step of applying a run took, logged (debug) as it ends:
-/// a slow apply names its statement.
-pub(crate) struct Steps {
-    run_id: i64,
-    last: std::time::Instant,
-}
-
-impl Steps {
-    fn new(run_id: i64) -> Steps {
-        Steps {
-            run_id,
-            last: std::time::Instant::now(),
-        }
-    }
-
-    pub(crate) fn done(&mut self, step: &'static str) {
-        let now = std::time::Instant::now();
-        tracing::debug!(
-            run_id = self.run_id,
-            step,
-            elapsed_ms = (now - self.last).as_millis() as u64,
-            "applying the run"
-        );
-        self.last = now;
-    }
 }
 
 pub struct RunStore {
