@@ -196,7 +196,7 @@ fn without_the_right_token_every_request_gets_401_and_learns_nothing() {
         format!("{V1}/integrations/isp"),
         format!("{V1}/openapi.json"),
         format!("{V1}/no-such-route"),
-        "/".to_string(),
+        "/no-such-page".to_string(),
     ];
     let wrong = [
         None,
@@ -220,6 +220,15 @@ fn without_the_right_token_every_request_gets_401_and_learns_nothing() {
                     answer.raw
                 );
             }
+        }
+    }
+    // The console's files are served to anyone (its sign-in page is one),
+    // and hold no data: every screen's data comes through the API.
+    for path in ["/", "/console/", "/console/app.js", "/console/i18n.js"] {
+        let answer = api.request("GET", path, None, None);
+        assert_eq!(answer.status, 200, "{path}");
+        for leak in [API_KEY, PASSWORD, TOKEN, USER] {
+            assert!(!answer.raw.contains(leak), "{path} leaks {leak}");
         }
     }
     // Another scheme, or the token without one, is no better.
