@@ -127,6 +127,8 @@ struct Memory {
     elements: HashMap<(ElementKind, String), String>,
     seen: HashSet<(ElementKind, String)>,
     flagged: HashMap<(ElementKind, String), String>,
+    /// How often each kind was counted.
+    tallies: HashMap<ElementKind, u32>,
 }
 
 impl ElementStore for Memory {
@@ -206,6 +208,7 @@ impl ElementStore for Memory {
     }
 
     fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
+        *self.tallies.entry(kind).or_default() += 1;
         Ok(self.elements.keys().filter(|(k, _)| *k == kind).count() as u32)
     }
 
@@ -671,8 +674,11 @@ fn incremental(reverse_poles: bool) {
     platform.requests.clear();
     // A new run: nothing seen yet.
     store.seen.clear();
+    store.tallies.clear();
     let second = sync::run(&mut platform, &mut store, &again).unwrap();
     assert_eq!(second.full_reason, None, "{second:?}");
+    // The store counted the poles once, for the count and the walk alike.
+    assert_eq!(store.tallies[&ElementKind::Pole], 1, "{:?}", store.tallies);
     let poles = second.kinds[&ElementKind::Pole];
     assert_eq!((poles.updated, poles.removed), (1, 1), "{poles:?}");
     assert!(

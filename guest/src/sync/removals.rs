@@ -71,22 +71,26 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         always: bool,
     ) -> Result<(), String> {
         self.keep_invalid()?;
+        // What the store holds of the kind, asked once for the count and
+        // the walk.
+        let mut tally = None;
         if !always {
             let mut count = Pager::new(route(kind), scope, 1).select("id");
             count.next(&mut self.client)?;
             let total = count.total();
-            let tally = self
+            let held = self
                 .store
                 .tally(kind)
                 .map_err(|e| format!("counting {}s: {e}", kind.as_str()))?;
-            if total == Some(u64::from(tally) + self.state.never_stored(kind)) {
+            if total == Some(u64::from(held) + self.state.never_stored(kind)) {
                 return Ok(());
             }
+            tally = Some(held);
         }
         // The listing finds the records that break the schema again.
         self.state.recount(kind);
         if !with_clients {
-            match self.gone_by_id(kind, scope)? {
+            match self.gone_by_id(kind, scope, tally)? {
                 Walk::Done => return Ok(()),
                 // Not sorted as asked: every id still there is marked seen.
                 Walk::Unsorted => self.state.recount(kind),
@@ -129,7 +133,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// (sorted alike): a stored id the platform skips is gone, a listed id
     /// the store lacks is read. Only what differs is written; memory holds
     /// a page of each and the ids gone.
-    fn gone_by_id(&mut self, kind: ElementKind, scope: &[Value]) -> Result<Walk, String> {
+    fn gone_by_id(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        tally: Option<u32>,
+    ) -> Result<Walk, String> {
         let pager = Pager::new(
             route(kind),
             scope,
@@ -137,7 +146,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         )
         .select("id")
         .sorted(&[json!({"property": "id", "direction": 1})]);
-        let tally = self.store.tally(kind)?;
+        let tally = match tally {
+            Some(tally) => tally,
+            None => self.store.tally(kind)?,
+        };
         let mut held = StoredIds::new(kind, self.page_size.saturating_mul(ID_PAGES_SCALE));
         let mut gone: Vec<String> = Vec::new();
         let mut last: Option<String> = None;
