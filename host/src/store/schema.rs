@@ -353,6 +353,9 @@ pub const SQLITE: &[&str] = &[
         WHERE kind = 'client';
     CREATE INDEX elements_by_id ON elements(kind, id);
     CREATE INDEX elements_removed ON elements(integration_id, kind, id) WHERE removed_at IS NOT NULL;",
+    // 16: SQLite's text order is byte order: its key index already serves
+    // the walk of an incremental run's ids.
+    "SELECT 1;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -599,6 +602,11 @@ pub const POSTGRES: &[&str] = &[
     // 15
     "DROP INDEX elements_property_client;
     DROP INDEX elements_property_port;",
+    // 16: an incremental run walks the held ids in byte order (`stored-ids`),
+    // which the locale's order of the key index cannot serve: each page
+    // would sort every held id of the kind.
+    "CREATE INDEX elements_held_bytes ON elements(integration_id, kind, (id COLLATE \"C\"))
+        WHERE removed_at IS NULL;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;
