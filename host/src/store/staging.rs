@@ -883,6 +883,8 @@ pub(crate) mod tests {
         assert!(old.contains("\"box_\""));
         conn.batch(&format!(
             "UPDATE elements SET data = '{old}';
+             DROP INDEX elements_unfingerprinted;
+             DROP INDEX elements_flagged;
              ALTER TABLE elements DROP COLUMN fingerprint;
              ALTER TABLE run_elements DROP COLUMN fingerprint;
              DROP TABLE match_decisions;
