@@ -115,9 +115,7 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     };
     // The daemon reads the token from the store; the demo's is generated
     // here so it can be printed beside the address.
-    let bytes: [u8; 12] = rand::random();
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let token = crate::store::settings::keep_api_token(&conn, &token)?;
+    let token = crate::store::settings::keep_api_token(&conn, &crate::daemon::serve::new_token())?;
     drop(conn);
     // With port 0 the address is known once serve listens, and it says it.
     let at = match listen.port() {

@@ -50,8 +50,7 @@ fn api_token(conn: &Db) -> Result<String> {
         );
         return Ok(token);
     }
-    let bytes: [u8; 24] = rand::random();
-    let generated: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let generated = new_token();
     let token = settings::keep_api_token(conn, &generated)?;
     if token != generated {
         say!("API token: the one another host generated (set MAPSYNC_API_TOKEN to choose another)");
@@ -59,6 +58,12 @@ fn api_token(conn: &Db) -> Result<String> {
     }
     say!("API token (shown this once; keep it): {token}");
     Ok(token)
+}
+
+/// A fresh API token: 24 random bytes in hex.
+pub fn new_token() -> String {
+    let bytes: [u8; 24] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn local(t: DateTime<Utc>) -> String {
