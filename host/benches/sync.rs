@@ -1,5 +1,5 @@
 //! Sync speed and memory, end to end, beside the floor: one generated
-//! network served by the OZmap test server, read by
+//! network served by the OZmap test server (in a process of its own), read by
 //!
 //! - the floor: a bare loop written here that fetches every page of the six
 //!   routes a sync reads (the same page size) and parses its JSON;
@@ -29,7 +29,7 @@ use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
 use mapsync_guest::model::{Batch, ElementKind};
 use mapsync_guest::ozmap::client::Credentials;
 use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
-use ozmap_test_server::{GeneratorConfig, Mutation, ServerConfig, TestServer, generate};
+use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 use serde_json::Value;
 
 mod support;
@@ -296,7 +296,84 @@ fn verdict(label: &str, value: f64, target: f64, unit: &str) {
     println!("    {label:<44} {value:>9.2}{unit:<3} target ≤ {target:.2}{unit:<3} {mark}");
 }
 
+/// The served network's process: `MAPSYNC_BENCH_SERVE=N` makes this
+/// benchmark a test server of about N elements, which prints its address,
+/// its element count and how long the generation took, then serves until
+/// its standard input closes. Served from a process of its own, the
+/// server's gigabyte of heap does not slow the floor and the native run,
+/// which the measured syncs (child processes too) do not share it with:
+/// in the benchmark's own process they took 3.5 times as long at 1M.
+fn serve(size: usize) {
+    let started = Instant::now();
+    let network = generate(&GeneratorConfig::scaled(size));
+    let served = network.total_elements();
+    let generated = started.elapsed();
+    let server = TestServer::start(ServerConfig::default(), network).unwrap();
+    println!("{} {served} {:.1}", server.url(), secs(generated));
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+}
+
+/// A test server in a child process (see [`serve`]); it stops when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    elements: usize,
+    generated: f64,
+}
+
+impl Served {
+    fn start(size: usize) -> Served {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("MAPSYNC_BENCH_SERVE", size.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let mut words = line.split_whitespace();
+        let (url, elements, generated) = (words.next(), words.next(), words.next());
+        Served {
+            url: url.expect("the server's address").to_string(),
+            elements: elements.and_then(|e| e.parse().ok()).unwrap(),
+            generated: generated.and_then(|g| g.parse().ok()).unwrap(),
+            child,
+        }
+    }
+
+    /// The test server's `mutate` over HTTP: answers the changes made.
+    fn mutate(&self, api_key: &str, fraction: f64, seed: u64) -> u64 {
+        let mut answer = support::agent(Duration::from_secs(120))
+            .post(format!(
+                "{}/__test/mutate?fraction={fraction}&seed={seed}",
+                self.url
+            ))
+            .header("Authorization", api_key)
+            .send_empty()
+            .unwrap();
+        let summary: Value = answer.body_mut().read_json().unwrap();
+        summary["changes"].as_u64().expect("the mutation's summary")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
 fn main() {
+    if let Ok(size) = std::env::var("MAPSYNC_BENCH_SERVE") {
+        return serve(
+            size.parse()
+                .expect("MAPSYNC_BENCH_SERVE: a number of elements"),
+        );
+    }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -310,15 +387,11 @@ fn main() {
     let cache = dir.path().join("cache");
     warm_up(dir.path(), &cache);
     for size in sizes {
-        let started = Instant::now();
-        let network = generate(&GeneratorConfig::scaled(size));
-        let served = network.total_elements();
-        let generated = started.elapsed();
+        let server = Served::start(size);
+        let (url, served) = (server.url.clone(), server.elements);
         let config = ServerConfig::default();
-        let server = TestServer::start(config.clone(), network).unwrap();
-        let url = server.url();
         let api_key = config.api_key.clone().unwrap();
-        println!("{served} elements (generated in {:.1} s)", secs(generated));
+        println!("{served} elements (generated in {:.1} s)", server.generated);
 
         let started = Instant::now();
         let rows = floor(&url, &api_key);
@@ -333,15 +406,7 @@ fn main() {
         add_integration(&db, &cache, &config, &url);
         let full = sync(&db, &cache, &["--full"]);
         let unchanged = sync(&db, &cache, &[]);
-        let summary = server.with_network(|n| {
-            ozmap_test_server::mutate(
-                n,
-                &Mutation {
-                    fraction: 0.01,
-                    seed: 7,
-                },
-            )
-        });
+        let changes = server.mutate(&api_key, 0.01, 7);
         let changed = sync(&db, &cache, &[]);
         let bytes = database_bytes(&db);
         let native = native_guest_work(&url, &api_key);
@@ -365,7 +430,7 @@ fn main() {
         );
         println!(
             "  re-sync, 1 % changed ({} changes)  {:>8.2} s  peak {:.0} MiB  ({})",
-            summary.changes,
+            changes,
             secs(changed.wall),
             peak_mib(&changed),
             profile(&changed)

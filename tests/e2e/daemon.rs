@@ -137,9 +137,14 @@ fn other_commands_write_while_a_long_sync_runs() {
     let bench = Bench::with(config, generate(&GeneratorConfig::small()));
     bench.add_integration("isp", None);
     let mut sync = bench.spawn(&["sync", "--integration", "isp", "--json"]);
-    // Mid-sync: elements are being staged.
+    // Mid-sync: the poles are staged (in the run's own connection, out of
+    // sight here) once the boxes are asked for.
     wait_for("the sync to store its first pages", || {
-        bench.sql_i64("SELECT count(*) FROM run_elements") > 0
+        bench
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/boxes"))
     });
     let file = bench.dir.path().join("s.csv");
     std::fs::write(&file, "id_cliente_servico,name\nSVC-1,Maria\n").unwrap();

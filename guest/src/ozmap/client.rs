@@ -83,6 +83,17 @@ impl<H: Http> OzmapClient<H> {
     /// GET and parse. A success whose body is not JSON (a proxy's error
     /// page, a body cut short) is a passing failure too, and retried.
     pub fn get_json(&mut self, path_and_query: &str, what: &str) -> Result<Value, String> {
+        self.get_parsed(path_and_query, what, |body| serde_json::from_slice(body))
+    }
+
+    /// `get_json` with the body parsed by `parse` (a page's, say, which
+    /// keeps only what is read of its rows).
+    pub fn get_parsed(
+        &mut self,
+        path_and_query: &str,
+        what: &str,
+        parse: fn(&[u8]) -> serde_json::Result<Value>,
+    ) -> Result<Value, String> {
         let mut attempt = 1;
         loop {
             let response = self.send(Method::Get, path_and_query, None, what)?;
@@ -90,7 +101,7 @@ impl<H: Http> OzmapClient<H> {
                 n if n > 1 => format!("{e} (after {n} attempts)"),
                 _ => e,
             })?;
-            match parse_json(&response, what) {
+            match parse_json(&response, what, parse) {
                 Err(error) if attempt < self.policy.max_attempts => {
                     crate::log::warn!("{error}; retrying");
                     self.traffic.retries += 1;
@@ -144,7 +155,7 @@ impl<H: Http> OzmapClient<H> {
             ));
         }
         expect_success(&response, what)?;
-        let answer = parse_json(&response, what)?;
+        let answer = parse_json(&response, what, |body| serde_json::from_slice(body))?;
         let token = answer
             .get("authorization")
             .or_else(|| answer.get("token"))
@@ -262,8 +273,12 @@ pub fn platform_message(response: &Response) -> Option<String> {
         .map(|m| m.chars().take(300).collect())
 }
 
-fn parse_json(response: &Response, what: &str) -> Result<Value, String> {
-    serde_json::from_slice(&response.body).map_err(|e| {
+fn parse_json(
+    response: &Response,
+    what: &str,
+    parse: fn(&[u8]) -> serde_json::Result<Value>,
+) -> Result<Value, String> {
+    parse(&response.body).map_err(|e| {
         format!(
             "{what}: the platform's answer is not valid JSON ({e}; {} bytes)",
             response.body.len()

@@ -108,8 +108,8 @@ impl Pager {
             }
         };
         let what = format!("{} page {page}", self.route);
-        let listing =
-            Listing::parse(client.get_json(&query, &what)?).map_err(|e| format!("{what}: {e}"))?;
+        let listing = Listing::parse(client.get_parsed(&query, &what, super::page::parse)?)
+            .map_err(|e| format!("{what}: {e}"))?;
         if let Some(start) = listing.start
             && start != self.offset
         {

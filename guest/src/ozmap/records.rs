@@ -12,6 +12,46 @@ use crate::model::{
 
 pub type Reading<T> = Result<T, String>;
 
+/// Every top-level field of a record that a reader here, or the sync,
+/// looks at: a page's rows keep these and nothing else (see
+/// [`super::page`]). A reader that reads a new field adds it here; the
+/// tests read a generated network both ways and compare.
+pub const READ_FIELDS: [&str; 27] = [
+    // Every record: `id_of`, `name`, `position`; the watermark.
+    "id",
+    "_id",
+    "name",
+    "coords",
+    "lat",
+    "lng",
+    "updatedAt",
+    // Projects.
+    "identifier",
+    // Poles and boxes.
+    "poleType",
+    "project",
+    "pole",
+    "boxType",
+    "hierarchyLevel",
+    "implanted",
+    // Splitters and their types.
+    "parent",
+    "isDrop",
+    "splitterType",
+    "ratio",
+    "ports",
+    // Clients.
+    "code",
+    "status",
+    "onu",
+    "observation",
+    // Properties.
+    "client",
+    "connections",
+    "box",
+    "address",
+];
+
 /// The record's id (`id`, else `_id`), when it has a usable one.
 pub fn id_of(record: &Value) -> Option<String> {
     reference(record.get("id")).or_else(|| reference(record.get("_id")))

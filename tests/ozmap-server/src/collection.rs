@@ -22,6 +22,8 @@ use serde_json::{Map, Value};
 struct Record {
     /// The document as JSON; stale while `changed`.
     json: Box<str>,
+    /// Its `id`, as of `json`.
+    id: DocId,
     parsed: OnceLock<Box<Value>>,
     /// Changed through `&mut` since it was last written as text.
     changed: bool,
@@ -31,6 +33,7 @@ impl Record {
     fn new(doc: &Value) -> Record {
         Record {
             json: text(doc),
+            id: DocId::of(doc),
             parsed: OnceLock::new(),
             changed: false,
         }
@@ -66,6 +69,7 @@ impl Record {
             && self.changed
         {
             self.json = text(&v);
+            self.id = DocId::of(&v);
         }
         self.changed = false;
     }
@@ -75,8 +79,47 @@ impl Clone for Record {
     fn clone(&self) -> Self {
         Record {
             json: self.json.clone(),
+            id: self.id.clone(),
             parsed: self.parsed.clone(),
             changed: self.changed,
+        }
+    }
+}
+
+/// A document's `id` when it is a string, kept beside its text: listing
+/// ids (`select=id`, a sort by id) is what a re-sync asks of every element,
+/// as a real server answers from its index, and finding the key in each
+/// document's text took longer than serving whole documents. An ObjectId
+/// (24 lowercase hex digits, as OZmap's) takes 16 bytes and no allocation.
+#[derive(Clone)]
+enum DocId {
+    /// No `id`, or not a string: read from the text when asked.
+    Unknown,
+    ObjectId(u128),
+    Text(Box<str>),
+}
+
+impl DocId {
+    fn of(doc: &Value) -> DocId {
+        match doc.get("id").and_then(Value::as_str) {
+            None => DocId::Unknown,
+            Some(id)
+                if id.len() == 24
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                u128::from_str_radix(id, 16).map_or(DocId::Unknown, DocId::ObjectId)
+            }
+            Some(id) => DocId::Text(id.into()),
+        }
+    }
+
+    fn value(&self) -> Option<Value> {
+        match self {
+            DocId::Unknown => None,
+            DocId::ObjectId(n) => Some(Value::String(format!("{n:024x}"))),
+            DocId::Text(id) => Some(Value::String(id.to_string())),
         }
     }
 }
@@ -347,6 +390,11 @@ impl Collection {
                 }
             }
             return Value::Object(out);
+        }
+        if keys == ["id"]
+            && let Some(id) = r.id.value()
+        {
+            return Value::Object(Map::from_iter([("id".to_owned(), id)]));
         }
         Value::Object(pick(&r.json, keys))
     }
@@ -671,6 +719,42 @@ mod tests {
         assert_eq!(c.remove(0)["n"], 10);
         assert_eq!(c.position_of_id("c"), Some(0));
         assert_eq!(c, vec![json!({"id": "c"})]);
+    }
+
+    #[test]
+    fn answers_ids_as_the_documents_hold_them_after_changes_too() {
+        let docs = vec![
+            json!({"_id": "x", "id": "65d7361d727622000000000e", "n": 1}),
+            json!({"id": "000000000000000000000001"}),
+            json!({"id": "65D7361D727622000000000E"}),
+            json!({"id": "p-1"}),
+            json!({"id": 7}),
+            json!({"_id": "only"}),
+        ];
+        let mut c: Collection = docs.clone().into();
+        let ids = |c: &Collection| {
+            (0..c.len())
+                .map(|i| c.fields(i, &["id"]))
+                .collect::<Vec<_>>()
+        };
+        let expected: Vec<Value> = docs
+            .iter()
+            .map(|d| Value::Object(pick(&d.to_string(), &["id"])))
+            .collect();
+        assert_eq!(ids(&c), expected);
+        c[0]["id"] = json!("65d7361d727622000000000f");
+        assert_eq!(
+            c.fields(0, &["id"]),
+            json!({"id": "65d7361d727622000000000f"})
+        );
+        c.compact();
+        assert_eq!(
+            c.fields(0, &["id"]),
+            json!({"id": "65d7361d727622000000000f"})
+        );
+        c[1].as_object_mut().unwrap().remove("id");
+        c.compact();
+        assert_eq!(c.fields(1, &["id"]), json!({}));
     }
 
     #[test]
