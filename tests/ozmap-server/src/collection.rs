@@ -86,41 +86,148 @@ impl Clone for Record {
     }
 }
 
-/// A document's `id` when it is a string, kept beside its text: listing
-/// ids (`select=id`, a sort by id) is what a re-sync asks of every element,
-/// as a real server answers from its index, and finding the key in each
-/// document's text took longer than serving whole documents. An ObjectId
-/// (24 lowercase hex digits, as OZmap's) takes 16 bytes and no allocation.
+/// A document's `id` (whether its `_id` repeats it) and `updatedAt`, kept
+/// beside its text: a re-sync asks every element's id (`select=id`, a sort
+/// by id) and which changed since an instant (a filter and a sort on
+/// `updatedAt`), which a real server answers from its indexes; finding the
+/// keys in each document's text took longer than serving whole documents.
+/// An ObjectId (24 lowercase hex digits, as OZmap's) takes 16 bytes and no
+/// allocation, an instant 8.
 #[derive(Clone)]
-enum DocId {
-    /// No `id`, or not a string: read from the text when asked.
+struct DocId {
+    id: IdText,
+    /// `_id` is absent (`None`), the same as `id` (`Some(true)`), or
+    /// something else (`Some(false)`: read from the text when asked).
+    underscore_same: Option<bool>,
+    updated: Updated,
+}
+
+#[derive(Clone)]
+enum IdText {
+    Absent,
+    /// Not a string: read from the text when asked.
     Unknown,
     ObjectId(u128),
     Text(Box<str>),
 }
 
+/// An id in a sort by id: text order, in which ObjectIds (24 lowercase
+/// hex digits) sort as their numbers.
+enum IdOrder<'a> {
+    /// Neither `id` nor `_id`: first, as a sort puts missing values.
+    Missing,
+    ObjectId(u128),
+    Text(&'a str),
+}
+
+impl Ord for IdOrder<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (IdOrder::Missing, IdOrder::Missing) => std::cmp::Ordering::Equal,
+            (IdOrder::Missing, _) => std::cmp::Ordering::Less,
+            (_, IdOrder::Missing) => std::cmp::Ordering::Greater,
+            (IdOrder::ObjectId(a), IdOrder::ObjectId(b)) => a.cmp(b),
+            (IdOrder::Text(a), IdOrder::Text(b)) => a.cmp(b),
+            (IdOrder::ObjectId(a), IdOrder::Text(b)) => format!("{a:024x}").as_str().cmp(b),
+            (IdOrder::Text(a), IdOrder::ObjectId(b)) => (*a).cmp(format!("{b:024x}").as_str()),
+        }
+    }
+}
+
+impl PartialOrd for IdOrder<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for IdOrder<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for IdOrder<'_> {}
+
+#[derive(Clone, Copy)]
+enum Updated {
+    Absent,
+    /// Milliseconds since the epoch, written back exactly as the text was.
+    At(i64),
+    /// In some other form: read from the text when asked.
+    Unknown,
+}
+
 impl DocId {
     fn of(doc: &Value) -> DocId {
-        match doc.get("id").and_then(Value::as_str) {
-            None => DocId::Unknown,
+        let text = doc.get("id").and_then(Value::as_str);
+        let id = match text {
+            None if doc.get("id").is_none() => IdText::Absent,
+            None => IdText::Unknown,
             Some(id)
                 if id.len() == 24
                     && id
                         .bytes()
                         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
             {
-                u128::from_str_radix(id, 16).map_or(DocId::Unknown, DocId::ObjectId)
+                u128::from_str_radix(id, 16).map_or(IdText::Unknown, IdText::ObjectId)
             }
-            Some(id) => DocId::Text(id.into()),
+            Some(id) => IdText::Text(id.into()),
+        };
+        let underscore_same = doc.get("_id").map(|u| text.is_some() && u.as_str() == text);
+        let updated = match doc.get("updatedAt") {
+            None => Updated::Absent,
+            Some(Value::String(at)) => crate::clock::parse_iso8601(at)
+                .filter(|ms| crate::clock::iso8601(*ms) == *at)
+                .map_or(Updated::Unknown, Updated::At),
+            Some(_) => Updated::Unknown,
+        };
+        DocId {
+            id,
+            underscore_same,
+            updated,
         }
     }
 
-    fn value(&self) -> Option<Value> {
-        match self {
-            DocId::Unknown => None,
-            DocId::ObjectId(n) => Some(Value::String(format!("{n:024x}"))),
-            DocId::Text(id) => Some(Value::String(id.to_string())),
+    /// The id as text, when known.
+    fn id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match &self.id {
+            IdText::Absent | IdText::Unknown => None,
+            IdText::ObjectId(n) => Some(format!("{n:024x}").into()),
+            IdText::Text(id) => Some((&**id).into()),
         }
+    }
+
+    /// The fields `keys` of the document when they are all among `id`,
+    /// `_id` and `updatedAt`, and known here.
+    fn fields(&self, keys: &[&str]) -> Option<Map<String, Value>> {
+        let mut out = Map::new();
+        for key in keys {
+            match *key {
+                "id" if matches!(self.id, IdText::Absent) => {}
+                "id" => {
+                    out.insert("id".to_owned(), Value::String(self.id()?.into_owned()));
+                }
+                "_id" => match self.underscore_same {
+                    None => {}
+                    Some(true) => {
+                        out.insert("_id".to_owned(), Value::String(self.id()?.into_owned()));
+                    }
+                    Some(false) => return None,
+                },
+                "updatedAt" => match self.updated {
+                    Updated::Absent => {}
+                    Updated::At(ms) => {
+                        out.insert(
+                            "updatedAt".to_owned(),
+                            Value::String(crate::clock::iso8601(ms)),
+                        );
+                    }
+                    Updated::Unknown => return None,
+                },
+                _ => return None,
+            }
+        }
+        Some(out)
     }
 }
 
@@ -347,6 +454,34 @@ impl Collection {
         });
     }
 
+    /// The positions in order of the documents' ids, when every document
+    /// has a text id kept beside its text (none changed since): the order a
+    /// sort by `id` gives, ties in insertion order.
+    pub(crate) fn positions_by_id(&self) -> Option<Vec<u32>> {
+        let mut keyed = Vec::with_capacity(self.records.len());
+        for (at, r) in self.records.iter().enumerate() {
+            if r.changed {
+                return None;
+            }
+            match &r.id.id {
+                IdText::Absent if r.id.underscore_same.is_none() => {
+                    keyed.push((IdOrder::Missing, at as u32))
+                }
+                IdText::ObjectId(n) => keyed.push((IdOrder::ObjectId(*n), at as u32)),
+                // A text the sort would take for an instant is compared as one.
+                IdText::Text(id)
+                    if !id.starts_with(|c: char| c.is_ascii_digit())
+                        || crate::clock::parse_iso8601(id).is_none() =>
+                {
+                    keyed.push((IdOrder::Text(id), at as u32))
+                }
+                _ => return None,
+            }
+        }
+        keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Some(keyed.into_iter().map(|(_, at)| at).collect())
+    }
+
     /// Every document's position by its `id` (and `_id`, where it differs).
     pub(crate) fn id_index(&self) -> IdIndex {
         let mut index = IdIndex::default();
@@ -391,10 +526,8 @@ impl Collection {
             }
             return Value::Object(out);
         }
-        if keys == ["id"]
-            && let Some(id) = r.id.value()
-        {
-            return Value::Object(Map::from_iter([("id".to_owned(), id)]));
+        if let Some(ids) = r.id.fields(keys) {
+            return Value::Object(ids);
         }
         Value::Object(pick(&r.json, keys))
     }
@@ -725,6 +858,10 @@ mod tests {
     fn answers_ids_as_the_documents_hold_them_after_changes_too() {
         let docs = vec![
             json!({"_id": "x", "id": "65d7361d727622000000000e", "n": 1}),
+            json!({"_id": "65d7361d727622000000000d", "id": "65d7361d727622000000000d",
+                   "updatedAt": "2022-03-24T23:11:06.128Z"}),
+            json!({"id": "000000000000000000000003", "updatedAt": "2022-03-24T23:11:06Z"}),
+            json!({"id": "000000000000000000000004", "updatedAt": 17}),
             json!({"id": "000000000000000000000001"}),
             json!({"id": "65D7361D727622000000000E"}),
             json!({"id": "p-1"}),
@@ -732,16 +869,20 @@ mod tests {
             json!({"_id": "only"}),
         ];
         let mut c: Collection = docs.clone().into();
-        let ids = |c: &Collection| {
-            (0..c.len())
-                .map(|i| c.fields(i, &["id"]))
-                .collect::<Vec<_>>()
-        };
-        let expected: Vec<Value> = docs
-            .iter()
-            .map(|d| Value::Object(pick(&d.to_string(), &["id"])))
-            .collect();
-        assert_eq!(ids(&c), expected);
+        for keys in [
+            &["id"][..],
+            &["id", "_id"],
+            &["_id"],
+            &["_id", "id", "n"],
+            &["updatedAt", "id", "_id"],
+        ] {
+            let got: Vec<Value> = (0..c.len()).map(|i| c.fields(i, keys)).collect();
+            let expected: Vec<Value> = docs
+                .iter()
+                .map(|d| Value::Object(pick(&d.to_string(), keys)))
+                .collect();
+            assert_eq!(got, expected, "{keys:?}");
+        }
         c[0]["id"] = json!("65d7361d727622000000000f");
         assert_eq!(
             c.fields(0, &["id"]),
@@ -752,9 +893,53 @@ mod tests {
             c.fields(0, &["id"]),
             json!({"id": "65d7361d727622000000000f"})
         );
-        c[1].as_object_mut().unwrap().remove("id");
+        c[2].as_object_mut().unwrap().remove("id");
         c.compact();
-        assert_eq!(c.fields(1, &["id"]), json!({}));
+        assert_eq!(c.fields(2, &["id"]), json!({}));
+        assert_eq!(
+            c.fields(1, &["id", "_id"]),
+            json!({"id": "65d7361d727622000000000d", "_id": "65d7361d727622000000000d"})
+        );
+    }
+
+    #[test]
+    fn positions_by_id_are_the_order_of_the_id_strings() {
+        let network = crate::generate(&crate::GeneratorConfig::small());
+        let docs = &network.properties;
+        let mut expected: Vec<(String, u32)> = (0..docs.len())
+            .map(|i| {
+                (
+                    docs.fields(i, &["id"])["id"].as_str().unwrap().to_owned(),
+                    i as u32,
+                )
+            })
+            .collect();
+        expected.sort();
+        let expected: Vec<u32> = expected.into_iter().map(|(_, i)| i).collect();
+        assert_eq!(docs.positions_by_id(), Some(expected));
+
+        let mut c: Collection = vec![
+            json!({"id": "000000000000000000000002"}),
+            json!({"id": "p-1"}),
+            json!({"id": "000000000000000000000001a"}),
+        ]
+        .into();
+        assert_eq!(c.positions_by_id(), Some(vec![2, 0, 1]), "text order");
+        c[0]["id"] = json!("q");
+        assert_eq!(c.positions_by_id(), None, "a change not yet compacted");
+        c.compact();
+        assert_eq!(c.positions_by_id(), Some(vec![2, 1, 0]));
+        c.push(json!({"name": "no id"}));
+        assert_eq!(c.positions_by_id(), Some(vec![3, 2, 1, 0]), "missing first");
+        c.push(json!({"id": 5}));
+        assert_eq!(c.positions_by_id(), None, "an id that is not text");
+        c[4]["id"] = json!("2021-01-01T00:00:00Z");
+        c.compact();
+        assert_eq!(
+            c.positions_by_id(),
+            None,
+            "an id a sort compares as an instant"
+        );
     }
 
     #[test]

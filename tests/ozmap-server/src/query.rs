@@ -136,6 +136,19 @@ pub(crate) fn single_equality(f: &Filter) -> Option<(&[String], &str)> {
     }
 }
 
+/// The ids a filter of a single `id in [...]` (or `_id`) condition asks for.
+pub(crate) fn ids_in(f: &Filter) -> Option<Vec<&str>> {
+    match f {
+        Filter::Cond {
+            path,
+            op: Op::In,
+            value: Value::Array(ids),
+        } if path == &["id"] || path == &["_id"] => ids.iter().map(Value::as_str).collect(),
+        Filter::All(parts) | Filter::Any(parts) if parts.len() == 1 => ids_in(&parts[0]),
+        _ => None,
+    }
+}
+
 /// Whether `doc` passes the filter.
 pub(crate) fn matches(f: &Filter, doc: &Value) -> bool {
     match f {
@@ -285,6 +298,11 @@ fn walk<'a>(v: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
 pub(crate) struct SortKey {
     path: Vec<String>,
     descending: bool,
+}
+
+/// Whether `keys` sort by `id` alone, ascending.
+pub(crate) fn by_id_ascending(keys: &[SortKey]) -> bool {
+    matches!(keys, [key] if key.path == ["id"] && !key.descending)
 }
 
 /// Parses `[{"property", "direction"}]` (a single object or `"-name"` strings too).

@@ -144,6 +144,16 @@ impl Store {
         if let Some(hit) = self.cache().queries.get(&key) {
             return Selection::Some(hit.clone());
         }
+        // A walk of the ids, what every re-sync asks: sorted by the ids kept
+        // beside the documents, as a real server answers from its index.
+        if filter.is_none()
+            && sort
+                .as_ref()
+                .is_some_and(|s| query::by_id_ascending(s.value))
+            && let Some(positions) = docs.positions_by_id()
+        {
+            return self.keep(key, positions);
+        }
         // Only the fields the filter and the sort read are parsed.
         let mut wanted = filter
             .as_ref()
@@ -159,8 +169,24 @@ impl Store {
             }
         }
         let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let indexed = filter.as_ref().and_then(|f| {
-            let (path, value) = query::single_equality(f.value)?;
+        // Elements asked for by id (a re-sync reads those its walk found
+        // missing): looked up by the index of ids, each still checked by
+        // the filter below, and not cached (each list is asked once).
+        let by_id = filter
+            .as_ref()
+            .and_then(|f| query::ids_in(f.value))
+            .map(|ids| {
+                let mut at: Vec<u32> = ids
+                    .into_iter()
+                    .filter_map(|id| self.position_of(net, route, id))
+                    .map(|at| at as u32)
+                    .collect();
+                at.sort_unstable();
+                at.dedup();
+                at
+            });
+        let indexed = by_id.clone().or_else(|| {
+            let (path, value) = query::single_equality(filter.as_ref()?.value)?;
             let index = self.equality_index(net, route, path)?;
             Some(index.get(value).cloned().unwrap_or_default())
         });
@@ -186,6 +212,14 @@ impl Store {
             keyed.sort_by(|a, b| query::compare_values(&a.0, &b.0, s.value));
             positions = keyed.into_iter().map(|(_, i)| i).collect();
         }
+        if by_id.is_some() {
+            return Selection::Some(Arc::new(positions));
+        }
+        self.keep(key, positions)
+    }
+
+    /// Caches a query's selection.
+    fn keep(&self, key: (String, String, String), positions: Vec<u32>) -> Selection {
         let positions = Arc::new(positions);
         let mut cache = self.cache();
         if cache.queries.len() >= MAX_CACHED_QUERIES {

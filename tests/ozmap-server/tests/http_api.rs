@@ -624,3 +624,57 @@ fn updated_at_filters_sorts_and_id_selection() {
         "the changed one now sorts last"
     );
 }
+
+/// What a re-sync asks of every element: the ids sorted by id (answered
+/// from the ids kept beside the documents) and the ones its walk found
+/// missing, by `id in [...]` (answered from the index of ids); both as a
+/// scan of the documents answers them, before and after changes.
+#[test]
+fn ids_sorted_and_asked_by_id_agree_with_the_documents() {
+    let s = server(ServerConfig::default());
+    let check = |s: &TestServer| {
+        let mut ids: Vec<String> = s.with_network(|n| {
+            n.properties
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned())
+                .collect()
+        });
+        ids.sort();
+        let sort = enc(&json!([{"property": "id", "direction": 1}]).to_string());
+        let walked: Vec<String> = get(
+            s.addr(),
+            &format!("/api/v2/properties?select=id&sort={sort}&limit=100000"),
+        )
+        .json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(walked, ids);
+        let asked = [&ids[3], &ids[1], &ids[3], "000000000000000000000000"];
+        let filter =
+            enc(&json!([{"property": "id", "operator": "in", "value": asked}]).to_string());
+        let mut found: Vec<String> = get(s.addr(), &format!("/api/v2/properties?filter={filter}"))
+            .json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        assert_eq!(found, [ids[1].clone(), ids[3].clone()]);
+    };
+    check(&s);
+    let summary = s.with_network(|n| {
+        ozmap_test_server::mutate(
+            n,
+            &ozmap_test_server::Mutation {
+                fraction: 0.2,
+                seed: 3,
+            },
+        )
+    });
+    assert!(summary.properties_created > 0 && summary.properties_deleted > 0);
+    check(&s);
+}
