@@ -476,16 +476,22 @@ fn list(s: &TestServer, route: &str, query: &str, body: Option<&Value>) -> Value
     r.json()
 }
 
+/// Every property's `key` (a string), sorted.
+fn sorted_property_field(s: &TestServer, key: &str) -> Vec<String> {
+    let mut values: Vec<String> = s.with_network(|n| {
+        n.properties
+            .iter()
+            .map(|p| p[key].as_str().unwrap().to_owned())
+            .collect()
+    });
+    values.sort();
+    values
+}
+
 #[test]
 fn updated_at_filters_sorts_and_id_selection() {
     let s = server(ServerConfig::default());
-    let mut stamps: Vec<String> = s.with_network(|n| {
-        n.properties
-            .iter()
-            .map(|p| p["updatedAt"].as_str().unwrap().to_owned())
-            .collect()
-    });
-    stamps.sort();
+    let stamps = sorted_property_field(&s, "updatedAt");
     let total = stamps.len();
     let mid = stamps[total / 2].clone();
     let count = |op: &str, value: &str| {
@@ -633,13 +639,7 @@ fn updated_at_filters_sorts_and_id_selection() {
 fn ids_sorted_and_asked_by_id_agree_with_the_documents() {
     let s = server(ServerConfig::default());
     let check = |s: &TestServer| {
-        let mut ids: Vec<String> = s.with_network(|n| {
-            n.properties
-                .iter()
-                .map(|p| p["id"].as_str().unwrap().to_owned())
-                .collect()
-        });
-        ids.sort();
+        let ids = sorted_property_field(s, "id");
         let sort = enc(&json!([{"property": "id", "direction": 1}]).to_string());
         let walked: Vec<String> = get(
             s.addr(),
