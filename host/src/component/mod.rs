@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
-use crate::store::staging::RunStore;
+use crate::store::run_store::RunStore;
 use bindings::{
     Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
     matching as wit_matching, sync as wit_sync,
@@ -188,7 +188,7 @@ impl element_store::Host for HostState {
         batch: bindings::types::ElementBatch,
         fingerprints: Vec<u64>,
     ) -> Result<element_store::BatchOutcome, String> {
-        self.run_store(|s| s.write_batch(&batch, &fingerprints))
+        self.run_store(move |s| s.write_batch(batch, fingerprints))
     }
 
     fn keep_invalid(

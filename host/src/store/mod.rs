@@ -14,6 +14,7 @@ pub mod network;
 pub mod outbox;
 pub mod pool;
 pub mod projects;
+pub mod run_store;
 pub mod runs;
 pub mod schema;
 pub mod scope;

@@ -502,8 +502,9 @@ mod tests {
     use crate::store::db::Value as DbValue;
     use crate::store::elements::{self, Select};
     use crate::store::integrations;
+    use crate::store::run_store::RunStore;
+    use crate::store::staging::NoProgress;
     use crate::store::staging::tests::open;
-    use crate::store::staging::{NoProgress, RunStore};
 
     fn a_box(id: &str, lat: f64, lng: f64) -> BoxData {
         BoxData {
@@ -591,7 +592,7 @@ mod tests {
                 ElementBatch::Clients(v) => (ElementKind::Client, prints(v)),
                 _ => unreachable!("not used here"),
             };
-            store.write_batch(&batch, &prints).unwrap();
+            store.write_batch(batch, prints).unwrap();
             store.complete_kind(kind).unwrap();
         }
         store.commit(|_| Ok(())).unwrap()

@@ -66,12 +66,14 @@ const SQLITE_STAGING: &str = "PRAGMA temp_store = FILE;
     CREATE TEMP TABLE IF NOT EXISTS run_elements AS SELECT * FROM main.run_elements WHERE 0;
     CREATE UNIQUE INDEX IF NOT EXISTS temp.run_elements_key ON run_elements (run_id, kind, id);";
 
-pub struct RunStore {
+/// One run's staging and its apply, on the run's connection. Used by
+/// [`crate::store::run_store::RunStore`], which keeps it on a thread of
+/// its own while the run goes on.
+pub struct Staging {
     conn: Db,
     integration_id: String,
     run_id: i64,
     now: String,
-    progress: Box<dyn Progress>,
     /// The integration held no element when the run began (its first
     /// sync): applying it has nothing stored to compare with or remove.
     first: bool,
@@ -170,6 +172,18 @@ fn rows<T: Serialize>(items: &[T], key: impl Fn(&T) -> (&str, &str)) -> Result<V
         .collect()
 }
 
+/// The kind of the elements a batch holds.
+pub fn batch_kind(batch: &ElementBatch) -> ElementKind {
+    match batch {
+        ElementBatch::Projects(_) => ElementKind::Project,
+        ElementBatch::Poles(_) => ElementKind::Pole,
+        ElementBatch::Boxes(_) => ElementKind::Box,
+        ElementBatch::Splitters(_) => ElementKind::Splitter,
+        ElementBatch::Clients(_) => ElementKind::Client,
+        ElementBatch::Properties(_) => ElementKind::Property,
+    }
+}
+
 fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
     Ok(match batch {
         ElementBatch::Projects(v) => (ElementKind::Project, rows(v, |e| (&e.id, &e.name))?),
@@ -181,14 +195,9 @@ fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
     })
 }
 
-impl RunStore {
+impl Staging {
     /// Begin run `run_id`: its writes are staged until `commit`.
-    pub fn begin(
-        conn: Db,
-        integration_id: &str,
-        run_id: i64,
-        progress: Box<dyn Progress>,
-    ) -> Result<RunStore> {
+    pub fn begin(conn: Db, integration_id: &str, run_id: i64) -> Result<Staging> {
         // One run of an integration at a time (`one_running_run`): none
         // other writes its elements meanwhile.
         let held: bool = conn.query_row(
@@ -200,12 +209,11 @@ impl RunStore {
             conn.batch(SQLITE_STAGING)
                 .context("preparing the run's staging")?;
         }
-        let store = RunStore {
+        let store = Staging {
             conn,
             integration_id: integration_id.to_string(),
             run_id,
             now: crate::store::now(),
-            progress,
             first: !held,
             invalid_staged: 0,
             gone_staged: 0,
@@ -213,6 +221,11 @@ impl RunStore {
         // Leftovers of an earlier attempt under the same id, if any.
         store.discard().context("starting the run")?;
         Ok(store)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Db {
+        &self.conn
     }
 
     fn discard(&self) -> Result<()> {
@@ -334,23 +347,17 @@ impl RunStore {
         Ok(self.conn)
     }
 
-    fn check_cancelled(&self) -> Result<()> {
-        if self.progress.cancelled() {
-            anyhow::bail!("mapsync is stopping: the run was cut short and rolled back");
-        }
-        Ok(())
-    }
-
     /// Stage a batch, each element classed by its fingerprint against what
-    /// is stored now (the WIT `element-store` rules). One query classes
-    /// the whole batch and one statement stages it: a round trip per
-    /// element would cost more than the platform's page did.
+    /// is stored now (the WIT `element-store` rules), telling `classed`
+    /// the outcome before staging it. One query classes the whole batch
+    /// and one statement stages it: a round trip per element would cost
+    /// more than the platform's page did.
     pub fn write_batch(
         &mut self,
         batch: &ElementBatch,
         fingerprints: &[u64],
+        classed: impl FnOnce(&BatchOutcome),
     ) -> Result<BatchOutcome> {
-        self.check_cancelled()?;
         let (kind, rows) = batch_rows(batch)?;
         anyhow::ensure!(
             rows.len() == fingerprints.len(),
@@ -369,8 +376,8 @@ impl RunStore {
             .filter(|(i, row)| last[row.id.as_str()] == *i)
             .map(|(_, row)| row.id.as_str())
             .collect();
-        let tx = self.conn.transaction()?;
-        let stored: HashMap<String, (bool, Option<i64>, Option<String>)> = tx
+        let stored: HashMap<String, (bool, Option<i64>, Option<String>)> = self
+            .conn
             .query(
                 "SELECT id, removed_at IS NOT NULL, fingerprint, CASE WHEN fingerprint IS NULL THEN data END
                  FROM elements WHERE integration_id = ?1 AND kind = ?2
@@ -430,6 +437,8 @@ impl RunStore {
                 fingerprint,
             });
         }
+        classed(&outcome);
+        let tx = self.conn.transaction()?;
         const UPSERT: &str = " ON CONFLICT (run_id, kind, id) DO UPDATE
                  SET name = excluded.name, data = excluded.data, change = excluded.change,
                      fingerprint = excluded.fingerprint";
@@ -471,14 +480,12 @@ impl RunStore {
             }
         }
         tx.commit()?;
-        self.progress.batch(kind, &outcome);
         Ok(outcome)
     }
 
     /// Stored elements that came back invalid: each is staged as seen with
     /// its reason, so `commit` keeps its stored version and flags it.
     pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
-        self.check_cancelled()?;
         let tx = self.conn.transaction()?;
         let mut kept = 0;
         for element in elements {
@@ -508,7 +515,6 @@ impl RunStore {
     /// The listing of `kind` is complete: answer how many stored elements
     /// the run did not see, out of how many; `commit` marks them removed.
     pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
-        self.check_cancelled()?;
         self.conn.execute(
             "INSERT INTO run_kinds (run_id, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![self.run_id, kind],
@@ -521,12 +527,10 @@ impl RunStore {
             params![self.integration_id, kind, self.run_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        self.progress.completed(kind, removed);
         Ok(Sweep { removed, stored })
     }
 
     pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        self.check_cancelled()?;
         self.conn.query(
             "SELECT j.value FROM json_each(?3) AS j
              WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?2 AND r.id = j.value)",
@@ -537,7 +541,6 @@ impl RunStore {
 
     /// Elements of `kind` stored (not removed), plus those this run created.
     pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
-        self.check_cancelled()?;
         self.conn.query_row(
             "SELECT (SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL)
                   + (SELECT count(*) FROM run_elements WHERE run_id = ?3 AND kind = ?2 AND change = 'created')",
@@ -550,7 +553,6 @@ impl RunStore {
     /// `seen`, which `commit` leaves as they are); answers the ids neither
     /// stored nor seen.
     pub fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        self.check_cancelled()?;
         let ids = serde_json::to_string(ids)?;
         let tx = self.conn.transaction()?;
         tx.execute(
@@ -581,7 +583,6 @@ impl RunStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>> {
-        self.check_cancelled()?;
         // Byte order on both: PostgreSQL's text order follows its locale.
         let order = match self.conn.kind() {
             Kind::Sqlite => "",
@@ -634,7 +635,6 @@ impl RunStore {
     /// Stored elements gone from the platform: staged `gone`, so `commit`
     /// marks them removed; one this run wrote stays as written.
     pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
-        self.check_cancelled()?;
         let gone = self.conn.execute(
             "INSERT INTO run_elements (run_id, kind, id, name, data, change)
              SELECT ?1, e.kind, e.id, e.name, '', 'gone' FROM elements e
@@ -654,7 +654,6 @@ impl RunStore {
 
     /// Which of `ids` the store holds once the run is applied.
     pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        self.check_cancelled()?;
         self.conn.query(
             "SELECT j.value FROM json_each(?4) AS j
              WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3 AND r.id = j.value)
@@ -672,6 +671,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::component::bindings::types::{PortData, SplitterData};
     use crate::store::integrations::{self, NewIntegration};
+    use crate::store::run_store::RunStore;
 
     /// A fresh store holding one integration; answers its id.
     pub(crate) fn open() -> (tempfile::TempDir, Db, String) {
@@ -704,7 +704,7 @@ pub(crate) mod tests {
         assert!(format!("{e:#}").contains("\"tower\""), "{e:#}");
     }
 
-    fn splitter(id: &str, name: &str) -> SplitterData {
+    pub(crate) fn splitter(id: &str, name: &str) -> SplitterData {
         SplitterData {
             id: id.into(),
             name: name.into(),
@@ -726,7 +726,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn batch(splitters: &[&SplitterData]) -> ElementBatch {
+    pub(crate) fn batch(splitters: &[&SplitterData]) -> ElementBatch {
         ElementBatch::Splitters(splitters.iter().map(|s| (*s).clone()).collect())
     }
 
@@ -745,7 +745,7 @@ pub(crate) mod tests {
         let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
         let items: Vec<&SplitterData> = splitters.iter().map(|(s, _)| *s).collect();
         let prints: Vec<u64> = splitters.iter().map(|(_, f)| *f).collect();
-        let outcome = store.write_batch(&batch(&items), &prints).unwrap();
+        let outcome = store.write_batch(batch(&items), prints.to_vec()).unwrap();
         let sweep = store.complete_kind(ElementKind::Splitter).unwrap();
         (outcome, sweep, store.commit(|_| Ok(())).unwrap())
     }
@@ -788,7 +788,7 @@ pub(crate) mod tests {
         let other = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let mut waiting = RunStore::begin(other, &id, 7, Box::new(NoProgress)).unwrap();
         waiting
-            .write_batch(&batch(&[&splitter("s9", "Z")]), &[9])
+            .write_batch(batch(&[&splitter("s9", "Z")]), vec![9])
             .unwrap();
         let (_, _, conn) = run(conn, &id, 8, &[(&splitter("s1", "A"), 1)]);
         let other = waiting.commit(|_| Ok(())).unwrap();
@@ -814,7 +814,7 @@ pub(crate) mod tests {
         // s1 again (now also staged), s2 and s4 new: each once, in order.
         let (b, d) = (splitter("s2", "B"), splitter("s4", "D"));
         store
-            .write_batch(&batch(&[&a, &b, &d]), &[1, 2, 4])
+            .write_batch(batch(&[&a, &b, &d]), vec![1, 2, 4])
             .unwrap();
         let kind = ElementKind::Splitter;
         let mut pages = Vec::new();
@@ -849,19 +849,20 @@ pub(crate) mod tests {
         let (_dir, conn, id) = open();
         let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
         let a = splitter("s1", "A");
-        let error = store.write_batch(&batch(&[&a]), &[1, 2]).unwrap_err();
+        let error = store.write_batch(batch(&[&a]), vec![1, 2]).unwrap_err();
         assert!(format!("{error}").contains("1 elements but 2 fingerprints"));
     }
 
     #[test]
     fn nothing_is_visible_before_commit_and_data_says_box() {
-        let (_dir, conn, id) = open();
+        let (dir, conn, id) = open();
         let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
         store
-            .write_batch(&batch(&[&splitter("s1", "A")]), &[1])
+            .write_batch(batch(&[&splitter("s1", "A")]), vec![1])
             .unwrap();
-        let visible: i64 = store
-            .conn
+        store.tally(ElementKind::Splitter).unwrap();
+        let visible: i64 = crate::store::open_file(&dir.path().join("mapsync.db"))
+            .unwrap()
             .query_row("SELECT COUNT(*) FROM elements", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(visible, 0, "a run's write was visible before it ended");

@@ -10,8 +10,9 @@ use crate::component::bindings::sync as wit_sync;
 use crate::component::{Limits, Runtime, Timing};
 use crate::store::Db;
 use crate::store::integrations::Integration;
+use crate::store::run_store::RunStore;
 use crate::store::runs::{self, Start};
-use crate::store::staging::{Progress, RunStore, kind_name};
+use crate::store::staging::{Progress, kind_name};
 use crate::store::states::RunOutcome;
 pub use crate::sync::settings::{Tuning, settings};
 

@@ -1,0 +1,249 @@
+//! `element-store` for one run: its [`Staging`] on a thread of its own.
+//!
+//! The component hands over a page's elements and waits only for them to be
+//! classed (one read of what is stored); the thread stages them while the
+//! component reads and parses the next page, so a sync's two big costs,
+//! parsing and writing, overlap on two cores. Every other call waits for
+//! what was handed over before it, in order, so the run reads its own
+//! writes; a batch that fails to stage fails the next call, and so the run.
+//! At most one batch waits behind the one being staged.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
+use crate::component::bindings::types::{ElementBatch, ElementKind};
+use crate::store::staging::{Progress, Staging, batch_kind, kind_name};
+use crate::store::{Db, Transaction};
+
+/// Work for the staging thread; the error of a batch staged earlier, if
+/// any, is passed along so that everything after it fails.
+type Job = Box<dyn FnOnce(&mut Staging, &mut Option<String>) + Send>;
+
+pub struct RunStore {
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<(Staging, Option<String>)>>,
+    progress: Box<dyn Progress>,
+}
+
+impl RunStore {
+    /// Begin run `run_id`: its writes are staged until `commit`.
+    pub fn begin(
+        conn: Db,
+        integration_id: &str,
+        run_id: i64,
+        progress: Box<dyn Progress>,
+    ) -> Result<RunStore> {
+        let staging = Staging::begin(conn, integration_id, run_id)?;
+        let (jobs, queue): (SyncSender<Job>, Receiver<Job>) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("mapsync-staging".to_owned())
+            .spawn(move || {
+                let mut staging = staging;
+                let mut failed = None;
+                for job in queue {
+                    job(&mut staging, &mut failed);
+                }
+                (staging, failed)
+            })
+            .context("starting the run's staging thread")?;
+        Ok(RunStore {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            progress,
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .as_ref()
+            .context("the run's store is closed")?
+            .send(job)
+            .map_err(|_| anyhow!("the run's staging thread stopped"))
+    }
+
+    /// `f` on the staging, after everything handed over before.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Staging) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.check_cancelled()?;
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.send(Box::new(move |staging, failed| {
+            let result = match failed {
+                Some(error) => Err(anyhow!("{error}")),
+                None => f(staging),
+            };
+            let _ = answer.send(result);
+        }))?;
+        answered
+            .recv()
+            .map_err(|_| anyhow!("the run's staging thread stopped"))?
+    }
+
+    fn check_cancelled(&self) -> Result<()> {
+        if self.progress.cancelled() {
+            anyhow::bail!("mapsync is stopping: the run was cut short and rolled back");
+        }
+        Ok(())
+    }
+
+    /// Stop the thread once it has done everything handed over: the
+    /// staging, and the error of a batch that failed, if any.
+    fn finish(mut self) -> Result<(Staging, Option<String>)> {
+        drop(self.jobs.take());
+        self.thread
+            .take()
+            .context("the run's store is closed")?
+            .join()
+            .map_err(|_| anyhow!("the run's staging thread panicked"))
+    }
+
+    /// Class a batch and answer its outcome; it is staged meanwhile.
+    pub fn write_batch(
+        &mut self,
+        batch: ElementBatch,
+        fingerprints: Vec<u64>,
+    ) -> Result<BatchOutcome> {
+        self.check_cancelled()?;
+        let kind = batch_kind(&batch);
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.send(Box::new(move |staging, failed| {
+            if let Some(error) = failed {
+                let _ = answer.send(Err(anyhow!("{error}")));
+                return;
+            }
+            let mut told = false;
+            let staged = staging.write_batch(&batch, &fingerprints, |outcome| {
+                told = true;
+                let _ = answer.send(Ok(*outcome));
+            });
+            match staged {
+                Ok(_) => {}
+                Err(error) if told => {
+                    *failed = Some(format!("staging {}s: {error:#}", kind_name(kind)));
+                }
+                Err(error) => {
+                    let _ = answer.send(Err(error));
+                }
+            }
+        }))?;
+        let outcome = answered
+            .recv()
+            .map_err(|_| anyhow!("the run's staging thread stopped"))??;
+        self.progress.batch(kind, &outcome);
+        Ok(outcome)
+    }
+
+    pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
+        let elements = elements.to_vec();
+        self.call(move |s| s.keep_invalid(kind, &elements))
+    }
+
+    pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
+        let sweep = self.call(move |s| s.complete_kind(kind))?;
+        self.progress.completed(kind, sweep.removed);
+        Ok(sweep)
+    }
+
+    pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        let ids = ids.to_vec();
+        self.call(move |s| s.seen(kind, &ids))
+    }
+
+    pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
+        self.call(move |s| s.tally(kind))
+    }
+
+    pub fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        let ids = ids.to_vec();
+        self.call(move |s| s.mark_seen(kind, &ids))
+    }
+
+    pub fn stored_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let after = after.map(str::to_owned);
+        self.call(move |s| s.stored_ids(kind, after.as_deref(), limit))
+    }
+
+    pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
+        let ids = ids.to_vec();
+        self.call(move |s| s.mark_gone(kind, &ids))
+    }
+
+    pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
+        let ids = ids.to_vec();
+        self.call(move |s| s.known(kind, &ids))
+    }
+
+    /// Apply the run (see [`Staging::commit`]), once everything handed over
+    /// is staged; a batch that failed to stage fails it, and nothing is
+    /// applied.
+    pub fn commit(self, record_outcome: impl FnOnce(&Transaction<'_>) -> Result<()>) -> Result<Db> {
+        let (staging, failed) = self.finish()?;
+        if let Some(error) = failed {
+            let _ = staging.roll_back();
+            anyhow::bail!("{error}");
+        }
+        staging.commit(record_outcome)
+    }
+
+    /// Drop everything the run staged; the store is as it was.
+    pub fn roll_back(self) -> Result<Db> {
+        let (staging, _) = self.finish()?;
+        staging.roll_back()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params;
+    use crate::store::staging::NoProgress;
+    use crate::store::staging::tests::{batch, open, splitter};
+
+    /// A batch classed and answered, then failing to stage (the disk
+    /// full, say), fails the run's next call and its commit; nothing of
+    /// the run is applied.
+    #[test]
+    fn a_batch_that_fails_to_stage_fails_the_run() {
+        let (dir, conn, id) = open();
+        let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
+        store
+            .call(|s| {
+                s.conn().batch(
+                    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON run_elements
+                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                )
+            })
+            .unwrap();
+        let outcome = store
+            .write_batch(batch(&[&splitter("s1", "A")]), vec![1])
+            .unwrap();
+        assert_eq!(outcome.created, 1);
+        let error = format!(
+            "{:#}",
+            store.complete_kind(ElementKind::Splitter).unwrap_err()
+        );
+        assert!(
+            error.contains("staging splitters") && error.contains("disk full"),
+            "{error}"
+        );
+        let Err(error) = store.commit(|_| Ok(())) else {
+            panic!("the run committed")
+        };
+        let error = format!("{error:#}");
+        assert!(error.contains("disk full"), "{error}");
+        let held: i64 = crate::store::open_file(&dir.path().join("mapsync.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM elements", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(held, 0);
+    }
+}
