@@ -83,7 +83,7 @@ impl<H: Http> OzmapClient<H> {
     /// GET and parse. A success whose body is not JSON (a proxy's error
     /// page, a body cut short) is a passing failure too, and retried.
     pub fn get_json(&mut self, path_and_query: &str, what: &str) -> Result<Value, String> {
-        self.get_parsed(path_and_query, what, |body| serde_json::from_slice(body))
+        self.get_parsed(path_and_query, what, whole)
     }
 
     /// `get_json` with the body parsed by `parse` (a page's, say, which
@@ -155,7 +155,7 @@ impl<H: Http> OzmapClient<H> {
             ));
         }
         expect_success(&response, what)?;
-        let answer = parse_json(&response, what, |body| serde_json::from_slice(body))?;
+        let answer = parse_json(&response, what, whole)?;
         let token = answer
             .get("authorization")
             .or_else(|| answer.get("token"))
@@ -271,6 +271,11 @@ pub fn platform_message(response: &Response) -> Option<String> {
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_str))
         .map(|m| m.chars().take(300).collect())
+}
+
+/// A body parsed whole.
+fn whole(body: &[u8]) -> serde_json::Result<Value> {
+    serde_json::from_slice(body)
 }
 
 fn parse_json(

@@ -184,15 +184,15 @@ pub fn batch_kind(batch: &ElementBatch) -> ElementKind {
     }
 }
 
-fn batch_rows(batch: &ElementBatch) -> Result<(ElementKind, Vec<Row>)> {
-    Ok(match batch {
-        ElementBatch::Projects(v) => (ElementKind::Project, rows(v, |e| (&e.id, &e.name))?),
-        ElementBatch::Poles(v) => (ElementKind::Pole, rows(v, |e| (&e.id, &e.name))?),
-        ElementBatch::Boxes(v) => (ElementKind::Box, rows(v, |e| (&e.id, &e.name))?),
-        ElementBatch::Splitters(v) => (ElementKind::Splitter, rows(v, |e| (&e.id, &e.name))?),
-        ElementBatch::Clients(v) => (ElementKind::Client, rows(v, |e| (&e.id, &e.name))?),
-        ElementBatch::Properties(v) => (ElementKind::Property, rows(v, |e| (&e.id, &e.name))?),
-    })
+fn batch_rows(batch: &ElementBatch) -> Result<Vec<Row>> {
+    match batch {
+        ElementBatch::Projects(v) => rows(v, |e| (&e.id, &e.name)),
+        ElementBatch::Poles(v) => rows(v, |e| (&e.id, &e.name)),
+        ElementBatch::Boxes(v) => rows(v, |e| (&e.id, &e.name)),
+        ElementBatch::Splitters(v) => rows(v, |e| (&e.id, &e.name)),
+        ElementBatch::Clients(v) => rows(v, |e| (&e.id, &e.name)),
+        ElementBatch::Properties(v) => rows(v, |e| (&e.id, &e.name)),
+    }
 }
 
 impl Staging {
@@ -358,7 +358,7 @@ impl Staging {
         fingerprints: &[u64],
         classed: impl FnOnce(&BatchOutcome),
     ) -> Result<BatchOutcome> {
-        let (kind, rows) = batch_rows(batch)?;
+        let (kind, rows) = (batch_kind(batch), batch_rows(batch)?);
         anyhow::ensure!(
             rows.len() == fingerprints.len(),
             "the batch holds {} elements but {} fingerprints",

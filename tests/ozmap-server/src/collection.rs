@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 struct Record {
     /// The document as JSON; stale while `changed`.
     json: Box<str>,
-    /// Its `id`, as of `json`.
-    id: DocId,
+    /// Its `id`, `_id` and `updatedAt`, as of `json`.
+    kept: KeptFields,
     parsed: OnceLock<Box<Value>>,
     /// Changed through `&mut` since it was last written as text.
     changed: bool,
@@ -33,7 +33,7 @@ impl Record {
     fn new(doc: &Value) -> Record {
         Record {
             json: text(doc),
-            id: DocId::of(doc),
+            kept: KeptFields::of(doc),
             parsed: OnceLock::new(),
             changed: false,
         }
@@ -69,7 +69,7 @@ impl Record {
             && self.changed
         {
             self.json = text(&v);
-            self.id = DocId::of(&v);
+            self.kept = KeptFields::of(&v);
         }
         self.changed = false;
     }
@@ -79,7 +79,7 @@ impl Clone for Record {
     fn clone(&self) -> Self {
         Record {
             json: self.json.clone(),
-            id: self.id.clone(),
+            kept: self.kept.clone(),
             parsed: self.parsed.clone(),
             changed: self.changed,
         }
@@ -94,7 +94,7 @@ impl Clone for Record {
 /// An ObjectId (24 lowercase hex digits, as OZmap's) takes 16 bytes and no
 /// allocation, an instant 8.
 #[derive(Clone)]
-struct DocId {
+struct KeptFields {
     id: IdText,
     /// `_id` is absent (`None`), the same as `id` (`Some(true)`), or
     /// something else (`Some(false)`: read from the text when asked).
@@ -157,8 +157,8 @@ enum Updated {
     Unknown,
 }
 
-impl DocId {
-    fn of(doc: &Value) -> DocId {
+impl KeptFields {
+    fn of(doc: &Value) -> KeptFields {
         let text = doc.get("id").and_then(Value::as_str);
         let id = match text {
             None if doc.get("id").is_none() => IdText::Absent,
@@ -181,7 +181,7 @@ impl DocId {
                 .map_or(Updated::Unknown, Updated::At),
             Some(_) => Updated::Unknown,
         };
-        DocId {
+        KeptFields {
             id,
             underscore_same,
             updated,
@@ -463,8 +463,8 @@ impl Collection {
             if r.changed {
                 return None;
             }
-            match &r.id.id {
-                IdText::Absent if r.id.underscore_same.is_none() => {
+            match &r.kept.id {
+                IdText::Absent if r.kept.underscore_same.is_none() => {
                     keyed.push((IdOrder::Missing, at as u32))
                 }
                 IdText::ObjectId(n) => keyed.push((IdOrder::ObjectId(*n), at as u32)),
@@ -526,7 +526,7 @@ impl Collection {
             }
             return Value::Object(out);
         }
-        if let Some(ids) = r.id.fields(keys) {
+        if let Some(ids) = r.kept.fields(keys) {
             return Value::Object(ids);
         }
         Value::Object(pick(&r.json, keys))

@@ -185,7 +185,8 @@ impl Store {
                 at.dedup();
                 at
             });
-        let indexed = by_id.clone().or_else(|| {
+        let asked_by_id = by_id.is_some();
+        let indexed = by_id.or_else(|| {
             let (path, value) = query::single_equality(filter.as_ref()?.value)?;
             let index = self.equality_index(net, route, path)?;
             Some(index.get(value).cloned().unwrap_or_default())
@@ -212,7 +213,7 @@ impl Store {
             keyed.sort_by(|a, b| query::compare_values(&a.0, &b.0, s.value));
             positions = keyed.into_iter().map(|(_, i)| i).collect();
         }
-        if by_id.is_some() {
+        if asked_by_id {
             return Selection::Some(Arc::new(positions));
         }
         self.keep(key, positions)

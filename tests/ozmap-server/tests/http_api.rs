@@ -631,6 +631,16 @@ fn updated_at_filters_sorts_and_id_selection() {
     );
 }
 
+/// The ids of the rows `target` answers, in their order.
+fn row_ids(s: &TestServer, target: &str) -> Vec<String> {
+    get(s.addr(), target).json()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// What a re-sync asks of every element: the ids sorted by id (answered
 /// from the ids kept beside the documents) and the ones its walk found
 /// missing, by `id in [...]` (answered from the index of ids); both as a
@@ -641,27 +651,15 @@ fn ids_sorted_and_asked_by_id_agree_with_the_documents() {
     let check = |s: &TestServer| {
         let ids = sorted_property_field(s, "id");
         let sort = enc(&json!([{"property": "id", "direction": 1}]).to_string());
-        let walked: Vec<String> = get(
-            s.addr(),
+        let walked = row_ids(
+            s,
             &format!("/api/v2/properties?select=id&sort={sort}&limit=100000"),
-        )
-        .json()["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect();
+        );
         assert_eq!(walked, ids);
         let asked = [&ids[3], &ids[1], &ids[3], "000000000000000000000000"];
         let filter =
             enc(&json!([{"property": "id", "operator": "in", "value": asked}]).to_string());
-        let mut found: Vec<String> = get(s.addr(), &format!("/api/v2/properties?filter={filter}"))
-            .json()["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect();
+        let mut found = row_ids(s, &format!("/api/v2/properties?filter={filter}"));
         found.sort();
         assert_eq!(found, [ids[1].clone(), ids[3].clone()]);
     };
