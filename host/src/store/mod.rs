@@ -4,6 +4,7 @@
 //! written once for both, and the schema versions are numbered alike.
 
 pub mod bindings;
+pub mod bulk;
 pub mod db;
 pub mod elements;
 pub mod identification;

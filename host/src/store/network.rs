@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 
 use crate::component::bindings::types::ElementKind;
 use crate::params;
+use crate::store::bulk::DeferredIndexes;
 use crate::store::db::Kind;
 use crate::store::{Db, Row, Transaction};
 
@@ -168,10 +169,19 @@ pub fn follow(
     } else {
         before_fill(tx, integration_id, run_id, steps)?
     };
+    // Into tables no other network holds, a first sync's rows go without
+    // the secondary indexes, built before the free ports read them (`bulk`).
+    let deferred = if first {
+        DeferredIndexes::drop(tx, &TABLES.map(|(table, _, _)| table))?
+    } else {
+        DeferredIndexes::none()
+    };
     for sql in fill {
         written += tx.execute(sql, params![integration_id, run_id])?;
         steps.done("columns filled");
     }
+    deferred.rebuild(tx)?;
+    steps.done("indexes built");
     if !first {
         // The splitters whose ports they take now; then every splitter
         // whose free ports may have changed (new ones too) has them worked

@@ -361,6 +361,10 @@ pub const SQLITE: &[&str] = &[
     // every stored element twice to find them.
     "CREATE INDEX elements_unfingerprinted ON elements(integration_id) WHERE fingerprint IS NULL;
     CREATE INDEX elements_flagged ON elements(integration_id) WHERE invalid_reason IS NOT NULL;",
+    // 18: clients' codes are read from their real column (`clients.code`,
+    // 12); the index of the JSON's code served no query and cost every
+    // client written a parse of its JSON.
+    "DROP INDEX elements_client_code;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -615,6 +619,8 @@ pub const POSTGRES: &[&str] = &[
     // 17
     "CREATE INDEX elements_unfingerprinted ON elements(integration_id) WHERE fingerprint IS NULL;
     CREATE INDEX elements_flagged ON elements(integration_id) WHERE invalid_reason IS NOT NULL;",
+    // 18
+    "DROP INDEX elements_client_code;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

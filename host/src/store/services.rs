@@ -70,13 +70,10 @@ pub fn list_with_clients(conn: &Db, id: Option<&str>) -> Result<Vec<Listed>> {
     // same code (two integrations, or a duplicate on the platform) resolve to
     // the lowest id, so the answer does not change from one run to the next.
     let sql = format!(
-        "WITH clients AS (
-             SELECT json_extract(data, '$.code') AS code, MIN(json_extract(data, '$.id')) AS id
-             FROM elements
-             WHERE kind = 'client' AND removed_at IS NULL AND json_extract(data, '$.code') IS NOT NULL
-             GROUP BY 1
+        "WITH coded AS (
+             SELECT code, MIN(id) AS id FROM clients WHERE code IS NOT NULL GROUP BY 1
          )
-         SELECT {COLUMNS}, c.id FROM services s LEFT JOIN clients c ON c.code = s.id_cliente_servico
+         SELECT {COLUMNS}, c.id FROM services s LEFT JOIN coded c ON c.code = s.id_cliente_servico
          WHERE CAST(?1 AS TEXT) IS NULL OR s.id_cliente_servico = ?1
          ORDER BY s.id_cliente_servico"
     );

@@ -9,6 +9,9 @@ use rusqlite::Connection;
 
 use crate::store::Db;
 
+/// What SQLite may hold in memory, in bytes, before it gives some back.
+const SOFT_HEAP_LIMIT: i64 = 48 << 20;
+
 /// Open (creating if need be) the database and bring its schema up to date.
 pub fn open(path: &Path) -> Result<Db> {
     let tightened = owner_only(path)?;
@@ -22,6 +25,11 @@ pub fn open(path: &Path) -> Result<Db> {
     // than SQLite's default 2 MiB page cache: 32 MiB keeps their upper
     // levels in memory (it is a ceiling, not an allocation).
     sqlite.pragma_update(None, "cache_size", -32_768)?;
+    // And SQLite as a whole (every connection of the process: caches,
+    // sorts building an index) keeps under 48 MiB, recycling cache pages
+    // and writing sorted runs out sooner past it: a sync's memory stays
+    // flat however large the network.
+    sqlite.pragma_update(None, "soft_heap_limit", SOFT_HEAP_LIMIT)?;
     sqlite.pragma_update(None, "temp_store", "MEMORY")?;
     let conn = Db::sqlite(sqlite);
     crate::store::schema::migrate(&conn)

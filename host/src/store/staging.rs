@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
 use crate::component::bindings::types::{ElementBatch, ElementKind};
 use crate::params;
+use crate::store::bulk::DeferredIndexes;
 use crate::store::db::{FromValue, Kind, ToValue, Value as DbValue};
 use crate::store::steps::Steps;
 use crate::store::{Db, Transaction};
@@ -254,6 +255,13 @@ impl Staging {
             // with every staged one (minutes at 100,000 elements).
             tx.batch("ANALYZE run_elements, run_kinds, elements")?;
         }
+        // A first sync into a database holding no other network fills
+        // `elements` without its secondary indexes, built after (`bulk`).
+        let deferred = if self.first {
+            DeferredIndexes::drop(&tx, &["elements"])?
+        } else {
+            DeferredIndexes::none()
+        };
         tx.execute(
             "INSERT INTO elements (integration_id, kind, id, name, data, fingerprint, created_at, updated_at)
              SELECT ?1, kind, id, name, data, fingerprint, ?3, ?3 FROM run_elements
@@ -264,6 +272,8 @@ impl Staging {
             params![self.integration_id, self.run_id, self.now],
         )?;
         steps.done("created and updated written");
+        deferred.rebuild(&tx)?;
+        steps.done("indexes built");
         // A first sync only adds: nothing stored to fingerprint, flag or
         // find unseen (each of those steps reads every stored element).
         if !self.first {
@@ -842,6 +852,45 @@ pub(crate) mod tests {
             )
             .unwrap();
         assert_eq!(removed, ["s3"]);
+    }
+
+    #[test]
+    fn a_first_sync_filled_in_bulk_leaves_every_index_as_it_was() {
+        let (_dir, conn, id) = open();
+        let indexes = |conn: &Db| -> Vec<(String, String)> {
+            conn.query(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        let before = indexes(&conn);
+        assert!(before.iter().any(|(name, _)| name == "properties_by_port"));
+        // The first run fills empty tables (indexes dropped and built
+        // again), the second the usual way: both are found by the indexes.
+        let (_, _, conn) = run(conn, &id, 1, &[(&splitter("s1", "A"), 1)]);
+        assert_eq!(indexes(&conn), before);
+        let (_, _, conn) = run(
+            conn,
+            &id,
+            2,
+            &[(&splitter("s1", "A"), 1), (&splitter("s2", "B"), 2)],
+        );
+        assert_eq!(indexes(&conn), before);
+        let by_box: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM splitters INDEXED BY splitters_by_box
+                 WHERE integration_id = ?1 AND box_id = 'b1'",
+                params![id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_box, 2);
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
     }
 
     #[test]
