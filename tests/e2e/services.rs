@@ -171,6 +171,8 @@ fn showing_an_unknown_service_says_so() {
 }
 
 /// Put synchronised clients in the store as a sync would leave them.
+/// Clients stored as a sync stores them: each element, and a current
+/// one's code in its real column.
 fn insert_clients(bench: &Bench, clients: &[(&str, Value, Option<&str>)]) {
     let now = "2025-01-01T00:00:00.000Z";
     bench.sql(&format!(
@@ -186,6 +188,14 @@ fn insert_clients(bench: &Bench, clients: &[(&str, Value, Option<&str>)]) {
             "INSERT INTO elements (integration_id, kind, id, name, data, created_at, updated_at, removed_at)
              VALUES ('i1', 'client', '{id}', 'n', '{data}', '{now}', '{now}', {removed_at})"
         ));
+        if removed_at == "NULL" {
+            let code = code
+                .as_str()
+                .map_or("NULL".to_string(), |c| format!("'{c}'"));
+            bench.sql(&format!(
+                "INSERT INTO clients (integration_id, id, code) VALUES ('i1', '{id}', {code})"
+            ));
+        }
     }
 }
 
