@@ -826,6 +826,46 @@ mod tests {
         assert_eq!(left, 0);
     }
 
+    /// An element staged twice in a run, changed then as it was: the
+    /// columns follow its latest version.
+    #[test]
+    fn an_element_staged_twice_in_a_run_keeps_its_latest_columns() {
+        let (_dir, conn, id) = open();
+        let properties = || {
+            vec![
+                property("p1", Some(("s1", 1)), Some("c1")),
+                property("p2", Some(("s2", 1)), Some("c2")),
+            ]
+        };
+        let conn = sync(conn, &id, 1, network(properties(), three_boxes()));
+        let before = states(&conn, &id, "s1");
+        let conn = sync(
+            conn,
+            &id,
+            2,
+            vec![
+                ElementBatch::Splitters(vec![splitter("s1", "b2", true, 2)]),
+                ElementBatch::Splitters(vec![
+                    splitter("s1", "b1", true, 4),
+                    splitter("s2", "b2", true, 2),
+                    splitter("d1", "b1", false, 4),
+                ]),
+                ElementBatch::Properties(vec![property("p1", Some(("s1", 3)), Some("c1"))]),
+                ElementBatch::Properties(properties()),
+            ],
+        );
+        assert_eq!(states(&conn, &id, "s1"), before);
+        assert_eq!(
+            taker_of(&conn, &id, "s1", 1).unwrap(),
+            Some(("p1".into(), Some("SVC-1".into()), Some("c1".into())))
+        );
+        assert_eq!(taker_of(&conn, &id, "s1", 3).unwrap(), None);
+        assert_eq!(
+            free(&conn, &id, &["b1"]),
+            [("s1".into(), 2), ("s1".into(), 3)]
+        );
+    }
+
     /// Schema 12 fills the columns from what an older mapsync stored.
     #[test]
     fn the_migration_fills_the_columns_from_stored_elements() {
