@@ -1,11 +1,11 @@
-//! Filling empty tables in bulk: an integration's first sync into a
-//! database that holds no other network.
+//! Filling empty tables in bulk: above all an integration's first sync
+//! into a database that holds no other network.
 //!
 //! SQLite inserts a network's keys into an index one at a time, and most
 //! land anywhere in it (a property's port, box and client): at a million
 //! elements that is most of applying a first sync. It builds the same
 //! index from sorted keys several times faster. So a table that holds no
-//! row at all when a first sync is applied loses its secondary indexes
+//! row at all when a run is applied loses its secondary indexes
 //! for the fill and has them built again, by their own stored definitions,
 //! before anything reads them, all in the run's one transaction: a reader
 //! sees the table empty with its indexes, or full with them, and a failed
@@ -30,19 +30,14 @@ pub struct DeferredIndexes {
 }
 
 impl DeferredIndexes {
-    /// None deferred.
-    pub fn none() -> DeferredIndexes {
-        DeferredIndexes {
-            indexes: Vec::new(),
-        }
-    }
-
     /// On SQLite, drop the secondary indexes of those of `tables` that hold
     /// no row, remembering how to build them again. Constraints' own
     /// indexes (a key, `UNIQUE`) stay, as upserts need them and the rows
     /// come in their order; so do partial ones.
     pub fn drop(tx: &Transaction<'_>, tables: &[&str]) -> Result<DeferredIndexes> {
-        let mut deferred = DeferredIndexes::none();
+        let mut deferred = DeferredIndexes {
+            indexes: Vec::new(),
+        };
         if tx.kind() != Kind::Sqlite {
             return Ok(deferred);
         }

@@ -169,13 +169,10 @@ pub fn follow(
     } else {
         before_fill(tx, integration_id, run_id, steps)?
     };
-    // Into tables no other network holds, a first sync's rows go without
-    // the secondary indexes, built before the free ports read them (`bulk`).
-    let deferred = if first {
-        DeferredIndexes::drop(tx, &TABLES.map(|(table, _, _)| table))?
-    } else {
-        DeferredIndexes::none()
-    };
+    // Into tables that hold no row (a first sync, no other network), the
+    // rows go without the secondary indexes, built before the free ports
+    // read them (`bulk`).
+    let deferred = DeferredIndexes::drop(tx, &TABLES.map(|(table, _, _)| table))?;
     for sql in fill {
         written += tx.execute(sql, params![integration_id, run_id])?;
         steps.done("columns filled");

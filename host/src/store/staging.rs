@@ -255,13 +255,9 @@ impl Staging {
             // with every staged one (minutes at 100,000 elements).
             tx.batch("ANALYZE run_elements, run_kinds, elements")?;
         }
-        // A first sync into a database holding no other network fills
-        // `elements` without its secondary indexes, built after (`bulk`).
-        let deferred = if self.first {
-            DeferredIndexes::drop(&tx, &["elements"])?
-        } else {
-            DeferredIndexes::none()
-        };
+        // Into an empty `elements` (a first sync, no other network) the
+        // rows go without its secondary indexes, built after (`bulk`).
+        let deferred = DeferredIndexes::drop(&tx, &["elements"])?;
         tx.execute(
             "INSERT INTO elements (integration_id, kind, id, name, data, fingerprint, created_at, updated_at)
              SELECT ?1, kind, id, name, data, fingerprint, ?3, ?3 FROM run_elements
