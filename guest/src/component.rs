@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::http::{FetchError, Http, Method, Request, Response};
+use crate::http::{FetchError, Http, Method, Request, Response, Started};
 use crate::model::{self, Batch, ElementKind};
 use crate::ozmap::client::Credentials;
 use crate::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
@@ -72,6 +72,7 @@ fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
         page_size: settings.page_size,
         max_attempts: settings.max_attempts,
         timeout_ms: settings.timeout_ms,
+        pages_in_flight: settings.pages_in_flight,
         switched_off: settings
             .switched_off
             .into_iter()
@@ -364,36 +365,50 @@ impl wit_sync::Guest for Component {
 
 struct ImportedHttp;
 
+fn request_to_wit(request: Request) -> wit_http::Request {
+    wit_http::Request {
+        method: match request.method {
+            Method::Get => wit_http::Method::Get,
+            Method::Post => wit_http::Method::Post,
+            Method::Put => wit_http::Method::Put,
+            Method::Patch => wit_http::Method::Patch,
+            Method::Delete => wit_http::Method::Delete,
+        },
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+        timeout_ms: request.timeout.as_millis().min(u32::MAX as u128) as u32,
+    }
+}
+
+fn answer_from_wit(
+    answer: Result<wit_http::Response, wit_http::FetchError>,
+) -> Result<Response, FetchError> {
+    match answer {
+        Ok(r) => Ok(Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }),
+        Err(e) => Err(match e {
+            wit_http::FetchError::Denied(why) => FetchError::Denied(why),
+            wit_http::FetchError::Timeout => FetchError::Timeout,
+            wit_http::FetchError::ConnectionRefused => FetchError::ConnectionRefused,
+            wit_http::FetchError::ConnectionReset => FetchError::ConnectionReset,
+            wit_http::FetchError::Tls(why) => FetchError::Tls(why),
+            wit_http::FetchError::Other(why) => FetchError::Other(why),
+        }),
+    }
+}
+
 impl Http for ImportedHttp {
     fn fetch(&mut self, request: Request) -> Result<Response, FetchError> {
-        let request = wit_http::Request {
-            method: match request.method {
-                Method::Get => wit_http::Method::Get,
-                Method::Post => wit_http::Method::Post,
-                Method::Put => wit_http::Method::Put,
-                Method::Patch => wit_http::Method::Patch,
-                Method::Delete => wit_http::Method::Delete,
-            },
-            url: request.url,
-            headers: request.headers,
-            body: request.body,
-            timeout_ms: request.timeout.as_millis().min(u32::MAX as u128) as u32,
-        };
-        match wit_http::fetch(&request) {
-            Ok(r) => Ok(Response {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            }),
-            Err(e) => Err(match e {
-                wit_http::FetchError::Denied(why) => FetchError::Denied(why),
-                wit_http::FetchError::Timeout => FetchError::Timeout,
-                wit_http::FetchError::ConnectionRefused => FetchError::ConnectionRefused,
-                wit_http::FetchError::ConnectionReset => FetchError::ConnectionReset,
-                wit_http::FetchError::Tls(why) => FetchError::Tls(why),
-                wit_http::FetchError::Other(why) => FetchError::Other(why),
-            }),
-        }
+        answer_from_wit(wit_http::fetch(&request_to_wit(request)))
+    }
+
+    fn start(&mut self, request: Request) -> Started {
+        let pending = wit_http::start(&request_to_wit(request));
+        Started::sent(move || answer_from_wit(pending.finish()))
     }
 
     fn sleep(&mut self, duration: Duration) {

@@ -81,11 +81,47 @@ impl std::fmt::Display for FetchError {
     }
 }
 
+/// A request `start`ed and not finished yet.
+pub struct Started(Under);
+
+enum Under {
+    /// Not sent: `finish` sends it, for a host that runs one request at a
+    /// time.
+    Deferred(Request),
+    /// Under way at the host: waiting for it answers it. Dropped unasked,
+    /// it abandons the request.
+    Sent(Box<dyn FnOnce() -> Result<Response, FetchError>>),
+}
+
+impl Started {
+    /// A request that `finish` will send.
+    pub fn deferred(request: Request) -> Started {
+        Started(Under::Deferred(request))
+    }
+
+    /// A request under way; `answer` waits for it.
+    pub fn sent(answer: impl FnOnce() -> Result<Response, FetchError> + 'static) -> Started {
+        Started(Under::Sent(Box::new(answer)))
+    }
+}
+
 /// The component's window on the network, plus the other effects a
 /// client needs of time: waiting before a retry, and the wall clock's
 /// reading, to tell when a full sync is due.
 pub trait Http {
     fn fetch(&mut self, request: Request) -> Result<Response, FetchError>;
+    /// Send a request without waiting for it; `finish` answers it. By
+    /// default it is sent only then.
+    fn start(&mut self, request: Request) -> Started {
+        Started::deferred(request)
+    }
+    /// The answer to a `start`ed request.
+    fn finish(&mut self, started: Started) -> Result<Response, FetchError> {
+        match started.0 {
+            Under::Deferred(request) => self.fetch(request),
+            Under::Sent(answer) => answer(),
+        }
+    }
     fn sleep(&mut self, duration: Duration);
     /// Milliseconds since 1970-01-01 UTC.
     fn now_ms(&mut self) -> u64;

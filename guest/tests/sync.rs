@@ -3,10 +3,12 @@
 // Native tests, not the component: std's hash maps are fine here.
 #![allow(clippy::disallowed_types)]
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::Duration;
 
-use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
+use mapsync_guest::http::{FetchError, Http, Method, Request, Response, Started};
 use mapsync_guest::model::{Batch, ElementKind};
 use mapsync_guest::ozmap::client::Credentials;
 use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
@@ -28,6 +30,19 @@ struct Platform {
     total: Option<usize>,
     /// A broken server: page 1 again and again, announcing more.
     repeat_first_page: bool,
+    /// Requests `start`ed are sent at once (as a host running them beside
+    /// the component does), and counted.
+    eager: bool,
+    ahead: Ahead,
+}
+
+/// Requests started ahead: how many, how many were answered, and the most
+/// under way at once.
+#[derive(Clone, Default)]
+struct Ahead {
+    started: Rc<Cell<usize>>,
+    finished: Rc<Cell<usize>>,
+    most: Rc<Cell<usize>>,
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
@@ -110,6 +125,21 @@ impl Http for &mut Platform {
             status: 200,
             headers: vec![],
             body: body.to_string().into_bytes(),
+        })
+    }
+
+    fn start(&mut self, request: Request) -> Started {
+        if !self.eager {
+            return Started::deferred(request);
+        }
+        let answer = self.fetch(request);
+        let ahead = self.ahead.clone();
+        ahead.started.set(ahead.started.get() + 1);
+        let under_way = ahead.started.get() - ahead.finished.get();
+        ahead.most.set(ahead.most.get().max(under_way));
+        Started::sent(move || {
+            ahead.finished.set(ahead.finished.get() + 1);
+            answer
         })
     }
 
@@ -342,6 +372,41 @@ fn pages_in_both_shapes_and_under_a_server_cap() {
         assert_eq!(count(&store, ElementKind::Splitter), 2);
         assert_eq!(report.kinds[&ElementKind::Splitter].invalid, 1);
         assert!(platform.requests.iter().all(|r| !r.contains("cables")));
+    }
+}
+
+/// Pages asked for ahead read the same network with the same requests,
+/// each used: page by number (the total known) or by `hasNextPage`.
+#[test]
+fn pages_asked_ahead_read_the_same_with_the_same_requests() {
+    for legacy in [false, true] {
+        let mut alone = Vec::new();
+        for in_flight in [1, 2, 4] {
+            let mut platform = Platform {
+                legacy,
+                eager: true,
+                ..with_poles(23)
+            };
+            let mut store = Memory::default();
+            let settings = Settings {
+                pages_in_flight: in_flight,
+                ..settings(None, 5)
+            };
+            sync::run(&mut platform, &mut store, &settings).unwrap();
+            let mut requests = platform.requests.clone();
+            requests.sort();
+            let mut elements: Vec<_> = store.elements.into_iter().collect();
+            elements.sort();
+            let ahead = &platform.ahead;
+            let why = format!("legacy {legacy}, {in_flight} in flight");
+            assert_eq!(ahead.started.get(), ahead.finished.get(), "{why}");
+            assert_eq!(ahead.most.get(), in_flight as usize - 1, "{why}");
+            if in_flight == 1 {
+                alone = vec![(requests, elements)];
+            } else {
+                assert!(alone[0] == (requests, elements), "{why}");
+            }
+        }
     }
 }
 

@@ -636,3 +636,37 @@ fn a_login_in_the_api_url_is_refused_without_being_echoed() {
     assert_eq!(shown["api_url"], format!("{url}/a@b"));
     bench.assert_no_secret_printed();
 }
+
+/// Pages asked for ahead (`--pages-in-flight`, sent beside the component's
+/// work by the host) store what one page at a time stores, with as many
+/// requests; more than 8 at once is refused before anything is asked.
+#[test]
+fn pages_in_flight_store_the_same_with_as_many_requests() {
+    let read = |in_flight: &str| {
+        let bench = Bench::new();
+        bench.add_integration("a", None);
+        let args = ["--page-size", "7", "--pages-in-flight", in_flight];
+        let (report, ok) = bench.sync("a", &args);
+        assert!(ok, "{report}");
+        let elements: Vec<Vec<Value>> = ["pole", "box", "splitter", "client", "property"]
+            .iter()
+            .map(|kind| bench.elements("a", kind))
+            .collect();
+        let mut paths: Vec<String> = (bench.server.requests().into_iter())
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect();
+        paths.sort();
+        (bench, report["requests"].clone(), elements, paths)
+    };
+    let (_, requests_alone, alone, paths_alone) = read("1");
+    let (bench, requests, ahead, paths) = read("4");
+    assert_eq!(requests, requests_alone);
+    assert!(alone == ahead, "the stores differ");
+    assert_eq!(paths, paths_alone);
+    assert!(alone[0].len() > 10);
+
+    let before = bench.server.requests().len();
+    let refused = bench.fails(&["sync", "--integration", "a", "--pages-in-flight", "9"]);
+    assert!(refused.contains("--pages-in-flight"), "{refused}");
+    assert_eq!(bench.server.requests().len(), before);
+}

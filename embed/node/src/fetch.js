@@ -13,6 +13,9 @@ export class BlockingFetcher {
     this.port = port1;
     this.flag = new Int32Array(new SharedArrayBuffer(4));
     this.sequence = 0;
+    // Requests under way, by id: when to stop waiting, and answers come in.
+    this.deadlines = new Map();
+    this.answers = new Map();
     this.worker = new Worker(new URL('./fetch-worker.js', import.meta.url), {
       workerData: { port: port2, flag: this.flag, maxBody: MAX_BODY },
       transferList: [port2],
@@ -28,24 +31,56 @@ export class BlockingFetcher {
    * Answers `{ ok: response }` or `{ err: fetch-error }`.
    */
   fetch(request, allowed, timeoutMs) {
-    const refused = refusal(request.url, allowed);
-    if (refused) return { err: refused };
+    return this.finish(this.start(request, allowed, timeoutMs));
+  }
+
+  /**
+   * Send a request and go on: answers its id, for `finish`. A request to
+   * another origin is answered at once, refused.
+   */
+  start(request, allowed, timeoutMs) {
     const id = ++this.sequence;
+    const refused = refusal(request.url, allowed);
+    if (refused) {
+      this.answers.set(id, { err: refused });
+      return id;
+    }
     this.port.postMessage({ ...request, id, timeoutMs });
-    // The worker answers within timeoutMs; the margin covers its start. An
-    // answer to an earlier request that timed out here is dropped. The flag
-    // is reset before each read, so an answer is never missed.
-    const until = Date.now() + timeoutMs + 5000;
+    // The worker answers within timeoutMs; the margin covers its start.
+    this.deadlines.set(id, Date.now() + timeoutMs + 5000);
+    return id;
+  }
+
+  /** The answer to the request `start` answered `id` for, blocking. */
+  finish(id) {
+    const until = this.deadlines.get(id) ?? 0;
+    // The flag is reset before each read, so an answer is never missed.
     for (;;) {
       let received;
       while ((received = receiveMessageOnPort(this.port))) {
-        if (received.message.id === id) return received.message.answer;
+        const { id: of, answer } = received.message;
+        // Answers to requests abandoned or timed out here are dropped.
+        if (this.deadlines.has(of)) this.answers.set(of, answer);
+      }
+      if (this.answers.has(id)) {
+        const answer = this.answers.get(id);
+        this.abandon(id);
+        return answer;
       }
       const left = until - Date.now();
-      if (left <= 0) return { err: { tag: 'timeout' } };
+      if (left <= 0) {
+        this.abandon(id);
+        return { err: { tag: 'timeout' } };
+      }
       Atomics.wait(this.flag, 0, 0, left);
       Atomics.store(this.flag, 0, 0);
     }
+  }
+
+  /** Forget a request: its answer, if it comes, is dropped. */
+  abandon(id) {
+    this.answers.delete(id);
+    this.deadlines.delete(id);
   }
 
   close() {

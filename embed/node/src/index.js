@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.6.0) on Node.
+// Runs the mapsync component (mapsync:integration@0.7.0) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.6.0';
+const VERSION = '0.7.0';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
@@ -70,6 +70,7 @@ function settingsToWit(s) {
     pageSize: s.pageSize ?? 0,
     maxAttempts: s.maxAttempts ?? 0,
     timeoutMs: s.timeoutMs ?? 0,
+    pagesInFlight: s.pagesInFlight ?? 0,
     switchedOff: s.switchedOff ?? [],
     maxRemovalPercent: s.maxRemovalPercent ?? 20,
     allowRemovals: s.allowRemovals ?? false,
@@ -131,6 +132,31 @@ export async function createMapsync(options) {
       }
       if (Date.now() > deadline) throw new Bound(`the component ran longer than its limit of ${timeMs} ms and was stopped`);
     };
+    // A request's bound: its own, within the fetcher's and the call's.
+    const bound = (request) =>
+      Math.max(1, Math.min(request.timeoutMs || fetchTimeoutMs, fetchTimeoutMs, deadline - Date.now()));
+    // A result's err: jco takes a thrown non-Error as the err value.
+    const settle = (answer) => {
+      if (answer.err) throw answer.err;
+      return answer.ok;
+    };
+    /** A request `start`ed (the WIT resource `pending`). */
+    class Pending {
+      constructor(id) {
+        this.id = id;
+        this.done = false;
+      }
+      finish() {
+        guard();
+        if (this.done) throw { tag: 'other', val: "this request's answer was already taken" };
+        this.done = true;
+        return settle(fetcher.finish(this.id));
+      }
+      // Dropped by the component: the request is abandoned.
+      [Symbol.dispose ?? Symbol.for('dispose')]() {
+        fetcher.abandon(this.id);
+      }
+    }
     const storeCall = (f) => (...args) => {
       guard();
       if (!run) throw 'no element store is open for this call';
@@ -158,12 +184,13 @@ export async function createMapsync(options) {
       'http-fetch': {
         fetch(request) {
           guard();
-          const bound = Math.max(1, Math.min(request.timeoutMs || fetchTimeoutMs, fetchTimeoutMs, deadline - Date.now()));
-          const answer = fetcher.fetch(request, allowed, bound);
-          // A result's err: jco takes a thrown non-Error as the err value.
-          if (answer.err) throw answer.err;
-          return answer.ok;
+          return settle(fetcher.fetch(request, allowed, bound(request)));
         },
+        start(request) {
+          guard();
+          return new Pending(fetcher.start(request, allowed, bound(request)));
+        },
+        Pending,
       },
       'element-store': {
         writeBatch: storeCall((batch, fingerprints) =>

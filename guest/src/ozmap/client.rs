@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http::{FetchError, Http, Method, Request, Response};
+use crate::http::{FetchError, Http, Method, Request, Response, Started};
 use crate::retry::{RetryPolicy, Verdict};
 
 /// How to reach one OZmap tenant.
@@ -94,9 +94,29 @@ impl<H: Http> OzmapClient<H> {
         what: &str,
         parse: fn(&[u8]) -> serde_json::Result<Value>,
     ) -> Result<Value, String> {
+        self.get_started(None, path_and_query, what, parse)
+    }
+
+    /// Send a GET of `path_and_query` now, to be answered by `get_started`.
+    pub fn start_get(&mut self, path_and_query: &str) -> Started {
+        let request = self.request(Method::Get, path_and_query, None);
+        self.traffic.requests += 1;
+        self.http.start(request)
+    }
+
+    /// `get_parsed`, whose first attempt is `started` when given (a
+    /// `start_get` of the same `path_and_query`); retries are sent anew.
+    pub fn get_started(
+        &mut self,
+        mut started: Option<Started>,
+        path_and_query: &str,
+        what: &str,
+        parse: fn(&[u8]) -> serde_json::Result<Value>,
+    ) -> Result<Value, String> {
         let mut attempt = 1;
         loop {
-            let response = self.send(Method::Get, path_and_query, None, what)?;
+            let response =
+                self.send_with_login(started.take(), Method::Get, path_and_query, None, what)?;
             expect_success(&response, what).map_err(|e| match self.last_attempts {
                 n if n > 1 => format!("{e} (after {n} attempts)"),
                 _ => e,
@@ -122,9 +142,22 @@ impl<H: Http> OzmapClient<H> {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Response, String> {
+        self.send_with_login(None, method, path_and_query, body, what)
+    }
+
+    /// `send`, whose first attempt is `started` when given.
+    fn send_with_login(
+        &mut self,
+        mut started: Option<Started>,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Response, String> {
         let mut logged_in_for_this_request = false;
         loop {
-            let response = self.send_with_retries(method, path_and_query, body, what)?;
+            let response =
+                self.send_with_retries(started.take(), method, path_and_query, body, what)?;
             if response.status != 401 || logged_in_for_this_request {
                 if response.status == 401 {
                     return Err(format!(
@@ -146,8 +179,13 @@ impl<H: Http> OzmapClient<H> {
         });
         let what = "login";
         self.auth = Auth::None;
-        let response =
-            self.send_with_retries(Method::Post, "users/login?type=API", Some(&body), what)?;
+        let response = self.send_with_retries(
+            None,
+            Method::Post,
+            "users/login?type=API",
+            Some(&body),
+            what,
+        )?;
         if response.status == 401 || response.status == 403 {
             return Err(format!(
                 "the platform refused the API key, and the login with user {:?} failed ({}): check the user and password",
@@ -168,8 +206,10 @@ impl<H: Http> OzmapClient<H> {
         Ok(())
     }
 
+    /// The first attempt is `started` when given (counted when started).
     fn send_with_retries(
         &mut self,
+        mut started: Option<Started>,
         method: Method,
         path_and_query: &str,
         body: Option<&Value>,
@@ -178,9 +218,14 @@ impl<H: Http> OzmapClient<H> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.request(method, path_and_query, body);
-            self.traffic.requests += 1;
-            let outcome = self.http.fetch(request);
+            let outcome = match started.take() {
+                Some(started) => self.http.finish(started),
+                None => {
+                    let request = self.request(method, path_and_query, body);
+                    self.traffic.requests += 1;
+                    self.http.fetch(request)
+                }
+            };
             self.reached |= outcome.is_ok();
             let verdict = match &outcome {
                 // A creation that may have happened must not be repeated

@@ -6,12 +6,12 @@
 //! rows sent, pages that repeat for ever) must never pass for complete: it
 //! would mark the network removed. What was read is still kept.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde_json::Value;
 
 use super::client::{OzmapClient, percent_encode};
-use crate::http::Http;
+use crate::http::{Http, Started};
 
 /// Walks a list page by page: each `next` fetches one page, so memory holds
 /// one page at a time.
@@ -20,6 +20,11 @@ use crate::http::Http;
 /// last when it is empty or reaches `total`. A server that answers fewer rows
 /// than asked (its own page cap) is followed at its pace. Once done,
 /// `incomplete` says whether (and why) the listing cannot be trusted.
+///
+/// With `in_flight` above 1, the pages that come next are asked for as
+/// soon as they are known, so the platform sends them while the caller
+/// stores this one. Each is used only if it is the page the walk then
+/// asks for; any other is abandoned.
 pub struct Pager {
     route: String,
     filter: Option<String>,
@@ -39,6 +44,10 @@ pub struct Pager {
     fingerprints: BTreeSet<u64>,
     done: bool,
     incomplete: Option<String>,
+    /// Requests under way at most, the page being read included.
+    in_flight: u32,
+    /// Pages asked for ahead, in order, each with its query.
+    ahead: VecDeque<(String, Started)>,
 }
 
 impl Pager {
@@ -56,7 +65,16 @@ impl Pager {
             fingerprints: BTreeSet::new(),
             done: false,
             incomplete: None,
+            in_flight: 1,
+            ahead: VecDeque::new(),
         }
+    }
+
+    /// Up to `in_flight` requests of the listing under way at once (see
+    /// [`Pager`]); 1, the default, reads one page at a time.
+    pub fn in_flight(mut self, in_flight: u32) -> Pager {
+        self.in_flight = in_flight.max(1);
+        self
     }
 
     /// Sorted by these keys (`[{"property", "direction"}]`).
@@ -97,19 +115,12 @@ impl Pager {
         let page = self.offset / self.limit + 1;
         let query = match self.next_url.take() {
             Some(next) => next,
-            None => {
-                let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
-                if let Some(filter) = &self.filter {
-                    query.push_str("&filter=");
-                    query.push_str(filter);
-                }
-                query.push_str(&self.extra);
-                query
-            }
+            None => self.numbered(page),
         };
         let what = format!("{} page {page}", self.route);
-        let listing = Listing::parse(client.get_parsed(&query, &what, super::page::parse)?)
-            .map_err(|e| format!("{what}: {e}"))?;
+        let started = self.take_ahead(&query);
+        let parsed = client.get_started(started, &query, &what, super::page::parse)?;
+        let listing = Listing::parse(parsed).map_err(|e| format!("{what}: {e}"))?;
         if let Some(start) = listing.start
             && start != self.offset
         {
@@ -178,7 +189,60 @@ impl Pager {
                 self.announced()
             ));
         }
+        self.send_ahead(client);
         Ok(Some(listing.rows))
+    }
+
+    /// The query of page `page` by number.
+    fn numbered(&self, page: u64) -> String {
+        let mut query = format!("{}?page={page}&limit={}", self.route, self.limit);
+        if let Some(filter) = &self.filter {
+            query.push_str("&filter=");
+            query.push_str(filter);
+        }
+        query.push_str(&self.extra);
+        query
+    }
+
+    /// The request under way for `query`, if it is the next one asked
+    /// ahead; the walk went elsewhere otherwise, and those are abandoned.
+    fn take_ahead(&mut self, query: &str) -> Option<Started> {
+        match self.ahead.pop_front() {
+            Some((asked, started)) if asked == query => Some(started),
+            _ => {
+                self.ahead.clear();
+                None
+            }
+        }
+    }
+
+    /// Ask for the pages that come next, as far as they are known: the one
+    /// a cursor names, or those numbered up to the announced total.
+    fn send_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>) {
+        if self.done {
+            self.ahead.clear();
+            return;
+        }
+        let room = self.in_flight.saturating_sub(1) as usize;
+        let next: Vec<String> = match &self.next_url {
+            Some(url) => vec![url.clone()],
+            None => {
+                let first = self.offset / self.limit + 1;
+                let last = self
+                    .total()
+                    .map_or(first, |total| total.div_ceil(self.limit).max(first));
+                (first..=last)
+                    .take(room)
+                    .map(|page| self.numbered(page))
+                    .collect()
+            }
+        };
+        for query in next.into_iter().take(room) {
+            if !self.ahead.iter().any(|(asked, _)| *asked == query) {
+                let started = client.start_get(&query);
+                self.ahead.push_back((query, started));
+            }
+        }
     }
 
     fn end(&mut self, incomplete: Option<String>) {

@@ -21,6 +21,11 @@ use crate::watermark::{self, Mode, SyncState};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A listing's requests under way at once: the page being stored and the
+/// next, which is all a platform paging by cursor allows, and polite.
+pub const DEFAULT_PAGES_IN_FLIGHT: u32 = 2;
+/// The most a setting may ask for: a platform serves many tenants.
+pub const MAX_PAGES_IN_FLIGHT: u32 = 8;
 /// The removal guard's share when a host has no setting of its own.
 pub const DEFAULT_MAX_REMOVAL_PERCENT: u8 = 20;
 /// Removals of fewer elements than this are never held: a small network's
@@ -38,6 +43,9 @@ pub struct Settings {
     pub max_attempts: u32,
     /// 0: default.
     pub timeout_ms: u32,
+    /// A listing's requests under way at once (0: default; at most
+    /// [`MAX_PAGES_IN_FLIGHT`]).
+    pub pages_in_flight: u32,
     /// Kinds neither read nor removed.
     pub switched_off: Vec<ElementKind>,
     /// The removal guard's share, in percent (100: off).
@@ -61,6 +69,7 @@ impl Settings {
             page_size: 0,
             max_attempts: 0,
             timeout_ms: 0,
+            pages_in_flight: 0,
             switched_off: Vec::new(),
             max_removal_percent: DEFAULT_MAX_REMOVAL_PERCENT,
             allow_removals: false,
@@ -234,6 +243,8 @@ pub fn run<H: Http, S: ElementStore>(
         store,
         settings,
         page_size: or_default(settings.page_size, DEFAULT_PAGE_SIZE),
+        pages_in_flight: or_default(settings.pages_in_flight, DEFAULT_PAGES_IN_FLIGHT)
+            .min(MAX_PAGES_IN_FLIGHT),
         to_keep: Vec::new(),
         held: Vec::new(),
         since,
@@ -295,6 +306,7 @@ struct Sync<'s, H: Http, S: ElementStore> {
     store: &'s mut S,
     settings: &'s Settings,
     page_size: u32,
+    pages_in_flight: u32,
     /// Invalid records to keep at the next write, with their kind.
     to_keep: Vec<(ElementKind, InvalidElement)>,
     held: Vec<HeldRemoval>,
@@ -444,9 +456,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// read; answers whether the listing can be trusted as complete.
     fn for_each_page(
         &mut self,
-        mut pager: Pager,
+        pager: Pager,
         mut handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
     ) -> Result<Listed, String> {
+        let mut pager = pager.in_flight(self.pages_in_flight);
         while let Some(rows) = pager.next(&mut self.client)? {
             handle(self, rows)?;
         }

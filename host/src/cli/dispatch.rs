@@ -225,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 page_size: tuning.page_size,
                 max_attempts: tuning.max_attempts,
                 timeout_ms: tuning.timeout_ms,
+                pages_in_flight: tuning.pages_in_flight,
                 allow_removals,
                 full,
             };

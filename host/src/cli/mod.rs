@@ -175,6 +175,11 @@ pub struct TuningArgs {
     /// Bound on each platform request in milliseconds (default 30000).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub timeout_ms: u32,
+    /// Requests of a listing under way at once, the page being stored
+    /// included (default 2; 1 reads one page at a time; at most 8).
+    #[arg(long, default_value_t = 0, hide_default_value = true,
+          value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub pages_in_flight: u32,
 }
 
 /// What an integration synchronises.

@@ -4,6 +4,9 @@ wasmtime::component::bindgen!({
     world: "integration",
     path: "../wit",
     additional_derives: [serde::Serialize, serde::Deserialize],
+    with: {
+        "mapsync:integration/http-fetch.pending": crate::component::fetch::Pending,
+    },
 });
 
 pub use exports::mapsync::integration::{binding, matching, sync};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use url::Url;
+use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, default_send_request};
 
 use crate::component::bindings::http_fetch::{FetchError, Method, Request, Response};
@@ -47,6 +48,36 @@ impl Fetcher {
     }
 
     pub fn fetch(&self, request: Request) -> Result<Response, FetchError> {
+        wasmtime_wasi::runtime::in_tokio(self.exchange(request)?)
+    }
+
+    /// Send `request` and go on: the exchange runs on the runtime's
+    /// threads until `Pending::finish` takes its answer.
+    pub fn start(&self, request: Request) -> Pending {
+        let url = request.url.clone();
+        let state = match self.exchange(request) {
+            Ok(exchange) => State::Sent(wasmtime_wasi::runtime::spawn(exchange)),
+            Err(refused) => State::Answered(Err(refused)),
+        };
+        Pending { url, state }
+    }
+
+    /// Send `request` only when `Pending::finish` is called: for a request
+    /// beyond the bound of those under way.
+    pub fn defer(request: Request) -> Pending {
+        Pending {
+            url: request.url.clone(),
+            state: State::Deferred(request),
+        }
+    }
+
+    /// The exchange of `request`, once it is known to go to the allowed
+    /// origin, bounded by its timeout.
+    fn exchange(
+        &self,
+        request: Request,
+    ) -> Result<impl Future<Output = Result<Response, FetchError>> + Send + 'static, FetchError>
+    {
         let url =
             Url::parse(&request.url).map_err(|e| FetchError::Other(format!("invalid URL: {e}")))?;
         let origin =
@@ -111,7 +142,7 @@ impl Fetcher {
                 body: body.to_bytes().to_vec(),
             })
         };
-        wasmtime_wasi::runtime::in_tokio(async move {
+        Ok(async move {
             tokio::time::timeout(timeout, exchange)
                 .await
                 .unwrap_or(Err(FetchError::Timeout))
@@ -180,5 +211,38 @@ fn classify(error: HttpError) -> FetchError {
         | HttpError::TlsAlertReceived { .. }
         | HttpError::InvalidDnsNameError(_)) => FetchError::Tls(e.to_string()),
         other => FetchError::Other(other.to_string()),
+    }
+}
+
+/// A request `start`ed by the component (the WIT `pending`). Dropped
+/// before it is finished, it abandons the exchange.
+pub struct Pending {
+    pub url: String,
+    state: State,
+}
+
+enum State {
+    Sent(AbortOnDropJoinHandle<Result<Response, FetchError>>),
+    Answered(Result<Response, FetchError>),
+    Deferred(Request),
+    Finished,
+}
+
+impl Pending {
+    /// Wait for the answer; `fetcher` sends a deferred request now.
+    pub fn finish(&mut self, fetcher: &Fetcher) -> Result<Response, FetchError> {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Sent(exchange) => wasmtime_wasi::runtime::in_tokio(exchange),
+            State::Answered(answer) => answer,
+            State::Deferred(request) => fetcher.fetch(request),
+            State::Finished => Err(FetchError::Other(
+                "this request's answer was already taken".to_string(),
+            )),
+        }
+    }
+
+    /// Whether the exchange may still be under way.
+    pub fn under_way(&self) -> bool {
+        matches!(self.state, State::Sent(_))
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::store::run_store::RunStore;
@@ -21,7 +21,7 @@ use bindings::{
     Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
     matching as wit_matching, sync as wit_sync,
 };
-use fetch::Fetcher;
+use fetch::{Fetcher, Pending};
 
 /// The guest, built by `build.rs`.
 const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
@@ -78,7 +78,13 @@ pub struct HostState {
     last_error: Option<String>,
     /// Time spent answering the component's imports.
     spent: Spent,
+    /// The requests the component `start`ed and has not dropped.
+    pending: ResourceTable,
 }
+
+/// Requests the component may have under way at once; more are sent when
+/// it waits for them. Its own setting stays far below.
+const MAX_UNDER_WAY: usize = 16;
 
 /// Where a call's time went: the platform's answers (and waits before
 /// retries), the store's, and the rest, the component's own work.
@@ -147,19 +153,71 @@ impl http_fetch::Host for HostState {
         &mut self,
         request: http_fetch::Request,
     ) -> Result<http_fetch::Response, http_fetch::FetchError> {
-        let (method, url) = (request.method, request.url.clone());
+        let url = request.url.clone();
         let started = std::time::Instant::now();
         let answer = self.fetcher.fetch(request);
         self.spent.platform += started.elapsed();
-        match &answer {
-            Ok(r) => {
-                tracing::debug!(?method, url = %strip_query(&url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
-            }
-            Err(e) => {
-                tracing::warn!(?method, url = %strip_query(&url), error = ?e, "platform request failed")
-            }
-        }
+        log_answer(&url, &answer, started);
         answer
+    }
+
+    fn start(&mut self, request: http_fetch::Request) -> Resource<Pending> {
+        let pending = if self.under_way() < MAX_UNDER_WAY {
+            self.fetcher.start(request)
+        } else {
+            Fetcher::defer(request)
+        };
+        self.pending
+            .push(pending)
+            .expect("the table of requests under way holds few")
+    }
+}
+
+impl HostState {
+    /// Requests the component started whose exchange may still run.
+    fn under_way(&mut self) -> usize {
+        self.pending
+            .iter_mut()
+            .filter_map(|entry| entry.downcast_mut::<Pending>())
+            .filter(|pending| pending.under_way())
+            .count()
+    }
+}
+
+/// A platform request's outcome, for the debug log.
+fn log_answer(
+    url: &str,
+    answer: &Result<http_fetch::Response, http_fetch::FetchError>,
+    started: Instant,
+) {
+    match answer {
+        Ok(r) => {
+            tracing::debug!(url = %strip_query(url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
+        }
+        Err(e) => tracing::warn!(url = %strip_query(url), error = ?e, "platform request failed"),
+    }
+}
+
+impl http_fetch::HostPending for HostState {
+    fn finish(
+        &mut self,
+        pending: Resource<Pending>,
+    ) -> Result<http_fetch::Response, http_fetch::FetchError> {
+        let started = std::time::Instant::now();
+        let pending = self
+            .pending
+            .get_mut(&pending)
+            .expect("the component holds the handle, so the table does");
+        let answer = pending.finish(&self.fetcher);
+        self.spent.platform += started.elapsed();
+        log_answer(&pending.url, &answer, started);
+        answer
+    }
+
+    fn drop(&mut self, pending: Resource<Pending>) -> wasmtime::Result<()> {
+        // Dropping the exchange's task abandons it.
+        self.pending.delete(pending)?;
+        Ok(())
     }
 }
 
@@ -306,6 +364,7 @@ impl Runtime {
             deadline: Instant::now() + limits.wall_time,
             last_error: None,
             spent: Spent::default(),
+            pending: ResourceTable::new(),
         };
         let mut wasm_store = Store::new(&self.engine, state);
         wasm_store.limiter(|s| &mut s.limits);
@@ -623,6 +682,7 @@ mod tests {
             password: added.password.clone(),
             project_name: None,
             page_size: 0,
+            pages_in_flight: 0,
             max_attempts: 2,
             timeout_ms: 2000,
             switched_off: Vec::new(),
@@ -675,7 +735,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.6.0";
+        let version = "0.7.0";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))
@@ -709,6 +769,7 @@ mod tests {
             deadline: Instant::now(),
             last_error: None,
             spent: Spent::default(),
+            pending: ResourceTable::new(),
         };
         state.log(log::Level::Warn, "a retry".into(), Vec::new());
         assert_eq!(state.last_error, None);
@@ -755,6 +816,67 @@ mod tests {
                 other => panic!("{url}: expected Denied, got {other:?}"),
             }
         }
+    }
+
+    /// Requests the component starts answer as `fetch` does, whatever the
+    /// order they are finished in; beyond the bound of those under way they
+    /// wait for `finish`; a handle answers once, and dropping it forgets it.
+    #[test]
+    fn started_requests_answer_as_fetched_ones() {
+        use crate::component::bindings::http_fetch::{Host as _, HostPending as _};
+        use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
+        let config = ServerConfig::default();
+        let server =
+            TestServer::start(config.clone(), generate(&GeneratorConfig::small())).unwrap();
+        let page = |n: usize| {
+            let mut request = get(&format!("{}/api/v2/poles?page={n}&limit=3", server.url()));
+            request.headers = vec![(
+                "authorization".into(),
+                config.api_key.clone().unwrap_or_default(),
+            )];
+            request.timeout_ms = 10_000;
+            request
+        };
+        let mut state = HostState {
+            limits: StoreLimitsBuilder::new().build(),
+            fetcher: Fetcher::new(&server.url()).unwrap(),
+            store: None,
+            deadline: Instant::now(),
+            last_error: None,
+            spent: Spent::default(),
+            pending: ResourceTable::new(),
+        };
+        let pages = MAX_UNDER_WAY + 4;
+        let started: Vec<_> = (1..=pages).map(|n| state.start(page(n))).collect();
+        assert_eq!(state.under_way(), MAX_UNDER_WAY);
+        for (n, handle) in started.into_iter().enumerate().rev() {
+            let fetched = state.fetcher.fetch(page(n + 1)).unwrap();
+            let answer = state.finish(Resource::new_borrow(handle.rep())).unwrap();
+            assert_eq!(
+                (answer.status, &answer.body),
+                (200, &fetched.body),
+                "page {}",
+                n + 1
+            );
+            match state.finish(Resource::new_borrow(handle.rep())) {
+                Err(FetchError::Other(why)) => assert!(why.contains("already taken"), "{why}"),
+                other => panic!("a second finish answered {other:?}"),
+            }
+            state.drop(handle).unwrap();
+        }
+        assert_eq!(state.pending.iter_mut().count(), 0);
+
+        let elsewhere = state.start(get("http://127.0.0.1:9/api/v2/poles"));
+        assert!(matches!(
+            state.finish(Resource::new_borrow(elsewhere.rep())),
+            Err(FetchError::Denied(_))
+        ));
+        state.drop(elsewhere).unwrap();
+        // Dropped unfinished: abandoned, and forgotten.
+        let abandoned = state.start(page(1));
+        assert_eq!(state.under_way(), 1);
+        state.drop(abandoned).unwrap();
+        assert_eq!(state.pending.iter_mut().count(), 0);
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct Tuning {
     pub page_size: u32,
     pub max_attempts: u32,
     pub timeout_ms: u32,
+    /// A listing's requests under way at once.
+    pub pages_in_flight: u32,
     /// A person confirmed the removals an earlier run held.
     pub allow_removals: bool,
     /// Read every element, not only what changed since the last run.
@@ -28,6 +30,7 @@ pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings
         page_size: tuning.page_size,
         max_attempts: tuning.max_attempts,
         timeout_ms: tuning.timeout_ms,
+        pages_in_flight: tuning.pages_in_flight,
         switched_off: Vec::new(),
         max_removal_percent: crate::store::scope::DEFAULT_MAX_REMOVAL_PERCENT,
         allow_removals: tuning.allow_removals,
