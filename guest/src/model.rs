@@ -186,16 +186,36 @@ const FINGERPRINT_VERSION: &[u8] = b"mapsync-element-1\0";
 /// so every host counts created, updated and unchanged the same way (the
 /// `element-store` rules) without serialising elements itself.
 pub fn fingerprint<T: Serialize>(element: &T) -> u64 {
-    let json = serde_json::to_vec(element).expect("a plain record always serialises");
-    fnv1a(FINGERPRINT_VERSION.iter().chain(&json).copied())
+    let mut hash = Fnv1a(fnv1a(FINGERPRINT_VERSION.iter().copied()));
+    serde_json::to_writer(&mut hash, element).expect("a plain record always serialises");
+    hash.0
+}
+
+/// FNV-1a over what is written, so the JSON is hashed as it is made,
+/// never held.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = bytes.iter().fold(self.0, fnv1a_step);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fnv1a_step(hash: u64, byte: &u8) -> u64 {
+    (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
 }
 
 /// FNV-1a, 64 bits: a stable hash, the same on every platform and run (no
 /// random state to ask the host for).
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes
+        .into_iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| fnv1a_step(hash, &byte))
 }
 
 #[cfg(test)]

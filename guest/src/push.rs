@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::http::{Http, Method, Response};
 use crate::model::Position;
 use crate::ozmap::client::{OzmapClient, condition, platform_message};
+use crate::ozmap::page::Row;
 use crate::ozmap::pager::Pager;
 use crate::ozmap::records;
 
@@ -128,7 +129,7 @@ fn first(
     let mut pager = Pager::new(route, filter, 100);
     let mut all = Vec::new();
     while let Some(rows) = pager.next(client)? {
-        all.extend(rows);
+        all.extend(rows.into_iter().map(Row::into_value));
     }
     Ok(all)
 }

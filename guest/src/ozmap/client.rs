@@ -88,12 +88,12 @@ impl<H: Http> OzmapClient<H> {
 
     /// `get_json` with the body parsed by `parse` (a page's, say, which
     /// keeps only what is read of its rows).
-    pub fn get_parsed(
+    pub fn get_parsed<T>(
         &mut self,
         path_and_query: &str,
         what: &str,
-        parse: fn(&[u8]) -> serde_json::Result<Value>,
-    ) -> Result<Value, String> {
+        parse: fn(&[u8]) -> serde_json::Result<T>,
+    ) -> Result<T, String> {
         self.get_started(None, path_and_query, what, parse)
     }
 
@@ -106,13 +106,13 @@ impl<H: Http> OzmapClient<H> {
 
     /// `get_parsed`, whose first attempt is `started` when given (a
     /// `start_get` of the same `path_and_query`); retries are sent anew.
-    pub fn get_started(
+    pub fn get_started<T>(
         &mut self,
         mut started: Option<Started>,
         path_and_query: &str,
         what: &str,
-        parse: fn(&[u8]) -> serde_json::Result<Value>,
-    ) -> Result<Value, String> {
+        parse: fn(&[u8]) -> serde_json::Result<T>,
+    ) -> Result<T, String> {
         let mut attempt = 1;
         loop {
             let response =
@@ -323,11 +323,11 @@ fn whole(body: &[u8]) -> serde_json::Result<Value> {
     serde_json::from_slice(body)
 }
 
-fn parse_json(
+fn parse_json<T>(
     response: &Response,
     what: &str,
-    parse: fn(&[u8]) -> serde_json::Result<Value>,
-) -> Result<Value, String> {
+    parse: fn(&[u8]) -> serde_json::Result<T>,
+) -> Result<T, String> {
     parse(&response.body).map_err(|e| {
         format!(
             "{what}: the platform's answer is not valid JSON ({e}; {} bytes)",

@@ -3,11 +3,12 @@
 //! A record carries far more than the readers look at (a property's
 //! history, drop, audit fields, ...): parsing each of those into a
 //! `serde_json::Value`, a map and a string per field, was most of the
-//! component's work in a sync. Here each row keeps only the fields in
-//! [`records::READ_FIELDS`], whole (nested objects included); the others
-//! are checked as JSON and skipped without being built. Everything else
-//! of the page (its shape, `total`, `nextUrl`, rows that are not
-//! objects) is parsed as it is.
+//! component's work in a sync. Here each row is a [`Row`]: only the fields
+//! in [`records::READ_FIELDS`], whole (nested objects included), each
+//! under that list's own name, so no key is allocated, sorted or compared
+//! letter by letter in a map; the other fields are checked as JSON and
+//! skipped without being built. The rest of the page (`total`, `nextUrl`,
+//! ...) is parsed as it is.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,40 +16,61 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::records;
+use super::records::{self, Record};
 
-/// Parse a page's body: a JSON value as `serde_json::from_slice` would,
-/// except that each row of `rows` (or of a bare array) holds only the
-/// fields the readers use.
-pub fn parse(body: &[u8]) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let page = Part::Page.deserialize(&mut de)?;
-    de.end()?;
-    Ok(page)
+/// One row of a page.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Row {
+    /// An object: its read fields, in the order sent.
+    Fields(Vec<(&'static str, Value)>),
+    /// Anything else, as it is: no reader finds a field in it.
+    Other(Value),
 }
 
-/// Which part of a page a value is, which says how much of it to keep.
-#[derive(Clone, Copy)]
-enum Part {
-    /// The answer: an object whose `rows` are rows, or a bare list of rows.
-    Page,
-    /// The value of `rows`: a list of rows.
-    Rows,
-    /// One record: an object of which only the read fields are kept.
-    Row,
-    /// Anything else: kept whole.
-    Whole,
-}
-
-impl<'de> DeserializeSeed<'de> for Part {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+impl Record for Row {
+    fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Part::Whole => serde::Deserialize::deserialize(deserializer),
-            _ => deserializer.deserialize_any(self),
+            Row::Fields(fields) => fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
+            Row::Other(_) => None,
         }
     }
+}
+
+impl Row {
+    /// The row as JSON: an object of its read fields, or what it was.
+    pub fn into_value(self) -> Value {
+        match self {
+            Row::Fields(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            ),
+            Row::Other(value) => value,
+        }
+    }
+}
+
+/// A page's answer: its rows and what else it said.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page {
+    /// `rows`, or the answer itself when it is a bare list.
+    pub rows: Vec<Row>,
+    /// The answer was a bare list, as some servers send small lists.
+    pub bare: bool,
+    /// The answer's other fields (`total`, `hasNextPage`, `nextUrl`, ...).
+    pub rest: Map<String, Value>,
+    /// Why the answer is no page, when it is valid JSON of another shape.
+    pub unlike: Option<&'static str>,
+}
+
+/// Parse a page's body: JSON, as `serde_json::from_slice` would take it,
+/// of which each row of `rows` (or of a bare list) keeps the read fields.
+pub fn parse(body: &[u8]) -> serde_json::Result<Page> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let page = de.deserialize_any(PageVisitor)?;
+    de.end()?;
+    Ok(page)
 }
 
 /// A key, borrowed from the body when it holds no escapes.
@@ -73,75 +95,184 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
-impl<'de> Visitor<'de> for Part {
-    type Value = Value;
+/// Builds a [`Value`] out of any JSON value a visitor is handed, for the
+/// visitors below, which build something else of objects and lists.
+macro_rules! scalars_as_values {
+    ($make:expr) => {
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(($make)(Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(($make)(Value::from(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(($make)(Value::String(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(($make)(Value::String(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(($make)(Value::Null))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(($make)(Value::Null))
+        }
+    };
+}
+
+/// The answer: an object whose `rows` are rows, or a bare list of rows.
+struct PageVisitor;
+
+impl<'de> Visitor<'de> for PageVisitor {
+    type Value = Page;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
+        f.write_str("a page of rows")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    scalars_as_values!(|_| Page {
+        unlike: Some("the answer is neither a page nor a list"),
+        ..Page::default()
+    });
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Page, A::Error> {
+        Ok(Page {
+            rows: rows(seq)?,
+            bare: true,
+            ..Page::default()
+        })
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Page, A::Error> {
+        let mut page = Page::default();
+        while let Some(Key(key)) = map.next_key()? {
+            if key == "rows" {
+                match map.next_value_seed(RowsSeed)? {
+                    Some(rows) => page.rows = rows,
+                    None => page.unlike = Some("`rows` is not a list"),
+                }
+            } else {
+                page.rest.insert(key.into_owned(), map.next_value()?);
+            }
+        }
+        Ok(page)
+    }
+}
+
+fn rows<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Row>, A::Error> {
+    let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+    while let Some(row) = seq.next_element_seed(RowSeed)? {
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The value of `rows`: its rows when a list, none when `null`; anything
+/// else is read, and answers `Err` as "not a list".
+struct RowsSeed;
+
+impl<'de> DeserializeSeed<'de> for RowsSeed {
+    type Value = Option<Vec<Row>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed {
+    type Value = Option<Vec<Row>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of rows")
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Vec::new()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Vec::new()))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        rows(seq).map(Some)
+    }
+}
+
+/// One row: an object keeps its read fields, anything else is kept whole.
+struct RowSeed;
+
+impl<'de> DeserializeSeed<'de> for RowSeed {
+    type Value = Row;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Row, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed {
+    type Value = Row;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record")
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
+    scalars_as_values!(Row::Other);
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        self.deserialize(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let each = match self {
-            Part::Page | Part::Rows => Part::Row,
-            Part::Row | Part::Whole => Part::Whole,
-        };
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(each)? {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Row, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
             items.push(item);
         }
-        Ok(Value::Array(items))
+        Ok(Row::Other(Value::Array(items)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+        let mut fields: Vec<(&'static str, Value)> = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
-            let part = match self {
-                Part::Page if key == "rows" => Part::Rows,
-                Part::Row if !records::READ_FIELDS.contains(&&*key) => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
+            match records::READ_FIELDS.iter().find(|f| **f == key) {
+                Some(name) => {
+                    let value = map.next_value()?;
+                    // A key sent twice counts once, its last value, as in a
+                    // map. Names are READ_FIELDS' own: one is found by address.
+                    match fields.iter_mut().find(|(k, _)| std::ptr::eq(*k, *name)) {
+                        Some(field) => field.1 = value,
+                        None => fields.push((*name, value)),
+                    }
                 }
-                _ => Part::Whole,
-            };
-            fields.insert(key.into_owned(), map.next_value_seed(part)?);
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
-        Ok(Value::Object(fields))
+        Ok(Row::Fields(fields))
     }
 }
 
@@ -165,24 +296,68 @@ mod tests {
         });
         let page = parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(
-            page,
+            Value::Object(page.rest),
             json!({
                 "total": 3, "count": 3, "start": 0, "limit": 500, "hasNextPage": false,
                 "nextUrl": null, "extra": {"history": [1, 2]},
-                "rows": [
-                    {"_id": "a", "id": "a", "name": "P\u{e9} \"1\"",
-                     "connections": [{"id": "s", "port": 2, "kind": "Splitter", "fiber": "f"}],
-                     "coords": [-48.5, -27.6]},
-                    "not a record",
-                    {"id": 7, "client": {"id": "c", "code": "9", "onu": {"serial_number": "s"}, "junk": 1}}
-                ]
             })
         );
-        let bare = json!([{"id": "a", "drop": "d"}, [1, {"drop": 2}]]);
+        assert!(!page.bare && page.unlike.is_none());
+        assert_eq!(page.rows[0].get("name"), Some(&json!("P\u{e9} \"1\"")));
+        assert_eq!(page.rows[0].get("drop"), None);
+        assert_eq!(page.rows[1].get("id"), None);
         assert_eq!(
-            parse(bare.to_string().as_bytes()).unwrap(),
+            Value::Array(page.rows.into_iter().map(Row::into_value).collect()),
+            json!([
+                {"_id": "a", "id": "a", "name": "P\u{e9} \"1\"",
+                 "connections": [{"id": "s", "port": 2, "kind": "Splitter", "fiber": "f"}],
+                 "coords": [-48.5, -27.6]},
+                "not a record",
+                {"id": 7, "client": {"id": "c", "code": "9", "onu": {"serial_number": "s"}, "junk": 1}}
+            ])
+        );
+        let bare = parse(
+            json!([{"id": "a", "drop": "d"}, [1, {"drop": 2}]])
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(bare.bare && bare.rest.is_empty());
+        assert_eq!(
+            Value::Array(bare.rows.into_iter().map(Row::into_value).collect()),
             json!([{"id": "a"}, [1, {"drop": 2}]])
         );
+        // A field sent twice counts once, its last value, as in a JSON map.
+        let twice = parse(br#"[{"id": "a", "name": "x", "id": "b"}]"#).unwrap();
+        assert_eq!(twice.rows[0].get("id"), Some(&json!("b")));
+        assert_eq!(
+            twice.rows[0].clone().into_value(),
+            json!({"id": "b", "name": "x"})
+        );
+    }
+
+    /// Valid JSON of another shape parses, and says why it is no page.
+    #[test]
+    fn an_answer_of_another_shape_says_so() {
+        let unlike = |body: &str| parse(body.as_bytes()).unwrap().unlike;
+        assert_eq!(
+            unlike(r#"{"rows": "x", "total": 1}"#),
+            Some("`rows` is not a list")
+        );
+        assert_eq!(
+            unlike(r#"{"rows": {"a": [1]}}"#),
+            Some("`rows` is not a list")
+        );
+        assert_eq!(
+            unlike(r#""a page""#),
+            Some("the answer is neither a page nor a list")
+        );
+        assert_eq!(
+            unlike("null"),
+            Some("the answer is neither a page nor a list")
+        );
+        let empty = parse(br#"{"rows": null, "total": 0}"#).unwrap();
+        assert_eq!((empty.rows.len(), empty.unlike), (0, None));
     }
 
     /// Every reader reads the same from a generated network's rows kept
@@ -192,13 +367,10 @@ mod tests {
         use ozmap_test_server::{GeneratorConfig, generate};
         let network = generate(&GeneratorConfig::small());
         let both = |docs: &ozmap_test_server::Collection| {
-            let whole = Value::Array(docs.to_vec());
-            let kept = parse(whole.to_string().as_bytes()).unwrap();
-            let (Value::Array(whole), Value::Array(kept)) = (whole, kept) else {
-                unreachable!()
-            };
+            let whole = docs.to_vec();
+            let kept = parse(Value::Array(whole.clone()).to_string().as_bytes()).unwrap();
             assert!(!whole.is_empty());
-            whole.into_iter().zip(kept).collect::<Vec<_>>()
+            whole.into_iter().zip(kept.rows).collect::<Vec<_>>()
         };
         let types = |t: &str| Some(t.len().is_multiple_of(2));
         for (whole, kept) in both(&network.projects) {

@@ -11,6 +11,8 @@ use std::collections::{BTreeSet, VecDeque};
 use serde_json::Value;
 
 use super::client::{OzmapClient, percent_encode};
+use super::page::{Page, Row};
+use super::records::id_of;
 use crate::http::{Http, Started};
 
 /// Walks a list page by page: each `next` fetches one page, so memory holds
@@ -108,7 +110,7 @@ impl Pager {
     pub fn next<H: Http>(
         &mut self,
         client: &mut OzmapClient<H>,
-    ) -> Result<Option<Vec<Value>>, String> {
+    ) -> Result<Option<Vec<Row>>, String> {
         if self.done {
             return Ok(None);
         }
@@ -301,17 +303,13 @@ impl Pager {
 }
 
 /// A stable hash of a page's ids, to tell a page sent again. A row without
-/// an id counts whole.
-fn fingerprint(rows: &[Value]) -> u64 {
+/// an id counts whole (what is read of it).
+fn fingerprint(rows: &[Row]) -> u64 {
     let mut keys = Vec::new();
     for row in rows {
-        match row
-            .get("id")
-            .or_else(|| row.get("_id"))
-            .and_then(Value::as_str)
-        {
+        match id_of(row) {
             Some(id) => keys.extend_from_slice(id.as_bytes()),
-            None => keys.extend_from_slice(row.to_string().as_bytes()),
+            None => keys.extend_from_slice(row.clone().into_value().to_string().as_bytes()),
         }
         keys.push(0);
     }
@@ -320,7 +318,7 @@ fn fingerprint(rows: &[Value]) -> u64 {
 
 /// One page of a list, in either of the shapes servers send.
 struct Listing {
-    rows: Vec<Value>,
+    rows: Vec<Row>,
     total: Option<u64>,
     start: Option<u64>,
     limit: Option<u64>,
@@ -329,27 +327,21 @@ struct Listing {
 }
 
 impl Listing {
-    fn parse(body: Value) -> Result<Listing, String> {
-        let mut body = match body {
-            // Some servers answer a bare array for small lists.
-            Value::Array(rows) => {
-                return Ok(Listing {
-                    rows,
-                    total: None,
-                    start: None,
-                    limit: None,
-                    has_next_page: Some(false),
-                    next_url: None,
-                });
-            }
-            Value::Object(map) => map,
-            _ => return Err("the answer is neither a page nor a list".into()),
-        };
-        let rows = match body.remove("rows") {
-            Some(Value::Array(rows)) => rows,
-            Some(Value::Null) | None => Vec::new(),
-            Some(_) => return Err("`rows` is not a list".into()),
-        };
+    fn parse(page: Page) -> Result<Listing, String> {
+        if let Some(unlike) = page.unlike {
+            return Err(unlike.into());
+        }
+        if page.bare {
+            return Ok(Listing {
+                rows: page.rows,
+                total: None,
+                start: None,
+                limit: None,
+                has_next_page: Some(false),
+                next_url: None,
+            });
+        }
+        let body = &page.rest;
         let number = |v: Option<&Value>| v.and_then(Value::as_u64);
         Ok(Listing {
             total: number(body.get("total")),
@@ -360,7 +352,7 @@ impl Listing {
                 .get("nextUrl")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            rows,
+            rows: page.rows,
         })
     }
 

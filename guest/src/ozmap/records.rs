@@ -52,8 +52,20 @@ pub const READ_FIELDS: [&str; 27] = [
     "address",
 ];
 
+/// A record's fields by name: a page's [`Row`](super::page::Row), or a
+/// JSON object (a populated reference, an embedded client).
+pub trait Record {
+    fn get(&self, key: &str) -> Option<&Value>;
+}
+
+impl Record for Value {
+    fn get(&self, key: &str) -> Option<&Value> {
+        Value::get(self, key)
+    }
+}
+
 /// The record's id (`id`, else `_id`), when it has a usable one.
-pub fn id_of(record: &Value) -> Option<String> {
+pub fn id_of(record: &(impl Record + ?Sized)) -> Option<String> {
     reference(record.get("id")).or_else(|| reference(record.get("_id")))
 }
 
@@ -67,7 +79,7 @@ fn reference(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn text(record: &Value, key: &str) -> Option<String> {
+fn text(record: &(impl Record + ?Sized), key: &str) -> Option<String> {
     match record.get(key)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -75,11 +87,11 @@ fn text(record: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn name(record: &Value) -> String {
+fn name(record: &(impl Record + ?Sized)) -> String {
     text(record, "name").unwrap_or_default()
 }
 
-fn flag(record: &Value, key: &str) -> bool {
+fn flag(record: &(impl Record + ?Sized), key: &str) -> bool {
     record.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
@@ -99,7 +111,7 @@ fn whole(value: Option<&Value>) -> Option<u32> {
 
 /// `coords: [lng, lat]` (longitude first) or `lat`/`lng`; absent is fine,
 /// out of range is not.
-fn position(record: &Value) -> Reading<Option<Position>> {
+fn position(record: &(impl Record + ?Sized)) -> Reading<Option<Position>> {
     let (lng, lat) = match record.get("coords").and_then(Value::as_array) {
         Some(c) if c.len() >= 2 => (number(c.first()), number(c.get(1))),
         _ => (number(record.get("lng")), number(record.get("lat"))),
@@ -113,16 +125,16 @@ fn position(record: &Value) -> Reading<Option<Position>> {
     Ok(Some(Position { lat, lng }))
 }
 
-fn required_id(record: &Value) -> Reading<String> {
+fn required_id(record: &(impl Record + ?Sized)) -> Reading<String> {
     id_of(record).ok_or_else(|| "the record has no id".to_string())
 }
 
-fn required_ref(record: &Value, key: &str, what: &str) -> Reading<String> {
+fn required_ref(record: &(impl Record + ?Sized), key: &str, what: &str) -> Reading<String> {
     reference(record.get(key)).ok_or_else(|| format!("the {what} reference (`{key}`) is missing"))
 }
 
 /// Text that may be a string or an object with the usual address fields.
-fn address(record: &Value) -> Option<String> {
+fn address(record: &(impl Record + ?Sized)) -> Option<String> {
     match record.get("address")? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Object(a) => {
@@ -137,7 +149,7 @@ fn address(record: &Value) -> Option<String> {
     }
 }
 
-pub fn project(record: &Value) -> Reading<Project> {
+pub fn project(record: &(impl Record + ?Sized)) -> Reading<Project> {
     Ok(Project {
         id: required_id(record)?,
         name: record
@@ -150,7 +162,7 @@ pub fn project(record: &Value) -> Reading<Project> {
     })
 }
 
-pub fn pole(record: &Value) -> Reading<Pole> {
+pub fn pole(record: &(impl Record + ?Sized)) -> Reading<Pole> {
     Ok(Pole {
         id: required_id(record)?,
         name: name(record),
@@ -159,7 +171,7 @@ pub fn pole(record: &Value) -> Reading<Pole> {
     })
 }
 
-pub fn network_box(record: &Value) -> Reading<NetworkBox> {
+pub fn network_box(record: &(impl Record + ?Sized)) -> Reading<NetworkBox> {
     Ok(NetworkBox {
         id: required_id(record)?,
         name: name(record),
@@ -175,7 +187,7 @@ pub fn network_box(record: &Value) -> Reading<NetworkBox> {
 /// `service_by_type` answers whether a splitter type allows client
 /// connection, for splitters that do not say so themselves.
 pub fn splitter(
-    record: &Value,
+    record: &(impl Record + ?Sized),
     service_by_type: impl Fn(&str) -> Option<bool>,
 ) -> Reading<Splitter> {
     let id = required_id(record)?;
@@ -225,7 +237,7 @@ pub fn splitter(
     })
 }
 
-pub fn client(record: &Value) -> Reading<Client> {
+pub fn client(record: &(impl Record + ?Sized)) -> Reading<Client> {
     let onu = record.get("onu");
     let onu_text = |key: &str| onu.and_then(|o| text(o, key));
     Ok(Client {
@@ -242,7 +254,7 @@ pub fn client(record: &Value) -> Reading<Client> {
 }
 
 /// A property, and its client when the platform sent it whole.
-pub fn property(record: &Value) -> Reading<(Property, Option<Client>)> {
+pub fn property(record: &(impl Record + ?Sized)) -> Reading<(Property, Option<Client>)> {
     let id = required_id(record)?;
     let embedded = match record.get("client") {
         Some(c @ Value::Object(_)) => Some(client(c).map_err(|e| format!("its client: {e}"))?),

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use crate::http::Http;
 use crate::model::{Batch, Client, ElementKind, Property};
 use crate::ozmap::client::{Credentials, OzmapClient, condition};
+use crate::ozmap::page::Row;
 use crate::ozmap::pager::Pager;
-use crate::ozmap::records::{self, Reading};
+use crate::ozmap::records::{self, Reading, Record};
 use crate::retry::RetryPolicy;
 use crate::store::{ElementStore, InvalidElement, Sweep};
 
@@ -429,7 +430,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     /// Store a page of `kind`'s rows.
-    fn ingest(&mut self, kind: ElementKind, rows: Vec<Value>) -> Result<(), String> {
+    fn ingest(&mut self, kind: ElementKind, rows: Vec<Row>) -> Result<(), String> {
         match kind {
             ElementKind::Project => {
                 let projects = self.read(kind, &rows, records::project);
@@ -457,7 +458,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn for_each_page(
         &mut self,
         pager: Pager,
-        mut handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
+        mut handle: impl FnMut(&mut Self, Vec<Row>) -> Result<(), String>,
     ) -> Result<Listed, String> {
         let mut pager = pager.in_flight(self.pages_in_flight);
         while let Some(rows) = pager.next(&mut self.client)? {
@@ -475,7 +476,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         kind: ElementKind,
         scope: &[Value],
         since: i64,
-        handle: impl FnMut(&mut Self, Vec<Value>) -> Result<(), String>,
+        handle: impl FnMut(&mut Self, Vec<Row>) -> Result<(), String>,
     ) -> Result<Listed, String> {
         let mut filter = scope.to_vec();
         filter.push(condition(
@@ -506,7 +507,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// Clients that changed: those a stored or read property holds are
     /// the project's, and stored.
-    fn ingest_held_clients(&mut self, mut rows: Vec<Value>) -> Result<(), String> {
+    fn ingest_held_clients(&mut self, mut rows: Vec<Row>) -> Result<(), String> {
         self.note_latest(ElementKind::Client, &rows);
         let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
         let held: BTreeSet<String> = self
@@ -522,8 +523,8 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn read<T>(
         &mut self,
         kind: ElementKind,
-        rows: &[Value],
-        reader: impl Fn(&Value) -> Reading<T>,
+        rows: &[Row],
+        reader: impl Fn(&Row) -> Reading<T>,
     ) -> Vec<T> {
         self.note_latest(kind, rows);
         rows.iter()
@@ -536,7 +537,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     }
 
     /// The latest `updatedAt` among these rows of `kind`, for its watermark.
-    fn note_latest(&mut self, kind: ElementKind, rows: &[Value]) {
+    fn note_latest(&mut self, kind: ElementKind, rows: &[Row]) {
         let latest = rows
             .iter()
             .filter_map(|row| watermark::parse_instant(row.get("updatedAt")?.as_str()?))
@@ -741,7 +742,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// Splitters, each kept only when its box is held: one read this run
     /// when boxes were read whole, else one stored or read.
-    fn ingest_splitters(&mut self, rows: Vec<Value>) -> Result<(), String> {
+    fn ingest_splitters(&mut self, rows: Vec<Row>) -> Result<(), String> {
         let types = std::mem::take(&mut self.service_types);
         let splitters = self.read(ElementKind::Splitter, &rows, |r| {
             records::splitter(r, |t| types.get(t).copied())
@@ -790,7 +791,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// A page of properties; with `with_clients`, the clients they hold
     /// are fetched and stored with it.
-    fn ingest_properties(&mut self, rows: Vec<Value>) -> Result<(), String> {
+    fn ingest_properties(&mut self, rows: Vec<Row>) -> Result<(), String> {
         let read = self.read(ElementKind::Property, &rows, records::property);
         let (mut properties, embedded): (Vec<Property>, Vec<Option<Client>>) =
             read.into_iter().unzip();

@@ -9,7 +9,7 @@ use crate::http::Http;
 use crate::model::ElementKind;
 use crate::ozmap::client::condition;
 use crate::ozmap::pager::Pager;
-use crate::ozmap::records;
+use crate::ozmap::records::{self, Record};
 use crate::store::{ElementStore, Sweep};
 
 /// How a walk of the platform's ids beside the store's ended.

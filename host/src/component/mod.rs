@@ -315,6 +315,9 @@ impl Runtime {
     pub fn new() -> Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if std::env::var_os("MAPSYNC_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = load_component(&engine)?;
         let mut linker = Linker::new(&engine);
