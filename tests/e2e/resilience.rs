@@ -397,6 +397,14 @@ fn secrets_are_never_printed() {
         bench.outputs.borrow().iter().any(|o| o.contains("DEBUG")),
         "-vv printed no debug line"
     );
+    // Each platform request is logged with its method and route, those
+    // started ahead of their turn as the others.
+    assert!(
+        bench.outputs.borrow().iter().any(|o| o
+            .lines()
+            .any(|l| l.contains("platform request") && l.contains("Method::Get"))),
+        "no platform request was logged with its method"
+    );
     bench.assert_no_secret_printed();
 }
 

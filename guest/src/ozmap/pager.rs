@@ -226,6 +226,9 @@ impl Pager {
             return;
         }
         let room = self.in_flight.saturating_sub(1) as usize;
+        if room == 0 {
+            return;
+        }
         let next: Vec<String> = match &self.next_url {
             Some(url) => vec![url.clone()],
             None => {
@@ -239,7 +242,7 @@ impl Pager {
                     .collect()
             }
         };
-        for query in next.into_iter().take(room) {
+        for query in next {
             if !self.ahead.iter().any(|(asked, _)| *asked == query) {
                 let started = client.start_get(&query);
                 self.ahead.push_back((query, started));

@@ -54,18 +54,19 @@ impl Fetcher {
     /// Send `request` and go on: the exchange runs on the runtime's
     /// threads until `Pending::finish` takes its answer.
     pub fn start(&self, request: Request) -> Pending {
-        let url = request.url.clone();
+        let (method, url) = (request.method, request.url.clone());
         let state = match self.exchange(request) {
             Ok(exchange) => State::Sent(wasmtime_wasi::runtime::spawn(exchange)),
             Err(refused) => State::Answered(Err(refused)),
         };
-        Pending { url, state }
+        Pending { method, url, state }
     }
 
     /// Send `request` only when `Pending::finish` is called: for a request
     /// beyond the bound of those under way.
     pub fn defer(request: Request) -> Pending {
         Pending {
+            method: request.method,
             url: request.url.clone(),
             state: State::Deferred(request),
         }
@@ -217,6 +218,7 @@ fn classify(error: HttpError) -> FetchError {
 /// A request `start`ed by the component (the WIT `pending`). Dropped
 /// before it is finished, it abandons the exchange.
 pub struct Pending {
+    pub method: Method,
     pub url: String,
     state: State,
 }

@@ -153,11 +153,11 @@ impl http_fetch::Host for HostState {
         &mut self,
         request: http_fetch::Request,
     ) -> Result<http_fetch::Response, http_fetch::FetchError> {
-        let url = request.url.clone();
+        let (method, url) = (request.method, request.url.clone());
         let started = std::time::Instant::now();
         let answer = self.fetcher.fetch(request);
         self.spent.platform += started.elapsed();
-        log_answer(&url, &answer, started);
+        log_answer(method, &url, &answer, started);
         answer
     }
 
@@ -186,15 +186,18 @@ impl HostState {
 
 /// A platform request's outcome, for the debug log.
 fn log_answer(
+    method: http_fetch::Method,
     url: &str,
     answer: &Result<http_fetch::Response, http_fetch::FetchError>,
     started: Instant,
 ) {
     match answer {
         Ok(r) => {
-            tracing::debug!(url = %strip_query(url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
+            tracing::debug!(?method, url = %strip_query(url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
         }
-        Err(e) => tracing::warn!(url = %strip_query(url), error = ?e, "platform request failed"),
+        Err(e) => {
+            tracing::warn!(?method, url = %strip_query(url), error = ?e, "platform request failed")
+        }
     }
 }
 
@@ -210,7 +213,7 @@ impl http_fetch::HostPending for HostState {
             .expect("the component holds the handle, so the table does");
         let answer = pending.finish(&self.fetcher);
         self.spent.platform += started.elapsed();
-        log_answer(&pending.url, &answer, started);
+        log_answer(pending.method, &pending.url, &answer, started);
         answer
     }
 
