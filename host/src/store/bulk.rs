@@ -52,7 +52,8 @@ impl DeferredIndexes {
             }
             // Those a statement made (`origin` 'c', not a constraint's),
             // of every row: a partial index takes few of a first sync's
-            // rows, and building it again would read the whole table.
+            // rows, or (`elements_held`) takes them in the key's order as
+            // they come, and building it again would read the whole table.
             let indexes: Vec<(String, String)> = tx.query(
                 "SELECT i.name, m.sql FROM pragma_index_list(?1, 'main') i
                  JOIN main.sqlite_master m ON m.type = 'index' AND m.name = i.name

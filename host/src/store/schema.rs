@@ -365,6 +365,10 @@ pub const SQLITE: &[&str] = &[
     // 12); the index of the JSON's code served no query and cost every
     // client written a parse of its JSON.
     "DROP INDEX elements_client_code;",
+    // 19: the elements held (not removed), by key: an incremental run
+    // walks their ids (`stored-ids`) and counts them (`tally`), and the key
+    // index alone made each id read its whole row to see `removed_at`.
+    "CREATE INDEX elements_held ON elements(integration_id, kind, id) WHERE removed_at IS NULL;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -621,6 +625,8 @@ pub const POSTGRES: &[&str] = &[
     CREATE INDEX elements_flagged ON elements(integration_id) WHERE invalid_reason IS NOT NULL;",
     // 18
     "DROP INDEX elements_client_code;",
+    // 19: the held elements' index is `elements_held_bytes` (16).
+    "SELECT 1;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

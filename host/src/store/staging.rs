@@ -67,6 +67,29 @@ const SQLITE_STAGING: &str = "PRAGMA temp_store = FILE;
     CREATE TEMP TABLE IF NOT EXISTS run_elements AS SELECT * FROM main.run_elements WHERE 0;
     CREATE UNIQUE INDEX IF NOT EXISTS temp.run_elements_key ON run_elements (run_id, kind, id);";
 
+/// The ids of `?2` held by integration `?1` (stored, not removed) after
+/// `?3`, at most `?4`, in byte order. The index of held elements
+/// (`elements_held`, schema 19) answers it alone: through the key index
+/// each id read its row to see `removed_at`.
+fn held_ids_after(kind: Kind) -> String {
+    // Byte order on both: PostgreSQL's text order follows its locale.
+    let order = match kind {
+        Kind::Sqlite => "",
+        Kind::Postgres => " COLLATE \"C\"",
+    };
+    format!(
+        "SELECT id FROM elements
+         WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?3
+         ORDER BY id{order} LIMIT ?4"
+    )
+}
+
+/// How many elements of `?2` integration `?1` holds, plus those run `?3`
+/// created; the held ones counted from their index alone.
+const TALLY: &str =
+    "SELECT (SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL)
+          + (SELECT count(*) FROM run_elements WHERE run_id = ?3 AND kind = ?2 AND change = 'created')";
+
 /// One run's staging and its apply, on the run's connection. Used by
 /// [`crate::store::run_store::RunStore`], which keeps it on a thread of
 /// its own while the run goes on.
@@ -548,8 +571,7 @@ impl Staging {
     /// Elements of `kind` stored (not removed), plus those this run created.
     pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
         self.conn.query_row(
-            "SELECT (SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL)
-                  + (SELECT count(*) FROM run_elements WHERE run_id = ?3 AND kind = ?2 AND change = 'created')",
+            TALLY,
             params![self.integration_id, kind, self.run_id],
             |r| r.get(0),
         )
@@ -596,11 +618,7 @@ impl Staging {
         };
         let after = after.unwrap_or_default();
         let stored: Vec<String> = self.conn.query(
-            &format!(
-                "SELECT id FROM elements
-                 WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?3
-                 ORDER BY id{order} LIMIT ?4"
-            ),
+            &held_ids_after(self.conn.kind()),
             params![self.integration_id, kind, after, limit],
             |r| r.get(0),
         )?;
@@ -678,6 +696,29 @@ pub(crate) mod tests {
     use crate::component::bindings::types::{PortData, SplitterData};
     use crate::store::integrations::{self, NewIntegration};
     use crate::store::run_store::RunStore;
+
+    #[test]
+    fn held_ids_are_walked_and_counted_from_their_own_index() {
+        let (_dir, conn, id) = open();
+        conn.batch(SQLITE_STAGING).unwrap();
+        let plan = |sql: &str, params: crate::store::db::Params<'_>| -> Vec<String> {
+            conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.get(3))
+                .unwrap()
+        };
+        let kind = ElementKind::Client;
+        for (sql, plan) in [
+            (
+                "the walk",
+                plan(&held_ids_after(Kind::Sqlite), params![id, kind, "", 10]),
+            ),
+            ("the tally", plan(TALLY, params![id, kind, 1])),
+        ] {
+            assert!(
+                plan.iter().any(|step| step.contains("INDEX elements_held")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 
     /// A fresh store holding one integration; answers its id.
     pub(crate) fn open() -> (tempfile::TempDir, Db, String) {

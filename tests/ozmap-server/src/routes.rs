@@ -267,6 +267,14 @@ impl Shape {
             out.push_str(&docs.json(at));
             return;
         }
+        // A walk of the ids (`select=id`), what every re-sync asks of
+        // each element: written from the id kept beside the document.
+        if self.populate.is_empty()
+            && self.select.iter().all(|f| f == "id")
+            && docs.write_id_only(at, out)
+        {
+            return;
+        }
         let mut doc = if self.select.is_empty() {
             docs.owned(at)
         } else {
