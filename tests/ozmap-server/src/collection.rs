@@ -558,6 +558,21 @@ impl Collection {
         Value::Object(pick(&r.json, keys))
     }
 
+    /// The `updatedAt` of the document at `index` when kept beside it (not
+    /// parsed since): `Some(None)` when it has none, `None` when it must be
+    /// read from the document.
+    pub(crate) fn kept_updated(&self, index: usize) -> Option<Option<i64>> {
+        let r = &self.records[index];
+        if r.parsed.get().is_some() {
+            return None;
+        }
+        match r.kept.updated {
+            Updated::Absent => Some(None),
+            Updated::At(ms) => Some(Some(ms)),
+            Updated::Unknown => None,
+        }
+    }
+
     /// Writes `{"id": ...}` of the document at `index` onto `out`, as
     /// `select=id` shapes it, when its id is kept as text beside it (not
     /// parsed, or parsed unchanged); answers whether it did.

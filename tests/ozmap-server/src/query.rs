@@ -177,6 +177,41 @@ pub(crate) fn matches(f: &Filter, doc: &Value) -> bool {
     }
 }
 
+/// A filter that is one bound on `updatedAt` (`>`, `>=`, `<`, `<=`) by an
+/// instant written as the server writes them (what an incremental sync
+/// asks): the bound's operator and instant, in milliseconds, so documents
+/// whose instant is kept beside them are tested without being read. For
+/// those, comparing the numbers is what [`matches`] does with the text.
+pub(crate) fn updated_bound(f: &Filter) -> Option<(Ordering, bool, i64)> {
+    match f {
+        Filter::All(parts) | Filter::Any(parts) if parts.len() == 1 => updated_bound(&parts[0]),
+        Filter::Cond { path, op, value } if path.len() == 1 && path[0] == "updatedAt" => {
+            let text = value.as_str()?;
+            let at = clock::parse_iso8601(text).filter(|at| clock::iso8601(*at) == text)?;
+            match op {
+                Op::Gt => Some((Ordering::Greater, false, at)),
+                Op::Ge => Some((Ordering::Greater, true, at)),
+                Op::Lt => Some((Ordering::Less, false, at)),
+                Op::Le => Some((Ordering::Less, true, at)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether an instant kept beside a document (`None`: it has none) passes
+/// an [`updated_bound`].
+pub(crate) fn within_bound(
+    updated: Option<i64>,
+    (side, inclusive, at): (Ordering, bool, i64),
+) -> bool {
+    updated.is_some_and(|ms| {
+        let o = ms.cmp(&at);
+        o == side || (inclusive && o == Ordering::Equal)
+    })
+}
+
 fn as_list(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(items) => items.clone(),
@@ -492,6 +527,47 @@ mod tests {
 
     fn check(filter: Value, doc: &Value) -> bool {
         matches(&parse_filter(&filter).unwrap(), doc)
+    }
+
+    #[test]
+    fn a_bound_on_instants_kept_matches_as_the_text_does() {
+        let stamps = [
+            "2024-06-28T19:24:37.139Z",
+            "2024-06-28T19:24:37.140Z",
+            "2024-06-28T19:24:37.141Z",
+            "2031-01-01T00:00:00.000Z",
+        ];
+        for op in [">", ">=", "<", "<="] {
+            let filter = parse_filter(&json!([
+                {"property": "updatedAt", "operator": op, "value": stamps[1]}
+            ]))
+            .unwrap();
+            let bound = updated_bound(&filter).expect("a bound by a stamp as written");
+            for stamp in stamps {
+                let doc = json!({"updatedAt": stamp});
+                let kept = clock::parse_iso8601(stamp);
+                assert_eq!(
+                    within_bound(kept, bound),
+                    matches(&filter, &doc),
+                    "{op} {stamp}"
+                );
+            }
+            assert!(!within_bound(None, bound), "{op}: no instant, no match");
+            assert!(!matches(&filter, &json!({})));
+        }
+        // Other shapes are read from the documents.
+        for filter in [
+            json!([{"property": "updatedAt", "operator": ">=", "value": "2024-06-28T19:24:37Z"}]),
+            json!([{"property": "updatedAt", "operator": "=", "value": stamps[1]}]),
+            json!([{"property": "createdAt", "operator": ">=", "value": stamps[1]}]),
+            json!([{"property": "updatedAt", "operator": ">=", "value": stamps[1]},
+                   {"property": "name", "operator": "=", "value": "x"}]),
+        ] {
+            assert!(
+                updated_bound(&parse_filter(&filter).unwrap()).is_none(),
+                "{filter}"
+            );
+        }
     }
 
     #[test]

@@ -195,18 +195,30 @@ impl Store {
             Some(found) => Box::new(found.into_iter()),
             None => Box::new(0..docs.len() as u32),
         };
+        // What changed since an instant: tested on the instants kept
+        // beside the documents, as a real server answers from its index.
+        let bound = filter.as_ref().and_then(|f| query::updated_bound(f.value));
         let mut positions: Vec<u32> = Vec::new();
         let mut keyed: Vec<(Vec<Option<Value>>, u32)> = Vec::new();
         for i in candidates {
-            let doc = docs.fields(i as usize, &wanted);
-            if let Some(f) = &filter
-                && !query::matches(f.value, &doc)
+            let tested = bound.and_then(|bound| {
+                let kept = docs.kept_updated(i as usize)?;
+                Some(query::within_bound(kept, bound))
+            });
+            if tested == Some(false) {
+                continue;
+            }
+            // Read only when the filter or the sort still needs the fields.
+            let doc =
+                (sort.is_some() || tested.is_none()).then(|| docs.fields(i as usize, &wanted));
+            if let (None, Some(f), Some(doc)) = (tested, &filter, &doc)
+                && !query::matches(f.value, doc)
             {
                 continue;
             }
-            match &sort {
-                Some(s) => keyed.push((query::sort_values(&doc, s.value), i)),
-                None => positions.push(i),
+            match (&sort, &doc) {
+                (Some(s), Some(doc)) => keyed.push((query::sort_values(doc, s.value), i)),
+                _ => positions.push(i),
             }
         }
         if let Some(s) = &sort {
