@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use super::page::Row;
+
 use crate::model::{
     Client, Connection, NetworkBox, Pole, Port, Position, Project, Property, Splitter,
 };
@@ -67,6 +69,22 @@ impl Record for Value {
 /// The record's id (`id`, else `_id`), when it has a usable one.
 pub fn id_of(record: &(impl Record + ?Sized)) -> Option<String> {
     reference(record.get("id")).or_else(|| reference(record.get("_id")))
+}
+
+/// [`id_of`] a row no longer needed: an id sent as it should be is taken,
+/// not copied (a walk of a million ids reads nothing else of them).
+pub fn into_id(row: Row) -> Option<String> {
+    let Row::Fields(mut fields) = row else {
+        return id_of(&row);
+    };
+    let plain = fields.iter().position(|(key, value)| {
+        *key == "id"
+            && matches!(value, Value::String(s) if !s.is_empty() && s.trim().len() == s.len())
+    });
+    match plain.map(|at| fields.swap_remove(at).1) {
+        Some(Value::String(id)) => Some(id),
+        _ => id_of(&Row::Fields(fields)),
+    }
 }
 
 /// An id given as a string, a number, or a populated object holding an id.
@@ -299,6 +317,26 @@ pub fn property(record: &(impl Record + ?Sized)) -> Reading<(Property, Option<Cl
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_rows_id_taken_is_the_id_read() {
+        let rows = json!([
+            {"id": "65d04aba7276220000000025", "name": "x"},
+            {"id": " 65d04aba7276220000000025 "},
+            {"id": 7},
+            {"id": "", "_id": "u"},
+            {"_id": "u"},
+            {"id": {"id": "nested"}},
+            {"name": "no id"},
+            "not a record",
+        ]);
+        let body = json!({"rows": rows}).to_string();
+        let page = crate::ozmap::page::parse(body.as_bytes()).unwrap();
+        for (row, json) in page.rows.into_iter().zip(rows.as_array().unwrap()) {
+            let read = id_of(&row);
+            assert_eq!(into_id(row), read, "{json}");
+        }
+    }
 
     #[test]
     fn coords_are_longitude_first_and_range_checked() {

@@ -158,8 +158,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             if unsorted {
                 return Ok(());
             }
-            let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
-            *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
+            let listed = rows.len();
+            let ids: Vec<String> = rows.into_iter().filter_map(records::into_id).collect();
+            *sync.state.anonymous(kind) += (listed - ids.len()) as u32;
             let mut missing = Vec::new();
             for id in ids {
                 if last.as_ref().is_some_and(|l| *l >= id) {
