@@ -678,3 +678,38 @@ fn pages_in_flight_store_the_same_with_as_many_requests() {
     assert!(refused.contains("--pages-in-flight"), "{refused}");
     assert_eq!(bench.server.requests().len(), before);
 }
+
+/// A command that outlives a beat of its leases (a long sync) still closes
+/// the database as a short one does: SQLite checkpoints the write-ahead log
+/// and deletes it when the last connection closes, and the beat's own
+/// connection, kept for the process's life and never closed, left a first
+/// sync's whole log on disk for the next command to delete.
+#[test]
+fn a_long_command_leaves_no_write_ahead_log_behind() {
+    if crate::common::on_postgres() {
+        return; // the log is SQLite's
+    }
+    // Slow answers, so that the sync outlasts a beat (a third of the lease).
+    let config = ServerConfig {
+        latency: Duration::from_millis(400),
+        ..server_config()
+    };
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("isp", None);
+    let started = Instant::now();
+    let out = bench.record(
+        bench
+            .command(&["sync", "--integration", "isp", "--json"])
+            .env("MAPSYNC_LEASE_SECONDS", "3")
+            .output()
+            .expect("running mapsync"),
+    );
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "the sync took {:?}: no beat (each second) came while it ran",
+        started.elapsed()
+    );
+    let wal = bench.db().with_extension("db-wal");
+    assert!(!wal.exists(), "{} is still there", wal.display());
+}

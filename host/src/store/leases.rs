@@ -157,8 +157,14 @@ pub fn release_push(db: &Db, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Beat for this process every third of the lease, on a connection of its
-/// own, for as long as the process lives. Started once.
+/// Beat for this process every third of the lease, for as long as the
+/// process lives. Started once.
+///
+/// Each beat opens a connection of its own and closes it. One kept for the
+/// process's life would outlive the command's: SQLite checkpoints its
+/// write-ahead log and deletes it when the last connection closes, and the
+/// beat's, never closed, left a first sync's whole log (as large as the
+/// network's rows) on disk for the next command to delete.
 pub fn keep_beating(location: &super::Location) {
     static STARTED: OnceLock<()> = OnceLock::new();
     let location = location.clone();
@@ -166,17 +172,10 @@ pub fn keep_beating(location: &super::Location) {
         std::thread::Builder::new()
             .name("lease-beat".into())
             .spawn(move || {
-                let mut db = None;
                 loop {
                     std::thread::sleep(lease() / 3);
-                    if db.is_none() {
-                        db = super::open(&location).ok();
-                    }
-                    if let Some(conn) = &db
-                        && let Err(e) = beat(conn)
-                    {
+                    if let Err(e) = super::open(&location).and_then(|conn| beat(&conn)) {
                         tracing::warn!(error = %format!("{e:#}"), "beating the leases");
-                        db = None;
                     }
                 }
             })
