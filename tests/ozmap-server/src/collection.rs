@@ -574,8 +574,8 @@ impl Collection {
     }
 
     /// Writes `{"id": ...}` of the document at `index` onto `out`, as
-    /// `select=id` shapes it, when its id is kept as text beside it (not
-    /// parsed, or parsed unchanged); answers whether it did.
+    /// `select=id` shapes it, when its id is kept beside it (the document
+    /// not parsed since); answers whether it did.
     pub(crate) fn write_id_only(&self, index: usize, out: &mut String) -> bool {
         let r = &self.records[index];
         if r.parsed.get().is_some() {
@@ -585,7 +585,7 @@ impl Collection {
             IdText::Absent => out.push_str("{}"),
             IdText::ObjectId(n) => {
                 out.push_str(r#"{"id":""#);
-                out.push_str(&object_id(*n));
+                out.push_str(std::str::from_utf8(&hex24(*n)).expect("hex digits are ASCII"));
                 out.push_str(r#""}"#);
             }
             IdText::Text(id) => {
