@@ -622,16 +622,29 @@ impl Staging {
             params![self.integration_id, kind, after, limit],
             |r| r.get(0),
         )?;
-        let written: Vec<String> = self.conn.query(
-            &format!(
+        // A full page of stored ids ends the page where it ends: what the
+        // run wrote past its last id cannot be among the first `limit`, and
+        // without that bound each page read every row the run wrote after it.
+        let written_sql = |upto: &str| {
+            format!(
                 "SELECT id FROM run_elements
-                 WHERE run_id = ?1 AND kind = ?2 AND id{order} > ?3
+                 WHERE run_id = ?1 AND kind = ?2 AND id{order} > ?3{upto}
                    AND change IN ('created', 'updated', 'unchanged', 'invalid')
                  ORDER BY id{order} LIMIT ?4"
-            ),
-            params![self.run_id, kind, after, limit],
-            |r| r.get(0),
-        )?;
+            )
+        };
+        let written: Vec<String> = match stored.last().filter(|_| stored.len() >= limit as usize) {
+            Some(last) => self.conn.query(
+                &written_sql(&format!(" AND id{order} <= ?5")),
+                params![self.run_id, kind, after, limit, last],
+                |r| r.get(0),
+            )?,
+            None => self.conn.query(
+                &written_sql(""),
+                params![self.run_id, kind, after, limit],
+                |r| r.get(0),
+            )?,
+        };
         let mut held: Vec<String> = Vec::with_capacity(limit as usize);
         let (mut a, mut b) = (
             stored.into_iter().peekable(),
