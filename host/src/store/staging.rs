@@ -72,16 +72,21 @@ const SQLITE_STAGING: &str = "PRAGMA temp_store = FILE;
 /// (`elements_held`, schema 19) answers it alone: through the key index
 /// each id read its row to see `removed_at`.
 fn held_ids_after(kind: Kind) -> String {
-    // Byte order on both: PostgreSQL's text order follows its locale.
-    let order = match kind {
-        Kind::Sqlite => "",
-        Kind::Postgres => " COLLATE \"C\"",
-    };
+    let order = byte_order(kind);
     format!(
         "SELECT id FROM elements
          WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL AND id{order} > ?3
          ORDER BY id{order} LIMIT ?4"
     )
+}
+
+/// What follows an id in SQL to compare it byte by byte on both stores:
+/// PostgreSQL's text order follows its locale.
+fn byte_order(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "",
+        Kind::Postgres => " COLLATE \"C\"",
+    }
 }
 
 /// How many elements of `?2` integration `?1` holds, plus those run `?3`
@@ -611,11 +616,7 @@ impl Staging {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>> {
-        // Byte order on both: PostgreSQL's text order follows its locale.
-        let order = match self.conn.kind() {
-            Kind::Sqlite => "",
-            Kind::Postgres => " COLLATE \"C\"",
-        };
+        let order = byte_order(self.conn.kind());
         let after = after.unwrap_or_default();
         let stored: Vec<String> = self.conn.query(
             &held_ids_after(self.conn.kind()),
