@@ -3,6 +3,7 @@
 //! of its own), with bounded memory and time.
 
 pub mod bindings;
+pub mod cpu;
 pub mod fetch;
 pub mod guest_log;
 
@@ -92,6 +93,40 @@ const MAX_UNDER_WAY: usize = 16;
 struct Spent {
     platform: Duration,
     store: Duration,
+    /// The CPU time the component's thread spent in the host answering
+    /// its imports (waiting takes none): the rest of its CPU time is the
+    /// component's own.
+    imports_cpu: Duration,
+}
+
+/// When the host began answering an import, by the wall clock and by the
+/// CPU time of the component's thread.
+struct Answering {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Answering {
+    fn begin() -> Answering {
+        Answering {
+            wall: Instant::now(),
+            cpu: cpu::thread_cpu(),
+        }
+    }
+}
+
+impl Spent {
+    /// The platform's import, begun at `from`, answered.
+    fn platform_answered(&mut self, from: &Answering) {
+        self.platform += from.wall.elapsed();
+        self.imports_cpu += cpu::thread_cpu().saturating_sub(from.cpu);
+    }
+
+    /// The store's import, begun at `from`, answered.
+    fn store_answered(&mut self, from: &Answering) {
+        self.store += from.wall.elapsed();
+        self.imports_cpu += cpu::thread_cpu().saturating_sub(from.cpu);
+    }
 }
 
 /// Where a sync's time went, in milliseconds: a profile for whoever asks
@@ -106,10 +141,15 @@ pub struct Timing {
     /// The component's own work: parsing, normalising, fingerprinting,
     /// and crossing into and out of the sandbox.
     pub component_ms: u64,
+    /// The same work in CPU time of the thread running the component:
+    /// `component_ms` without the moments it waited for a core while the
+    /// store's thread, the platform's and other processes had them.
+    #[serde(default)]
+    pub component_cpu_ms: u64,
 }
 
 impl Timing {
-    fn of(total: Duration, spent: Spent) -> Timing {
+    fn of(total: Duration, cpu: Duration, spent: Spent) -> Timing {
         let ms = |d: Duration| d.as_millis() as u64;
         let (total_ms, platform_ms, store_ms) = (ms(total), ms(spent.platform), ms(spent.store));
         // The parts add up to the whole, to the millisecond.
@@ -118,6 +158,7 @@ impl Timing {
             platform_ms,
             store_ms,
             component_ms: total_ms.saturating_sub(platform_ms + store_ms),
+            component_cpu_ms: ms(cpu.saturating_sub(spent.imports_cpu)),
         }
     }
 }
@@ -135,10 +176,11 @@ impl log::Host for HostState {
 
 impl clock::Host for HostState {
     fn sleep(&mut self, ms: u32) {
+        let from = Answering::begin();
         let left = self.deadline.saturating_duration_since(Instant::now());
         let wait = Duration::from_millis(ms.into()).min(left);
         std::thread::sleep(wait);
-        self.spent.platform += wait;
+        self.spent.platform_answered(&from);
     }
 
     fn now_ms(&mut self) -> u64 {
@@ -154,10 +196,10 @@ impl http_fetch::Host for HostState {
         request: http_fetch::Request,
     ) -> Result<http_fetch::Response, http_fetch::FetchError> {
         let (method, url) = (request.method, request.url.clone());
-        let started = std::time::Instant::now();
+        let from = Answering::begin();
         let answer = self.fetcher.fetch(request);
-        self.spent.platform += started.elapsed();
-        log_answer(method, &url, &answer, started);
+        self.spent.platform_answered(&from);
+        log_answer(method, &url, &answer, from.wall);
         answer
     }
 
@@ -206,14 +248,14 @@ impl http_fetch::HostPending for HostState {
         &mut self,
         pending: Resource<Pending>,
     ) -> Result<http_fetch::Response, http_fetch::FetchError> {
-        let started = std::time::Instant::now();
+        let from = Answering::begin();
         let pending = self
             .pending
             .get_mut(&pending)
             .expect("the component holds the handle, so the table does");
         let answer = pending.finish(&self.fetcher);
-        self.spent.platform += started.elapsed();
-        log_answer(pending.method, &pending.url, &answer, started);
+        self.spent.platform_answered(&from);
+        log_answer(pending.method, &pending.url, &answer, from.wall);
         answer
     }
 
@@ -236,9 +278,9 @@ impl HostState {
             .store
             .as_mut()
             .ok_or_else(|| "no element store is open for this call".to_string())?;
-        let started = Instant::now();
+        let from = Answering::begin();
         let answer = call(store).map_err(|e| format!("{e:#}"));
-        self.spent.store += started.elapsed();
+        self.spent.store_answered(&from);
         answer
     }
 }
@@ -398,7 +440,7 @@ impl Runtime {
         RunStore,
         Timing,
     ) {
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu::thread_cpu());
         let (mut wasm_store, world) = match self.instantiate(Some(api_url), Some(store), limits) {
             Ok(ready) => ready,
             Err((e, store)) => {
@@ -412,7 +454,11 @@ impl Runtime {
         (
             answer.map_err(|trap| explain_trap(trap, limits, state.last_error)),
             state.store.expect("the store given"),
-            Timing::of(started.elapsed(), state.spent),
+            Timing::of(
+                started.elapsed(),
+                cpu::thread_cpu().saturating_sub(cpu),
+                state.spent,
+            ),
         )
     }
 

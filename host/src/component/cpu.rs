@@ -1,0 +1,46 @@
+//! The CPU time of the calling thread: the work done on it, however many
+//! other threads and processes share the machine's cores meanwhile. A
+//! sync's component runs on one thread beside the store's and the
+//! platform's, so its wall time also counts the moments it waited for a
+//! core; its CPU time does not. Also compiled into the `sync` benchmark,
+//! which times the guest built natively the same way.
+
+use std::time::Duration;
+
+/// The CPU time the calling thread has used so far; zero where the
+/// platform keeps none.
+pub fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill; it reads
+        // nothing else.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threads_cpu_time_counts_its_work_not_its_sleep() {
+        let before = thread_cpu();
+        std::thread::sleep(Duration::from_millis(200));
+        let slept = thread_cpu() - before;
+        let mut x = 0u64;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let worked = thread_cpu() - before - slept;
+        assert!(slept < Duration::from_millis(50), "asleep: {slept:?}");
+        assert!(worked > Duration::from_millis(20), "working: {worked:?}");
+    }
+}
