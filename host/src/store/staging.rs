@@ -62,8 +62,13 @@ fn drop_staging(tx: &Transaction<'_>, run_id: i64) -> Result<()> {
 /// run that did not end never keeps anyway. The file is SQLite's own,
 /// deleted when the connection closes; its 16 MiB of cache are freed then.
 /// It has the columns of the database's table, whatever the schema adds.
+/// Its journal, which only a batch failing halfway reads back, is kept in
+/// memory: in the file it was written with each batch, and the run's
+/// store spent half its time there (a first sync at 1M: 5.5–6.3 s, 2.9–3.2 s
+/// so).
 const SQLITE_STAGING: &str = "PRAGMA temp_store = FILE;
     PRAGMA temp.cache_size = -16384;
+    PRAGMA temp.journal_mode = MEMORY;
     CREATE TEMP TABLE IF NOT EXISTS run_elements AS SELECT * FROM main.run_elements WHERE 0;
     CREATE UNIQUE INDEX IF NOT EXISTS temp.run_elements_key ON run_elements (run_id, kind, id);";
 
@@ -732,6 +737,40 @@ pub(crate) mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// The staging's journal is kept in memory, and a batch that fails
+    /// still rolls back whole: rows of a staged batch stay, those of the
+    /// failed one go.
+    #[test]
+    fn the_staging_journals_in_memory_and_still_rolls_back() {
+        let (_dir, conn, id) = open();
+        let mut staging = Staging::begin(conn, &id, 1).unwrap();
+        let mode: String = staging
+            .conn()
+            .query_row("PRAGMA temp.journal_mode", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "memory");
+        staging
+            .write_batch(&batch(&[&splitter("s1", "A")]), &[1], |_| {})
+            .unwrap();
+        {
+            let tx = staging.conn().transaction().unwrap();
+            tx.execute(
+                "INSERT INTO run_elements (run_id, kind, id, name, data, change, fingerprint)
+                 VALUES (1, 'splitter', 's2', 'B', '{}', 'created', 2)",
+                params![],
+            )
+            .unwrap();
+            // Dropped uncommitted: rolled back.
+        }
+        let staged: Vec<String> = staging
+            .conn()
+            .query("SELECT id FROM run_elements ORDER BY id", params![], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(staged, ["s1"]);
     }
 
     /// A fresh store holding one integration; answers its id.
