@@ -58,6 +58,13 @@ fn rounds(project: Option<&str>) {
         "{timing}"
     );
     assert!(part("platform_ms") > 0, "{timing}");
+    // The component's work in its thread's CPU time leaves out the moments
+    // it waited for a core, never adds to it (a millisecond each way for
+    // rounding).
+    assert!(
+        part("component_cpu_ms") <= part("component_ms") + 2,
+        "{timing}"
+    );
     let mut read_less = 0;
     for round in 0..20 {
         let summary = bench.server.with_network(|n| {

@@ -709,6 +709,23 @@ mod tests {
     use crate::store::integrations::{self, NewIntegration};
     use crate::store::staging::NoProgress;
 
+    #[test]
+    fn a_threads_cpu_time_counts_its_work_not_its_sleep() {
+        let before = cpu::thread_cpu();
+        std::thread::sleep(Duration::from_millis(200));
+        let slept = cpu::thread_cpu() - before;
+        assert!(slept < Duration::from_millis(50), "asleep: {slept:?}");
+        // Working, it grows, however busy the machine (a minute's bound).
+        let (worked, started) = (cpu::thread_cpu(), Instant::now());
+        let mut x = 0u64;
+        while cpu::thread_cpu() - worked < Duration::from_millis(50) {
+            assert!(started.elapsed() < Duration::from_secs(60), "no CPU time");
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+    }
+
     /// The guest's answer when its settings point elsewhere than the
     /// origin the host allows.
     fn sync_elsewhere(runtime: &Runtime, allowed: &str, settings_url: &str) -> String {
