@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mapsync_guest::http::{FetchError, Http, Method, Request, Response, Started};
 use mapsync_guest::model::{Batch, ElementKind};
-use mapsync_guest::ozmap::client::Credentials;
+use mapsync_guest::ozmap::client::{Credentials, percent_encode};
 use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
 use mapsync_guest::sync::{self, HeldRemoval, RunError, Settings};
 use serde_json::{Value, json};
@@ -779,4 +779,28 @@ fn an_incremental_run_walks_the_ids_to_find_what_went() {
 #[test]
 fn an_incremental_run_marks_ids_seen_when_the_platform_does_not_sort() {
     incremental(true);
+}
+
+/// A kind read whole is asked for in id order, the order of a store's
+/// keys, so a host writes a first sync's elements each after the last.
+#[test]
+fn a_kind_read_whole_is_asked_for_in_id_order() {
+    let mut platform = network();
+    let mut store = Memory::default();
+    sync::run(&mut platform, &mut store, &settings(None, 100)).unwrap();
+    let by_id = format!(
+        "sort={}",
+        percent_encode(r#"[{"direction":1,"property":"id"}]"#)
+    );
+    for route in ["poles", "boxes", "splitters", "properties", "ftth-clients"] {
+        let listings: Vec<&String> = platform
+            .requests
+            .iter()
+            .filter(|r| r.contains(&format!("/{route}?")))
+            .collect();
+        assert!(!listings.is_empty(), "{route}: {:?}", platform.requests);
+        for request in listings {
+            assert!(request.contains(&by_id), "{request}");
+        }
+    }
 }

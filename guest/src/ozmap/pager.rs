@@ -87,6 +87,11 @@ impl Pager {
         self
     }
 
+    /// Sorted by id, ascending: the order of the store's keys.
+    pub fn by_id(self) -> Pager {
+        self.sorted(&[serde_json::json!({"property": "id", "direction": 1})])
+    }
+
     /// Only these fields of each row (`id`, `id,client`).
     pub fn select(mut self, fields: &str) -> Pager {
         self.extra.push_str("&select=");

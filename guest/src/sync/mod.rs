@@ -355,7 +355,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(())
     }
 
-    /// One kind: whole, or what changed since its watermark.
+    /// One kind: whole, or what changed since its watermark. Whole, it is
+    /// asked for in id order, the order of the store's keys: a host then
+    /// writes a first sync's elements each after the last rather than
+    /// anywhere in its indexes (ids made over years, or imported, come in
+    /// any order otherwise). A platform that ignores the sort loses only
+    /// that.
     fn sync_kind(&mut self, kind: ElementKind, scope: &[Value]) -> Result<(), String> {
         if !self.settings.reads(kind) {
             return Ok(());
@@ -363,7 +368,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         match self.since.get(&kind).copied() {
             None => {
                 self.state.recount(kind);
-                let pager = Pager::new(route(kind), scope, self.page_size);
+                let pager = Pager::new(route(kind), scope, self.page_size).by_id();
                 let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
                 self.complete(kind, listed)
@@ -411,7 +416,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             _ => {
                 self.state.recount(kind);
                 self.state.recount(ElementKind::Client);
-                let pager = Pager::new(route(kind), in_project, self.page_size);
+                let pager = Pager::new(route(kind), in_project, self.page_size).by_id();
                 let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
                 if self.with_clients {

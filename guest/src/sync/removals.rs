@@ -145,7 +145,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             self.page_size.saturating_mul(ID_PAGES_SCALE),
         )
         .select("id")
-        .sorted(&[json!({"property": "id", "direction": 1})]);
+        .by_id();
         let tally = match tally {
             Some(tally) => tally,
             None => self.store.tally(kind)?,
