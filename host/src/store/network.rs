@@ -128,13 +128,14 @@ const FREE_POSTGRES: &str = "UPDATE splitters SET free = (
      WHERE integration_id = ?1 AND free IS NULL";
 
 /// The splitters (`?1` the integration) whose ports the properties of a
-/// run's elements (`?2` the run) take, before or after it: removed ones and
-/// those it created or updated. Their free ports are worked out again.
+/// run's elements (`?2` the run) take, before or after it: those it removed
+/// (at `?3`) and those it created or updated. Their free ports are worked
+/// out again.
 const TAKEN_BY_CHANGED: &str = "UPDATE splitters SET free = NULL
      WHERE integration_id = ?1 AND free IS NOT NULL AND id IN (
          SELECT splitter_id FROM properties WHERE integration_id = ?1 AND id IN (
              SELECT id FROM elements
-             WHERE integration_id = ?1 AND kind = 'property' AND removed_at IS NOT NULL
+             WHERE integration_id = ?1 AND removed_at = ?3 AND kind = 'property'
              UNION ALL
              SELECT id FROM run_elements
              WHERE run_id = ?2 AND kind = 'property' AND change IN ('created', 'updated')))";
@@ -148,13 +149,15 @@ const ANALYZE_AFTER_ROWS: usize = 1000;
 
 /// Make the columns follow what run `run_id` applied to `elements`: the
 /// rows of the elements it created or updated are written anew, those of
-/// removed elements go (whenever they were removed: it costs a look-up in
-/// the index of removed elements each). Called by `RunStore::commit` in its transaction,
-/// once `elements` is up to date and before the staging is dropped.
+/// the elements it removed (`removed_at` the run's instant, `removed_at`
+/// here) go; elements removed before had theirs go then. Called by
+/// `RunStore::commit` in its transaction, once `elements` is up to date
+/// and before the staging is dropped.
 pub fn follow(
     tx: &Transaction<'_>,
     integration_id: &str,
     run_id: i64,
+    removed_at: &str,
     first: bool,
     steps: &mut crate::store::steps::Steps,
 ) -> Result<()> {
@@ -167,7 +170,7 @@ pub fn follow(
         // nothing to remove, and every splitter is new (free unknown).
         0
     } else {
-        before_fill(tx, integration_id, run_id, steps)?
+        before_fill(tx, integration_id, run_id, removed_at, steps)?
     };
     // Into tables that hold no row (a first sync, no other network), the
     // rows go without the secondary indexes, built before the free ports
@@ -183,7 +186,10 @@ pub fn follow(
         // The splitters whose ports they take now; then every splitter
         // whose free ports may have changed (new ones too) has them worked
         // out.
-        written += tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
+        written += tx.execute(
+            TAKEN_BY_CHANGED,
+            params![integration_id, run_id, removed_at],
+        )?;
         steps.done("splitters whose ports are taken");
     }
     tx.execute(free, params![integration_id])?;
@@ -208,20 +214,20 @@ fn before_fill(
     tx: &Transaction<'_>,
     integration_id: &str,
     run_id: i64,
+    removed_at: &str,
     steps: &mut crate::store::steps::Steps,
 ) -> Result<usize> {
     // The splitters whose ports properties took before the run.
-    let mut written = tx.execute(TAKEN_BY_CHANGED, params![integration_id, run_id])?;
+    let mut written = tx.execute(
+        TAKEN_BY_CHANGED,
+        params![integration_id, run_id, removed_at],
+    )?;
     steps.done("splitters whose ports were taken");
-    // Removed elements, by the index of removed ones.
+    // The elements the run removed, by the index of removal instants.
     for (table, kind, column) in TABLES {
         written += tx.execute(
-            &format!(
-                "DELETE FROM {table} WHERE integration_id = ?1 AND {column} IN (
-                     SELECT id FROM elements
-                     WHERE integration_id = ?1 AND kind = '{kind}' AND removed_at IS NOT NULL)"
-            ),
-            params![integration_id],
+            &removed_columns(table, kind, column),
+            params![integration_id, removed_at],
         )?;
     }
     steps.done("removed elements' columns");
@@ -234,6 +240,16 @@ fn before_fill(
     )?;
     steps.done("changed splitters' ports");
     Ok(written)
+}
+
+/// Delete from `table` the rows (named by `column`) of the elements of
+/// `kind` that integration `?1` removed at `?2`.
+fn removed_columns(table: &str, kind: &str, column: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE integration_id = ?1 AND {column} IN (
+             SELECT id FROM elements
+             WHERE integration_id = ?1 AND removed_at = ?2 AND kind = '{kind}')"
+    )
 }
 
 /// The mean Earth radius.
@@ -681,6 +697,35 @@ mod tests {
             // About 1.1 km north.
             a_box("b3", HERE.0 + 0.01, HERE.1),
         ]
+    }
+
+    /// The columns of the elements a run removed are found by the index of
+    /// removal instants, among those of that instant alone: not by visiting
+    /// every element ever removed, as many as the network's history holds.
+    #[test]
+    fn a_runs_removals_are_found_by_their_instant() {
+        let (_dir, conn, id) = open();
+        let plan = |sql: &str, params: crate::store::db::Params<'_>| -> Vec<String> {
+            conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.get(3))
+                .unwrap()
+        };
+        let now = crate::store::now();
+        for (what, plan) in [
+            (
+                "removed columns",
+                plan(
+                    &removed_columns("properties", "property", "id"),
+                    params![id, now],
+                ),
+            ),
+            ("taken ports", plan(TAKEN_BY_CHANGED, params![id, 1, now])),
+        ] {
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("INDEX elements_removed_when")),
+                "{what}: {plan:?}"
+            );
+        }
     }
 
     #[test]

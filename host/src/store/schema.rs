@@ -369,6 +369,11 @@ pub const SQLITE: &[&str] = &[
     // walks their ids (`stored-ids`) and counts them (`tally`), and the key
     // index alone made each id read its whole row to see `removed_at`.
     "CREATE INDEX elements_held ON elements(integration_id, kind, id) WHERE removed_at IS NULL;",
+    // 20: the elements a run removed, by the instant it removed them: their
+    // real columns go when it is applied, and finding them among every
+    // element ever removed visited all of those on every run.
+    "CREATE INDEX elements_removed_when ON elements(integration_id, removed_at)
+        WHERE removed_at IS NOT NULL;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -627,6 +632,9 @@ pub const POSTGRES: &[&str] = &[
     "DROP INDEX elements_client_code;",
     // 19: the held elements' index is `elements_held_bytes` (16).
     "SELECT 1;",
+    // 20
+    "CREATE INDEX elements_removed_when ON elements(integration_id, removed_at)
+        WHERE removed_at IS NOT NULL;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

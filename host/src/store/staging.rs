@@ -312,6 +312,7 @@ impl Staging {
             &tx,
             &self.integration_id,
             self.run_id,
+            &self.now,
             self.first,
             &mut steps,
         )?;
