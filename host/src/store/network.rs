@@ -527,7 +527,7 @@ mod tests {
     use crate::store::integrations;
     use crate::store::run_store::RunStore;
     use crate::store::staging::NoProgress;
-    use crate::store::staging::tests::open;
+    use crate::store::staging::tests::{assert_plan_reads, open};
 
     fn a_box(id: &str, lat: f64, lng: f64) -> BoxData {
         BoxData {
@@ -705,27 +705,21 @@ mod tests {
     #[test]
     fn a_runs_removals_are_found_by_their_instant() {
         let (_dir, conn, id) = open();
-        let plan = |sql: &str, params: crate::store::db::Params<'_>| -> Vec<String> {
-            conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.get(3))
-                .unwrap()
-        };
         let now = crate::store::now();
-        for (what, plan) in [
-            (
-                "removed columns",
-                plan(
-                    &removed_columns("properties", "property", "id"),
-                    params![id, now],
-                ),
-            ),
-            ("taken ports", plan(TAKEN_BY_CHANGED, params![id, 1, now])),
-        ] {
-            assert!(
-                plan.iter()
-                    .any(|step| step.contains("INDEX elements_removed_when")),
-                "{what}: {plan:?}"
-            );
-        }
+        assert_plan_reads(
+            &conn,
+            "removed columns",
+            &removed_columns("properties", "property", "id"),
+            params![id, now],
+            "elements_removed_when",
+        );
+        assert_plan_reads(
+            &conn,
+            "taken ports",
+            TAKEN_BY_CHANGED,
+            params![id, 1, now],
+            "elements_removed_when",
+        );
     }
 
     #[test]

@@ -717,27 +717,43 @@ pub(crate) mod tests {
     use crate::store::integrations::{self, NewIntegration};
     use crate::store::run_store::RunStore;
 
+    /// SQLite's plan of `sql` (`what` it is) reads the index `index`.
+    pub(crate) fn assert_plan_reads(
+        conn: &Db,
+        what: &str,
+        sql: &str,
+        params: crate::store::db::Params<'_>,
+        index: &str,
+    ) {
+        let plan: Vec<String> = conn
+            .query(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.get(3))
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains(&format!("INDEX {index}"))),
+            "{what}: {plan:?}"
+        );
+    }
+
     #[test]
     fn held_ids_are_walked_and_counted_from_their_own_index() {
         let (_dir, conn, id) = open();
         conn.batch(SQLITE_STAGING).unwrap();
-        let plan = |sql: &str, params: crate::store::db::Params<'_>| -> Vec<String> {
-            conn.query(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| r.get(3))
-                .unwrap()
-        };
         let kind = ElementKind::Client;
-        for (sql, plan) in [
-            (
-                "the walk",
-                plan(&held_ids_after(Kind::Sqlite), params![id, kind, "", 10]),
-            ),
-            ("the tally", plan(TALLY, params![id, kind, 1])),
-        ] {
-            assert!(
-                plan.iter().any(|step| step.contains("INDEX elements_held")),
-                "{sql}: {plan:?}"
-            );
-        }
+        assert_plan_reads(
+            &conn,
+            "the walk",
+            &held_ids_after(Kind::Sqlite),
+            params![id, kind, "", 10],
+            "elements_held",
+        );
+        assert_plan_reads(
+            &conn,
+            "the tally",
+            TALLY,
+            params![id, kind, 1],
+            "elements_held",
+        );
     }
 
     /// The staging's journal is kept in memory, and a batch that fails
