@@ -25,6 +25,7 @@ mod hosts;
 mod incremental;
 #[path = "matching.rs"]
 mod matching;
+mod postgres_staging;
 #[path = "resilience.rs"]
 mod resilience;
 #[path = "secrets.rs"]
