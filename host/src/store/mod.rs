@@ -24,6 +24,7 @@ pub mod settings;
 pub mod sqlite;
 pub mod staging;
 pub mod states;
+pub mod statistics;
 pub mod steps;
 pub mod sync_state;
 

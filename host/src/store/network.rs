@@ -31,6 +31,10 @@ const TABLES: [(&str, &str, &str); 5] = [
     ("clients", "client", "id"),
 ];
 
+/// Where `splitters` and `ports` are in `TABLES`.
+const SPLITTERS: usize = 1;
+const PORTS: usize = 2;
+
 /// Each table's rows from the elements a run created or updated (`?1` the
 /// integration, `?2` the run), on SQLite.
 const FILL_SQLITE: [&str; 5] = [
@@ -140,13 +144,6 @@ const TAKEN_BY_CHANGED: &str = "UPDATE splitters SET free = NULL
              SELECT id FROM run_elements
              WHERE run_id = ?2 AND kind = 'property' AND change IN ('created', 'updated')))";
 
-/// Statistics of the tables kept here, from a sample of each index.
-const ANALYZE_SQLITE: &str = "PRAGMA analysis_limit = 1000;
-     ANALYZE boxes; ANALYZE splitters; ANALYZE ports; ANALYZE properties; ANALYZE clients";
-
-/// Fewer rows written than this leave the statistics as they are.
-const ANALYZE_AFTER_ROWS: usize = 1000;
-
 /// Make the columns follow what run `run_id` applied to `elements`: the
 /// rows of the elements it created or updated are written anew, those of
 /// the elements it removed (`removed_at` the run's instant, `removed_at`
@@ -165,19 +162,19 @@ pub fn follow(
         Kind::Sqlite => (FILL_SQLITE, FREE_SQLITE),
         Kind::Postgres => (FILL_POSTGRES, FREE_POSTGRES),
     };
-    let mut written = if first {
-        // The integration's first elements: its tables are empty, so
-        // nothing to remove, and every splitter is new (free unknown).
-        0
-    } else {
-        before_fill(tx, integration_id, run_id, removed_at, steps)?
-    };
+    // The rows written to each table, in `TABLES`' order.
+    let mut written = [0; TABLES.len()];
+    if !first {
+        // The integration's first elements find its tables empty, so
+        // nothing to remove, and every splitter new (free unknown).
+        before_fill(tx, integration_id, run_id, removed_at, &mut written, steps)?;
+    }
     // Into tables that hold no row (a first sync, no other network), the
     // rows go without the secondary indexes, built before the free ports
     // read them (`bulk`).
     let deferred = DeferredIndexes::drop(tx, &TABLES.map(|(table, _, _)| table))?;
-    for sql in fill {
-        written += tx.execute(sql, params![integration_id, run_id])?;
+    for (sql, written) in fill.iter().zip(&mut written) {
+        *written += tx.execute(sql, params![integration_id, run_id])?;
         steps.done("columns filled");
     }
     deferred.rebuild(tx)?;
@@ -186,7 +183,7 @@ pub fn follow(
         // The splitters whose ports they take now; then every splitter
         // whose free ports may have changed (new ones too) has them worked
         // out.
-        written += tx.execute(
+        written[SPLITTERS] += tx.execute(
             TAKEN_BY_CHANGED,
             params![integration_id, run_id, removed_at],
         )?;
@@ -194,14 +191,12 @@ pub fn follow(
     }
     tx.execute(free, params![integration_id])?;
     steps.done("free ports");
-    // Without statistics both planners take an integration's rows for a
-    // few and read them all (every property, rather than those of a port);
-    // on SQLite a sample of each index is enough to know better.
-    if written >= ANALYZE_AFTER_ROWS {
-        tx.batch(match tx.kind() {
-            Kind::Sqlite => ANALYZE_SQLITE,
-            Kind::Postgres => "ANALYZE boxes, splitters, ports, properties, clients",
-        })?;
+    let written: Vec<(&str, usize)> = TABLES
+        .iter()
+        .zip(written)
+        .map(|(&(table, _, _), rows)| (table, rows))
+        .collect();
+    if !crate::store::statistics::refresh(tx, &written)?.is_empty() {
         steps.done("statistics");
     }
     Ok(())
@@ -209,37 +204,38 @@ pub fn follow(
 
 /// What goes before the run's rows are written: the splitters whose ports
 /// properties took are marked, and the rows of removed elements and of
-/// changed splitters' ports go. Answers the rows written.
+/// changed splitters' ports go. Counts the rows written to each table in `written`.
 fn before_fill(
     tx: &Transaction<'_>,
     integration_id: &str,
     run_id: i64,
     removed_at: &str,
+    written: &mut [usize; TABLES.len()],
     steps: &mut crate::store::steps::Steps,
-) -> Result<usize> {
+) -> Result<()> {
     // The splitters whose ports properties took before the run.
-    let mut written = tx.execute(
+    written[SPLITTERS] += tx.execute(
         TAKEN_BY_CHANGED,
         params![integration_id, run_id, removed_at],
     )?;
     steps.done("splitters whose ports were taken");
     // The elements the run removed, by the index of removal instants.
-    for (table, kind, column) in TABLES {
-        written += tx.execute(
+    for ((table, kind, column), written) in TABLES.iter().zip(written.iter_mut()) {
+        *written += tx.execute(
             &removed_columns(table, kind, column),
             params![integration_id, removed_at],
         )?;
     }
     steps.done("removed elements' columns");
     // A changed splitter's ports are written again, all of them.
-    written += tx.execute(
+    written[PORTS] += tx.execute(
         "DELETE FROM ports WHERE integration_id = ?1 AND splitter_id IN (
              SELECT id FROM run_elements
              WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated'))",
         params![integration_id, run_id],
     )?;
     steps.done("changed splitters' ports");
-    Ok(written)
+    Ok(())
 }
 
 /// Delete from `table` the rows (named by `column`) of the elements of

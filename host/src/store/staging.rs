@@ -285,8 +285,10 @@ impl Staging {
         if tx.kind() == Kind::Postgres {
             // The staging was just filled: without fresh statistics the
             // planner takes it for empty and compares every stored element
-            // with every staged one (minutes at 100,000 elements).
-            tx.batch("ANALYZE run_elements, run_kinds, elements")?;
+            // with every staged one (minutes at 100,000 elements). Those
+            // of the elements stored are gathered when stale only.
+            tx.batch("ANALYZE run_elements, run_kinds")?;
+            crate::store::statistics::refresh(&tx, &[("elements", 0)])?;
         }
         // Into an empty `elements` (a first sync, no other network) the
         // rows go without its secondary indexes, built after (`bulk`).
