@@ -1,15 +1,18 @@
-//! `http-fetch`: wasmtime-wasi-http's outgoing client, restricted to one
-//! origin (the integration's `api_url`).
+//! `http-fetch`: requests to one origin only (the integration's `api_url`),
+//! on connections kept open between them (`connections`), with
+//! wasmtime-wasi-http's error codes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use url::Url;
 use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, default_send_request};
+use wasmtime_wasi_http::Error as HttpError;
 
 use crate::component::bindings::http_fetch::{FetchError, Method, Request, Response};
+use crate::component::connections::{Connections, Failure, OutgoingBody, Timeouts};
 
 /// The largest answer accepted; a page of a few thousand elements is a few
 /// megabytes.
@@ -19,6 +22,8 @@ pub struct Fetcher {
     /// `scheme://host:port`, the only origin the guest may reach; none for
     /// a call that needs no platform (matching).
     origin: Option<String>,
+    /// The connections to that origin no request is using.
+    connections: Arc<Connections>,
 }
 
 /// `scheme://host:port` with the scheme's default port made explicit, so
@@ -39,12 +44,16 @@ impl Fetcher {
             origin_of(&url).ok_or_else(|| anyhow::anyhow!("api_url {api_url:?} has no host"))?;
         Ok(Fetcher {
             origin: Some(origin),
+            connections: Connections::new(),
         })
     }
 
     /// For calls that reach no platform: every request is denied.
     pub fn nowhere() -> Fetcher {
-        Fetcher { origin: None }
+        Fetcher {
+            origin: None,
+            connections: Connections::new(),
+        }
     }
 
     pub fn fetch(&self, request: Request) -> Result<Response, FetchError> {
@@ -101,33 +110,31 @@ impl Fetcher {
         }
         let timeout = Duration::from_millis(u64::from(request.timeout_ms.max(1)));
         let http_request = build(&url, request)?;
-        let exchange = async move {
-            let options = RequestOptions {
-                connect_timeout: Some(timeout),
-                first_byte_timeout: Some(timeout),
-                between_bytes_timeout: Some(timeout),
-            };
-            let (response, connection) = default_send_request(http_request, Some(options))
+        let timeouts = Timeouts {
+            connect: timeout,
+            first_byte: timeout,
+            between_bytes: timeout,
+        };
+        let exchange = self
+            .connections
+            .clone()
+            .exchange(url, http_request, timeouts, MAX_BODY);
+        Ok(async move {
+            let (parts, body) = tokio::time::timeout(timeout, exchange)
                 .await
-                .map_err(classify)?;
-            // The connection future drives the body: run it beside the read.
-            let driver = tokio::spawn(connection);
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| match e.downcast::<HttpError>() {
+                .map_err(|_| FetchError::Timeout)?
+                .map_err(|failure| match failure {
+                    Failure::Http(error) => classify(error),
                     // Whatever breaks a body half-way leaves it cut short.
-                    Ok(e) => match classify(*e) {
+                    Failure::CutShort(error) => match classify(error) {
                         FetchError::Other(_) => FetchError::ConnectionReset,
                         known => known,
                     },
-                    Err(e) if e.is::<http_body_util::LengthLimitError>() => FetchError::Other(
-                        format!("the answer is larger than {} MiB", MAX_BODY >> 20),
-                    ),
-                    Err(e) => FetchError::Other(e.to_string()),
+                    Failure::TooLarge => FetchError::Other(format!(
+                        "the answer is larger than {} MiB",
+                        MAX_BODY >> 20
+                    )),
                 })?;
-            driver.abort();
             Ok(Response {
                 status: parts.status.as_u16(),
                 headers: parts
@@ -140,18 +147,11 @@ impl Fetcher {
                         )
                     })
                     .collect(),
-                body: body.to_bytes().to_vec(),
+                body: body.to_vec(),
             })
-        };
-        Ok(async move {
-            tokio::time::timeout(timeout, exchange)
-                .await
-                .unwrap_or(Err(FetchError::Timeout))
         })
     }
 }
-
-type OutgoingBody = http_body_util::combinators::BoxBody<Bytes, HttpError>;
 
 fn build(url: &Url, request: Request) -> Result<hyper::Request<OutgoingBody>, FetchError> {
     let method = match request.method {
