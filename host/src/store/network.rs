@@ -36,7 +36,11 @@ const SPLITTERS: usize = 1;
 const PORTS: usize = 2;
 
 /// Each table's rows from the elements a run created or updated (`?1` the
-/// integration, `?2` the run), on SQLite.
+/// integration, `?2` the run), on SQLite. A row whose values stay as they
+/// were is left alone: rewriting it would rewrite its entry in every index
+/// of the table (and a box's place in the spatial index) all the same. A
+/// splitter's row is always written: that clears its free ports, which its
+/// ports, written again, may have changed.
 const FILL_SQLITE: [&str; 5] = [
     "INSERT INTO boxes (integration_id, id, project, lat, lng)
      SELECT ?1, id, json_extract(data, '$.project'),
@@ -44,7 +48,8 @@ const FILL_SQLITE: [&str; 5] = [
             CAST(json_extract(data, '$.position.lng') AS REAL)
      FROM run_elements WHERE run_id = ?2 AND kind = 'box' AND change IN ('created', 'updated')
      ON CONFLICT (integration_id, id) DO UPDATE
-         SET project = excluded.project, lat = excluded.lat, lng = excluded.lng",
+         SET project = excluded.project, lat = excluded.lat, lng = excluded.lng
+         WHERE (project, lat, lng) IS NOT (excluded.project, excluded.lat, excluded.lng)",
     "INSERT INTO splitters (integration_id, id, box_id, service)
      SELECT ?1, id, json_extract(data, '$.box'), coalesce(json_type(data, '$.service') = 'true', 0)
      FROM run_elements WHERE run_id = ?2 AND kind = 'splitter' AND change IN ('created', 'updated')
@@ -64,11 +69,14 @@ const FILL_SQLITE: [&str; 5] = [
      FROM run_elements WHERE run_id = ?2 AND kind = 'property' AND change IN ('created', 'updated')
      ON CONFLICT (integration_id, id) DO UPDATE
          SET box_id = excluded.box_id, client_id = excluded.client_id, client_code = excluded.client_code,
-             splitter_id = excluded.splitter_id, port = excluded.port",
+             splitter_id = excluded.splitter_id, port = excluded.port
+         WHERE (box_id, client_id, client_code, splitter_id, port)
+             IS NOT (excluded.box_id, excluded.client_id, excluded.client_code, excluded.splitter_id, excluded.port)",
     "INSERT INTO clients (integration_id, id, code)
      SELECT ?1, id, json_extract(data, '$.code')
      FROM run_elements WHERE run_id = ?2 AND kind = 'client' AND change IN ('created', 'updated')
-     ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code",
+     ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code
+         WHERE code IS NOT excluded.code",
 ];
 
 /// The same on PostgreSQL, each element's JSON parsed once (`OFFSET 0`
@@ -80,7 +88,9 @@ const FILL_POSTGRES: [&str; 5] = [
      FROM (SELECT id, data::jsonb AS d FROM run_elements
            WHERE run_id = ?2 AND kind = 'box' AND change IN ('created', 'updated') OFFSET 0) r
      ON CONFLICT (integration_id, id) DO UPDATE
-         SET project = excluded.project, lat = excluded.lat, lng = excluded.lng",
+         SET project = excluded.project, lat = excluded.lat, lng = excluded.lng
+         WHERE (boxes.project, boxes.lat, boxes.lng)
+             IS DISTINCT FROM (excluded.project, excluded.lat, excluded.lng)",
     "INSERT INTO splitters (integration_id, id, box_id, service)
      SELECT ?1, id, d #>> '{box}', coalesce(d -> 'service' = 'true'::jsonb, FALSE)
      FROM (SELECT id, data::jsonb AS d FROM run_elements
@@ -102,12 +112,17 @@ const FILL_POSTGRES: [&str; 5] = [
            WHERE run_id = ?2 AND kind = 'property' AND change IN ('created', 'updated') OFFSET 0) r
      ON CONFLICT (integration_id, id) DO UPDATE
          SET box_id = excluded.box_id, client_id = excluded.client_id, client_code = excluded.client_code,
-             splitter_id = excluded.splitter_id, port = excluded.port",
+             splitter_id = excluded.splitter_id, port = excluded.port
+         WHERE (properties.box_id, properties.client_id, properties.client_code,
+                properties.splitter_id, properties.port)
+             IS DISTINCT FROM (excluded.box_id, excluded.client_id, excluded.client_code,
+                               excluded.splitter_id, excluded.port)",
     "INSERT INTO clients (integration_id, id, code)
      SELECT ?1, id, d #>> '{code}'
      FROM (SELECT id, data::jsonb AS d FROM run_elements
            WHERE run_id = ?2 AND kind = 'client' AND change IN ('created', 'updated') OFFSET 0) r
-     ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code",
+     ON CONFLICT (integration_id, id) DO UPDATE SET code = excluded.code
+         WHERE clients.code IS DISTINCT FROM excluded.code",
 ];
 
 /// Each splitter's free ports (`splitters.free`: their numbers in order,
