@@ -286,6 +286,30 @@ impl Db {
         Ok(first.into_iter().next())
     }
 
+    /// The first column of every row, as text: a page of ids, each read
+    /// straight into its string (a walk reads a network's worth of them).
+    pub fn query_texts(&self, sql: &str, params: Params<'_>) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql).map_err(db_error)?;
+                let mut rows = stmt.query(sqlite_params(params)).map_err(db_error)?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next().map_err(db_error)? {
+                    out.push(r.get_ref(0).map_err(db_error)?.as_str()?.to_owned());
+                }
+                Ok(out)
+            }
+            Backend::Postgres(pg) => {
+                let rows = with_pg(pg, sql, params, |client, stmt, refs| {
+                    client.query(stmt, refs)
+                })?;
+                rows.iter()
+                    .map(|r| r.try_get::<_, String>(0).map_err(pg_error))
+                    .collect()
+            }
+        }
+    }
+
     /// The rows of a query, at most `limit` of them, each turned into a `T`.
     fn rows<T>(
         &self,

@@ -626,10 +626,9 @@ impl Staging {
     ) -> Result<Vec<String>> {
         let order = byte_order(self.conn.kind());
         let after = after.unwrap_or_default();
-        let stored: Vec<String> = self.conn.query(
+        let stored = self.conn.query_texts(
             &held_ids_after(self.conn.kind()),
             params![self.integration_id, kind, after, limit],
-            |r| r.get(0),
         )?;
         // A full page of stored ids ends the page where it ends: what the
         // run wrote past its last id cannot be among the first `limit`, and
@@ -642,16 +641,14 @@ impl Staging {
                  ORDER BY id{order} LIMIT ?4"
             )
         };
-        let written: Vec<String> = match stored.last().filter(|_| stored.len() >= limit as usize) {
-            Some(last) => self.conn.query(
+        let written = match stored.last().filter(|_| stored.len() >= limit as usize) {
+            Some(last) => self.conn.query_texts(
                 &written_sql(&format!(" AND id{order} <= ?5")),
                 params![self.run_id, kind, after, limit, last],
-                |r| r.get(0),
             )?,
-            None => self.conn.query(
+            None => self.conn.query_texts(
                 &written_sql(""),
                 params![self.run_id, kind, after, limit],
-                |r| r.get(0),
             )?,
         };
         let mut held: Vec<String> = Vec::with_capacity(limit as usize);
