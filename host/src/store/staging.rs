@@ -646,10 +646,9 @@ impl Staging {
                 &written_sql(&format!(" AND id{order} <= ?5")),
                 params![self.run_id, kind, after, limit, last],
             )?,
-            None => self.conn.query_texts(
-                &written_sql(""),
-                params![self.run_id, kind, after, limit],
-            )?,
+            None => self
+                .conn
+                .query_texts(&written_sql(""), params![self.run_id, kind, after, limit])?,
         };
         let mut held: Vec<String> = Vec::with_capacity(limit as usize);
         let (mut a, mut b) = (
