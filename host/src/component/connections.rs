@@ -13,7 +13,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -24,17 +23,6 @@ use wasmtime_wasi_http::Error as HttpError;
 use wasmtime_wasi_http::io::TokioIo;
 
 pub type OutgoingBody = http_body_util::combinators::BoxBody<Bytes, HttpError>;
-
-/// How long each part of an exchange may take.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    /// Opening a connection (TCP, TLS and HTTP's handshake together).
-    pub connect: Duration,
-    /// From sending the request to the answer's head.
-    pub first_byte: Duration,
-    /// Between two pieces of the answer's body.
-    pub between_bytes: Duration,
-}
 
 /// Why an exchange failed: wasi-http's terms, before the answer's body or
 /// within it, or a body over the limit.
@@ -74,12 +62,12 @@ impl Connections {
     }
 
     /// Send `request` to `url` (whose origin the caller checked) and read
-    /// its answer whole, at most `max_body` bytes.
+    /// its answer whole, at most `max_body` bytes. The caller bounds the
+    /// whole exchange in time, connecting included (the WIT's `timeout-ms`).
     pub async fn exchange(
         self: Arc<Self>,
         url: Url,
         mut request: hyper::Request<OutgoingBody>,
-        timeouts: Timeouts,
         max_body: usize,
     ) -> Result<(hyper::http::response::Parts, Bytes), Failure> {
         // The request line names the path only: scheme and authority go
@@ -94,18 +82,15 @@ impl Connections {
             )
             .build()
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let (mut sender, reused) = self.ready_connection(&url, timeouts.connect).await?;
-        let sent = tokio::time::timeout(timeouts.first_byte, sender.try_send_request(request))
-            .await
-            .map_err(|_| HttpError::ConnectionReadTimeout)?;
-        let response = match sent {
+        let (mut sender, reused) = self.ready_connection(&url).await?;
+        let response = match sender.try_send_request(request).await {
             Ok(response) => response,
             Err(mut refused) => match refused.take_message() {
                 // Not sent: the connection closed first (the platform
                 // ended it while idle). It goes on a new one.
                 Some(request) => {
-                    sender = self.connect(&url, timeouts.connect).await?;
-                    with_timeout(timeouts.first_byte, sender.send_request(request)).await?
+                    sender = self.connect(&url).await?;
+                    sender.send_request(request).await?
                 }
                 // Sent, and no answer: the caller sees it as any broken
                 // connection (and may retry). A platform that drops kept
@@ -121,10 +106,7 @@ impl Connections {
         };
         let (parts, mut body) = response.into_parts();
         let mut read = Vec::new();
-        while let Some(frame) = tokio::time::timeout(timeouts.between_bytes, body.frame())
-            .await
-            .map_err(|_| HttpError::ConnectionReadTimeout)?
-        {
+        while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Failure::CutShort(HttpError::from(e)))?;
             if let Ok(data) = frame.into_data() {
                 if read.len() + data.len() > max_body {
@@ -148,7 +130,6 @@ impl Connections {
     async fn ready_connection(
         &self,
         url: &Url,
-        timeout: Duration,
     ) -> Result<(SendRequest<OutgoingBody>, bool), Failure> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -159,46 +140,36 @@ impl Connections {
                 return Ok((sender, true));
             }
         }
-        Ok((self.connect(url, timeout).await?, false))
+        Ok((self.connect(url).await?, false))
     }
 
     /// A new connection to `url`'s origin: TCP, TLS for `https` (the
     /// web's root certificates, as wasi-http's own client), then HTTP/1.1.
-    async fn connect(
-        &self,
-        url: &Url,
-        timeout: Duration,
-    ) -> Result<SendRequest<OutgoingBody>, Failure> {
-        let opening = async {
-            let host = url.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-            let port = url
-                .port_or_known_default()
-                .ok_or(HttpError::HttpRequestUriInvalid)?;
-            let stream = match &host {
-                Host::Domain(name) => TcpStream::connect((*name, port)).await,
-                Host::Ipv4(ip) => TcpStream::connect((*ip, port)).await,
-                Host::Ipv6(ip) => TcpStream::connect((*ip, port)).await,
-            }
-            .map_err(HttpError::Connect)?;
-            // Pages are small writes answered at once: no waiting to fill
-            // a segment.
-            let _ = stream.set_nodelay(true);
-            let stream: Box<dyn Stream> = if url.scheme() == "https" {
-                Box::new(tls(stream, &host).await?)
-            } else {
-                Box::new(stream)
-            };
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake::<_, OutgoingBody>(TokioIo::new(stream))
-                    .await?;
-            // The connection's own task drives its I/O for as long as it is
-            // open; it ends when the last sender is dropped.
-            tokio::spawn(connection);
-            Ok::<_, Failure>(sender)
+    async fn connect(&self, url: &Url) -> Result<SendRequest<OutgoingBody>, Failure> {
+        let host = url.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let port = url
+            .port_or_known_default()
+            .ok_or(HttpError::HttpRequestUriInvalid)?;
+        let stream = match &host {
+            Host::Domain(name) => TcpStream::connect((*name, port)).await,
+            Host::Ipv4(ip) => TcpStream::connect((*ip, port)).await,
+            Host::Ipv6(ip) => TcpStream::connect((*ip, port)).await,
+        }
+        .map_err(HttpError::Connect)?;
+        // Pages are small writes answered at once: no waiting to fill
+        // a segment.
+        let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Stream> = if url.scheme() == "https" {
+            Box::new(tls(stream, &host).await?)
+        } else {
+            Box::new(stream)
         };
-        tokio::time::timeout(timeout, opening)
-            .await
-            .map_err(|_| HttpError::ConnectionTimeout)?
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake::<_, OutgoingBody>(TokioIo::new(stream)).await?;
+        // The connection's own task drives its I/O for as long as it is
+        // open; it ends when the last sender is dropped.
+        tokio::spawn(connection);
+        Ok(sender)
     }
 }
 
@@ -240,16 +211,6 @@ fn closes(headers: &hyper::http::HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("close"))
-}
-
-/// `future`, or a timeout waiting for the answer's head.
-async fn with_timeout<T>(
-    limit: Duration,
-    future: impl Future<Output = Result<T, hyper::Error>>,
-) -> Result<T, Failure> {
-    Ok(tokio::time::timeout(limit, future)
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)??)
 }
 
 #[cfg(test)]

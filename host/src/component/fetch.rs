@@ -12,7 +12,7 @@ use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 use wasmtime_wasi_http::Error as HttpError;
 
 use crate::component::bindings::http_fetch::{FetchError, Method, Request, Response};
-use crate::component::connections::{Connections, Failure, OutgoingBody, Timeouts};
+use crate::component::connections::{Connections, Failure, OutgoingBody};
 
 /// The largest answer accepted; a page of a few thousand elements is a few
 /// megabytes.
@@ -110,15 +110,10 @@ impl Fetcher {
         }
         let timeout = Duration::from_millis(u64::from(request.timeout_ms.max(1)));
         let http_request = build(&url, request)?;
-        let timeouts = Timeouts {
-            connect: timeout,
-            first_byte: timeout,
-            between_bytes: timeout,
-        };
         let exchange = self
             .connections
             .clone()
-            .exchange(url, http_request, timeouts, MAX_BODY);
+            .exchange(url, http_request, MAX_BODY);
         Ok(async move {
             let (parts, body) = tokio::time::timeout(timeout, exchange)
                 .await
