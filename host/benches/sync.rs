@@ -8,7 +8,9 @@
 //!   (updated, created, deleted, properties moved, codes changed, ports
 //!   blocked: the test server's `mutate`);
 //! - the guest's logic built natively, against the same server with an
-//!   in-memory store, to hold the component's own work against.
+//!   in-memory store, to hold the component's own work against;
+//! - the official SDK's `findAll` of the same routes (Node, with the SDK
+//!   installed by `npm ci` in `tests/sdk`), when it can run here.
 //!
 //! cargo bench -p mapsync --bench sync -- [ELEMENTS ...]   (default 10000 100000)
 //!
@@ -81,6 +83,28 @@ fn floor(base: &str, api_key: &str) -> usize {
         }
     }
     rows
+}
+
+/// The official SDK's `findAll` of the same routes, held to the end as its
+/// callers hold them (`tests/sdk/bench/find-all.mjs`): what an ISP would
+/// script instead of mapsync. `Err` says why it cannot run here.
+fn sdk_find_all(base: &str, api_key: &str) -> Result<Timed, String> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sdk");
+    if !sdk.join("node_modules/@ozmap/ozmap-sdk").is_dir() {
+        return Err("the SDK is not installed (`npm ci` in tests/sdk)".into());
+    }
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err("no `node` on the PATH".into());
+    }
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(sdk.join("bench/find-all.mjs"))
+        .args([base, api_key]);
+    Ok(watch(command, "the SDK's findAll"))
 }
 
 /// The guest's `Http` natively, timing what the platform takes.
@@ -244,17 +268,21 @@ struct Timed {
 fn sync(db: &str, cache: &Path, extra: &[&str]) -> Timed {
     let mut args = vec!["sync", "--integration", "bench", "--json"];
     args.extend(extra);
+    watch(mapsync(db, cache, &args), &format!("sync {extra:?}"))
+}
+
+/// Run `command` to its end, which must succeed, with its peak resident
+/// memory and what it printed, read as JSON.
+fn watch(mut command: std::process::Command, what: &str) -> Timed {
     let out = std::env::temp_dir().join(format!("mapsync-bench-{}.json", std::process::id()));
+    command.stdout(std::fs::File::create(&out).unwrap());
     let started = Instant::now();
-    let mut child = mapsync(db, cache, &args)
-        .stdout(std::fs::File::create(&out).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut peak_kib = 0;
     loop {
         peak_kib = peak_kib.max(peak_rss_kib(child.id()).unwrap_or(0));
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "sync {extra:?} failed");
+            assert!(status.success(), "{what} failed");
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -424,6 +452,17 @@ fn main() {
             rows as f64 / secs(floor_time)
         );
 
+        let sdk = sdk_find_all(&url, &api_key);
+        match &sdk {
+            Ok(sdk) => println!(
+                "  the official SDK's findAll            {:>8.2} s  {:>9.0} rows/s  peak {:.0} MiB",
+                secs(sdk.wall),
+                sdk.report["rows"].as_f64().unwrap_or(0.0) / secs(sdk.wall),
+                sdk.peak_kib as f64 / 1024.0
+            ),
+            Err(why) => println!("  the official SDK's findAll            not run: {why}"),
+        }
+
         let db = fresh_store(dir.path(), &format!("bench_{size}"));
         add_integration(&db, &cache, &config, &url);
         let full = sync(&db, &cache, &["--full"]);
@@ -484,6 +523,14 @@ fn main() {
             2.0,
             "×",
         );
+        if let Ok(sdk) = &sdk {
+            verdict(
+                "full sync / the SDK's findAll",
+                secs(full.wall) / secs(sdk.wall),
+                1.0,
+                "×",
+            );
+        }
         verdict(
             "unchanged re-sync / full sync",
             100.0 * secs(unchanged.wall) / secs(full.wall),
