@@ -7,7 +7,9 @@
 //! in [`records::READ_FIELDS`], whole (nested objects included), each
 //! under that list's own name, so no key is allocated, sorted or compared
 //! letter by letter in a map; the other fields are checked as JSON and
-//! skipped without being built. The rest of the page (`total`, `nextUrl`,
+//! skipped without being built, and so are those of the objects nested in
+//! a splitter's ports and a property's connections that no reader looks
+//! at ([`records::READ_NESTED`]). The rest of the page (`total`, `nextUrl`,
 //! ...) is parsed as it is.
 
 use std::borrow::Cow;
@@ -259,7 +261,10 @@ impl<'de> Visitor<'de> for RowSeed {
         while let Some(Key(key)) = map.next_key()? {
             match records::READ_FIELDS.iter().find(|f| **f == key) {
                 Some(name) => {
-                    let value = map.next_value()?;
+                    let value = match records::read_nested(name) {
+                        Some(read) => map.next_value_seed(Nested(read))?,
+                        None => map.next_value()?,
+                    };
                     // A key sent twice counts once, its last value, as in a
                     // map. Names are READ_FIELDS' own: one is found by address.
                     match fields.iter_mut().find(|(k, _)| std::ptr::eq(*k, *name)) {
@@ -273,6 +278,49 @@ impl<'de> Visitor<'de> for RowSeed {
             }
         }
         Ok(Row::Fields(fields))
+    }
+}
+
+/// A read field's value whose objects, however deep in lists, keep only
+/// the fields `.0` names (see [`records::READ_NESTED`]); the rest is
+/// checked as JSON and skipped. Anything else is kept as it is.
+struct Nested(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Nested {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Nested {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    scalars_as_values!(|v| v);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Nested(self.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            if self.0.contains(&key.as_ref()) {
+                kept.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(kept))
     }
 }
 
@@ -310,7 +358,7 @@ mod tests {
             Value::Array(page.rows.into_iter().map(Row::into_value).collect()),
             json!([
                 {"_id": "a", "id": "a", "name": "P\u{e9} \"1\"",
-                 "connections": [{"id": "s", "port": 2, "kind": "Splitter", "fiber": "f"}],
+                 "connections": [{"id": "s", "port": 2, "kind": "Splitter"}],
                  "coords": [-48.5, -27.6]},
                 "not a record",
                 {"id": 7, "client": {"id": "c", "code": "9", "onu": {"serial_number": "s"}, "junk": 1}}
@@ -333,6 +381,37 @@ mod tests {
         assert_eq!(
             twice.rows[0].clone().into_value(),
             json!({"id": "b", "name": "x"})
+        );
+    }
+
+    /// The objects under a field of `READ_NESTED` keep the fields read of
+    /// them, in lists as deep as they come; the rest of the value is as sent.
+    #[test]
+    fn nested_objects_keep_the_fields_read_of_them() {
+        let body = json!({"rows": [{
+            "id": "s",
+            "ports": [
+                {"blocked": false, "id": "p1", "index": 0, "observation": "", "tags": []},
+                {"blocked": true, "id": "p2", "tags": [{"blocked": 1}]},
+                null, 3, [{"blocked": true, "x": 1}], {}
+            ],
+            "connections": {"id": "c", "kind": "Splitter", "port": 1, "fiber": "f", "blocked": true},
+            "onu": {"serial_number": "s", "other": 1}
+        }]});
+        let page = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            page.rows[0].clone().into_value(),
+            json!({
+                "id": "s",
+                "ports": [{"blocked": false}, {"blocked": true}, null, 3, [{"blocked": true}], {}],
+                "connections": {"id": "c", "kind": "Splitter", "port": 1},
+                "onu": {"serial_number": "s", "other": 1}
+            })
+        );
+        let twice = parse(br#"[{"ports": [{"blocked": false, "blocked": true}]}]"#).unwrap();
+        assert_eq!(
+            twice.rows[0].get("ports"),
+            Some(&json!([{"blocked": true}]))
         );
     }
 

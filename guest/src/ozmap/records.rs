@@ -54,6 +54,27 @@ pub const READ_FIELDS: [&str; 27] = [
     "address",
 ];
 
+/// Of the read fields that hold objects, or lists of them, in their
+/// hundreds of thousands, the fields a reader looks at in each object: the
+/// rest of it is skipped as a record's unread fields are. A splitter's
+/// ports (a million objects in a network of a million elements, of which
+/// only `blocked` is read) and a property's connections were the largest
+/// part of what a page built. A reader that reads a new field of one adds
+/// it here.
+pub const READ_NESTED: [(&str, &[&str]); 2] = [
+    ("ports", &["blocked"]),
+    ("connections", &["id", "kind", "port"]),
+];
+
+/// What is read of each object under `field` ([`READ_NESTED`]), or `None`
+/// when it is kept whole.
+pub fn read_nested(field: &str) -> Option<&'static [&'static str]> {
+    READ_NESTED
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, read)| *read)
+}
+
 /// A record's fields by name: a page's [`Row`](super::page::Row), or a
 /// JSON object (a populated reference, an embedded client).
 pub trait Record {
