@@ -69,6 +69,16 @@ impl RunStore {
         &self,
         f: impl FnOnce(&mut Staging) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.call_then(f, |_| {})
+    }
+
+    /// `f` on the staging, after everything handed over before; then, once
+    /// `f` answered well, `then`, while the caller goes on.
+    fn call_then<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Staging) -> Result<T> + Send + 'static,
+        then: impl FnOnce(&mut Staging) + Send + 'static,
+    ) -> Result<T> {
         self.check_cancelled()?;
         let (answer, answered) = mpsc::sync_channel(1);
         self.send(Box::new(move |staging, failed| {
@@ -76,7 +86,11 @@ impl RunStore {
                 Some(error) => Err(anyhow!("{error}")),
                 None => f(staging),
             };
+            let answered_well = result.is_ok();
             let _ = answer.send(result);
+            if answered_well {
+                then(staging);
+            }
         }))?;
         answered
             .recv()
@@ -169,7 +183,10 @@ impl RunStore {
         limit: u32,
     ) -> Result<Vec<String>> {
         let after = after.map(str::to_owned);
-        self.call(move |s| s.stored_ids(kind, after.as_deref(), limit))
+        self.call_then(
+            move |s| s.stored_ids(kind, after.as_deref(), limit),
+            Staging::read_ahead,
+        )
     }
 
     pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
