@@ -457,7 +457,10 @@ fn main() {
             Ok(sdk) => println!(
                 "  the official SDK's findAll            {:>8.2} s  {:>9.0} rows/s  peak {:.0} MiB",
                 secs(sdk.wall),
-                sdk.report["rows"].as_f64().unwrap_or(0.0) / secs(sdk.wall),
+                sdk.report["rows"]
+                    .as_f64()
+                    .expect("the rows the SDK's findAll read")
+                    / secs(sdk.wall),
                 sdk.peak_kib as f64 / 1024.0
             ),
             Err(why) => println!("  the official SDK's findAll            not run: {why}"),

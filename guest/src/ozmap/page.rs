@@ -18,7 +18,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::records::{self, Record};
+use super::records::{self, Record, same_name};
 
 /// One row of a page.
 #[derive(Clone, Debug, PartialEq)]
@@ -253,16 +253,6 @@ fn read_field(key: &str) -> Option<&'static str> {
         .find(|name| same_name(name, key))
 }
 
-/// Whether two field names are the same. Each key of each row is looked
-/// for among the read fields, and each field a reader asks for among a
-/// row's: their lengths and their first and last bytes are compared before
-/// the whole of them, which WebAssembly compares a byte at a time in a
-/// call of its own.
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && a == b
-}
-
 /// One row: an object keeps its read fields, anything else is kept whole.
 struct RowSeed;
 
@@ -349,7 +339,7 @@ impl<'de> Visitor<'de> for Nested {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut kept = Map::new();
         while let Some(Key(key)) = map.next_key()? {
-            if self.0.contains(&key.as_ref()) {
+            if self.0.iter().any(|name| same_name(name, &key)) {
                 kept.insert(key.into_owned(), map.next_value()?);
             } else {
                 map.next_value::<IgnoredAny>()?;

@@ -71,8 +71,18 @@ pub const READ_NESTED: [(&str, &[&str]); 2] = [
 pub fn read_nested(field: &str) -> Option<&'static [&'static str]> {
     READ_NESTED
         .iter()
-        .find(|(name, _)| *name == field)
+        .find(|(name, _)| same_name(name, field))
         .map(|(_, read)| *read)
+}
+
+/// Whether two field names are the same. A page's parser looks for each
+/// key of each row among the read fields, and each reader for its fields
+/// among a row's: their lengths and their first and last bytes are
+/// compared before the whole of them, which WebAssembly compares a byte at
+/// a time in a call of its own.
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && a == b
 }
 
 /// A record's fields by name: a page's [`Row`](super::page::Row), or a
