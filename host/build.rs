@@ -25,6 +25,15 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_target_dir(&root).join("guest"));
 
+    // `mapsync --version` names the contract the component keeps.
+    let wit =
+        std::fs::read_to_string(root.join("wit/mapsync.wit")).expect("reading wit/mapsync.wit");
+    let package = wit
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package ")?.strip_suffix(';'))
+        .expect("wit/mapsync.wit names no package");
+    println!("cargo:rustc-env=MAPSYNC_WIT_PACKAGE={package}");
+
     ensure_target_installed();
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -15,7 +15,7 @@
 //! cargo bench -p mapsync --bench sync -- [ELEMENTS ...]   (default 10000 100000)
 //!
 //! On SQLite by default; with `MAPSYNC_BENCH_POSTGRES=postgres://USER@HOST:PORT/postgres`
-//! (a user that may create databases; `.ci/postgres PID` starts a throwaway
+//! (a user that may create databases; `tests/postgres PID` starts a throwaway
 //! server) each size syncs into a fresh PostgreSQL database instead.
 //!
 //! Prints figures and each against its target; asserts nothing.

@@ -28,9 +28,6 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// How much of the page's text a failed wait shows.
 const PAGE_EXCERPT: usize = 2000;
 
-const MISSING: &str = "the console's browser tests need Chromium and its WebDriver: \
-                       apt-get install chromium chromium-driver (.ci/run installs them)";
-
 pub struct Browser {
     runtime: tokio::runtime::Runtime,
     /// `None` once closed (on drop).
@@ -53,7 +50,7 @@ impl Browser {
     }
 
     fn sized(width: u32, height: u32, phone: bool) -> Browser {
-        let chromedriver = chromedriver();
+        let chromedriver = crate::parts::chromedriver();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -368,18 +365,6 @@ impl Drop for Browser {
     }
 }
 
-/// chromedriver on the PATH, or where Debian's package puts it.
-fn chromedriver() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("chromedriver"))
-            .find(|p| p.is_file())
-    });
-    on_path
-        .or_else(|| Some(PathBuf::from("/usr/bin/chromedriver")).filter(|p| p.is_file()))
-        .unwrap_or_else(|| panic!("{MISSING}"))
-}
-
 /// chromedriver on a free loopback port, once it says it is ready. The port
 /// is found by binding and releasing it, so another process may take it
 /// first: then chromedriver ends and another port is tried.
@@ -403,7 +388,7 @@ fn start_driver(chromedriver: &Path) -> (Child, u16) {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}; {MISSING}", chromedriver.display()));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", chromedriver.display()));
         let status = format!("http://127.0.0.1:{port}/status");
         let deadline = Instant::now() + PATIENCE;
         while Instant::now() < deadline {

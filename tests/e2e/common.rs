@@ -34,40 +34,9 @@ pub struct Bench {
     postgres: Option<PostgresDatabase>,
 }
 
-/// The server the PostgreSQL suite runs on: `MAPSYNC_TEST_POSTGRES`, a URL
-/// whose user may create databases (`.ci/run` starts a throwaway one).
-const POSTGRES_VARIABLE: &str = "MAPSYNC_TEST_POSTGRES";
-
 /// Whether this test binary runs the suite on PostgreSQL.
 pub fn on_postgres() -> bool {
     crate::ON_POSTGRES
-}
-
-/// The server's URL: `MAPSYNC_TEST_POSTGRES`, or else a throwaway server
-/// started once for this test binary by `.ci/postgres` (it stops when the
-/// binary ends).
-fn postgres_server() -> String {
-    static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var(POSTGRES_VARIABLE) {
-                return url;
-            }
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/postgres");
-            let out = Command::new(&script)
-                .arg(std::process::id().to_string())
-                .stderr(Stdio::inherit())
-                .output()
-                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-            assert!(
-                out.status.success(),
-                "the PostgreSQL suite needs a server: set {POSTGRES_VARIABLE}=postgres://USER@HOST:PORT/postgres \
-                 (a user that may create databases), or install PostgreSQL for {} to start one",
-                script.display()
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        })
-        .clone()
 }
 
 /// A database of its own for one bench, dropped with it.
@@ -80,11 +49,11 @@ struct PostgresDatabase {
 impl PostgresDatabase {
     fn create() -> PostgresDatabase {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let admin = postgres_server();
+        let admin = crate::parts::postgres_server();
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("bench_{}_{n}", std::process::id());
         let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_VARIABLE}: {e}"));
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", crate::parts::POSTGRES_VARIABLE));
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
@@ -120,6 +89,7 @@ impl Bench {
     }
 
     pub fn with(config: ServerConfig, network: Network) -> Bench {
+        crate::parts::require();
         Bench {
             server: TestServer::start(config, network).expect("starting the OZmap test server"),
             dir: tempfile::tempdir().unwrap(),

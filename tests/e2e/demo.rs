@@ -161,3 +161,25 @@ fn the_demo_serves_the_console_on_its_data() {
         let _ = std::fs::remove_dir_all(std::path::Path::new(&db).parent().unwrap());
     }
 }
+
+/// `mapsync --version`: mapsync's version and the WIT package its
+/// component keeps, the one an embedder's package must match.
+#[test]
+fn the_version_names_mapsync_and_its_wit_package() {
+    let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/mapsync.wit"))
+        .unwrap();
+    let package = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package ")?.strip_suffix(';'))
+        .unwrap();
+    assert!(package.starts_with("mapsync:integration@"), "{package}");
+    let output = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("mapsync {} (WIT {package})\n", env!("CARGO_PKG_VERSION"))
+    );
+}

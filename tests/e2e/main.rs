@@ -16,6 +16,7 @@ mod demo;
 mod hostile;
 mod incremental;
 mod matching;
+mod parts;
 mod resilience;
 mod secrets;
 mod services;

@@ -1,5 +1,5 @@
 //! The end-to-end suite again, every bench on a PostgreSQL database of its
-//! own (`MAPSYNC_TEST_POSTGRES`; `.ci/run` starts a throwaway server).
+//! own (`MAPSYNC_TEST_POSTGRES`; `tests/run` starts a throwaway server).
 //! Tests of what only a SQLite file has (its file modes, the key file
 //! beside it) return at once here.
 
@@ -25,6 +25,8 @@ mod hosts;
 mod incremental;
 #[path = "matching.rs"]
 mod matching;
+#[path = "parts.rs"]
+mod parts;
 mod postgres_staging;
 #[path = "resilience.rs"]
 mod resilience;

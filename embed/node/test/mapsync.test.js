@@ -4,14 +4,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { KINDS, MapsyncError, MemoryStore, createMapsync, originOf } from '../src/index.js';
-import { buildBinaries, faultyProxy, mapsync, startServer, tempDir } from './support/helpers.js';
+import { faultyProxy, mapsync, startServer, tempDir } from './support/helpers.js';
 
 const SECRETS = { apiKey: 'test-api-key', user: 'mapsync', password: 'secret' };
 const PAGE_SIZE = 100;
 
 let server;
 before(async () => {
-  buildBinaries();
   // Enough elements for several pages of every kind.
   server = await startServer(['--elements', '1500', '--seed', '7']);
 });

@@ -16,7 +16,9 @@ use crate::{services, store::elements};
 #[derive(Parser)]
 #[command(
     name = "mapsync",
-    version,
+    // mapsync's own version, and the WIT package its component keeps (what
+    // an embedder of the component needs to match).
+    version = concat!(env!("CARGO_PKG_VERSION"), " (WIT ", env!("MAPSYNC_WIT_PACKAGE"), ")"),
     about = "Synchronises an ISP's fibre network (OZmap) into its management system"
 )]
 pub struct Cli {

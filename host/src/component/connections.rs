@@ -2,11 +2,11 @@
 //! to the next.
 //!
 //! A sync asks the platform for a thousand pages or more, and its pages
-//! come one after another from the same origin. wasi-http's default client
-//! opens a connection for every request and closes it after: on the real
-//! OZmap, over TLS, that is a TCP and a TLS handshake (two round trips and
-//! a certificate check) before every page, and as many connections opened
-//! on the platform. Here a connection whose answer was read whole goes
+//! come one after another from the same origin. A client that opens a
+//! connection for every request and closes it after (as wasi-http's
+//! default one does) costs, on the real OZmap over TLS, a TCP and a TLS
+//! handshake (two round trips and a certificate check) before every page,
+//! and as many connections opened on the platform. Here a connection whose answer was read whole goes
 //! back to an idle set and serves the next request; one that failed, timed
 //! out or was cut short is dropped. The requests under way at once (a
 //! listing's pages in flight) each have their own.
@@ -17,32 +17,33 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use url::{Host, Url};
-use wasmtime_wasi_http::Error as HttpError;
-use wasmtime_wasi_http::io::TokioIo;
 
-pub type OutgoingBody = http_body_util::combinators::BoxBody<Bytes, HttpError>;
+/// A request's body: whole in memory, so it never fails.
+pub type OutgoingBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-/// Why an exchange failed: wasi-http's terms, before the answer's body or
-/// within it, or a body over the limit.
+/// Why an exchange failed, in the steps `fetch` tells apart for the
+/// contract's `fetch-error`.
 #[derive(Debug)]
 pub enum Failure {
-    Http(HttpError),
+    /// The URL cannot be sent (no host, no port).
+    InvalidUrl,
+    /// No connection: refused, unreachable, or the name did not resolve.
+    Connect(std::io::Error),
+    /// The TLS handshake failed, or the host's name is not one TLS checks.
+    Tls(String),
+    /// HTTP on the connection failed before the answer's body.
+    Http(hyper::Error),
     /// The body broke off half-way.
-    CutShort(HttpError),
+    CutShort(hyper::Error),
     TooLarge,
-}
-
-impl From<HttpError> for Failure {
-    fn from(error: HttpError) -> Failure {
-        Failure::Http(error)
-    }
 }
 
 impl From<hyper::Error> for Failure {
     fn from(error: hyper::Error) -> Failure {
-        Failure::Http(HttpError::from(error))
+        Failure::Http(error)
     }
 }
 
@@ -81,7 +82,7 @@ impl Connections {
                     .unwrap_or("/"),
             )
             .build()
-            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            .map_err(|_| Failure::InvalidUrl)?;
         let (mut sender, reused) = self.ready_connection(&url).await?;
         let response = match sender.try_send_request(request).await {
             Ok(response) => response,
@@ -107,7 +108,7 @@ impl Connections {
         let (parts, mut body) = response.into_parts();
         let mut read = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Failure::CutShort(HttpError::from(e)))?;
+            let frame = frame.map_err(Failure::CutShort)?;
             if let Ok(data) = frame.into_data() {
                 if read.len() + data.len() > max_body {
                     return Err(Failure::TooLarge);
@@ -144,18 +145,16 @@ impl Connections {
     }
 
     /// A new connection to `url`'s origin: TCP, TLS for `https` (the
-    /// web's root certificates, as wasi-http's own client), then HTTP/1.1.
+    /// web's root certificates), then HTTP/1.1.
     async fn connect(&self, url: &Url) -> Result<SendRequest<OutgoingBody>, Failure> {
-        let host = url.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-        let port = url
-            .port_or_known_default()
-            .ok_or(HttpError::HttpRequestUriInvalid)?;
+        let host = url.host().ok_or(Failure::InvalidUrl)?;
+        let port = url.port_or_known_default().ok_or(Failure::InvalidUrl)?;
         let stream = match &host {
             Host::Domain(name) => TcpStream::connect((*name, port)).await,
             Host::Ipv4(ip) => TcpStream::connect((*ip, port)).await,
             Host::Ipv6(ip) => TcpStream::connect((*ip, port)).await,
         }
-        .map_err(HttpError::Connect)?;
+        .map_err(Failure::Connect)?;
         // Pages are small writes answered at once: no waiting to fill
         // a segment.
         let _ = stream.set_nodelay(true);
@@ -184,9 +183,8 @@ async fn tls(
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
     use rustls::pki_types::ServerName;
     let name = match host {
-        Host::Domain(name) => {
-            ServerName::try_from(name.to_string()).map_err(HttpError::InvalidDnsNameError)?
-        }
+        Host::Domain(name) => ServerName::try_from(name.to_string())
+            .map_err(|e| Failure::Tls(format!("{name} is not a name TLS can check: {e}")))?,
         Host::Ipv4(ip) => ServerName::from(std::net::IpAddr::V4(*ip)),
         Host::Ipv6(ip) => ServerName::from(std::net::IpAddr::V6(*ip)),
     };
@@ -197,10 +195,10 @@ async fn tls(
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    Ok(connector
+    connector
         .connect(name, stream)
         .await
-        .map_err(HttpError::Tls)?)
+        .map_err(|e| Failure::Tls(e.to_string()))
 }
 
 /// Whether the answer's `Connection` header says the platform closes it.

@@ -1,6 +1,5 @@
 //! `http-fetch`: requests to one origin only (the integration's `api_url`),
-//! on connections kept open between them (`connections`), with
-//! wasmtime-wasi-http's error codes.
+//! on connections kept open between them (`connections`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use url::Url;
-use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
-use wasmtime_wasi_http::Error as HttpError;
 
 use crate::component::bindings::http_fetch::{FetchError, Method, Request, Response};
+use crate::component::blocking::{self, Spawned};
 use crate::component::connections::{Connections, Failure, OutgoingBody};
 
 /// The largest answer accepted; a page of a few thousand elements is a few
@@ -57,7 +55,7 @@ impl Fetcher {
     }
 
     pub fn fetch(&self, request: Request) -> Result<Response, FetchError> {
-        wasmtime_wasi::runtime::in_tokio(self.exchange(request)?)
+        blocking::block_on(self.exchange(request)?)
     }
 
     /// Send `request` and go on: the exchange runs on the runtime's
@@ -65,7 +63,7 @@ impl Fetcher {
     pub fn start(&self, request: Request) -> Pending {
         let (method, url) = (request.method, request.url.clone());
         let state = match self.exchange(request) {
-            Ok(exchange) => State::Sent(wasmtime_wasi::runtime::spawn(exchange)),
+            Ok(exchange) => State::Sent(blocking::spawn(exchange)),
             Err(refused) => State::Answered(Err(refused)),
         };
         Pending { method, url, state }
@@ -118,18 +116,7 @@ impl Fetcher {
             let (parts, body) = tokio::time::timeout(timeout, exchange)
                 .await
                 .map_err(|_| FetchError::Timeout)?
-                .map_err(|failure| match failure {
-                    Failure::Http(error) => classify(error),
-                    // Whatever breaks a body half-way leaves it cut short.
-                    Failure::CutShort(error) => match classify(error) {
-                        FetchError::Other(_) => FetchError::ConnectionReset,
-                        known => known,
-                    },
-                    Failure::TooLarge => FetchError::Other(format!(
-                        "the answer is larger than {} MiB",
-                        MAX_BODY >> 20
-                    )),
-                })?;
+                .map_err(classify)?;
             Ok(Response {
                 status: parts.status.as_u16(),
                 headers: parts
@@ -175,39 +162,55 @@ fn build(url: &Url, request: Request) -> Result<hyper::Request<OutgoingBody>, Fe
         builder = builder.header(hyper::header::CONTENT_LENGTH, body.len());
     }
     builder
-        .body(Full::new(body).map_err(|never| match never {}).boxed())
+        .body(Full::new(body).boxed())
         .map_err(|e| FetchError::Other(format!("invalid request: {e}")))
 }
 
-/// wasi-http's error codes in the contract's terms.
-fn classify(error: HttpError) -> FetchError {
-    match error {
-        HttpError::ConnectionRefused => FetchError::ConnectionRefused,
-        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            FetchError::ConnectionRefused
+/// A failed exchange in the contract's terms.
+fn classify(failure: Failure) -> FetchError {
+    use std::io::ErrorKind;
+    match failure {
+        Failure::InvalidUrl => FetchError::Other("the URL has no host or port".to_string()),
+        Failure::Connect(e) => match e.kind() {
+            ErrorKind::ConnectionRefused => FetchError::ConnectionRefused,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                FetchError::ConnectionReset
+            }
+            ErrorKind::TimedOut => FetchError::Timeout,
+            _ => FetchError::Other(format!("connecting: {e}")),
+        },
+        Failure::Tls(e) => FetchError::Tls(e),
+        Failure::Http(e) => match http_failure(&e) {
+            Some(known) => known,
+            None => FetchError::Other(e.to_string()),
+        },
+        // Whatever breaks a body half-way leaves it cut short.
+        Failure::CutShort(e) => http_failure(&e).unwrap_or(FetchError::ConnectionReset),
+        Failure::TooLarge => {
+            FetchError::Other(format!("the answer is larger than {} MiB", MAX_BODY >> 20))
         }
-        HttpError::Connect(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-            FetchError::ConnectionReset
-        }
-        HttpError::ConnectionTimeout
-        | HttpError::ConnectionReadTimeout
-        | HttpError::ConnectionWriteTimeout
-        | HttpError::HttpResponseTimeout
-        | HttpError::DnsTimeout => FetchError::Timeout,
-        HttpError::ConnectionTerminated | HttpError::HttpResponseIncomplete => {
-            FetchError::ConnectionReset
-        }
-        HttpError::Hyper(e) if e.is_incomplete_message() || e.is_canceled() || e.is_closed() => {
-            FetchError::ConnectionReset
-        }
-        HttpError::Hyper(e) if e.is_timeout() => FetchError::Timeout,
-        e @ (HttpError::Tls(_)
-        | HttpError::TlsProtocolError
-        | HttpError::TlsCertificateError
-        | HttpError::TlsAlertReceived { .. }
-        | HttpError::InvalidDnsNameError(_)) => FetchError::Tls(e.to_string()),
-        other => FetchError::Other(other.to_string()),
     }
+}
+
+/// What an HTTP failure tells of the connection: ended under the request,
+/// or timed out.
+fn http_failure(e: &hyper::Error) -> Option<FetchError> {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return Some(FetchError::ConnectionReset);
+    }
+    if e.is_timeout() {
+        return Some(FetchError::Timeout);
+    }
+    // An I/O error under HTTP: the connection broke.
+    let io = std::error::Error::source(e)?.downcast_ref::<std::io::Error>()?;
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+    .then_some(FetchError::ConnectionReset)
 }
 
 /// A request `start`ed by the component (the WIT `pending`). Dropped
@@ -219,7 +222,7 @@ pub struct Pending {
 }
 
 enum State {
-    Sent(AbortOnDropJoinHandle<Result<Response, FetchError>>),
+    Sent(Spawned<Result<Response, FetchError>>),
     Answered(Result<Response, FetchError>),
     Deferred(Request),
     Finished,
@@ -229,7 +232,7 @@ impl Pending {
     /// Wait for the answer; `fetcher` sends a deferred request now.
     pub fn finish(&mut self, fetcher: &Fetcher) -> Result<Response, FetchError> {
         match std::mem::replace(&mut self.state, State::Finished) {
-            State::Sent(exchange) => wasmtime_wasi::runtime::in_tokio(exchange),
+            State::Sent(exchange) => blocking::block_on(exchange),
             State::Answered(answer) => answer,
             State::Deferred(request) => fetcher.fetch(request),
             State::Finished => Err(FetchError::Other(

@@ -3,6 +3,7 @@
 //! of its own), with bounded memory and time.
 
 pub mod bindings;
+pub mod blocking;
 pub mod connections;
 pub mod cpu;
 pub mod fetch;

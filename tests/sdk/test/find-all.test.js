@@ -1,11 +1,11 @@
 // The official OZmap SDK against mapsync's OZmap test server (the binary that
-// `cargo build -p ozmap-test-server` makes): its findAll follows nextUrl
+// `cargo test --workspace`, step 2 of tests/run, builds): its findAll follows nextUrl
 // without `page` and must end with every row, and its zod schemas must accept
 // every valid row the server sends.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -34,11 +34,7 @@ let url;
 /** Starts the test server on a free port and reads its address from stdout. */
 async function startServer(args) {
   if (!existsSync(binary)) {
-    const built = spawnSync('cargo', ['build', '-q', '-p', 'ozmap-test-server'], {
-      cwd: workspace,
-      stdio: 'inherit',
-    });
-    assert.equal(built.status, 0, `cannot build ${binary}`);
+    throw new Error(`no ${binary}: these tests use what \`cargo test --workspace\` builds (tests/run runs it first)`);
   }
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const address = await new Promise((resolveUrl, reject) => {

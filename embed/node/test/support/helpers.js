@@ -1,28 +1,17 @@
-// What the tests share: the project's binaries, built by cargo, and the
-// OZmap test server they run against.
+// What the tests share: the project's binaries, as the Rust suite built
+// them, and the OZmap test server they run against.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT, TARGET_DIR, binary } from './binaries.js';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
-export const MAPSYNC = join(TARGET, 'debug', 'mapsync');
-const SERVER = join(TARGET, 'debug', 'ozmap-test-server');
-
-/** Builds the mapsync binary (and with it the component) and the test
- * server; quick when cargo already did. */
-export function buildBinaries() {
-  execFileSync('cargo', ['build', '--quiet', '-p', 'mapsync', '-p', 'ozmap-test-server'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-}
+export { ROOT };
 
 /** Starts the OZmap test server on a free port; resolves { url, stop }. */
 export function startServer(args = []) {
-  return listening(spawn(SERVER, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  return listening(spawn(binary('ozmap-test-server'), ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
 }
 
 /** Resolves { url, stop } once `child` prints "listening on URL". */
@@ -44,9 +33,9 @@ function listening(child) {
 
 /** Runs the mapsync binary; answers its stdout. */
 export function mapsync(db, ...args) {
-  return execFileSync(MAPSYNC, ['--db', db, ...args], {
+  return execFileSync(binary('mapsync'), ['--db', db, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, MAPSYNC_CACHE_DIR: join(TARGET, 'node-test-cache') },
+    env: { ...process.env, MAPSYNC_CACHE_DIR: join(TARGET_DIR, 'node-test-cache') },
     maxBuffer: 256 << 20,
   });
 }
