@@ -1,7 +1,6 @@
 //! A real browser for the console's tests: headless Chromium driven through
 //! its WebDriver (chromedriver) on loopback, as a person would use the
-//! console. The API is blocking, like the rest of the suite: each `Browser`
-//! owns a small single-threaded tokio runtime for fantoccini and waits on it.
+//! console. Blocking, like the rest of the suite (`webdriver.rs`).
 //!
 //! The console renders after its scripts run and its API answers, so the
 //! lookups wait (up to `PATIENCE`) rather than fail at once; a wait that
@@ -12,26 +11,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::elements::Element;
-use fantoccini::error::CmdError;
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
+
+use crate::webdriver::{self, Element, Session};
 
 /// How long a lookup waits for the page to get there.
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// How long one WebDriver command may take before the browser is taken for
-/// hung (fantoccini itself would wait for ever).
+/// hung.
 const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 
 /// How much of the page's text a failed wait shows.
 const PAGE_EXCERPT: usize = 2000;
 
 pub struct Browser {
-    runtime: tokio::runtime::Runtime,
     /// `None` once closed (on drop).
-    client: Option<Client>,
+    session: Option<Session>,
     /// chromedriver, leader of its own process group so that dropping the
     /// browser ends Chromium too, even when the session could not be closed.
     driver: Child,
@@ -51,14 +47,9 @@ impl Browser {
 
     fn sized(width: u32, height: u32, phone: bool) -> Browser {
         let chromedriver = crate::parts::chromedriver();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for the browser");
         let (driver, port) = start_driver(&chromedriver);
         let mut browser = Browser {
-            runtime,
-            client: None,
+            session: None,
             driver,
         };
         let mut options = json!({
@@ -80,62 +71,52 @@ impl Browser {
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 }
             });
         }
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("goog:chromeOptions".into(), options);
-        let url = format!("http://127.0.0.1:{port}");
-        let client = browser
-            .run("opening a session", async {
-                ClientBuilder::new(HttpConnector::new())
-                    .capabilities(capabilities)
-                    .connect(&url)
-                    .await
-            })
-            .unwrap_or_else(|e| panic!("chromedriver refused a session: {e}"));
-        browser.client = Some(client);
+        let session = Session::new(
+            webdriver::agent(COMMAND_LIMIT),
+            &format!("http://127.0.0.1:{port}"),
+            json!({ "goog:chromeOptions": options }),
+        )
+        .unwrap_or_else(|e| panic!("chromedriver refused a session: {e}"));
+        browser.session = Some(session);
         browser
+    }
+
+    fn session(&self) -> &Session {
+        self.session.as_ref().expect("an open session")
     }
 
     /// Open this URL and wait for it to load.
     pub fn goto(&self, url: &str) {
-        self.command(
-            &format!("opening {url}"),
-            |c| async move { c.goto(url).await },
-        );
+        self.command(&format!("opening {url}"), |s| s.goto(url));
     }
 
     /// Clear this field, then type the text into it.
     pub fn fill(&self, css: &str, text: &str) {
-        self.on(css, true, &format!("{css} to fill"), async |e: Element| {
-            e.clear().await?;
-            e.send_keys(text).await
+        self.on(css, true, &format!("{css} to fill"), |e| {
+            e.clear()?;
+            e.send_keys(text)
         });
     }
 
     /// Click this element, once it shows and takes clicks.
     pub fn click(&self, css: &str) {
-        self.on(css, true, &format!("{css} to click"), async |e: Element| {
-            e.click().await
-        });
+        self.on(css, true, &format!("{css} to click"), |e| e.click());
     }
 
     /// The element's visible text (empty while it is hidden).
     pub fn text(&self, css: &str) -> String {
-        self.on(css, false, &format!("{css} to read"), async |e: Element| {
-            e.text().await
-        })
+        self.on(css, false, &format!("{css} to read"), |e| e.text())
     }
 
     /// The element's attribute, read from the DOM (`None` when absent).
     pub fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.on(css, false, &format!("{css} to read"), async |e: Element| {
-            e.attr(name).await
-        })
+        self.on(css, false, &format!("{css} to read"), |e| e.attr(name))
     }
 
     /// How many elements match now, without waiting: zero is an answer.
     pub fn count(&self, css: &str) -> usize {
-        self.command(&format!("counting {css}"), |c| async move {
-            c.find_all(Locator::Css(css)).await.map(|all| all.len())
+        self.command(&format!("counting {css}"), |s| {
+            s.find_all(css).map(|all| all.len())
         })
     }
 
@@ -166,16 +147,12 @@ impl Browser {
     /// Wait until an element that matches shows a text that contains the
     /// needle; the texts seen while waiting go into the failure.
     pub fn wait_text(&self, css: &str, needle: &str) {
-        let client = self.client.as_ref().expect("an open session");
         let what = format!("{css} to show {needle:?}");
         self.until(&what, || {
-            let texts = self.run(&what, async {
-                let mut texts = Vec::new();
-                for e in client.find_all(Locator::Css(css)).await? {
-                    texts.push(e.text().await?);
-                }
-                Ok::<_, CmdError>(texts)
-            });
+            let texts: webdriver::Result<Vec<String>> = self
+                .session()
+                .find_all(css)
+                .and_then(|all| all.iter().map(Element::text).collect());
             match texts {
                 Ok(texts) if texts.iter().any(|t| t.contains(needle)) => Ok(()),
                 Ok(texts) => Err(format!("it showed {texts:?}")),
@@ -186,12 +163,9 @@ impl Browser {
 
     /// Choose the option with this value in a <select>.
     pub fn select(&self, css: &str, value: &str) {
-        self.on(
-            css,
-            true,
-            &format!("{css} to choose"),
-            async |e: Element| e.select_by_value(value).await,
-        );
+        self.on(css, true, &format!("{css} to choose"), |e| {
+            e.select_by_value(value)
+        });
     }
 
     /// Give this file to an <input type=file>, as choosing it would.
@@ -201,29 +175,21 @@ impl Browser {
         let path = path.to_str().expect("a UTF-8 path to upload");
         // A file input is often hidden behind a styled button; chromedriver
         // takes the file all the same.
-        self.on(
-            css,
-            false,
-            &format!("{css} to upload into"),
-            async |e: Element| e.send_keys(path).await,
-        );
+        self.on(css, false, &format!("{css} to upload into"), |e| {
+            e.send_keys(path)
+        });
     }
 
     /// Run JavaScript in the page (`return` gives the value back): for what
     /// the other helpers cannot say.
     pub fn exec(&self, js: &str) -> Value {
-        self.command("running a script", |c| async move {
-            c.execute(js, Vec::new()).await
-        })
+        self.command("running a script", |s| s.execute(js))
     }
 
     /// Save what the page shows as `target/console-screenshots/NAME.png`,
     /// the test's artefact to look at, and give its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.command(
-            "taking a screenshot",
-            |c| async move { c.screenshot().await },
-        );
+        let png = self.command("taking a screenshot", Session::screenshot);
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.png"));
@@ -233,39 +199,18 @@ impl Browser {
 
     /// Whether an element that matches shows. An error can be passing (the
     /// page replaced the element while it was looked at), so waits retry.
-    fn shown(&self, css: &str) -> Result<bool, CmdError> {
-        let client = self.client.as_ref().expect("an open session");
-        self.run(&format!("looking for {css}"), async {
-            for e in client.find_all(Locator::Css(css)).await? {
-                if e.is_displayed().await? {
-                    return Ok(true);
-                }
+    fn shown(&self, css: &str) -> webdriver::Result<bool> {
+        for e in self.session().find_all(css)? {
+            if e.is_displayed()? {
+                return Ok(true);
             }
-            Ok(false)
-        })
+        }
+        Ok(false)
     }
 
     /// One WebDriver exchange that should simply work.
-    fn command<'a, T, F>(&'a self, what: &str, f: impl FnOnce(&'a Client) -> F) -> T
-    where
-        F: Future<Output = Result<T, CmdError>>,
-    {
-        let client = self.client.as_ref().expect("an open session");
-        self.run(what, f(client))
-            .unwrap_or_else(|e| panic!("{what}: {e}\n{}", self.page()))
-    }
-
-    /// Drive a future on the browser's runtime, within `COMMAND_LIMIT`.
-    fn run<T>(&self, what: &str, f: impl Future<Output = T>) -> T {
-        self.within(COMMAND_LIMIT, f)
-            .unwrap_or_else(|| panic!("the browser hung {what} ({COMMAND_LIMIT:?})"))
-    }
-
-    /// The future's output, or `None` past the limit (the timer must be
-    /// made inside the runtime).
-    fn within<T>(&self, limit: Duration, f: impl Future<Output = T>) -> Option<T> {
-        self.runtime
-            .block_on(async { tokio::time::timeout(limit, f).await.ok() })
+    fn command<T>(&self, what: &str, f: impl FnOnce(&Session) -> webdriver::Result<T>) -> T {
+        f(self.session()).unwrap_or_else(|e| panic!("{what}: {e}\n{}", self.page()))
     }
 
     /// Retry `attempt` until it succeeds or `PATIENCE` runs out; `Err`
@@ -297,42 +242,33 @@ impl Browser {
         css: &str,
         shown: bool,
         what: &str,
-        action: impl AsyncFn(Element) -> Result<T, CmdError>,
+        action: impl Fn(&Element) -> webdriver::Result<T>,
     ) -> T {
-        let client = self.client.as_ref().expect("an open session");
         self.until(what, || {
-            self.run(what, async {
-                let text = |e: CmdError| e.to_string();
-                let mut found = None;
-                for e in client.find_all(Locator::Css(css)).await.map_err(text)? {
-                    if !shown || e.is_displayed().await.map_err(text)? {
-                        found = Some(e);
-                        break;
-                    }
+            let text = |e: webdriver::Error| e.to_string();
+            let mut found = None;
+            for e in self.session().find_all(css).map_err(text)? {
+                if !shown || e.is_displayed().map_err(text)? {
+                    found = Some(e);
+                    break;
                 }
-                let e = found.ok_or(if shown { "none shows" } else { "none is there" })?;
-                action(e).await.map_err(text)
-            })
+            }
+            let e = found.ok_or(if shown { "none shows" } else { "none is there" })?;
+            action(&e).map_err(text)
         })
     }
 
     /// The page's URL and the start of its visible text, for failures.
     fn page(&self) -> String {
-        let Some(client) = self.client.as_ref() else {
+        let Some(session) = self.session.as_ref() else {
             return String::new();
         };
-        let read = self.within(Duration::from_secs(10), async {
-            let url = client.current_url().await?;
-            let text = client
-                .execute(
-                    "return document.body ? document.body.innerText : ''",
-                    vec![],
-                )
-                .await?;
-            Ok::<_, CmdError>((url, text))
+        let read = session.current_url().and_then(|url| {
+            let text = session.execute("return document.body ? document.body.innerText : ''")?;
+            Ok((url, text))
         });
         match read {
-            Some(Ok((url, text))) => {
+            Ok((mut url, text)) => {
                 let text = text.as_str().unwrap_or_default();
                 let excerpt: String = text.chars().take(PAGE_EXCERPT).collect();
                 let more = if excerpt.len() < text.len() {
@@ -340,22 +276,20 @@ impl Browser {
                 } else {
                     ""
                 };
-                let mut url = url.to_string();
                 if url.len() > 200 {
                     url = format!("{}…", url.chars().take(200).collect::<String>());
                 }
                 format!("the page at {url} showed:\n{excerpt}{more}")
             }
-            Some(Err(e)) => format!("(the page could not be read: {e})"),
-            None => "(the page could not be read: the browser hung)".into(),
+            Err(e) => format!("(the page could not be read: {e})"),
         }
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = self.within(Duration::from_secs(10), client.close());
+        if let Some(session) = self.session.take() {
+            let _ = session.close();
         }
         // The whole group: chromedriver and any Chromium it left. (Only
         // Chromium's crash reporter leaves the group, and it ends by itself
@@ -370,11 +304,7 @@ impl Drop for Browser {
 /// first: then chromedriver ends and another port is tried.
 fn start_driver(chromedriver: &Path) -> (Child, u16) {
     use std::os::unix::process::CommandExt;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let agent = webdriver::agent(Duration::from_secs(5));
     for _ in 0..3 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -20,3 +20,4 @@ mod parts;
 mod resilience;
 mod secrets;
 mod services;
+mod webdriver;
