@@ -9,6 +9,7 @@ mod log;
 pub mod matching;
 pub mod model;
 pub mod ozmap;
+pub mod pace;
 pub mod push;
 pub mod retry;
 pub mod store;

@@ -32,6 +32,9 @@ pub enum Verdict {
     Accept,
     /// Passing failure: wait this long, then try again.
     RetryAfter(Duration),
+    /// The platform pushed back (429, 503): the whole integration waits
+    /// this long (its `Retry-After`, or the back-off), then tries again.
+    PushedBack(Duration),
 }
 
 impl RetryPolicy {
@@ -41,12 +44,13 @@ impl RetryPolicy {
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 
-    pub fn judge_response(&self, response: &Response, attempt: u32) -> Verdict {
+    /// `now_ms` (the wall clock) reads a `Retry-After` given as a date.
+    pub fn judge_response(&self, response: &Response, attempt: u32, now_ms: u64) -> Verdict {
         match response.status {
-            429 => Verdict::RetryAfter(
+            429 | 503 => Verdict::PushedBack(
                 response
                     .header("retry-after")
-                    .and_then(parse_retry_after)
+                    .and_then(|value| retry_after(value, now_ms))
                     .map(|d| d.min(MAX_RETRY_AFTER))
                     .unwrap_or_else(|| self.backoff(attempt)),
             ),
@@ -64,10 +68,16 @@ impl RetryPolicy {
     }
 }
 
-/// `Retry-After` in seconds. The HTTP-date form needs a clock the component
-/// does not have, so it falls back to the policy's back-off.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` (RFC 9110): whole seconds, or an HTTP date, read against
+/// the wall clock `now_ms`; a date already past asks for no wait.
+fn retry_after(value: &str, now_ms: u64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+    Some(Duration::from_millis(at_ms.saturating_sub(now_ms)))
 }
 
 #[cfg(test)]
@@ -94,32 +104,61 @@ mod tests {
         assert_eq!(p.backoff(30), Duration::from_secs(8));
     }
 
+    /// 2015-10-21T07:28:00Z, in ms since the epoch.
+    const OCT_21_2015: u64 = 1_445_412_480_000;
+
     #[test]
-    fn honours_retry_after_and_caps_it() {
+    fn honours_retry_after_in_seconds_or_as_a_date_and_caps_it() {
         let p = RetryPolicy::default();
+        let now = OCT_21_2015;
         let r = response(429, &[("Retry-After", "3")]);
         assert_eq!(
-            p.judge_response(&r, 1),
-            Verdict::RetryAfter(Duration::from_secs(3))
+            p.judge_response(&r, 1, now),
+            Verdict::PushedBack(Duration::from_secs(3))
         );
-        let r = response(429, &[("retry-after", "99999")]);
+        let r = response(503, &[("retry-after", "99999")]);
         assert_eq!(
-            p.judge_response(&r, 1),
-            Verdict::RetryAfter(MAX_RETRY_AFTER)
+            p.judge_response(&r, 1, now),
+            Verdict::PushedBack(MAX_RETRY_AFTER)
         );
-        let r = response(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
-        assert_eq!(p.judge_response(&r, 2), Verdict::RetryAfter(p.backoff(2)));
+        let r = response(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:07 GMT")]);
+        assert_eq!(
+            p.judge_response(&r, 2, now),
+            Verdict::PushedBack(Duration::from_secs(7))
+        );
+        // The obsolete forms HTTP still allows.
+        let r = response(429, &[("retry-after", "Wednesday, 21-Oct-15 07:28:05 GMT")]);
+        assert_eq!(
+            p.judge_response(&r, 2, now),
+            Verdict::PushedBack(Duration::from_secs(5))
+        );
+        let r = response(429, &[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")]);
+        assert_eq!(
+            p.judge_response(&r, 2, now),
+            Verdict::PushedBack(Duration::ZERO),
+            "a date already past"
+        );
+        let r = response(429, &[("retry-after", "soon")]);
+        assert_eq!(
+            p.judge_response(&r, 2, now),
+            Verdict::PushedBack(p.backoff(2))
+        );
+        let r = response(503, &[]);
+        assert_eq!(
+            p.judge_response(&r, 3, now),
+            Verdict::PushedBack(p.backoff(3))
+        );
     }
 
     #[test]
     fn retries_server_errors_not_client_errors() {
         let p = RetryPolicy::default();
         assert!(matches!(
-            p.judge_response(&response(503, &[]), 1),
+            p.judge_response(&response(502, &[]), 1, 0),
             Verdict::RetryAfter(_)
         ));
-        assert_eq!(p.judge_response(&response(404, &[]), 1), Verdict::Accept);
-        assert_eq!(p.judge_response(&response(200, &[]), 1), Verdict::Accept);
+        assert_eq!(p.judge_response(&response(404, &[]), 1, 0), Verdict::Accept);
+        assert_eq!(p.judge_response(&response(200, &[]), 1, 0), Verdict::Accept);
         assert_eq!(
             p.judge_error(&FetchError::Denied("x".into()), 1),
             Verdict::Accept

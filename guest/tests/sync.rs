@@ -147,8 +147,9 @@ impl Http for &mut Platform {
         self.slept += duration;
     }
 
+    /// A clock that moves only by the component's sleeps.
     fn now_ms(&mut self) -> u64 {
-        1_800_000_000_000
+        1_800_000_000_000 + self.slept.as_millis() as u64
     }
 }
 

@@ -679,6 +679,89 @@ fn pages_in_flight_store_the_same_with_as_many_requests() {
     assert_eq!(bench.server.requests().len(), before);
 }
 
+/// A 503 whose `Retry-After` is an HTTP date pauses the whole run until
+/// then: no request of any listing goes out before it, where the back-off
+/// alone would have tried again within a quarter of a second.
+#[test]
+fn a_retry_after_date_holds_every_request_until_then() {
+    let bench = Bench::new();
+    bench.add_integration("paused", None);
+    bench.server.inject(
+        "boxes",
+        Fault::RetryAfterDate {
+            status: 503,
+            secs: 2,
+        },
+        1,
+    );
+    let (report, ok) = bench.sync("paused", &["--page-size", "5", "--pages-in-flight", "4"]);
+    assert!(ok, "{report:#}");
+    let requests = bench.server.requests();
+    let refused = requests
+        .iter()
+        .position(|r| r.path.ends_with("/boxes"))
+        .expect("boxes were asked for");
+    let at = requests[refused].received;
+    // The date is whole seconds: 2 s from the refusal is 1 to 2 s after it.
+    // Those already under way when it was answered come within milliseconds.
+    let next = requests[refused + 1..]
+        .iter()
+        .map(|r| r.received - at)
+        .find(|after| *after > Duration::from_millis(100))
+        .expect("requests after the refusal");
+    assert!(
+        next >= Duration::from_millis(900),
+        "a request went out {next:?} after a Retry-After of about 1 to 2 s"
+    );
+    assert_same_as_clean(&bench, "paused", &report);
+}
+
+/// A platform that answers 429 beyond a rate limit: the run waits out each
+/// `Retry-After` as a whole, then spaces its requests at the rate the
+/// platform accepted, so that few of them are refused; the store is the
+/// same as a clean sync's.
+#[test]
+fn a_rate_limited_platform_is_waited_out_and_seldom_refused() {
+    let limited = ServerConfig {
+        rate_limit: Some(20),
+        ..server_config()
+    };
+    let bench = Bench::with(limited, generate(&GeneratorConfig::small()));
+    bench.add_integration("limited", None);
+    let (report, ok) = bench.sync("limited", &["--page-size", "5", "--pages-in-flight", "8"]);
+    assert!(ok, "{report:#}");
+    let refusals = bench.server.rate_limited();
+    let refused = refusals.len() as u64;
+    let requests = requests(&report);
+    assert!(refused > 0, "the rate limit was never reached: {report:#}");
+    assert!(
+        refused * 10 <= requests,
+        "{refused} of {requests} requests were refused (at most a tenth may be)"
+    );
+    let stored = all_elements(&bench, "limited");
+    for kind in KINDS {
+        assert!(
+            stored[kind] == baseline().elements[kind],
+            "the stored {kind}s differ from a clean sync's"
+        );
+    }
+    // Nothing went out inside a Retry-After: no request came in while one
+    // held, but those already under way when the refusal was answered
+    // (within milliseconds on loopback; a loaded machine, the rest of the
+    // suite beside, can hold one back for longer).
+    let grace = Duration::from_millis(300);
+    for (refused_at, wait) in &refusals {
+        let inside: Vec<Duration> = (bench.server.requests().iter())
+            .filter(|r| r.received > *refused_at + grace && r.received < *refused_at + *wait)
+            .map(|r| r.received - *refused_at)
+            .collect();
+        assert!(
+            inside.is_empty(),
+            "requests came {inside:?} after a refusal that asked for {wait:?}"
+        );
+    }
+}
+
 /// A command that outlives a beat of its leases (a long sync) still closes
 /// the database as a short one does: SQLite checkpoints the write-ahead log
 /// and deletes it when the last connection closes, and the beat's own

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::http::{FetchError, Http, Method, Request, Response, Started};
+use crate::pace::Pace;
 use crate::retry::{RetryPolicy, Verdict};
 
 /// How to reach one OZmap tenant.
@@ -38,6 +39,9 @@ pub struct OzmapClient<H: Http> {
     credentials: Credentials,
     auth: Auth,
     policy: RetryPolicy,
+    /// How fast the platform lets the run ask (`pace`): every request,
+    /// whichever listing it is for, goes through it.
+    pace: Pace,
     timeout: Duration,
     pub traffic: Traffic,
     /// Attempts the last request took, to say so when it failed anyway.
@@ -60,10 +64,29 @@ impl<H: Http> OzmapClient<H> {
             credentials,
             auth: Auth::ApiKey,
             policy,
+            pace: Pace::new(1),
             timeout,
             traffic: Traffic::default(),
             last_attempts: 0,
             reached: false,
+        }
+    }
+
+    /// At most `in_flight` requests under way at once, fewer while the
+    /// platform pushes back.
+    pub fn in_flight(mut self, in_flight: u32) -> Self {
+        self.pace = Pace::new(in_flight);
+        self
+    }
+
+    /// How many requests may be under way now: the bound, lowered when the
+    /// platform pushed back; none beyond the one being made while a
+    /// push back's pause holds, so that nothing is sent inside it.
+    pub fn window(&mut self) -> u32 {
+        if self.pace.paused(self.http.now_ms()) {
+            1
+        } else {
+            self.pace.window()
         }
     }
 
@@ -99,9 +122,31 @@ impl<H: Http> OzmapClient<H> {
 
     /// Send a GET of `path_and_query` now, to be answered by `get_started`.
     pub fn start_get(&mut self, path_and_query: &str) -> Started {
+        self.wait_turn();
         let request = self.request(Method::Get, path_and_query, None);
         self.traffic.requests += 1;
         self.http.start(request)
+    }
+
+    /// Wait until the pace lets a request go (a push back's pause, the
+    /// spacing it set), and count it sent.
+    fn wait_turn(&mut self) {
+        // A host may sleep less than asked (never past the call's time
+        // bound): sleep again, unless its clock stood still, which no wait
+        // would then end.
+        let mut stood_still = 0;
+        loop {
+            let now = self.http.now_ms();
+            let wait = self.pace.wait(now);
+            if wait.is_zero() || stood_still == 3 {
+                self.pace.sent(now);
+                return;
+            }
+            self.http.sleep(wait);
+            if self.http.now_ms() <= now {
+                stood_still += 1;
+            }
+        }
     }
 
     /// `get_parsed`, whose first attempt is `started` when given (a
@@ -218,9 +263,15 @@ impl<H: Http> OzmapClient<H> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let paused = self.pace.paused(self.http.now_ms());
             let outcome = match started.take() {
-                Some(started) => self.http.finish(started),
-                None => {
+                Some(started) if !paused => self.http.finish(started),
+                // A push back came after it was asked for ahead: a host that
+                // sends a request only when it is finished would send it
+                // inside the pause, so it is dropped (abandoned) and sent
+                // anew once the pause is over.
+                _ => {
+                    self.wait_turn();
                     let request = self.request(method, path_and_query, body);
                     self.traffic.requests += 1;
                     self.http.fetch(request)
@@ -235,21 +286,42 @@ impl<H: Http> OzmapClient<H> {
                     Verdict::Accept
                 }
                 Err(_) if !repeatable(method, path_and_query) => Verdict::Accept,
-                Ok(response) => self.policy.judge_response(response, attempt),
+                Ok(response) => self
+                    .policy
+                    .judge_response(response, attempt, self.http.now_ms()),
                 Err(error) => self.policy.judge_error(error, attempt),
             };
+            if let Verdict::PushedBack(wait) = verdict {
+                let now = self.http.now_ms();
+                let for_the_rate = matches!(&outcome, Ok(r) if r.status == 429);
+                self.pace.pushed_back(now, wait, for_the_rate);
+            } else if outcome.is_ok() {
+                self.pace.answered();
+            }
             match verdict {
-                Verdict::RetryAfter(wait) if attempt < self.policy.max_attempts => {
+                Verdict::RetryAfter(wait) | Verdict::PushedBack(wait)
+                    if attempt < self.policy.max_attempts =>
+                {
                     let why = match &outcome {
                         Ok(response) => format!("the platform answered {}", response.status),
                         Err(error) => error.to_string(),
                     };
+                    let pushed_back = matches!(verdict, Verdict::PushedBack(_));
                     crate::log::warn!(
-                        "{what}: {why}; retrying in {wait:?} (attempt {attempt} of {})",
+                        "{what}: {why}; retrying in {wait:?}{} (attempt {attempt} of {})",
+                        if pushed_back {
+                            ", every request of the run waiting as long, fewer at once"
+                        } else {
+                            ""
+                        },
                         self.policy.max_attempts
                     );
                     self.traffic.retries += 1;
-                    self.http.sleep(wait);
+                    // A push back's wait is the pace's: `wait_turn` keeps it
+                    // for this request and every other.
+                    if !pushed_back {
+                        self.http.sleep(wait);
+                    }
                 }
                 _ => {
                     self.last_attempts = attempt;

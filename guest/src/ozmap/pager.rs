@@ -230,7 +230,8 @@ impl Pager {
             self.ahead.clear();
             return;
         }
-        let room = self.in_flight.saturating_sub(1) as usize;
+        // Fewer while the platform pushes back; none ahead during its pause.
+        let room = self.in_flight.min(client.window()).saturating_sub(1) as usize;
         if room == 0 {
             return;
         }

@@ -199,7 +199,10 @@ pub fn client_for<H: Http>(http: H, settings: &Settings) -> OzmapClient<H> {
         0 => DEFAULT_TIMEOUT,
         ms => Duration::from_millis(ms.into()),
     };
-    OzmapClient::new(http, settings.credentials.clone(), policy, timeout)
+    OzmapClient::new(http, settings.credentials.clone(), policy, timeout).in_flight(or_default(
+        settings.pages_in_flight,
+        DEFAULT_PAGES_IN_FLIGHT,
+    ))
 }
 
 /// Run a synchronisation. On `Err` the host rolls the store back.

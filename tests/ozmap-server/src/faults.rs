@@ -12,6 +12,14 @@ pub enum Fault {
         /// The `Retry-After` header's value, in seconds.
         retry_after_secs: u64,
     },
+    /// This status (429, 503) with `Retry-After` as an HTTP date this many
+    /// seconds from now (truncated to the second, as the format is).
+    RetryAfterDate {
+        /// 429 or 503.
+        status: u16,
+        /// How far ahead the date is.
+        secs: u64,
+    },
     /// This status (500, 503, 400, 409, ...) with a JSON `{"message"}` body.
     Status(u16),
     /// The correct answer, but only after this delay.

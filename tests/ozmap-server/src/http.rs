@@ -223,6 +223,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        received: std::time::Instant::now(),
     };
     tracing::debug!(method = %request.method, path = %request.path, query = %request.query, "ozmap request");
     shared.record(request.clone());
@@ -234,12 +235,32 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
     }
+    if let Some(wait) = shared
+        .config
+        .rate_limit
+        .and_then(|per_second| shared.rate_limit.admit(per_second, request.received))
+    {
+        let mut res = respond(&Answer::error(429, "Too many requests"));
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(res);
+    }
     match &fault {
         Some(Fault::DropConnection) => return Err(Dropped),
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             let mut res = respond(&Answer::error(429, "Too many requests"));
             res.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            return Ok(res);
+        }
+        Some(Fault::RetryAfterDate { status, secs }) => {
+            let mut res = respond(&Answer::error(*status, "Try again later"));
+            let at = std::time::SystemTime::now() + Duration::from_secs(*secs);
+            res.headers_mut().insert(
+                RETRY_AFTER,
+                HeaderValue::from_str(&httpdate::fmt_http_date(at))
+                    .expect("a date is a header value"),
+            );
             return Ok(res);
         }
         Some(Fault::Status(code)) => {

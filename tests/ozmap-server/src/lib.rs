@@ -31,6 +31,7 @@ mod mutate;
 mod network;
 mod pattern;
 mod query;
+mod rate_limit;
 mod rng;
 mod routes;
 mod server;

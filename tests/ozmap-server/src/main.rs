@@ -50,6 +50,10 @@ struct Args {
     /// Milliseconds added to every answer.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// At most this many requests answered a second; beyond it, 429 with
+    /// Retry-After.
+    #[arg(long)]
+    rate_limit: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         max_page_size: args.max_page_size,
         legacy_pagination: args.legacy_pagination,
         latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit,
     };
     let server = TestServer::start_on(args.listen, config.clone(), network)?;
     println!("OZmap test server listening on {}", server.url());

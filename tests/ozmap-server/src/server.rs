@@ -12,6 +12,7 @@ use crate::auth::Auth;
 use crate::faults::{Fault, FaultQueue};
 use crate::http;
 use crate::network::Network;
+use crate::rate_limit::RateLimit;
 use crate::store::Store;
 
 /// How the server authenticates, pages and paces its answers.
@@ -31,6 +32,9 @@ pub struct ServerConfig {
     pub legacy_pagination: bool,
     /// Added to every answer.
     pub latency: Duration,
+    /// At most this many requests answered a second; beyond, `429` with
+    /// `Retry-After` (as a platform's rate limit). `None`: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +47,7 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             legacy_pagination: false,
             latency: Duration::ZERO,
+            rate_limit: None,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct RecordedRequest {
     pub body: String,
     /// The `Authorization` header, if sent.
     pub authorization: Option<String>,
+    /// When it came in.
+    pub received: std::time::Instant,
 }
 
 /// State shared by the handle and the connection tasks.
@@ -68,6 +75,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) auth: Auth,
     pub(crate) faults: FaultQueue,
+    pub(crate) rate_limit: RateLimit,
     requests: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -111,6 +119,7 @@ impl TestServer {
             store: Store::new(network),
             auth: Auth::default(),
             faults: FaultQueue::default(),
+            rate_limit: RateLimit::default(),
             requests: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -181,6 +190,12 @@ impl TestServer {
     /// answers are dropped afterwards.
     pub fn with_network<R>(&self, f: impl FnOnce(&mut Network) -> R) -> R {
         self.shared.store.write(f)
+    }
+
+    /// Requests refused by `rate_limit` so far: when each came in, and the
+    /// `Retry-After` it was answered.
+    pub fn rate_limited(&self) -> Vec<(std::time::Instant, Duration)> {
+        self.shared.rate_limit.refused()
     }
 
     /// Successful logins so far.
