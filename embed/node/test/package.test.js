@@ -1,9 +1,10 @@
 // The package as a user gets it: its version follows the WIT's, and the
-// tarball `npm pack` makes installs into an empty folder and runs the
-// README's example there with no Rust toolchain on the PATH.
+// tarball `npm pack` makes installs into an empty folder, runs the
+// README's example there with no Rust toolchain on the PATH, and its types
+// check a program that uses them.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ROOT, startServer, tempDir } from './support/helpers.js';
@@ -83,4 +84,15 @@ test('npm pack makes a tarball that installs and runs the README example without
   const splitters = /^(\d+) splitters stored$/m.exec(out);
   assert.ok(splitters && Number(splitters[1]) > 0, `the example stored no splitter:\n${out}`);
   assert.match(out, /^splitter \d+ 0 0$/m, `no splitter line in the report:\n${out}`);
+
+  // The types, as an embedder's TypeScript resolves them from the package.
+  copyFileSync(join(PACKAGE_DIR, 'test/support/consumer.mts'), join(app, 'consumer.mts'));
+  const tsc = join(PACKAGE_DIR, 'node_modules/typescript/bin/tsc');
+  const checked = spawnSync(
+    process.execPath,
+    [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--skipLibCheck', 'false', 'consumer.mts'],
+    { cwd: app, encoding: 'utf8', env },
+  );
+  assert.equal(checked.status, 0, `the package's types do not check:\n${checked.stdout}${checked.stderr}`);
 });
