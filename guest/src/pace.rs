@@ -123,7 +123,9 @@ impl Pace {
     pub fn pushed_back(&mut self, now_ms: u64, wait: Duration, for_the_rate: bool) {
         self.push_backs += 1;
         self.answered_in_a_row = 0;
-        let until = now_ms.saturating_add(wait.as_millis() as u64);
+        // One millisecond more: `now` is the clock's reading rounded down,
+        // and the platform counts its wait from when it answered.
+        let until = now_ms.saturating_add(wait.as_millis() as u64 + 1);
         self.paused_until_ms = self.paused_until_ms.max(until);
         self.window = (self.window / 2).max(1);
         let recent = self
@@ -152,12 +154,12 @@ mod tests {
         let mut pace = Pace::new(4);
         assert_eq!(pace.wait(1_000), Duration::ZERO);
         pace.pushed_back(1_000, Duration::from_secs(3), true);
-        assert!(pace.paused(3_999));
-        assert!(!pace.paused(4_000));
-        assert_eq!(pace.wait(2_000), Duration::from_millis(2_000));
+        assert!(pace.paused(4_000));
+        assert!(!pace.paused(4_001));
+        assert_eq!(pace.wait(2_000), Duration::from_millis(2_001));
         // A shorter wait asked later does not shorten the pause.
         pace.pushed_back(1_500, Duration::from_millis(100), true);
-        assert_eq!(pace.wait(2_000), Duration::from_millis(2_000));
+        assert_eq!(pace.wait(2_000), Duration::from_millis(2_001));
     }
 
     #[test]
@@ -188,6 +190,7 @@ mod tests {
         }
         pace.pushed_back(500, Duration::from_secs(1), true);
         // Ten a second were accepted: one every 110 ms from now on.
+        assert_eq!(pace.wait(1_500), Duration::from_millis(1));
         pace.sent(1_500);
         assert_eq!(pace.wait(1_500), Duration::from_millis(110));
         assert_eq!(pace.wait(1_600), Duration::from_millis(10));
@@ -206,16 +209,16 @@ mod tests {
         pace.sent(0);
         pace.sent(10);
         pace.pushed_back(20, Duration::ZERO, true);
-        pace.sent(20);
-        assert_eq!(pace.wait(20), Duration::ZERO);
+        pace.sent(21);
+        assert_eq!(pace.wait(21), Duration::ZERO);
         // A 503 is about the platform's load, not the run's rate.
         let mut pace = Pace::new(2);
         for i in 0..11 {
             pace.sent(i * 50);
         }
         pace.pushed_back(500, Duration::ZERO, false);
-        pace.sent(500);
-        assert_eq!(pace.wait(500), Duration::ZERO);
+        pace.sent(501);
+        assert_eq!(pace.wait(501), Duration::ZERO);
         assert_eq!(pace.window(), 1);
     }
 }

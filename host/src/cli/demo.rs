@@ -126,7 +126,12 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
         "\nWeb console on the demo's data {at}: sign in with the API token {token}.\n\
          The test server stays up, so syncs from the console work. Ctrl-C stops both."
     );
-    let served = crate::daemon::serve::run(&crate::store::Location::Sqlite(path), listen, 2);
+    let served = crate::daemon::serve::run(
+        &crate::store::Location::Sqlite(path),
+        listen,
+        2,
+        crate::component::fetch::DEFAULT_HOST_REQUESTS,
+    );
     drop(server);
     served
 }

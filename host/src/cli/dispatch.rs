@@ -107,7 +107,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { serve, listen } => return demo::run(serve.then_some(listen)),
         Command::Integration(command) => integration_command(&open(&cli.db)?, command)?,
         Command::Services(command) => services_command(&open(&cli.db)?, command)?,
-        Command::Serve { listen, parallel } => return serve::run(&cli.db, listen, parallel),
+        Command::Serve {
+            listen,
+            parallel,
+            max_requests,
+        } => return serve::run(&cli.db, listen, parallel, max_requests.into()),
         Command::Runs {
             integration,
             limit,

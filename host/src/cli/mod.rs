@@ -126,6 +126,11 @@ pub enum Command {
         /// Syncs of different integrations that may run at once.
         #[arg(long, default_value_t = 2)]
         parallel: usize,
+        /// Requests to the platforms under way at once, across every
+        /// integration (each also keeps its own bound, --pages-in-flight).
+        #[arg(long, default_value_t = crate::component::fetch::DEFAULT_HOST_REQUESTS as u16,
+              value_parser = clap::value_parser!(u16).range(1..=1024))]
+        max_requests: u16,
     },
     /// The history of sync runs, newest first.
     Runs {

@@ -218,7 +218,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::component::bindings::http_fetch::{FetchError, Method, Request};
-    use crate::component::fetch::Fetcher;
+    use crate::component::fetch::{Fetcher, RequestBound};
 
     /// How a test platform answers each request of a connection.
     #[derive(Clone, Copy)]
@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn requests_to_the_platform_share_one_open_connection() {
         let (url, accepted) = platform(Answer::KeepAlive);
-        let fetcher = Fetcher::new(&url).unwrap();
+        let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         for _ in 0..5 {
             assert_eq!(fetcher.fetch(get(&url)).unwrap().body, b"ok");
         }
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn a_connection_the_platform_closes_is_not_used_again() {
         let (url, accepted) = platform(Answer::Close);
-        let fetcher = Fetcher::new(&url).unwrap();
+        let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         for _ in 0..3 {
             assert_eq!(fetcher.fetch(get(&url)).unwrap().body, b"ok");
         }
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn a_platform_that_hangs_up_unannounced_costs_one_broken_request_at_most() {
         let (url, _) = platform(Answer::Hangup);
-        let fetcher = Fetcher::new(&url).unwrap();
+        let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         let broken: Vec<FetchError> = (0..8)
             .filter_map(|_| match fetcher.fetch(get(&url)) {
                 Ok(answer) => {
@@ -345,7 +345,7 @@ mod tests {
         // handshake fails, as a TLS error.
         let (url, _) = platform(Answer::KeepAlive);
         let url = url.replace("http://", "https://");
-        let fetcher = Fetcher::new(&url).unwrap();
+        let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         match fetcher.fetch(get(&url)) {
             Err(FetchError::Tls(_)) => {}
             other => panic!("expected a TLS error, got {other:?}"),

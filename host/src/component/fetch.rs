@@ -16,12 +16,38 @@ use crate::component::connections::{Connections, Failure, OutgoingBody};
 /// megabytes.
 const MAX_BODY: usize = 64 << 20;
 
+/// Requests under way at once across every integration a host syncs, by
+/// default: what two syncs (`serve --parallel`'s default) keep under way at
+/// their most (`--pages-in-flight` 8 each), so that the bound never slows a
+/// host that runs as configured by default.
+pub const DEFAULT_HOST_REQUESTS: usize = 16;
+
+/// The host's bound on requests under way at once, shared by every
+/// integration it syncs (each also keeps its own, in the component): a
+/// request waits for its turn before it goes out, and its time bound
+/// starts then.
+#[derive(Clone)]
+pub struct RequestBound(Arc<tokio::sync::Semaphore>);
+
+impl RequestBound {
+    pub fn new(requests: usize) -> RequestBound {
+        RequestBound(Arc::new(tokio::sync::Semaphore::new(requests.max(1))))
+    }
+}
+
+impl Default for RequestBound {
+    fn default() -> RequestBound {
+        RequestBound::new(DEFAULT_HOST_REQUESTS)
+    }
+}
+
 pub struct Fetcher {
     /// `scheme://host:port`, the only origin the guest may reach; none for
     /// a call that needs no platform (matching).
     origin: Option<String>,
     /// The connections to that origin no request is using.
     connections: Arc<Connections>,
+    bound: RequestBound,
 }
 
 /// `scheme://host:port` with the scheme's default port made explicit, so
@@ -36,13 +62,15 @@ pub fn origin_of(url: &Url) -> Option<String> {
 }
 
 impl Fetcher {
-    pub fn new(api_url: &str) -> anyhow::Result<Fetcher> {
+    /// Requests to `api_url`'s origin only, within the host's `bound`.
+    pub fn new(api_url: &str, bound: &RequestBound) -> anyhow::Result<Fetcher> {
         let url = Url::parse(api_url)?;
         let origin =
             origin_of(&url).ok_or_else(|| anyhow::anyhow!("api_url {api_url:?} has no host"))?;
         Ok(Fetcher {
             origin: Some(origin),
             connections: Connections::new(),
+            bound: bound.clone(),
         })
     }
 
@@ -51,6 +79,7 @@ impl Fetcher {
         Fetcher {
             origin: None,
             connections: Connections::new(),
+            bound: RequestBound::new(1),
         }
     }
 
@@ -112,7 +141,13 @@ impl Fetcher {
             .connections
             .clone()
             .exchange(url, http_request, MAX_BODY);
+        let bound = self.bound.0.clone();
         Ok(async move {
+            // The host's turn first; the request's own time bound after.
+            let _turn = bound
+                .acquire_owned()
+                .await
+                .map_err(|_| FetchError::Other("the host is stopping".to_string()))?;
             let (parts, body) = tokio::time::timeout(timeout, exchange)
                 .await
                 .map_err(|_| FetchError::Timeout)?
@@ -244,5 +279,51 @@ impl Pending {
     /// Whether the exchange may still be under way.
     pub fn under_way(&self) -> bool {
         matches!(self.state, State::Sent(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
+
+    use super::{Fetcher, Method, Request, RequestBound};
+
+    /// Three integrations' fetchers, three requests started by each, all
+    /// under way at once unless the host's bound holds them back.
+    fn most_under_way(bound: &RequestBound) -> usize {
+        let config = ServerConfig {
+            latency: Duration::from_millis(150),
+            ..ServerConfig::default()
+        };
+        let key = config.api_key.clone().unwrap_or_default();
+        let server = TestServer::start(config, generate(&GeneratorConfig::small())).unwrap();
+        let fetchers: Vec<Fetcher> = (0..3)
+            .map(|_| Fetcher::new(&server.url(), bound).unwrap())
+            .collect();
+        let mut started = Vec::new();
+        for fetcher in &fetchers {
+            for page in 1..=3 {
+                let request = Request {
+                    method: Method::Get,
+                    url: format!("{}/api/v2/poles?page={page}&limit=2", server.url()),
+                    headers: vec![("authorization".into(), key.clone())],
+                    body: None,
+                    timeout_ms: 10_000,
+                };
+                started.push((fetcher, fetcher.start(request)));
+            }
+        }
+        for (fetcher, mut pending) in started {
+            assert_eq!(pending.finish(fetcher).unwrap().status, 200);
+        }
+        server.most_under_way()
+    }
+
+    #[test]
+    fn the_hosts_bound_holds_across_integrations() {
+        assert_eq!(most_under_way(&RequestBound::new(2)), 2);
+        assert!(most_under_way(&RequestBound::new(100)) > 2);
     }
 }

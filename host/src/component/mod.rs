@@ -24,7 +24,7 @@ use bindings::{
     Integration as World, binding as wit_binding, clock, element_store, http_fetch, log,
     matching as wit_matching, sync as wit_sync,
 };
-use fetch::{Fetcher, Pending};
+use fetch::{Fetcher, Pending, RequestBound};
 
 /// The guest, built by `build.rs`.
 const GUEST: &[u8] = include_bytes!(env!("MAPSYNC_GUEST_WASM"));
@@ -67,6 +67,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     component: Component,
     ticker_stop: Arc<AtomicBool>,
+    /// Requests under way at once across every call this runtime makes.
+    requests: RequestBound,
 }
 
 pub struct HostState {
@@ -386,7 +388,15 @@ impl Runtime {
             linker,
             component,
             ticker_stop,
+            requests: RequestBound::default(),
         })
+    }
+
+    /// At most `requests` requests under way at once across every call
+    /// (every integration this host syncs); 16 by default.
+    pub fn with_request_bound(mut self, requests: usize) -> Runtime {
+        self.requests = RequestBound::new(requests);
+        self
     }
 
     /// A fresh sandbox for one call: its own store and limits.
@@ -399,7 +409,7 @@ impl Runtime {
     ) -> Result<(Store<HostState>, World), (anyhow::Error, Option<RunStore>)> {
         let fetcher = match api_url {
             None => Fetcher::nowhere(),
-            Some(url) => match Fetcher::new(url) {
+            Some(url) => match Fetcher::new(url, &self.requests) {
                 Ok(f) => f,
                 Err(e) => return Err((e, store)),
             },
@@ -835,7 +845,7 @@ mod tests {
         use crate::component::bindings::log::Host as _;
         let mut state = HostState {
             limits: StoreLimitsBuilder::new().build(),
-            fetcher: Fetcher::new("http://127.0.0.1:9").unwrap(),
+            fetcher: Fetcher::new("http://127.0.0.1:9", &RequestBound::default()).unwrap(),
             store: None,
             deadline: Instant::now(),
             last_error: None,
@@ -873,7 +883,7 @@ mod tests {
 
     #[test]
     fn the_fetcher_refuses_other_origins() {
-        let fetcher = Fetcher::new("http://127.0.0.1:1234").unwrap();
+        let fetcher = Fetcher::new("http://127.0.0.1:1234", &RequestBound::default()).unwrap();
         for url in [
             "https://evil.example:443/api/v2/projects",
             "https://evil.example/api/v2/projects",
@@ -910,7 +920,7 @@ mod tests {
         };
         let mut state = HostState {
             limits: StoreLimitsBuilder::new().build(),
-            fetcher: Fetcher::new(&server.url()).unwrap(),
+            fetcher: Fetcher::new(&server.url(), &RequestBound::default()).unwrap(),
             store: None,
             deadline: Instant::now(),
             last_error: None,
@@ -967,13 +977,13 @@ mod tests {
 
         // The fetcher goes by the same rule: a request to the explicit default
         // port of its origin is not denied (it fails to connect, nothing listens).
-        let fetcher = Fetcher::new("http://127.0.0.1").unwrap();
+        let fetcher = Fetcher::new("http://127.0.0.1", &RequestBound::default()).unwrap();
         let answer = fetcher.fetch(get("http://127.0.0.1:80/api/v2/projects"));
         assert!(
             !matches!(answer, Err(FetchError::Denied(_))),
             "the default port was denied: {answer:?}"
         );
-        let fetcher = Fetcher::new("http://127.0.0.1:80").unwrap();
+        let fetcher = Fetcher::new("http://127.0.0.1:80", &RequestBound::default()).unwrap();
         let answer = fetcher.fetch(get("http://127.0.0.1/api/v2/projects"));
         assert!(
             !matches!(answer, Err(FetchError::Denied(_))),

@@ -191,12 +191,17 @@ async fn stop_signal() {
     tracing::info!("stop asked: taking no new work");
 }
 
-pub fn run(location: &Location, listen: SocketAddr, parallel: usize) -> Result<ExitCode> {
+pub fn run(
+    location: &Location,
+    listen: SocketAddr,
+    parallel: usize,
+    max_requests: usize,
+) -> Result<ExitCode> {
     let conn = store::open(location)?;
     crate::sync::run::finish_interrupted(&conn)?;
     let token = api_token(&conn)?;
     drop(conn);
-    let runtime = Arc::new(Runtime::new()?);
+    let runtime = Arc::new(Runtime::new()?.with_request_bound(max_requests));
     leases::keep_beating(location);
     let daemon = Daemon::new(location, runtime, parallel);
     daemon.keep_progress();

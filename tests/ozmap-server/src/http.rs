@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -207,7 +208,25 @@ pub(crate) async fn serve(
     }
 }
 
+/// Counts a request under way while it is answered.
+struct UnderWay<'a>(&'a (AtomicUsize, AtomicUsize));
+
+impl<'a> UnderWay<'a> {
+    fn begin(counts: &'a (AtomicUsize, AtomicUsize)) -> UnderWay<'a> {
+        let now = counts.0.fetch_add(1, Ordering::SeqCst) + 1;
+        counts.1.fetch_max(now, Ordering::SeqCst);
+        UnderWay(counts)
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    let _under_way = UnderWay::begin(&shared.under_way);
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),

@@ -1,6 +1,7 @@
 //! The test server's handle: configuration, lifecycle and what tests inspect.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) auth: Auth,
     pub(crate) faults: FaultQueue,
     pub(crate) rate_limit: RateLimit,
+    /// Requests being answered now, and the most there were at once.
+    pub(crate) under_way: (AtomicUsize, AtomicUsize),
     requests: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -120,6 +123,7 @@ impl TestServer {
             auth: Auth::default(),
             faults: FaultQueue::default(),
             rate_limit: RateLimit::default(),
+            under_way: Default::default(),
             requests: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -196,6 +200,11 @@ impl TestServer {
     /// `Retry-After` it was answered.
     pub fn rate_limited(&self) -> Vec<(std::time::Instant, Duration)> {
         self.shared.rate_limit.refused()
+    }
+
+    /// The most requests it was answering at once so far.
+    pub fn most_under_way(&self) -> usize {
+        self.shared.under_way.1.load(Ordering::Relaxed)
     }
 
     /// Successful logins so far.
