@@ -14,6 +14,15 @@
 //!
 //! cargo bench -p mapsync --bench sync -- [ELEMENTS ...]   (default 10000 100000)
 //!
+//! With `--wan [--latency-ms MS]` (default 40), the served network answers
+//! every request that much later, as a platform across a real network
+//! does, and the run prints, side by side: the SDK's `findAll` at 100 rows a
+//! page (its default) and at 500, then mapsync's full sync, unchanged
+//! re-sync and 1 %-changed re-sync, each with its wall time, the requests
+//! the server answered, the most it answered at once, the bytes it sent and
+//! the peak resident memory (`cargo bench -p mapsync --bench sync -- --wan
+//! 100000`).
+//!
 //! On SQLite by default; with `MAPSYNC_BENCH_POSTGRES=postgres://USER@HOST:PORT/postgres`
 //! (a user that may create databases; `tests/postgres PID` starts a throwaway
 //! server) each size syncs into a fresh PostgreSQL database instead.
@@ -88,7 +97,7 @@ fn floor(base: &str, api_key: &str) -> usize {
 /// The official SDK's `findAll` of the same routes, held to the end as its
 /// callers hold them (`tests/sdk/bench/find-all.mjs`): what an ISP would
 /// script instead of mapsync. `Err` says why it cannot run here.
-fn sdk_find_all(base: &str, api_key: &str) -> Result<Timed, String> {
+fn sdk_find_all(base: &str, api_key: &str, rows_a_page: Option<u32>) -> Result<Timed, String> {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sdk");
     if !sdk.join("node_modules/@ozmap/ozmap-sdk").is_dir() {
         return Err("the SDK is not installed (`npm ci` in tests/sdk)".into());
@@ -104,6 +113,9 @@ fn sdk_find_all(base: &str, api_key: &str) -> Result<Timed, String> {
     command
         .arg(sdk.join("bench/find-all.mjs"))
         .args([base, api_key]);
+    if let Some(rows) = rows_a_page {
+        command.arg(rows.to_string());
+    }
     Ok(watch(command, "the SDK's findAll"))
 }
 
@@ -358,7 +370,15 @@ fn serve(size: usize) {
     let network = generate(&GeneratorConfig::scaled(size));
     let served = network.total_elements();
     let generated = started.elapsed();
-    let server = TestServer::start(ServerConfig::default(), network).unwrap();
+    let latency = std::env::var("MAPSYNC_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let config = ServerConfig {
+        latency,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config, network).unwrap();
     println!("{} {served} {:.1}", server.url(), secs(generated));
     let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
 }
@@ -372,9 +392,11 @@ struct Served {
 }
 
 impl Served {
-    fn start(size: usize) -> Served {
+    /// About `size` elements, each answer `latency_ms` late.
+    fn start(size: usize, latency_ms: u64) -> Served {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .env("MAPSYNC_BENCH_SERVE", size.to_string())
+            .env("MAPSYNC_BENCH_LATENCY_MS", latency_ms.to_string())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -408,6 +430,30 @@ impl Served {
         let summary: Value = answer.body_mut().read_json().unwrap();
         summary["changes"].as_u64().expect("the mutation's summary")
     }
+
+    /// What the server was asked since the last call: requests, the most at
+    /// once, the bytes it sent (`POST /__test/stats`).
+    fn stats(&self, api_key: &str) -> Traffic {
+        let mut answer = support::agent(Duration::from_secs(120))
+            .post(format!("{}/__test/stats", self.url))
+            .header("Authorization", api_key)
+            .send_empty()
+            .unwrap();
+        let stats: Value = answer.body_mut().read_json().unwrap();
+        let count = |k: &str| stats[k].as_u64().expect("the server's stats");
+        Traffic {
+            requests: count("requests"),
+            most_under_way: count("most_under_way"),
+            bytes: count("bytes"),
+        }
+    }
+}
+
+/// What the server saw of one measured run.
+struct Traffic {
+    requests: u64,
+    most_under_way: u64,
+    bytes: u64,
 }
 
 impl Drop for Served {
@@ -424,9 +470,22 @@ fn main() {
                 .expect("MAPSYNC_BENCH_SERVE: a number of elements"),
         );
     }
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wan = args.iter().any(|a| a == "--wan");
+    let latency_ms: u64 = args
+        .iter()
+        .position(|a| a == "--latency-ms")
+        .map(|at| {
+            args.get(at + 1)
+                .and_then(|ms| ms.parse().ok())
+                .expect("--latency-ms: a number of milliseconds")
+        })
+        .unwrap_or(40);
+    let sizes: Vec<usize> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || args[i - 1] != "--latency-ms")
+        .filter_map(|(_, a)| a.parse().ok())
         .collect();
     let sizes = if sizes.is_empty() {
         vec![10_000, 100_000]
@@ -436,8 +495,14 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     warm_up(dir.path(), &cache);
+    if wan {
+        for size in sizes {
+            across_a_wan(dir.path(), &cache, size, latency_ms);
+        }
+        return;
+    }
     for size in sizes {
-        let server = Served::start(size);
+        let server = Served::start(size, 0);
         let (url, served) = (server.url.clone(), server.elements);
         let config = ServerConfig::default();
         let api_key = config.api_key.clone().unwrap();
@@ -452,7 +517,7 @@ fn main() {
             rows as f64 / secs(floor_time)
         );
 
-        let sdk = sdk_find_all(&url, &api_key);
+        let sdk = sdk_find_all(&url, &api_key, None);
         match &sdk {
             Ok(sdk) => println!(
                 "  the official SDK's findAll            {:>8.2} s  {:>9.0} rows/s  peak {:.0} MiB",
@@ -558,4 +623,91 @@ fn main() {
             "×",
         );
     }
+}
+
+/// The WAN mode (see the top): the SDK and mapsync side by side on one
+/// network served `latency_ms` away.
+fn across_a_wan(dir: &Path, cache: &Path, size: usize, latency_ms: u64) {
+    let server = Served::start(size, latency_ms);
+    let (url, served) = (server.url.clone(), server.elements);
+    let config = ServerConfig::default();
+    let api_key = config.api_key.clone().unwrap();
+    println!(
+        "{served} elements (generated in {:.1} s), every answer {latency_ms} ms late",
+        server.generated
+    );
+    let line = |label: &str, timed: &Timed, traffic: &Traffic| {
+        println!(
+            "  {label:<38} {:>8.2} s  {:>6} requests  {:>3} at most at once  {:>8.1} MiB read  peak {:.0} MiB",
+            secs(timed.wall),
+            traffic.requests,
+            traffic.most_under_way,
+            traffic.bytes as f64 / (1 << 20) as f64,
+            timed.peak_kib as f64 / 1024.0
+        );
+    };
+    server.stats(&api_key);
+    let mut sdk = Vec::new();
+    for rows in [100, 500] {
+        let label = format!("the SDK's findAll, {rows} rows a page");
+        match sdk_find_all(&url, &api_key, Some(rows)) {
+            Ok(timed) => {
+                line(&label, &timed, &server.stats(&api_key));
+                sdk.push(timed.wall);
+            }
+            Err(why) => println!("  {label:<38} not run: {why}"),
+        }
+    }
+    let db = fresh_store(dir, &format!("wan_{size}"));
+    add_integration(&db, cache, &config, &url);
+    server.stats(&api_key);
+    let full = sync(&db, cache, &["--full"]);
+    line("mapsync full sync", &full, &server.stats(&api_key));
+    let unchanged = sync(&db, cache, &[]);
+    let unchanged_traffic = server.stats(&api_key);
+    line(
+        "mapsync re-sync, nothing changed",
+        &unchanged,
+        &unchanged_traffic,
+    );
+    let changes = server.mutate(&api_key, 0.01, 7);
+    server.stats(&api_key);
+    let changed = sync(&db, cache, &[]);
+    line(
+        &format!("mapsync re-sync, 1 % changed ({changes})"),
+        &changed,
+        &server.stats(&api_key),
+    );
+    if let [by_100, by_500] = sdk[..] {
+        verdict(
+            "full sync / the SDK's findAll by 500",
+            secs(full.wall) / secs(by_500),
+            0.5,
+            "×",
+        );
+        verdict(
+            "full sync / the SDK's findAll by 100",
+            secs(full.wall) / secs(by_100),
+            0.125,
+            "×",
+        );
+        verdict(
+            "1 %-changed re-sync / findAll by 500",
+            100.0 * secs(changed.wall) / secs(by_500),
+            10.0,
+            "%",
+        );
+        verdict(
+            "unchanged re-sync / findAll by 500",
+            100.0 * secs(unchanged.wall) / secs(by_500),
+            5.0,
+            "%",
+        );
+    }
+    verdict(
+        "unchanged re-sync: requests a kind",
+        unchanged_traffic.requests as f64 / ROUTES.len() as f64,
+        4.0,
+        "",
+    );
 }

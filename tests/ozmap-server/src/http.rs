@@ -305,7 +305,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Ok(truncated(&answer));
     }
     let status = answer.status;
-    Ok(with_body(status, Body::full(answer.into_bytes())))
+    let bytes = answer.into_bytes();
+    shared.bytes_sent.fetch_add(bytes.len(), Ordering::Relaxed);
+    Ok(with_body(status, Body::full(bytes)))
 }
 
 /// The list page asked for, misstated as `lie` says.

@@ -25,6 +25,8 @@ pub(crate) fn dispatch(shared: &Shared, req: &RecordedRequest) -> Answer {
         }
         return match (req.method.as_str(), test_route) {
             ("POST", "mutate") => test_mutate(shared, req),
+            // What was asked since the last time (for benchmarks).
+            ("POST", "stats") => Answer::json(200, shared.take_stats()),
             _ => Answer::error(404, format!("no test route {} {}", req.method, req.path)),
         };
     }

@@ -79,10 +79,28 @@ pub(crate) struct Shared {
     pub(crate) rate_limit: RateLimit,
     /// Requests being answered now, and the most there were at once.
     pub(crate) under_way: (AtomicUsize, AtomicUsize),
+    /// Bytes of answers' bodies sent.
+    pub(crate) bytes_sent: AtomicUsize,
     requests: Mutex<Vec<RecordedRequest>>,
 }
 
 impl Shared {
+    /// What was asked of the server since the last time this was asked
+    /// (`POST /__test/stats`), which starts counting anew: requests (the
+    /// test routes' not counted), the most answered at once, and the bytes
+    /// of the answers' bodies.
+    pub(crate) fn take_stats(&self) -> serde_json::Value {
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        let asked = requests
+            .iter()
+            .filter(|r| !r.path.starts_with("/__test/"))
+            .count();
+        requests.clear();
+        let most = self.under_way.1.swap(0, Ordering::SeqCst);
+        let bytes = self.bytes_sent.swap(0, Ordering::SeqCst);
+        serde_json::json!({ "requests": asked, "most_under_way": most, "bytes": bytes })
+    }
+
     pub(crate) fn record(&self, request: RecordedRequest) {
         self.requests
             .lock()
@@ -124,6 +142,7 @@ impl TestServer {
             faults: FaultQueue::default(),
             rate_limit: RateLimit::default(),
             under_way: Default::default(),
+            bytes_sent: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
