@@ -50,8 +50,6 @@ pub struct Pace {
     /// When the requests of the last `RATE_WINDOW_MS` were sent.
     sent: VecDeque<u64>,
     answered_in_a_row: u32,
-    /// Push backs so far, for the log.
-    pub push_backs: u32,
 }
 
 impl Pace {
@@ -65,7 +63,6 @@ impl Pace {
             spacing_ms: 0.0,
             sent: VecDeque::new(),
             answered_in_a_row: 0,
-            push_backs: 0,
         }
     }
 
@@ -121,7 +118,6 @@ impl Pace {
     /// requests are spaced at the rate it accepted in the last second (the
     /// requests sent then, all but the one refused), with a margin.
     pub fn pushed_back(&mut self, now_ms: u64, wait: Duration, for_the_rate: bool) {
-        self.push_backs += 1;
         self.answered_in_a_row = 0;
         // One millisecond more: `now` is the clock's reading rounded down,
         // and the platform counts its wait from when it answered.

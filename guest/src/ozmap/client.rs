@@ -278,6 +278,9 @@ impl<H: Http> OzmapClient<H> {
                 }
             };
             self.reached |= outcome.is_ok();
+            // When the answer came: a `Retry-After` date is read against it,
+            // and a push back's pause starts from it.
+            let answered_at = self.http.now_ms();
             let verdict = match &outcome {
                 // A creation that may have happened must not be repeated
                 // here: the caller looks for its result before trying again.
@@ -286,15 +289,12 @@ impl<H: Http> OzmapClient<H> {
                     Verdict::Accept
                 }
                 Err(_) if !repeatable(method, path_and_query) => Verdict::Accept,
-                Ok(response) => self
-                    .policy
-                    .judge_response(response, attempt, self.http.now_ms()),
+                Ok(response) => self.policy.judge_response(response, attempt, answered_at),
                 Err(error) => self.policy.judge_error(error, attempt),
             };
             if let Verdict::PushedBack(wait) = verdict {
-                let now = self.http.now_ms();
                 let for_the_rate = matches!(&outcome, Ok(r) if r.status == 429);
-                self.pace.pushed_back(now, wait, for_the_rate);
+                self.pace.pushed_back(answered_at, wait, for_the_rate);
             } else if outcome.is_ok() {
                 self.pace.answered();
             }

@@ -6,10 +6,11 @@
 //! connection for every request and closes it after (as wasi-http's
 //! default one does) costs, on the real OZmap over TLS, a TCP and a TLS
 //! handshake (two round trips and a certificate check) before every page,
-//! and as many connections opened on the platform. Here a connection whose answer was read whole goes
-//! back to an idle set and serves the next request; one that failed, timed
-//! out or was cut short is dropped. The requests under way at once (a
-//! listing's pages in flight) each have their own.
+//! and as many connections opened on the platform. Here a connection whose
+//! answer was read whole goes back to an idle set and serves the next
+//! request; one that failed, timed out or was cut short is dropped. The
+//! requests under way at once (a listing's pages in flight) each have their
+//! own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

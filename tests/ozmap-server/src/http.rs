@@ -259,28 +259,26 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .rate_limit
         .and_then(|per_second| shared.rate_limit.admit(per_second, request.received))
     {
-        let mut res = respond(&Answer::error(429, "Too many requests"));
-        res.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(wait));
-        return Ok(res);
+        return Ok(retry_after(
+            429,
+            "Too many requests",
+            HeaderValue::from(wait),
+        ));
     }
     match &fault {
         Some(Fault::DropConnection) => return Err(Dropped),
         Some(Fault::TooManyRequests { retry_after_secs }) => {
-            let mut res = respond(&Answer::error(429, "Too many requests"));
-            res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            return Ok(res);
+            return Ok(retry_after(
+                429,
+                "Too many requests",
+                HeaderValue::from(*retry_after_secs),
+            ));
         }
         Some(Fault::RetryAfterDate { status, secs }) => {
-            let mut res = respond(&Answer::error(*status, "Try again later"));
             let at = std::time::SystemTime::now() + Duration::from_secs(*secs);
-            res.headers_mut().insert(
-                RETRY_AFTER,
-                HeaderValue::from_str(&httpdate::fmt_http_date(at))
-                    .expect("a date is a header value"),
-            );
-            return Ok(res);
+            let date = HeaderValue::from_str(&httpdate::fmt_http_date(at))
+                .expect("a date is a header value");
+            return Ok(retry_after(*status, "Try again later", date));
         }
         Some(Fault::Status(code)) => {
             return Ok(respond(&Answer::error(
@@ -308,6 +306,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let bytes = answer.into_bytes();
     shared.bytes_sent.fetch_add(bytes.len(), Ordering::Relaxed);
     Ok(with_body(status, Body::full(bytes)))
+}
+
+/// A refusal (429, 503) that asks the client to wait: `Retry-After` in
+/// seconds or as a date.
+fn retry_after(status: u16, message: &str, wait: HeaderValue) -> Response<Body> {
+    let mut res = respond(&Answer::error(status, message));
+    res.headers_mut().insert(RETRY_AFTER, wait);
+    res
 }
 
 /// The list page asked for, misstated as `lie` says.
