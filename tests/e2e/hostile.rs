@@ -56,10 +56,10 @@ fn a_listing_that_says_it_ended_on_page_one_removes_nothing() {
     assert!(ok, "{report:#}");
     assert_eq!(counts(&report, "pole").3, 0, "{report:#}");
     assert_eq!(stored(&bench, "liar", "pole"), poles);
+    // Read by ranges of ids: the first range that ended early says so.
     let reason = incomplete_reason(&report, "pole");
-    let total = bench.server.with_network(|n| n.collection("poles").len());
     assert!(
-        reason.contains("after 10 rows") && reason.contains(&format!("a total of {total}")),
+        reason.contains("after 10 rows") && reason.contains("announced a total of"),
         "{reason}"
     );
     // Said to a person too.
@@ -155,7 +155,10 @@ fn pages_that_repeat_for_ever_stop_with_a_clear_error() {
         .iter()
         .filter(|r| r.path.ends_with("/poles"))
         .count();
-    assert!(pole_requests <= 3, "{pole_requests} requests for poles");
+    // Stopped at the first page sent again: no more than the window's
+    // worth of requests (the probes, each range's first page and those
+    // sent ahead).
+    assert!(pole_requests <= 20, "{pole_requests} requests for poles");
     assert_eq!(stored(&bench, "endless", "pole"), poles);
 }
 

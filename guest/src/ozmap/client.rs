@@ -1,5 +1,6 @@
 //! OZmap API v2 over the `Http` import: authentication, retries, pagination.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -48,6 +49,12 @@ pub struct OzmapClient<H: Http> {
     last_attempts: u32,
     /// The platform answered at least once.
     reached: bool,
+    /// GETs sent ahead and not answered yet, oldest first, each with its
+    /// path and query: a later GET of the same path and query takes its
+    /// answer. Every listing of the run draws on the one window.
+    pending: VecDeque<(String, Started)>,
+    /// GETs to send ahead as soon as the window has room, in order.
+    wanted: VecDeque<String>,
 }
 
 /// A filter condition, `{"property","operator","value"}`.
@@ -69,6 +76,8 @@ impl<H: Http> OzmapClient<H> {
             traffic: Traffic::default(),
             last_attempts: 0,
             reached: false,
+            pending: VecDeque::new(),
+            wanted: VecDeque::new(),
         }
     }
 
@@ -105,6 +114,8 @@ impl<H: Http> OzmapClient<H> {
 
     /// GET and parse. A success whose body is not JSON (a proxy's error
     /// page, a body cut short) is a passing failure too, and retried.
+    /// The answer of a GET sent ahead of the same path and query is taken
+    /// when there is one.
     pub fn get_json(&mut self, path_and_query: &str, what: &str) -> Result<Value, String> {
         self.get_parsed(path_and_query, what, whole)
     }
@@ -117,15 +128,72 @@ impl<H: Http> OzmapClient<H> {
         what: &str,
         parse: fn(&[u8]) -> serde_json::Result<T>,
     ) -> Result<T, String> {
-        self.get_started(None, path_and_query, what, parse)
+        self.wanted.retain(|asked| asked != path_and_query);
+        let started = self
+            .pending
+            .iter()
+            .position(|(asked, _)| asked == path_and_query)
+            .and_then(|at| self.pending.remove(at))
+            .map(|(_, started)| started);
+        // Its place in the window is free: the next wanted goes meanwhile.
+        self.send_wanted();
+        self.get_started(started, path_and_query, what, parse)
     }
 
-    /// Send a GET of `path_and_query` now, to be answered by `get_started`.
-    pub fn start_get(&mut self, path_and_query: &str) -> Started {
+    /// Send `path_and_query` ahead as soon as the window has room (now, if
+    /// it has), after those wanted before it.
+    pub fn want(&mut self, path_and_query: &str) {
+        if !self.is_ahead(path_and_query) && !self.wanted.iter().any(|w| w == path_and_query) {
+            self.wanted.push_back(path_and_query.to_string());
+        }
+        self.send_wanted();
+    }
+
+    /// Send the wanted GETs the window has room for.
+    fn send_wanted(&mut self) {
+        while let Some(next) = self.wanted.front().cloned() {
+            if !self.send_ahead(&next) {
+                return;
+            }
+            self.wanted.pop_front();
+        }
+    }
+
+    /// Send a GET of `path_and_query` ahead, for a later `get_parsed` of
+    /// the same path and query to answer, when the window has room:
+    /// answers whether it is under way (sent now, or before). One place
+    /// of the window stays free for a GET nobody sent ahead, so requests
+    /// under way never outnumber it.
+    pub fn send_ahead(&mut self, path_and_query: &str) -> bool {
+        if self.is_ahead(path_and_query) {
+            return true;
+        }
+        if self.pending.len() + 1 >= self.window() as usize {
+            return false;
+        }
         self.wait_turn();
         let request = self.request(Method::Get, path_and_query, None);
         self.traffic.requests += 1;
-        self.http.start(request)
+        let started = self.http.start(request);
+        self.pending.push_back((path_and_query.to_string(), started));
+        true
+    }
+
+    /// Whether a GET of `path_and_query` was sent ahead and not taken yet.
+    pub fn is_ahead(&self, path_and_query: &str) -> bool {
+        self.pending.iter().any(|(asked, _)| asked == path_and_query)
+    }
+
+    /// Abandon the GET of `path_and_query` sent ahead, if any: nobody will
+    /// ask for it.
+    pub fn abandon(&mut self, path_and_query: &str) {
+        self.pending.retain(|(asked, _)| asked != path_and_query);
+        self.wanted.retain(|asked| asked != path_and_query);
+    }
+
+    /// GETs sent ahead and not taken yet.
+    pub fn ahead(&self) -> usize {
+        self.pending.len()
     }
 
     /// Wait until the pace lets a request go (a push back's pause, the
@@ -151,7 +219,7 @@ impl<H: Http> OzmapClient<H> {
 
     /// `get_parsed`, whose first attempt is `started` when given (a
     /// `start_get` of the same `path_and_query`); retries are sent anew.
-    pub fn get_started<T>(
+    fn get_started<T>(
         &mut self,
         mut started: Option<Started>,
         path_and_query: &str,

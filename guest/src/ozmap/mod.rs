@@ -3,4 +3,5 @@
 pub mod client;
 pub mod page;
 pub mod pager;
+pub mod partitions;
 pub mod records;

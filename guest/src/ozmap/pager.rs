@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::client::{OzmapClient, percent_encode};
 use super::page::{Page, Row};
 use super::records::id_of;
-use crate::http::{Http, Started};
+use crate::http::Http;
 
 /// Walks a list page by page: each `next` fetches one page, so memory holds
 /// one page at a time.
@@ -48,8 +48,8 @@ pub struct Pager {
     incomplete: Option<String>,
     /// Requests under way at most, the page being read included.
     in_flight: u32,
-    /// Pages asked for ahead, in order, each with its query.
-    ahead: VecDeque<(String, Started)>,
+    /// The queries of the pages sent ahead (the client holds them), in order.
+    ahead: VecDeque<String>,
 }
 
 impl Pager {
@@ -104,6 +104,28 @@ impl Pager {
         self.totals.map(|(_, hi)| hi)
     }
 
+    /// The smallest and largest `total` the platform announced.
+    pub fn totals(&self) -> Option<(u64, u64)> {
+        self.totals
+    }
+
+    /// Rows read so far.
+    pub fn read(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether the listing ended.
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Abandon the pages sent ahead: the listing is not read further.
+    pub fn abandon<H: Http>(&mut self, client: &mut OzmapClient<H>) {
+        for asked in self.ahead.drain(..) {
+            client.abandon(&asked);
+        }
+    }
+
     /// Once `next` answered `None`: why the listing cannot be trusted as
     /// complete, or `None` when what was read agrees with what the platform
     /// announced.
@@ -125,8 +147,8 @@ impl Pager {
             None => self.numbered(page),
         };
         let what = format!("{} page {page}", self.route);
-        let started = self.take_ahead(&query);
-        let parsed = client.get_started(started, &query, &what, super::page::parse)?;
+        self.take_ahead(client, &query);
+        let parsed = client.get_parsed(&query, &what, super::page::parse)?;
         let listing = Listing::parse(parsed).map_err(|e| format!("{what}: {e}"))?;
         if let Some(start) = listing.start
             && start != self.offset
@@ -211,27 +233,48 @@ impl Pager {
         query
     }
 
-    /// The request under way for `query`, if it is the next one asked
-    /// ahead; the walk went elsewhere otherwise, and those are abandoned.
-    fn take_ahead(&mut self, query: &str) -> Option<Started> {
+    /// `query` is read now: when it is not the next page sent ahead, the
+    /// walk went elsewhere, and those sent ahead are abandoned.
+    fn take_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>, query: &str) {
         match self.ahead.pop_front() {
-            Some((asked, started)) if asked == query => Some(started),
-            _ => {
-                self.ahead.clear();
-                None
+            Some(asked) if asked == query => {}
+            Some(asked) => {
+                client.abandon(&asked);
+                self.abandon(client);
             }
+            None => {}
         }
     }
 
-    /// Ask for the pages that come next, as far as they are known: the one
-    /// a cursor names, or those numbered up to the announced total.
-    fn send_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>) {
+    /// Have the client send the page the walk reads next as soon as its
+    /// window has room, after those wanted before.
+    pub fn want_next<H: Http>(&self, client: &mut OzmapClient<H>) {
+        if let Some(query) = self.next_query() {
+            client.want(&query);
+        }
+    }
+
+    /// The query of the page the walk reads next; `None` once it ended.
+    pub fn next_query(&self) -> Option<String> {
         if self.done {
-            self.ahead.clear();
+            return None;
+        }
+        Some(match &self.next_url {
+            Some(next) => next.clone(),
+            None => self.numbered(self.offset / self.limit + 1),
+        })
+    }
+
+    /// Send ahead the pages that come next, as far as they are known (the
+    /// one a cursor names, or those numbered up to the announced total)
+    /// and the client's window has room: the platform sends them while the
+    /// caller stores this one, or reads another listing.
+    pub fn send_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>) {
+        if self.done {
+            self.abandon(client);
             return;
         }
-        // Fewer while the platform pushes back; none ahead during its pause.
-        let room = self.in_flight.min(client.window()).saturating_sub(1) as usize;
+        let room = (self.in_flight as usize).saturating_sub(self.ahead.len());
         if room == 0 {
             return;
         }
@@ -243,16 +286,20 @@ impl Pager {
                     .total()
                     .map_or(first, |total| total.div_ceil(self.limit).max(first));
                 (first..=last)
-                    .take(room)
                     .map(|page| self.numbered(page))
+                    .filter(|query| !self.ahead.contains(query))
+                    .take(room)
                     .collect()
             }
         };
         for query in next {
-            if !self.ahead.iter().any(|(asked, _)| *asked == query) {
-                let started = client.start_get(&query);
-                self.ahead.push_back((query, started));
+            if self.ahead.contains(&query) {
+                continue;
             }
+            if !client.send_ahead(&query) {
+                return;
+            }
+            self.ahead.push_back(query);
         }
     }
 

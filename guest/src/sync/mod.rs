@@ -17,6 +17,7 @@ use crate::ozmap::records::{self, Reading, Record};
 use crate::retry::RetryPolicy;
 use crate::store::{ElementStore, InvalidElement, Sweep};
 
+mod listing;
 mod removals;
 use crate::watermark::{self, Mode, SyncState};
 
@@ -24,9 +25,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A listing's requests under way at once: the page being stored and the
 /// next, which is all a platform paging by cursor allows, and polite.
-pub const DEFAULT_PAGES_IN_FLIGHT: u32 = 2;
+pub const DEFAULT_PAGES_IN_FLIGHT: u32 = 8;
 /// The most a setting may ask for: a platform serves many tenants.
-pub const MAX_PAGES_IN_FLIGHT: u32 = 8;
+pub const MAX_PAGES_IN_FLIGHT: u32 = 16;
 /// The removal guard's share when a host has no setting of its own.
 pub const DEFAULT_MAX_REMOVAL_PERCENT: u8 = 20;
 /// Removals of fewer elements than this are never held: a small network's
@@ -252,6 +253,7 @@ pub fn run<H: Http, S: ElementStore>(
         to_keep: Vec::new(),
         held: Vec::new(),
         since,
+        probes: BTreeMap::new(),
         latest: BTreeMap::new(),
         state,
         service_types: BTreeMap::new(),
@@ -317,6 +319,8 @@ struct Sync<'s, H: Http, S: ElementStore> {
     /// Kinds read incrementally: changes from this instant (ms) on. A kind
     /// missing here is read whole.
     since: BTreeMap<ElementKind, i64>,
+    /// Probes of a kind's ids read this run, by query.
+    probes: BTreeMap<String, listing::Probe>,
     /// The latest `updatedAt` read, per kind.
     latest: BTreeMap<ElementKind, i64>,
     /// What this run leaves for the next.
@@ -331,13 +335,21 @@ struct Sync<'s, H: Http, S: ElementStore> {
 
 impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     fn all(&mut self, project_name: Option<&str>) -> Result<(), String> {
+        // Every project's elements: their first requests go beside the
+        // projects' own; one project's wait for its id.
+        if project_name.is_none() {
+            self.send_first_requests_ahead(&[], false);
+        }
         let project = self.projects(project_name)?;
         // Poles carry no project: they belong to every project.
-        self.sync_kind(ElementKind::Pole, &[])?;
         let in_project: Vec<Value> = project
             .iter()
             .map(|id| condition("project", "=", json!(id)))
             .collect();
+        if project.is_some() {
+            self.send_first_requests_ahead(&in_project, true);
+        }
+        self.sync_kind(ElementKind::Pole, &[])?;
         self.sync_kind(ElementKind::Box, &in_project)?;
         if self.settings.reads(ElementKind::Splitter) {
             self.service_types = self.splitter_types()?;
@@ -371,8 +383,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         match self.since.get(&kind).copied() {
             None => {
                 self.state.recount(kind);
-                let pager = Pager::new(route(kind), scope, self.page_size).by_id();
-                let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+                let listing = self.id_listing(kind, scope, self.page_size, "")?;
+                let listed =
+                    self.for_each_range_page(listing, |sync, _, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
                 self.complete(kind, listed)
             }
@@ -419,8 +432,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             _ => {
                 self.state.recount(kind);
                 self.state.recount(ElementKind::Client);
-                let pager = Pager::new(route(kind), in_project, self.page_size).by_id();
-                let listed = self.for_each_page(pager, |sync, rows| sync.ingest(kind, rows))?;
+                let listing = self.id_listing(kind, in_project, self.page_size, "")?;
+                let listed =
+                    self.for_each_range_page(listing, |sync, _, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
                 if self.with_clients {
                     let clients = match &listed {
@@ -486,17 +500,65 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         since: i64,
         handle: impl FnMut(&mut Self, Vec<Row>) -> Result<(), String>,
     ) -> Result<Listed, String> {
+        let pager = self.changes_pager(kind, scope, since);
+        self.for_each_page(pager, handle)
+    }
+
+    /// The listing of what changed of `kind` since `since` (ms).
+    fn changes_pager(&self, kind: ElementKind, scope: &[Value], since: i64) -> Pager {
         let mut filter = scope.to_vec();
         filter.push(condition(
             "updatedAt",
             ">=",
             json!(watermark::format_instant(since)),
         ));
-        let pager = Pager::new(route(kind), &filter, self.page_size).sorted(&[
+        Pager::new(route(kind), &filter, self.page_size).sorted(&[
             json!({"property": "updatedAt", "direction": 1}),
             json!({"property": "id", "direction": 1}),
-        ]);
-        self.for_each_page(pager, handle)
+        ])
+    }
+
+    /// Have sent ahead, together as far as the window allows and the rest
+    /// as it frees, the first request of each listing the run makes next
+    /// (what changed, the probes of each kind's ids, the splitter types),
+    /// so that their round trips overlap rather than add up; each listing
+    /// takes its answer when it gets there.
+    fn send_first_requests_ahead(&mut self, in_project: &[Value], project: bool) {
+        let mut kinds = vec![(ElementKind::Pole, Vec::new())];
+        kinds.push((ElementKind::Box, in_project.to_vec()));
+        if self.settings.reads(ElementKind::Splitter) {
+            Pager::new("splitter-types", &[], self.page_size).want_next(&mut self.client);
+            kinds.push((ElementKind::Splitter, in_project.to_vec()));
+        }
+        if project {
+            kinds.push((ElementKind::Property, in_project.to_vec()));
+            if self.settings.reads(ElementKind::Property) {
+                kinds.push((ElementKind::Client, Vec::new()));
+            }
+        } else {
+            kinds.push((ElementKind::Client, Vec::new()));
+            kinds.push((ElementKind::Property, Vec::new()));
+        }
+        for (kind, scope) in kinds {
+            if !self.settings.reads(kind) {
+                continue;
+            }
+            match self.since.get(&kind).copied() {
+                Some(since) => {
+                    self.changes_pager(kind, &scope, since)
+                        .want_next(&mut self.client);
+                    // A project's clients are counted through its properties.
+                    if !(project && kind == ElementKind::Client) {
+                        self.want_probe(kind, &scope, true);
+                    }
+                }
+                None if !(project && kind == ElementKind::Client) => {
+                    self.want_probe(kind, &scope, true);
+                    self.want_probe(kind, &scope, false);
+                }
+                None => {}
+            }
+        }
     }
 
     /// The listing of `kind` was read: its watermark moves to the latest

@@ -11,6 +11,7 @@ use crate::http::Http;
 use crate::model::ElementKind;
 use crate::ozmap::client::condition;
 use crate::ozmap::pager::Pager;
+use crate::ozmap::partitions::IdRange;
 use crate::ozmap::records::{self, Record};
 use crate::store::{ElementStore, Sweep};
 
@@ -36,6 +37,12 @@ fn byte_order(a: &str, b: &str) -> Ordering {
     a[at..].cmp(&b[at..])
 }
 
+/// One range's walk: the store's ids there, and the platform's last.
+struct RangeWalk {
+    held: StoredIds,
+    last: Option<String>,
+}
+
 /// How a walk of the platform's ids beside the store's ended.
 enum Walk {
     Done,
@@ -43,22 +50,24 @@ enum Walk {
     Unsorted,
 }
 
-/// The store's ids of a kind, ascending, read a page at a time.
+/// The store's ids of a kind in a range, ascending, read a page at a time.
 struct StoredIds {
     kind: ElementKind,
     page: u32,
     buffer: std::collections::VecDeque<String>,
     after: Option<String>,
+    upto: Option<String>,
     done: bool,
 }
 
 impl StoredIds {
-    fn new(kind: ElementKind, page: u32) -> StoredIds {
+    fn new(kind: ElementKind, page: u32, range: &IdRange) -> StoredIds {
         StoredIds {
             kind,
             page: page.max(1),
             buffer: Default::default(),
-            after: None,
+            after: range.after.clone(),
+            upto: range.upto.clone(),
             done: false,
         }
     }
@@ -70,6 +79,14 @@ impl StoredIds {
             self.done = (ids.len() as u32) < self.page;
             self.after = ids.last().cloned().or(self.after.take());
             self.buffer.extend(ids);
+        }
+        let beyond = match (self.buffer.front(), &self.upto) {
+            (Some(id), Some(upto)) => byte_order(id, upto).is_gt(),
+            _ => false,
+        };
+        if beyond {
+            self.done = true;
+            self.buffer.clear();
         }
         Ok(self.buffer.front())
     }
@@ -99,9 +116,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         // the walk.
         let mut tally = None;
         if !always {
-            let mut count = Pager::new(route(kind), scope, 1).select("id");
-            count.next(&mut self.client)?;
-            let total = count.total();
+            let total = self.probe(kind, scope, true)?.total;
             let held = self
                 .store
                 .tally(kind)
@@ -123,13 +138,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             self.state.recount(ElementKind::Client);
         }
         let fields = if with_clients { "id,client" } else { "id" };
-        let pager = Pager::new(
-            route(kind),
-            scope,
-            self.page_size.saturating_mul(ID_PAGES_SCALE),
-        )
-        .select(fields);
-        let listed = self.for_each_page(pager, |sync, rows| {
+        let listing =
+            self.id_listing(kind, scope, self.page_size.saturating_mul(ID_PAGES_SCALE), fields)?;
+        let listed = self.for_each_range_page(listing, |sync, _, rows| {
             let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
             *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
             let missing = sync.store.mark_seen(kind, &ids)?;
@@ -163,48 +174,51 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         scope: &[Value],
         tally: Option<u32>,
     ) -> Result<Walk, String> {
-        let pager = Pager::new(
-            route(kind),
-            scope,
-            self.page_size.saturating_mul(ID_PAGES_SCALE),
-        )
-        .select("id")
-        .by_id();
+        let page = self.page_size.saturating_mul(ID_PAGES_SCALE);
+        let listing = self.id_listing(kind, scope, page, "id")?;
         let tally = match tally {
             Some(tally) => tally,
             None => self.store.tally(kind)?,
         };
-        let mut held = StoredIds::new(kind, self.page_size.saturating_mul(ID_PAGES_SCALE));
+        // Each range walked beside the store's ids in the same range.
+        let mut walks: Vec<RangeWalk> = listing
+            .ranges()
+            .iter()
+            .map(|range| RangeWalk {
+                held: StoredIds::new(kind, page, range),
+                last: None,
+            })
+            .collect();
         let mut gone: Vec<String> = Vec::new();
-        let mut last: Option<String> = None;
         let mut unsorted = false;
-        let listed = self.for_each_page(pager, |sync, rows| {
+        let listed = self.for_each_range_page(listing, |sync, at, rows| {
             if unsorted {
                 return Ok(());
             }
+            let walk = &mut walks[at];
             let listed = rows.len();
             let ids: Vec<String> = rows.into_iter().filter_map(records::into_id).collect();
             *sync.state.anonymous(kind) += (listed - ids.len()) as u32;
             let mut missing = Vec::new();
             for id in ids {
-                if last.as_ref().is_some_and(|l| byte_order(l, &id).is_ge()) {
+                if walk.last.as_ref().is_some_and(|l| byte_order(l, &id).is_ge()) {
                     unsorted = true;
                     return Ok(());
                 }
                 let mut order = Ordering::Greater;
-                while let Some(stored) = held.peek(sync.store)? {
+                while let Some(stored) = walk.held.peek(sync.store)? {
                     order = byte_order(stored, &id);
                     if order.is_ge() {
                         break;
                     }
-                    gone.push(held.take());
+                    gone.push(walk.held.take());
                 }
                 if order.is_eq() {
-                    held.take();
+                    walk.held.take();
                 } else {
                     missing.push(id.clone());
                 }
-                last = Some(id);
+                walk.last = Some(id);
             }
             sync.fetch_by_id(kind, missing)
         })?;
@@ -217,8 +231,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             return Ok(Walk::Unsorted);
         }
         if let Listed::Complete = listed {
-            while held.peek(self.store)?.is_some() {
-                gone.push(held.take());
+            for walk in &mut walks {
+                while walk.held.peek(self.store)?.is_some() {
+                    gone.push(walk.held.take());
+                }
             }
         }
         let mut removed = 0;

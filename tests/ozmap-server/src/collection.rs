@@ -498,6 +498,23 @@ impl Collection {
         Some(keyed.into_iter().map(|(_, at)| at).collect())
     }
 
+    /// The documents' ObjectIds as numbers, ascending, each with its
+    /// position, when every document has one kept beside its text (and
+    /// `_id` absent or the same, none changed since).
+    pub(crate) fn object_ids_sorted(&self) -> Option<Vec<(u128, u32)>> {
+        let mut ids = Vec::with_capacity(self.records.len());
+        for (at, r) in self.records.iter().enumerate() {
+            match r.kept.id {
+                IdText::ObjectId(n) if !r.changed && r.kept.underscore_same != Some(false) => {
+                    ids.push((n, at as u32))
+                }
+                _ => return None,
+            }
+        }
+        ids.sort_unstable();
+        Some(ids)
+    }
+
     /// Every document's position by its `id` (and `_id`, where it differs).
     pub(crate) fn id_index(&self) -> IdIndex {
         let mut index = IdIndex::default();

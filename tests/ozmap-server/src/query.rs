@@ -335,6 +335,47 @@ pub(crate) struct SortKey {
     descending: bool,
 }
 
+/// Whether `keys` sort by `id` alone: `Some(descending)`.
+pub(crate) fn by_id_only(keys: &[SortKey]) -> Option<bool> {
+    match keys {
+        [key] if key.path == ["id"] => Some(key.descending),
+        _ => None,
+    }
+}
+
+/// The ObjectIds a filter of only comparisons of `id` with ObjectIds
+/// (24 lowercase hex digits) lets through, as a range of their numbers:
+/// what a client reading a kind by ranges of ids asks.
+pub(crate) fn object_id_range(f: &Filter) -> Option<std::ops::RangeInclusive<u128>> {
+    fn narrow(f: &Filter, lo: &mut u128, hi: &mut u128) -> Option<()> {
+        match f {
+            Filter::All(parts) => parts.iter().try_for_each(|p| narrow(p, lo, hi)),
+            Filter::Cond {
+                path,
+                op,
+                value: Value::String(id),
+            } if path == &["id"]
+                && id.len() == 24
+                && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                let n = u128::from_str_radix(id, 16).ok()?;
+                match op {
+                    Op::Gt => *lo = (*lo).max(n.checked_add(1)?),
+                    Op::Ge => *lo = (*lo).max(n),
+                    Op::Lt => *hi = (*hi).min(n.checked_sub(1)?),
+                    Op::Le => *hi = (*hi).min(n),
+                    _ => return None,
+                }
+                Some(())
+            }
+            _ => None,
+        }
+    }
+    let (mut lo, mut hi) = (0, u128::MAX);
+    narrow(f, &mut lo, &mut hi)?;
+    Some(lo..=hi)
+}
+
 /// Whether `keys` sort by `id` alone, ascending.
 pub(crate) fn by_id_ascending(keys: &[SortKey]) -> bool {
     matches!(keys, [key] if key.path == ["id"] && !key.descending)

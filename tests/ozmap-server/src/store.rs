@@ -32,6 +32,9 @@ struct Cache {
     /// (route, filter, sort) to the matching positions.
     queries: HashMap<(String, String, String), Arc<Vec<u32>>>,
     ids: HashMap<String, Arc<IdIndex>>,
+    /// Route to its ObjectIds, ascending, with their positions; `None`
+    /// when not every document has one.
+    object_ids: HashMap<String, Option<Arc<Vec<(u128, u32)>>>>,
     /// (route, dotted path) to its index.
     equals: HashMap<(String, String), Arc<EqualityIndex>>,
     equality_scans: HashMap<(String, String), usize>,
@@ -43,6 +46,7 @@ impl Cache {
         let gone = |route: &str| routes.contains(&route);
         self.queries.retain(|(route, _, _), _| !gone(route));
         self.ids.retain(|route, _| !gone(route));
+        self.object_ids.retain(|route, _| !gone(route));
         self.equals.retain(|(route, _), _| !gone(route));
         self.equality_scans.retain(|(route, _), _| !gone(route));
     }
@@ -154,6 +158,23 @@ impl Store {
         {
             return self.keep(key, positions);
         }
+        // A range of ids sorted by id, either way (how a client reads a
+        // large kind by ranges, and finds its lowest and highest ids): cut
+        // from the ids in order, as a real server answers from its index.
+        if let Some(descending) = sort.as_ref().and_then(|s| query::by_id_only(s.value))
+            && let Some(range) = filter
+                .as_ref()
+                .map_or(Some(0..=u128::MAX), |f| query::object_id_range(f.value))
+            && let Some(ids) = self.object_ids(net, route)
+        {
+            let start = ids.partition_point(|(n, _)| n < range.start());
+            let end = ids.partition_point(|(n, _)| n <= range.end());
+            let mut positions: Vec<u32> = ids[start..end.max(start)].iter().map(|(_, at)| *at).collect();
+            if descending {
+                positions.reverse();
+            }
+            return self.keep(key, positions);
+        }
         // Only the fields the filter and the sort read are parsed.
         let mut wanted = filter
             .as_ref()
@@ -240,6 +261,16 @@ impl Store {
         }
         cache.queries.insert(key, positions.clone());
         Selection::Some(positions)
+    }
+
+    /// `route`'s ObjectIds, ascending, with their positions (see `Cache`).
+    fn object_ids(&self, net: &Network, route: &str) -> Option<Arc<Vec<(u128, u32)>>> {
+        if let Some(ids) = self.cache().object_ids.get(route) {
+            return ids.clone();
+        }
+        let ids = net.collection(route).object_ids_sorted().map(Arc::new);
+        self.cache().object_ids.insert(route.to_owned(), ids.clone());
+        ids
     }
 
     /// Where the document with this `id` (or `_id`) sits in `route`.

@@ -1,0 +1,170 @@
+//! How a run lists the platform: its first requests sent together, and a
+//! large kind read by ranges of ids, so that several requests are under
+//! way at once (see `ozmap::partitions`).
+
+use serde_json::{Value, json};
+
+use super::{Listed, Sync, route};
+use crate::http::Http;
+use crate::model::ElementKind;
+use crate::ozmap::page::Row;
+use crate::ozmap::pager::Pager;
+use crate::ozmap::partitions::{self, IdListing, Partitioned};
+use crate::ozmap::records;
+use crate::store::ElementStore;
+
+/// A kind is read by ranges only when it fills more pages than this: a
+/// range costs a request of its own, and at least one more at its end.
+const PAGES_FOR_RANGES: u64 = 2;
+
+/// What a probe of a kind's ids found: the first id one way, and the total.
+#[derive(Clone, Default)]
+pub(super) struct Probe {
+    pub id: Option<String>,
+    pub total: Option<u64>,
+}
+
+/// The kind's ids, one row long, sorted one way: its lowest (or highest)
+/// id and its total, in one small answer.
+fn probe_pager(kind: ElementKind, scope: &[Value], ascending: bool) -> Pager {
+    Pager::new(route(kind), scope, 1)
+        .sorted(&[json!({"property": "id", "direction": if ascending { 1 } else { -1 }})])
+        .select("id")
+}
+
+impl<H: Http, S: ElementStore> Sync<'_, H, S> {
+    /// The lowest id of `kind` (highest unless `ascending`) and its total.
+    /// Each probe is asked once a run.
+    pub(super) fn probe(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        ascending: bool,
+    ) -> Result<Probe, String> {
+        let mut pager = probe_pager(kind, scope, ascending);
+        let Some(query) = pager.next_query() else {
+            return Ok(Probe::default());
+        };
+        if let Some(probe) = self.probes.get(&query) {
+            return Ok(probe.clone());
+        }
+        let rows = pager.next(&mut self.client)?.unwrap_or_default();
+        let probe = Probe {
+            id: rows.first().and_then(records::id_of),
+            total: pager.total(),
+        };
+        self.probes.insert(query, probe.clone());
+        Ok(probe)
+    }
+
+    /// A probe asked for ahead that is not needed: read if under way, else
+    /// not sent.
+    fn drop_probe(&mut self, kind: ElementKind, scope: &[Value], ascending: bool) -> Result<(), String> {
+        let query = probe_pager(kind, scope, ascending).next_query();
+        if let Some(query) = query {
+            if self.client.is_ahead(&query) {
+                self.probe(kind, scope, ascending)?;
+            } else {
+                self.client.abandon(&query);
+            }
+        }
+        Ok(())
+    }
+
+    /// Have the probe of `kind` sent ahead, for `probe` to take.
+    pub(super) fn want_probe(&mut self, kind: ElementKind, scope: &[Value], ascending: bool) {
+        probe_pager(kind, scope, ascending).want_next(&mut self.client);
+    }
+
+    /// `kind`'s listing sorted by id with `fields` only (all when empty),
+    /// `page_size` rows a page: by ranges of ids when the kind is large and
+    /// the platform filters ids as asked, plain otherwise.
+    pub(super) fn id_listing(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        page_size: u32,
+        fields: &str,
+    ) -> Result<IdListing, String> {
+        let listing = self.ranges_or_plain(kind, scope, page_size, fields)?;
+        // The highest id may have been asked for beside the lowest, in
+        // case: its answer is read all the same when it is under way,
+        // since a platform pushing back says so in any answer.
+        self.drop_probe(kind, scope, false)?;
+        Ok(listing)
+    }
+
+    fn ranges_or_plain(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        page_size: u32,
+        fields: &str,
+    ) -> Result<IdListing, String> {
+        let pager_for = |extra: &[Value]| {
+            let mut filter = scope.to_vec();
+            filter.extend_from_slice(extra);
+            let pager = Pager::new(route(kind), &filter, page_size).by_id();
+            if fields.is_empty() {
+                pager
+            } else {
+                pager.select(fields)
+            }
+        };
+        let window = self.pages_in_flight;
+        let plain = || IdListing::Plain(pager_for(&[]).in_flight(window));
+        if window < 2 {
+            return Ok(plain());
+        }
+        let lowest = self.probe(kind, scope, true)?;
+        let (Some(lowest_id), Some(total)) = (lowest.id, lowest.total) else {
+            return Ok(plain());
+        };
+        let pages = total.div_ceil(u64::from(page_size.max(1)));
+        if pages <= PAGES_FOR_RANGES {
+            return Ok(plain());
+        }
+        let highest = self.probe(kind, scope, false)?;
+        let Some(highest_id) = highest.id else {
+            return Ok(plain());
+        };
+        let count = pages.div_ceil(2).min(2 * u64::from(window)) as usize;
+        let Some(ranges) = partitions::split(&lowest_id, &highest_id, count) else {
+            return Ok(plain());
+        };
+        let other = highest.total.unwrap_or(total);
+        let totals = (total.min(other), total.max(other));
+        match Partitioned::start(&mut self.client, ranges, totals, window, |range| {
+            pager_for(&range.conditions())
+        })? {
+            Ok(ranges) => Ok(IdListing::Ranges(ranges)),
+            Err(refused) => {
+                crate::log::emit(
+                    crate::log::Level::Warn,
+                    &format!(
+                        "the platform's listing is read whole, one page after another: {}",
+                        refused.0
+                    ),
+                    &[("kind", kind.as_str())],
+                );
+                Ok(plain())
+            }
+        }
+    }
+
+    /// Every page of `listing`, each handed to `handle` with its range's
+    /// place, before the next is read.
+    pub(super) fn for_each_range_page(
+        &mut self,
+        mut listing: IdListing,
+        mut handle: impl FnMut(&mut Self, usize, Vec<Row>) -> Result<(), String>,
+    ) -> Result<Listed, String> {
+        while let Some((at, rows)) = listing.next(&mut self.client)? {
+            handle(self, at, rows)?;
+        }
+        Ok(match listing.incomplete() {
+            None => Listed::Complete,
+            Some(why) => Listed::Incomplete(why),
+        })
+    }
+}
