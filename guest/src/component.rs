@@ -401,14 +401,25 @@ fn answer_from_wit(
     }
 }
 
+/// A request under way at the host (the WIT `pending`).
+struct PendingAnswer(wit_http::Pending);
+
+impl crate::http::Answer for PendingAnswer {
+    fn ready(&mut self) -> bool {
+        self.0.ready()
+    }
+    fn wait(self: Box<Self>) -> Result<Response, FetchError> {
+        answer_from_wit(self.0.finish())
+    }
+}
+
 impl Http for ImportedHttp {
     fn fetch(&mut self, request: Request) -> Result<Response, FetchError> {
         answer_from_wit(wit_http::fetch(&request_to_wit(request)))
     }
 
     fn start(&mut self, request: Request) -> Started {
-        let pending = wit_http::start(&request_to_wit(request));
-        Started::sent(move || answer_from_wit(pending.finish()))
+        Started::under_way(PendingAnswer(wit_http::start(&request_to_wit(request))))
     }
 
     fn sleep(&mut self, duration: Duration) {

@@ -90,7 +90,39 @@ enum Under {
     Deferred(Request),
     /// Under way at the host: waiting for it answers it. Dropped unasked,
     /// it abandons the request.
-    Sent(Box<dyn FnOnce() -> Result<Response, FetchError>>),
+    Sent(Box<dyn Answer>),
+}
+
+/// A request under way at the host.
+pub trait Answer {
+    /// Whether the answer is in: `wait` would not block.
+    fn ready(&mut self) -> bool;
+    /// Wait for the answer.
+    fn wait(self: Box<Self>) -> Result<Response, FetchError>;
+}
+
+/// An answer already in.
+struct Known(Result<Response, FetchError>);
+
+impl Answer for Known {
+    fn ready(&mut self) -> bool {
+        true
+    }
+    fn wait(self: Box<Self>) -> Result<Response, FetchError> {
+        self.0
+    }
+}
+
+/// An answer `wait` computes, never said to be in.
+struct Later<F>(F);
+
+impl<F: FnOnce() -> Result<Response, FetchError>> Answer for Later<F> {
+    fn ready(&mut self) -> bool {
+        false
+    }
+    fn wait(self: Box<Self>) -> Result<Response, FetchError> {
+        (self.0)()
+    }
 }
 
 impl Started {
@@ -99,9 +131,28 @@ impl Started {
         Started(Under::Deferred(request))
     }
 
-    /// A request under way; `answer` waits for it.
-    pub fn sent(answer: impl FnOnce() -> Result<Response, FetchError> + 'static) -> Started {
+    /// A request under way, answered by `answer`.
+    pub fn under_way(answer: impl Answer + 'static) -> Started {
         Started(Under::Sent(Box::new(answer)))
+    }
+
+    /// A request under way; `answer` waits for it, and it is never said
+    /// to be in before.
+    pub fn sent(answer: impl FnOnce() -> Result<Response, FetchError> + 'static) -> Started {
+        Started::under_way(Later(answer))
+    }
+
+    /// A request already answered.
+    pub fn answered(answer: Result<Response, FetchError>) -> Started {
+        Started::under_way(Known(answer))
+    }
+
+    /// Whether the answer is in: `Http::finish` would not wait.
+    pub fn ready(&mut self) -> bool {
+        match &mut self.0 {
+            Under::Deferred(_) => false,
+            Under::Sent(answer) => answer.ready(),
+        }
     }
 }
 
@@ -119,7 +170,7 @@ pub trait Http {
     fn finish(&mut self, started: Started) -> Result<Response, FetchError> {
         match started.0 {
             Under::Deferred(request) => self.fetch(request),
-            Under::Sent(answer) => answer(),
+            Under::Sent(answer) => answer.wait(),
         }
     }
     fn sleep(&mut self, duration: Duration);

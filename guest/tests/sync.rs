@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use mapsync_guest::http::{FetchError, Http, Method, Request, Response, Started};
+use mapsync_guest::http::{Answer, FetchError, Http, Method, Request, Response, Started};
 use mapsync_guest::model::{Batch, ElementKind};
 use mapsync_guest::ozmap::client::{Credentials, percent_encode};
 use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
@@ -45,6 +45,29 @@ struct Ahead {
     started: Rc<Cell<usize>>,
     finished: Rc<Cell<usize>>,
     most: Rc<Cell<usize>>,
+}
+
+/// An answer computed when the request was started, and said to be in
+/// only once taken (as from a platform far away); taken or dropped, it is
+/// no longer under way.
+struct Eager {
+    answer: Option<Result<Response, FetchError>>,
+    ahead: Ahead,
+}
+
+impl Answer for Eager {
+    fn ready(&mut self) -> bool {
+        false
+    }
+    fn wait(mut self: Box<Self>) -> Result<Response, FetchError> {
+        self.answer.take().expect("answered once")
+    }
+}
+
+impl Drop for Eager {
+    fn drop(&mut self) {
+        self.ahead.finished.set(self.ahead.finished.get() + 1);
+    }
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
@@ -121,7 +144,11 @@ impl Http for &mut Platform {
             let property = key["property"].as_str().unwrap();
             rows.sort_by(|a, b| {
                 let order = a[property].as_str().cmp(&b[property].as_str());
-                if key["direction"] == -1 { order.reverse() } else { order }
+                if key["direction"] == -1 {
+                    order.reverse()
+                } else {
+                    order
+                }
             });
         }
         let start = if self.repeat_first_page {
@@ -156,9 +183,9 @@ impl Http for &mut Platform {
         ahead.started.set(ahead.started.get() + 1);
         let under_way = ahead.started.get() - ahead.finished.get();
         ahead.most.set(ahead.most.get().max(under_way));
-        Started::sent(move || {
-            ahead.finished.set(ahead.finished.get() + 1);
-            answer
+        Started::under_way(Eager {
+            answer: Some(answer),
+            ahead,
         })
     }
 
@@ -420,8 +447,7 @@ fn requests_sent_ahead_read_the_same_within_the_bound() {
             let ahead = &platform.ahead;
             let why = format!("legacy {legacy}, {in_flight} in flight");
             assert!(ahead.finished.get() <= ahead.started.get(), "{why}");
-            // One more, not sent ahead, may be under way beside them.
-            assert!(ahead.most.get() < in_flight as usize, "{why}");
+            assert!(ahead.most.get() <= in_flight as usize, "{why}");
             if in_flight == 1 {
                 assert_eq!(ahead.most.get(), 0, "{why}");
                 alone = elements;
@@ -440,7 +466,12 @@ fn a_platform_ignoring_filters_on_ids_is_read_whole() {
     let mut plain = Memory::default();
     let settings = Settings {
         pages_in_flight: 4,
-        switched_off: vec![ElementKind::Box, ElementKind::Splitter, ElementKind::Client, ElementKind::Property],
+        switched_off: vec![
+            ElementKind::Box,
+            ElementKind::Splitter,
+            ElementKind::Client,
+            ElementKind::Property,
+        ],
         ..settings(None, 5)
     };
     sync::run(&mut with_poles(23), &mut plain, &settings).unwrap();
@@ -852,7 +883,8 @@ fn a_kind_read_whole_is_asked_for_in_id_order() {
             .filter(|r| r.contains(&format!("/{route}?")))
             .collect();
         assert!(!listings.is_empty(), "{route}: {:?}", platform.requests);
-        for request in listings {
+        // All but the probes of the highest id, one row long.
+        for request in listings.iter().filter(|r| !r.contains("limit=1&")) {
             assert!(request.contains(&by_id), "{request}");
         }
     }

@@ -37,13 +37,15 @@ fn assert_same(round: u64, incremental: &[(String, Vec<Value>)], full: &[(String
 
 /// 20 rounds of changes (created, updated, deleted, a property moved to
 /// another port, a client's code changed, a port blocked), each followed by
-/// an incremental sync, compared with a full sync of the same platform.
-fn rounds(project: Option<&str>) {
+/// an incremental sync with `args`, compared with a full sync of the same
+/// platform read one page of 500 after another.
+fn rounds(project: Option<&str>, args: &[&str]) {
     let network = generate(&GeneratorConfig::small());
     let bench = Bench::with(server_config(), network);
     bench.add_integration("changes", project);
     bench.add_integration("everything", project);
-    let first = bench.sync_ok("changes");
+    let (first, ok) = bench.sync("changes", args);
+    assert!(ok, "{first:#}");
     assert_eq!(first["full_reason"], "first run");
     // Where the time went, in parts that add up.
     let timing = &first["timing"];
@@ -77,13 +79,14 @@ fn rounds(project: Option<&str>) {
             )
         });
         assert!(summary.changes > 0, "round {round}: {summary:?}");
-        let report = bench.sync_ok("changes");
+        let (report, ok) = bench.sync("changes", args);
+        assert!(ok, "round {round}: {report:#}");
         assert_eq!(
             report["full_reason"],
             Value::Null,
             "round {round}: {report:#}"
         );
-        let (full, ok) = bench.sync("everything", &["--full"]);
+        let (full, ok) = bench.sync("everything", &["--full", "--pages-in-flight", "1"]);
         assert!(ok, "round {round}: {full:#}");
         assert_same(
             round,
@@ -108,10 +111,26 @@ fn rounds(project: Option<&str>) {
 
 #[test]
 fn twenty_rounds_of_changes_leave_the_store_as_a_full_sync_does() {
-    rounds(None);
+    rounds(None, &[]);
 }
 
 #[test]
 fn twenty_rounds_of_changes_in_one_project() {
-    rounds(Some(PROJECT_NAMES[0]));
+    rounds(Some(PROJECT_NAMES[0]), &[]);
+}
+
+/// Small pages: every kind is read by ranges of ids, several requests
+/// under way, and so are the walks of ids that find removals, while
+/// creations, updates and deletions fall in the same ranges.
+#[test]
+fn twenty_rounds_read_by_ranges_of_ids() {
+    rounds(None, &["--page-size", "4", "--pages-in-flight", "16"]);
+}
+
+#[test]
+fn twenty_rounds_in_one_project_read_by_ranges_of_ids() {
+    rounds(
+        Some(PROJECT_NAMES[0]),
+        &["--page-size", "4", "--pages-in-flight", "6"],
+    );
 }

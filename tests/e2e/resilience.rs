@@ -206,10 +206,11 @@ fn rate_limits_and_server_errors_are_retried() {
     bench.server.inject("properties", Fault::Status(502), 1);
     let report = bench.sync_ok("flaky");
     assert!(retries(&report) >= 7, "7 faults were injected: {report:#}");
-    assert_eq!(
-        requests(&report) - retries(&report),
-        requests(&baseline().report),
-        "requests minus retries should be a clean sync's requests: {report:#}"
+    // A request sent ahead and not needed once a wait held the run (the
+    // highest id of a small kind) may never go: at most a clean sync's.
+    assert!(
+        requests(&report) - retries(&report) <= requests(&baseline().report),
+        "requests minus retries should be at most a clean sync's requests: {report:#}"
     );
     assert_same_as_clean(&bench, "flaky", &report);
 
@@ -226,7 +227,8 @@ fn rate_limits_and_server_errors_are_retried() {
     let started = Instant::now();
     let report = bench.sync_ok("flaky");
     let elapsed = started.elapsed();
-    assert_eq!(retries(&report), 2, "{report:#}");
+    // The two refused, and those sent ahead that the wait held back.
+    assert!(retries(&report) >= 2, "{report:#}");
     assert!(
         elapsed >= Duration::from_secs(2),
         "Retry-After was not honoured: the sync took {elapsed:?}"
@@ -244,9 +246,8 @@ fn broken_connections_and_bodies_are_retried() {
     bench.server.inject("ftth-clients", Fault::TruncatedJson, 2);
     let report = bench.sync_ok("broken");
     assert!(retries(&report) >= 6, "6 faults were injected: {report:#}");
-    assert_eq!(
-        requests(&report) - retries(&report),
-        requests(&baseline().report),
+    assert!(
+        requests(&report) - retries(&report) <= requests(&baseline().report),
         "{report:#}"
     );
     assert_same_as_clean(&bench, "broken", &report);
@@ -343,9 +344,8 @@ fn a_slow_answer_times_out_and_is_retried() {
         retries(&report) >= 1,
         "the timed-out request was not counted as a retry: {report:#}"
     );
-    assert_eq!(
-        requests(&report) - retries(&report),
-        requests(&baseline().report),
+    assert!(
+        requests(&report) - retries(&report) <= requests(&baseline().report),
         "{report:#}"
     );
     assert_same_as_clean(&bench, "slow", &report);
@@ -676,7 +676,10 @@ fn pages_in_flight_store_the_same_within_the_bound() {
         let (_, requests, ahead, most) = read(in_flight);
         assert!(alone == ahead, "the stores differ with {in_flight} at once");
         let bound: usize = in_flight.parse().unwrap();
-        assert!(most <= bound && most > 2, "{most} at once with {in_flight} allowed");
+        assert!(
+            most <= bound && most > 2,
+            "{most} at once with {in_flight} allowed"
+        );
         assert!(
             requests * 2 <= requests_alone * 3,
             "{requests} requests with {in_flight} at once, {requests_alone} one at a time"

@@ -51,17 +51,28 @@ export class BlockingFetcher {
     return id;
   }
 
+  /** Whether the answer to request `id` is in: `finish` would not wait. */
+  ready(id) {
+    this.receive();
+    return this.answers.has(id);
+  }
+
+  /** Keep the answers the worker sent so far. */
+  receive() {
+    let received;
+    while ((received = receiveMessageOnPort(this.port))) {
+      const { id: of, answer } = received.message;
+      // Answers to requests abandoned or timed out here are dropped.
+      if (this.deadlines.has(of)) this.answers.set(of, answer);
+    }
+  }
+
   /** The answer to the request `start` answered `id` for, blocking. */
   finish(id) {
     const until = this.deadlines.get(id) ?? 0;
     // The flag is reset before each read, so an answer is never missed.
     for (;;) {
-      let received;
-      while ((received = receiveMessageOnPort(this.port))) {
-        const { id: of, answer } = received.message;
-        // Answers to requests abandoned or timed out here are dropped.
-        if (this.deadlines.has(of)) this.answers.set(of, answer);
-      }
+      this.receive();
       if (this.answers.has(id)) {
         const answer = this.answers.get(id);
         this.abandon(id);

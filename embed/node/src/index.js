@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.7.0) on Node.
+// Runs the mapsync component (mapsync:integration@0.8.0) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.7.0';
+const VERSION = '0.8.0';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
@@ -151,6 +151,10 @@ export async function createMapsync(options) {
         if (this.done) throw { tag: 'other', val: "this request's answer was already taken" };
         this.done = true;
         return settle(fetcher.finish(this.id));
+      }
+      ready() {
+        guard();
+        return this.done || fetcher.ready(this.id);
       }
       // Dropped by the component: the request is abandoned.
       [Symbol.dispose ?? Symbol.for('dispose')]() {

@@ -52,9 +52,23 @@ pub struct OzmapClient<H: Http> {
     /// GETs sent ahead and not answered yet, oldest first, each with its
     /// path and query: a later GET of the same path and query takes its
     /// answer. Every listing of the run draws on the one window.
-    pending: VecDeque<(String, Started)>,
+    pending: VecDeque<(String, First)>,
     /// GETs to send ahead as soon as the window has room, in order.
     wanted: VecDeque<String>,
+}
+
+/// A request's first attempt, sent ahead: under way, or answered already
+/// (taken in when the host said it was in, its push back noted then).
+pub enum First {
+    Started(Started),
+    Landed {
+        outcome: Result<Response, FetchError>,
+        /// When it was taken in (ms).
+        at: u64,
+        /// Its push back (a 429, a 503 with `Retry-After`) paused the run
+        /// when it was taken in.
+        noted: bool,
+    },
 }
 
 /// A filter condition, `{"property","operator","value"}`.
@@ -134,7 +148,7 @@ impl<H: Http> OzmapClient<H> {
             .iter()
             .position(|(asked, _)| asked == path_and_query)
             .and_then(|at| self.pending.remove(at))
-            .map(|(_, started)| started);
+            .map(|(_, first)| first);
         // Its place in the window is free: the next wanted goes meanwhile.
         self.send_wanted();
         self.get_started(started, path_and_query, what, parse)
@@ -168,6 +182,7 @@ impl<H: Http> OzmapClient<H> {
         if self.is_ahead(path_and_query) {
             return true;
         }
+        self.take_in_answers();
         if self.pending.len() + 1 >= self.window() as usize {
             return false;
         }
@@ -175,13 +190,50 @@ impl<H: Http> OzmapClient<H> {
         let request = self.request(Method::Get, path_and_query, None);
         self.traffic.requests += 1;
         let started = self.http.start(request);
-        self.pending.push_back((path_and_query.to_string(), started));
+        self.pending
+            .push_back((path_and_query.to_string(), First::Started(started)));
         true
+    }
+
+    /// Take in the answers of requests sent ahead that came while the run
+    /// read others, so that a push back among them holds what would follow
+    /// rather than only the request it answered.
+    fn take_in_answers(&mut self) {
+        for (_, first) in self.pending.iter_mut() {
+            let First::Started(started) = first else {
+                continue;
+            };
+            if !started.ready() {
+                continue;
+            }
+            let First::Started(started) = std::mem::replace(
+                first,
+                First::Landed {
+                    outcome: Err(FetchError::Other(String::new())),
+                    at: 0,
+                    noted: false,
+                },
+            ) else {
+                unreachable!("matched above")
+            };
+            let outcome = self.http.finish(started);
+            let at = self.http.now_ms();
+            let mut noted = false;
+            if let Ok(response) = &outcome
+                && let Verdict::PushedBack(wait) = self.policy.judge_response(response, 1, at)
+            {
+                self.pace.pushed_back(at, wait, response.status == 429);
+                noted = true;
+            }
+            *first = First::Landed { outcome, at, noted };
+        }
     }
 
     /// Whether a GET of `path_and_query` was sent ahead and not taken yet.
     pub fn is_ahead(&self, path_and_query: &str) -> bool {
-        self.pending.iter().any(|(asked, _)| asked == path_and_query)
+        self.pending
+            .iter()
+            .any(|(asked, _)| asked == path_and_query)
     }
 
     /// Abandon the GET of `path_and_query` sent ahead, if any: nobody will
@@ -221,7 +273,7 @@ impl<H: Http> OzmapClient<H> {
     /// `start_get` of the same `path_and_query`); retries are sent anew.
     fn get_started<T>(
         &mut self,
-        mut started: Option<Started>,
+        mut started: Option<First>,
         path_and_query: &str,
         what: &str,
         parse: fn(&[u8]) -> serde_json::Result<T>,
@@ -261,7 +313,7 @@ impl<H: Http> OzmapClient<H> {
     /// `send`, whose first attempt is `started` when given.
     fn send_with_login(
         &mut self,
-        mut started: Option<Started>,
+        mut started: Option<First>,
         method: Method,
         path_and_query: &str,
         body: Option<&Value>,
@@ -322,7 +374,7 @@ impl<H: Http> OzmapClient<H> {
     /// The first attempt is `started` when given (counted when started).
     fn send_with_retries(
         &mut self,
-        mut started: Option<Started>,
+        mut started: Option<First>,
         method: Method,
         path_and_query: &str,
         body: Option<&Value>,
@@ -332,23 +384,34 @@ impl<H: Http> OzmapClient<H> {
         loop {
             attempt += 1;
             let paused = self.pace.paused(self.http.now_ms());
-            let outcome = match started.take() {
-                Some(started) if !paused => self.http.finish(started),
+            let (outcome, answered_at, noted) = match started.take() {
+                // Answered while the run read others: its push back, if
+                // any, already holds the run.
+                Some(First::Landed { outcome, at, noted }) => (outcome, at, noted),
+                Some(First::Started(started)) if !paused => {
+                    let outcome = self.http.finish(started);
+                    (outcome, self.http.now_ms(), false)
+                }
                 // A push back came after it was asked for ahead: a host that
                 // sends a request only when it is finished would send it
                 // inside the pause, so it is dropped (abandoned) and sent
                 // anew once the pause is over.
-                _ => {
+                first => {
+                    if first.is_some() {
+                        // Sent again: a retry, if the host had sent it.
+                        self.traffic.retries += 1;
+                    }
+                    self.take_in_answers();
                     self.wait_turn();
                     let request = self.request(method, path_and_query, body);
                     self.traffic.requests += 1;
-                    self.http.fetch(request)
+                    let outcome = self.http.fetch(request);
+                    // When the answer came: a `Retry-After` date is read
+                    // against it, and a push back's pause starts from it.
+                    (outcome, self.http.now_ms(), false)
                 }
             };
             self.reached |= outcome.is_ok();
-            // When the answer came: a `Retry-After` date is read against it,
-            // and a push back's pause starts from it.
-            let answered_at = self.http.now_ms();
             let verdict = match &outcome {
                 // A creation that may have happened must not be repeated
                 // here: the caller looks for its result before trying again.
@@ -361,8 +424,10 @@ impl<H: Http> OzmapClient<H> {
                 Err(error) => self.policy.judge_error(error, attempt),
             };
             if let Verdict::PushedBack(wait) = verdict {
-                let for_the_rate = matches!(&outcome, Ok(r) if r.status == 429);
-                self.pace.pushed_back(answered_at, wait, for_the_rate);
+                if !noted {
+                    let for_the_rate = matches!(&outcome, Ok(r) if r.status == 429);
+                    self.pace.pushed_back(answered_at, wait, for_the_rate);
+                }
             } else if outcome.is_ok() {
                 self.pace.answered();
             }

@@ -75,7 +75,12 @@ pub fn split(lowest: &str, highest: &str, count: usize) -> Option<Vec<IdRange>> 
     }
     let span = hi - lo;
     let mut bounds: Vec<String> = (1..count as u128)
-        .map(|j| format!("{:024x}", lo + span / count as u128 * j + span % count as u128 * j / count as u128))
+        .map(|j| {
+            format!(
+                "{:024x}",
+                lo + span / count as u128 * j + span % count as u128 * j / count as u128
+            )
+        })
         .collect();
     bounds.dedup();
     let mut ranges = Vec::with_capacity(bounds.len() + 1);

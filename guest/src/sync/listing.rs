@@ -59,7 +59,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
 
     /// A probe asked for ahead that is not needed: read if under way, else
     /// not sent.
-    fn drop_probe(&mut self, kind: ElementKind, scope: &[Value], ascending: bool) -> Result<(), String> {
+    fn drop_probe(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+        ascending: bool,
+    ) -> Result<(), String> {
         let query = probe_pager(kind, scope, ascending).next_query();
         if let Some(query) = query {
             if self.client.is_ahead(&query) {

@@ -138,8 +138,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             self.state.recount(ElementKind::Client);
         }
         let fields = if with_clients { "id,client" } else { "id" };
-        let listing =
-            self.id_listing(kind, scope, self.page_size.saturating_mul(ID_PAGES_SCALE), fields)?;
+        let listing = self.id_listing(
+            kind,
+            scope,
+            self.page_size.saturating_mul(ID_PAGES_SCALE),
+            fields,
+        )?;
         let listed = self.for_each_range_page(listing, |sync, _, rows| {
             let ids: Vec<String> = rows.iter().filter_map(records::id_of).collect();
             *sync.state.anonymous(kind) += (rows.len() - ids.len()) as u32;
@@ -201,7 +205,11 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             *sync.state.anonymous(kind) += (listed - ids.len()) as u32;
             let mut missing = Vec::new();
             for id in ids {
-                if walk.last.as_ref().is_some_and(|l| byte_order(l, &id).is_ge()) {
+                if walk
+                    .last
+                    .as_ref()
+                    .is_some_and(|l| byte_order(l, &id).is_ge())
+                {
                     unsorted = true;
                     return Ok(());
                 }

@@ -45,6 +45,13 @@ where
 /// A spawned future that is abandoned when its handle is dropped.
 pub struct Spawned<T>(tokio::task::JoinHandle<T>);
 
+impl<T> Spawned<T> {
+    /// Whether the future ended: waiting for it would not block.
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
 impl<T> Drop for Spawned<T> {
     fn drop(&mut self) {
         self.0.abort();

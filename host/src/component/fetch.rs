@@ -276,6 +276,16 @@ impl Pending {
         }
     }
 
+    /// Whether the answer is in: `finish` would not wait. A deferred
+    /// request is sent only then.
+    pub fn ready(&self) -> bool {
+        match &self.state {
+            State::Sent(exchange) => exchange.is_finished(),
+            State::Answered(_) | State::Finished => true,
+            State::Deferred(_) => false,
+        }
+    }
+
     /// Whether the exchange may still be under way.
     pub fn under_way(&self) -> bool {
         matches!(self.state, State::Sent(_))

@@ -263,6 +263,13 @@ impl http_fetch::HostPending for HostState {
         answer
     }
 
+    fn ready(&mut self, pending: Resource<Pending>) -> bool {
+        self.pending
+            .get(&pending)
+            .expect("the component holds the handle, so the table does")
+            .ready()
+    }
+
     fn drop(&mut self, pending: Resource<Pending>) -> wasmtime::Result<()> {
         // Dropping the exchange's task abandons it.
         self.pending.delete(pending)?;
@@ -816,7 +823,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.7.0";
+        let version = "0.8.0";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))

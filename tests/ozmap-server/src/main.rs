@@ -54,6 +54,12 @@ struct Args {
     /// Retry-After.
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// Ignore comparisons of `id` in filters, as a platform that does not know them
+    #[arg(long)]
+    ignore_id_ranges: bool,
+    /// Answer the `limit` asked for even when the page is capped at --max-page-size
+    #[arg(long)]
+    silent_page_cap: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +91,8 @@ fn main() -> anyhow::Result<()> {
         legacy_pagination: args.legacy_pagination,
         latency: Duration::from_millis(args.latency_ms),
         rate_limit: args.rate_limit,
+        ignore_id_ranges: args.ignore_id_ranges,
+        silent_page_cap: args.silent_page_cap,
     };
     let server = TestServer::start_on(args.listen, config.clone(), network)?;
     println!("OZmap test server listening on {}", server.url());

@@ -335,6 +335,23 @@ pub(crate) struct SortKey {
     descending: bool,
 }
 
+/// `f` without its comparisons of `id` (`>`, `>=`, `<`, `<=`): what a
+/// platform that does not know them filters by.
+pub(crate) fn without_id_ranges(f: Filter) -> Filter {
+    match f {
+        Filter::All(parts) => Filter::All(
+            parts
+                .into_iter()
+                .filter(|p| {
+                    !matches!(p, Filter::Cond { path, op: Op::Gt | Op::Ge | Op::Lt | Op::Le, .. } if path == &["id"])
+                })
+                .map(without_id_ranges)
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Whether `keys` sort by `id` alone: `Some(descending)`.
 pub(crate) fn by_id_only(keys: &[SortKey]) -> Option<bool> {
     match keys {

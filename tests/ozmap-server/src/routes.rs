@@ -310,17 +310,29 @@ impl Shape {
 
 fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
     let params = Params::parse(&req.query);
-    let q = match list_query(&params, &req.body) {
+    let mut q = match list_query(&params, &req.body) {
         Ok(q) => q,
         Err(answer) => return answer,
     };
-    let (page, limit) = match (positive(&params, "page"), positive(&params, "limit")) {
-        (Ok(p), Ok(l)) => (
-            p.unwrap_or(1),
-            l.unwrap_or(DEFAULT_LIMIT)
-                .min(shared.config.max_page_size.max(1)),
-        ),
+    if shared.config.ignore_id_ranges {
+        q.filter = q.filter.map(|(f, key)| (query::without_id_ranges(f), key));
+    }
+    let (page, asked, limit) = match (positive(&params, "page"), positive(&params, "limit")) {
+        (Ok(p), Ok(l)) => {
+            let asked = l.unwrap_or(DEFAULT_LIMIT);
+            (
+                p.unwrap_or(1),
+                asked,
+                asked.min(shared.config.max_page_size.max(1)),
+            )
+        }
         (Err(a), _) | (_, Err(a)) => return a,
+    };
+    // What the page says its limit is: the cap, unless capped silently.
+    let answered_limit = if shared.config.silent_page_cap {
+        asked
+    } else {
+        limit
     };
     // A cursor (from `nextUrl`) is where the page starts, whatever `limit`
     // the client now asks for; it wins over `page`.
@@ -367,7 +379,7 @@ fn list(shared: &Shared, route: &str, req: &RecordedRequest) -> Answer {
         (total, count, rows)
     });
     let mut body = format!(
-        r#"{{"total":{total},"count":{count},"start":{start},"limit":{limit},"rows":[{rows}]"#
+        r#"{{"total":{total},"count":{count},"start":{start},"limit":{answered_limit},"rows":[{rows}]"#
     );
     if !shared.config.legacy_pagination {
         let has_next = start + count < total;

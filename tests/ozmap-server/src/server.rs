@@ -36,6 +36,12 @@ pub struct ServerConfig {
     /// At most this many requests answered a second; beyond, `429` with
     /// `Retry-After` (as a platform's rate limit). `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// `true`: comparisons of `id` in a filter (`>`, `<=`, ...) are
+    /// ignored, as by a platform that does not know them.
+    pub ignore_id_ranges: bool,
+    /// `true`: a page capped at `max_page_size` still answers the `limit`
+    /// asked for, as a platform that caps silently.
+    pub silent_page_cap: bool,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +55,8 @@ impl Default for ServerConfig {
             legacy_pagination: false,
             latency: Duration::ZERO,
             rate_limit: None,
+            ignore_id_ranges: false,
+            silent_page_cap: false,
         }
     }
 }

@@ -169,7 +169,10 @@ impl Store {
         {
             let start = ids.partition_point(|(n, _)| n < range.start());
             let end = ids.partition_point(|(n, _)| n <= range.end());
-            let mut positions: Vec<u32> = ids[start..end.max(start)].iter().map(|(_, at)| *at).collect();
+            let mut positions: Vec<u32> = ids[start..end.max(start)]
+                .iter()
+                .map(|(_, at)| *at)
+                .collect();
             if descending {
                 positions.reverse();
             }
@@ -269,7 +272,9 @@ impl Store {
             return ids.clone();
         }
         let ids = net.collection(route).object_ids_sorted().map(Arc::new);
-        self.cache().object_ids.insert(route.to_owned(), ids.clone());
+        self.cache()
+            .object_ids
+            .insert(route.to_owned(), ids.clone());
         ids
     }
 
