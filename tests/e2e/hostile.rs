@@ -291,3 +291,71 @@ fn a_switched_off_kind_is_neither_read_nor_removed() {
     ]);
     assert!(refused.contains("0 to 100"), "{refused}");
 }
+
+/// What a sync of a fresh bench on `config` stores, with `args`, and what
+/// it said on stderr (`-v`).
+fn stored_on(config: ServerConfig, args: &[&str]) -> (Vec<Vec<Value>>, Value, String) {
+    let bench = Bench::with(config, generate(&GeneratorConfig::small()));
+    bench.add_integration("a", None);
+    let mut all = vec!["sync", "--integration", "a", "--json", "-v"];
+    all.extend(args);
+    let output = bench.mapsync(&all);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(output.status.success(), "{report:#}");
+    let stored = ["pole", "box", "splitter", "client", "property"]
+        .iter()
+        .map(|kind| bench.elements("a", kind))
+        .collect();
+    (stored, report, crate::common::stderr(&output))
+}
+
+/// A platform that ignores comparisons of ids in a filter would answer
+/// every range of ids with the whole kind: the first pages show it, before
+/// any row is stored, and the kind is read by its plain listing, said why,
+/// storing what a platform that filters stores.
+#[test]
+fn a_platform_ignoring_filters_on_ids_is_read_plainly_and_said_so() {
+    let args = ["--page-size", "4"];
+    let (clean, clean_report, _) = stored_on(server_config(), &args);
+    let deaf = ServerConfig {
+        ignore_id_ranges: true,
+        ..server_config()
+    };
+    let (stored, report, said) = stored_on(deaf, &args);
+    assert!(stored == clean, "the stores differ");
+    assert_eq!(report["incomplete"], serde_json::json!([]), "{report:#}");
+    for kind in ["pole", "box", "splitter", "client", "property"] {
+        assert_eq!(counts(&report, kind), counts(&clean_report, kind), "{kind}");
+    }
+    assert!(
+        said.contains("read whole, one page after another") && said.contains("does not filter on ids as asked"),
+        "{said}"
+    );
+}
+
+/// A platform that caps its pages silently (answering the `limit` asked
+/// for with fewer rows) is read at its size, by ranges all the same,
+/// said so once a kind, and stores what a platform that says its cap does.
+#[test]
+fn a_silently_capped_page_is_followed_at_the_platforms_size() {
+    let args = ["--page-size", "50"];
+    let capped = |silent| ServerConfig {
+        max_page_size: 3,
+        silent_page_cap: silent,
+        ..server_config()
+    };
+    let (clean, clean_report, _) = stored_on(capped(false), &args);
+    let (stored, report, said) = stored_on(capped(true), &args);
+    assert!(stored == clean, "the stores differ");
+    assert_eq!(report["incomplete"], serde_json::json!([]), "{report:#}");
+    for kind in ["pole", "box", "splitter", "client", "property"] {
+        assert_eq!(counts(&report, kind), counts(&clean_report, kind), "{kind}");
+    }
+    assert!(
+        said.contains("fewer than the 50 asked (it said limit 50)"),
+        "{said}"
+    );
+    // Once a route, not once a range.
+    let told = said.matches("fewer than the 50 asked").count();
+    assert!((1..=8).contains(&told), "said {told} times: {said}");
+}

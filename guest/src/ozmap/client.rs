@@ -55,6 +55,8 @@ pub struct OzmapClient<H: Http> {
     pending: VecDeque<(String, First)>,
     /// GETs to send ahead as soon as the window has room, in order.
     wanted: VecDeque<String>,
+    /// What the run said once (see `first_time`).
+    said: std::collections::BTreeSet<String>,
 }
 
 /// A request's first attempt, sent ahead: under way, or answered already
@@ -92,6 +94,7 @@ impl<H: Http> OzmapClient<H> {
             reached: false,
             pending: VecDeque::new(),
             wanted: VecDeque::new(),
+            said: Default::default(),
         }
     }
 
@@ -111,6 +114,12 @@ impl<H: Http> OzmapClient<H> {
         } else {
             self.pace.window()
         }
+    }
+
+    /// Whether `what` comes up for the first time this run: a finding said
+    /// once, not once per listing of a kind's ranges.
+    pub fn first_time(&mut self, what: &str) -> bool {
+        self.said.insert(what.to_string())
     }
 
     /// Whether the platform answered any request (whatever it said).

@@ -188,6 +188,17 @@ impl Pager {
                 .limit
                 .filter(|l| *l > 0 && *l < asked)
                 .unwrap_or(count);
+            if client.first_time(&format!("page cap {}", self.route)) {
+                crate::log::emit(
+                    crate::log::Level::Info,
+                    &format!(
+                        "the platform answers {} rows a page, fewer than the {asked} asked (it said {}): going on at its size",
+                        self.limit,
+                        listing.limit.map_or("nothing".into(), |l| format!("limit {l}"))
+                    ),
+                    &[("route", &self.route)],
+                );
+            }
         }
         self.offset += count;
         self.pages += 1;
