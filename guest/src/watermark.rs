@@ -42,6 +42,10 @@ pub struct SyncState {
     /// never told apart).
     #[serde(default)]
     anonymous: BTreeMap<String, u32>,
+    /// The most rows a page the platform answered, when it answered fewer
+    /// than asked: what ranges of ids are cut by.
+    #[serde(default)]
+    page_cap: Option<u64>,
 }
 
 /// How a run reads the platform.
@@ -99,6 +103,7 @@ impl SyncState {
             watermarks: BTreeMap::new(),
             unstored: BTreeMap::new(),
             anonymous: BTreeMap::new(),
+            page_cap: None,
         }
     }
 
@@ -148,6 +153,15 @@ impl SyncState {
     pub fn recount(&mut self, kind: ElementKind) {
         self.unstored(kind).clear();
         *self.anonymous(kind) = 0;
+    }
+
+    /// The platform's page cap learnt by earlier runs.
+    pub fn page_cap(&self) -> Option<u64> {
+        self.page_cap
+    }
+
+    pub fn set_page_cap(&mut self, cap: Option<u64>) {
+        self.page_cap = cap;
     }
 
     pub fn to_json(&self) -> String {

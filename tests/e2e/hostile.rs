@@ -328,7 +328,8 @@ fn a_platform_ignoring_filters_on_ids_is_read_plainly_and_said_so() {
         assert_eq!(counts(&report, kind), counts(&clean_report, kind), "{kind}");
     }
     assert!(
-        said.contains("read whole, one page after another") && said.contains("does not filter on ids as asked"),
+        said.contains("read whole, one page after another")
+            && said.contains("does not filter on ids as asked"),
         "{said}"
     );
 }

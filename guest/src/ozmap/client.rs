@@ -57,6 +57,9 @@ pub struct OzmapClient<H: Http> {
     wanted: VecDeque<String>,
     /// What the run said once (see `first_time`).
     said: std::collections::BTreeSet<String>,
+    /// The most rows a page the platform answers, once it answered fewer
+    /// than asked.
+    page_cap: Option<u64>,
 }
 
 /// A request's first attempt, sent ahead: under way, or answered already
@@ -95,6 +98,7 @@ impl<H: Http> OzmapClient<H> {
             pending: VecDeque::new(),
             wanted: VecDeque::new(),
             said: Default::default(),
+            page_cap: None,
         }
     }
 
@@ -114,6 +118,19 @@ impl<H: Http> OzmapClient<H> {
         } else {
             self.pace.window()
         }
+    }
+
+    /// The most rows a page the platform answers, when known.
+    pub fn page_cap(&self) -> Option<u64> {
+        self.page_cap
+    }
+
+    /// The platform answered at most `rows` a page (fewer than asked).
+    pub fn note_page_cap(&mut self, rows: Option<u64>) {
+        self.page_cap = match (self.page_cap, rows) {
+            (Some(known), Some(rows)) => Some(known.min(rows)),
+            (known, rows) => known.or(rows),
+        };
     }
 
     /// Whether `what` comes up for the first time this run: a finding said

@@ -50,6 +50,8 @@ pub struct Pager {
     in_flight: u32,
     /// The queries of the pages sent ahead (the client holds them), in order.
     ahead: VecDeque<String>,
+    /// Only the first page is read (a probe): nothing is sent ahead of it.
+    first_page_only: bool,
 }
 
 impl Pager {
@@ -69,7 +71,15 @@ impl Pager {
             incomplete: None,
             in_flight: 1,
             ahead: VecDeque::new(),
+            first_page_only: false,
         }
+    }
+
+    /// Only the first page is to be read (a probe of the listing's first
+    /// row and total): no page is sent ahead after it.
+    pub fn first_page_only(mut self) -> Pager {
+        self.first_page_only = true;
+        self
     }
 
     /// Up to `in_flight` requests of the listing under way at once (see
@@ -188,13 +198,16 @@ impl Pager {
                 .limit
                 .filter(|l| *l > 0 && *l < asked)
                 .unwrap_or(count);
+            client.note_page_cap(Some(self.limit));
             if client.first_time(&format!("page cap {}", self.route)) {
                 crate::log::emit(
                     crate::log::Level::Info,
                     &format!(
                         "the platform answers {} rows a page, fewer than the {asked} asked (it said {}): going on at its size",
                         self.limit,
-                        listing.limit.map_or("nothing".into(), |l| format!("limit {l}"))
+                        listing
+                            .limit
+                            .map_or("nothing".into(), |l| format!("limit {l}"))
                     ),
                     &[("route", &self.route)],
                 );
@@ -281,7 +294,7 @@ impl Pager {
     /// and the client's window has room: the platform sends them while the
     /// caller stores this one, or reads another listing.
     pub fn send_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>) {
-        if self.done {
+        if self.done || (self.first_page_only && self.pages > 0) {
             self.abandon(client);
             return;
         }

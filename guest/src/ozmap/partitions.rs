@@ -23,21 +23,36 @@ use super::pager::Pager;
 use super::records::id_of;
 use crate::http::Http;
 
-/// Ids above `after` up to `upto`, both included when `None`: unbounded.
+/// Ids above `after` up to `upto`, both included when `None`: unbounded;
+/// or, `without_id`, the records that have none (which no comparison of
+/// ids lists, and a broken platform may hold).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IdRange {
     pub after: Option<String>,
     pub upto: Option<String>,
+    pub without_id: bool,
 }
 
 impl IdRange {
+    /// The records without an id.
+    pub fn without_id() -> IdRange {
+        IdRange {
+            without_id: true,
+            ..IdRange::default()
+        }
+    }
+
     pub fn holds(&self, id: &str) -> bool {
-        self.after.as_deref().is_none_or(|after| id > after)
+        !self.without_id
+            && self.after.as_deref().is_none_or(|after| id > after)
             && self.upto.as_deref().is_none_or(|upto| id <= upto)
     }
 
     /// The filter conditions that list this range.
     pub fn conditions(&self) -> Vec<Value> {
+        if self.without_id {
+            return vec![condition("id", "exists", json!(false))];
+        }
         let mut conditions = Vec::new();
         if let Some(after) = &self.after {
             conditions.push(condition("id", ">", json!(after)));
@@ -49,6 +64,9 @@ impl IdRange {
     }
 
     fn describe(&self) -> String {
+        if self.without_id {
+            return "records without an id".into();
+        }
         match (&self.after, &self.upto) {
             (None, None) => "every id".into(),
             (None, Some(upto)) => format!("ids up to {upto}"),
@@ -83,16 +101,27 @@ pub fn split(lowest: &str, highest: &str, count: usize) -> Option<Vec<IdRange>> 
         })
         .collect();
     bounds.dedup();
+    Some(ranges_at(bounds))
+}
+
+/// The ranges `bounds` (ascending) cut every id into: up to the first,
+/// above each up to the next, above the last.
+pub fn ranges_at(bounds: Vec<String>) -> Vec<IdRange> {
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
     let mut after = None;
     for bound in bounds {
         ranges.push(IdRange {
             after: after.replace(bound.clone()),
             upto: Some(bound),
+            without_id: false,
         });
     }
-    ranges.push(IdRange { after, upto: None });
-    Some(ranges)
+    ranges.push(IdRange {
+        after,
+        upto: None,
+        without_id: false,
+    });
+    ranges
 }
 
 /// Why a listing by ranges was not used: the plain listing is read instead.

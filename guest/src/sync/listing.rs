@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use super::{Listed, Sync, route};
 use crate::http::Http;
 use crate::model::ElementKind;
+use crate::ozmap::client::condition;
 use crate::ozmap::page::Row;
 use crate::ozmap::pager::Pager;
-use crate::ozmap::partitions::{self, IdListing, Partitioned};
+use crate::ozmap::partitions::{self, IdListing, IdRange, Partitioned};
 use crate::ozmap::records;
 use crate::store::ElementStore;
 
@@ -22,6 +23,8 @@ const PAGES_FOR_RANGES: u64 = 2;
 pub(super) struct Probe {
     pub id: Option<String>,
     pub total: Option<u64>,
+    /// A row came (with an id or without).
+    pub row: bool,
 }
 
 /// The kind's ids, one row long, sorted one way: its lowest (or highest)
@@ -30,6 +33,7 @@ fn probe_pager(kind: ElementKind, scope: &[Value], ascending: bool) -> Pager {
     Pager::new(route(kind), scope, 1)
         .sorted(&[json!({"property": "id", "direction": if ascending { 1 } else { -1 }})])
         .select("id")
+        .first_page_only()
 }
 
 impl<H: Http, S: ElementStore> Sync<'_, H, S> {
@@ -52,6 +56,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let probe = Probe {
             id: rows.first().and_then(records::id_of),
             total: pager.total(),
+            row: !rows.is_empty(),
         };
         self.probes.insert(query, probe.clone());
         Ok(probe)
@@ -122,23 +127,52 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             return Ok(plain());
         }
         let lowest = self.probe(kind, scope, true)?;
-        let (Some(lowest_id), Some(total)) = (lowest.id, lowest.total) else {
+        let Some(total) = lowest.total else {
             return Ok(plain());
         };
-        let pages = total.div_ceil(u64::from(page_size.max(1)));
+        // Records without an id sort first; no comparison of ids lists
+        // them, so they are listed on their own.
+        let without_ids = lowest.row && lowest.id.is_none();
+        // Pages as the platform cuts them: at its cap, when it has one.
+        let per_page = u64::from(page_size.max(1)).min(self.client.page_cap().unwrap_or(u64::MAX));
+        let pages = total.div_ceil(per_page.max(1));
         if pages <= PAGES_FOR_RANGES {
             return Ok(plain());
         }
-        let highest = self.probe(kind, scope, false)?;
-        let Some(highest_id) = highest.id else {
-            return Ok(plain());
-        };
         let count = pages.div_ceil(2).min(2 * u64::from(window)) as usize;
-        let Some(ranges) = partitions::split(&lowest_id, &highest_id, count) else {
+        let mut totals = (total, total);
+        // A kind the store holds is cut where its own ids are: ranges that
+        // list about as many elements each. Else evenly from the lowest id
+        // to the highest, as their creation times spread.
+        let cut = match self.stored_ranges(kind, count)? {
+            Some(ranges) => Some(ranges),
+            None => {
+                let lowest_id = match lowest.id {
+                    Some(id) => id,
+                    None => {
+                        let mut with_ids = scope.to_vec();
+                        with_ids.push(condition("id", "exists", json!(true)));
+                        match self.probe(kind, &with_ids, true)?.id {
+                            Some(id) => id,
+                            None => return Ok(plain()),
+                        }
+                    }
+                };
+                let highest = self.probe(kind, scope, false)?;
+                let Some(highest_id) = highest.id else {
+                    return Ok(plain());
+                };
+                let other = highest.total.unwrap_or(total);
+                totals = (total.min(other), total.max(other));
+                partitions::split(&lowest_id, &highest_id, count)
+            }
+        };
+        let Some(mut ranges) = cut else {
             return Ok(plain());
         };
-        let other = highest.total.unwrap_or(total);
-        let totals = (total.min(other), total.max(other));
+        if without_ids {
+            ranges.push(IdRange::without_id());
+        }
         match Partitioned::start(&mut self.client, ranges, totals, window, |range| {
             pager_for(&range.conditions())
         })? {
@@ -155,6 +189,42 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 Ok(plain())
             }
         }
+    }
+
+    /// `count` ranges that each hold about as many of the ids the store
+    /// holds of `kind`, for an incremental run; `None` when it holds too
+    /// few.
+    fn stored_ranges(
+        &mut self,
+        kind: ElementKind,
+        count: usize,
+    ) -> Result<Option<Vec<IdRange>>, String> {
+        if !self.since.contains_key(&kind) || count < 2 {
+            return Ok(None);
+        }
+        let held = self.store.tally(kind)? as usize;
+        let each = held / count;
+        if each == 0 {
+            return Ok(None);
+        }
+        let mut bounds = Vec::with_capacity(count - 1);
+        let (mut after, mut seen) = (None, 0);
+        const PAGE: u32 = 10_000;
+        while bounds.len() + 1 < count {
+            let ids = self.store.stored_ids(kind, after.as_deref(), PAGE)?;
+            let last = ids.len() < PAGE as usize;
+            for id in &ids {
+                seen += 1;
+                if seen % each == 0 && bounds.len() + 1 < count {
+                    bounds.push(id.clone());
+                }
+            }
+            after = ids.last().cloned();
+            if last || after.is_none() {
+                break;
+            }
+        }
+        Ok((!bounds.is_empty()).then(|| partitions::ranges_at(bounds)))
     }
 
     /// Every page of `listing`, each handed to `handle` with its range's

@@ -21,7 +21,9 @@ mod listing;
 mod removals;
 use crate::watermark::{self, Mode, SyncState};
 
-pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// Rows asked for a page: more than most platforms answer, so that each
+/// answers its largest (and says so), which the component then follows.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A listing's requests under way at once: the page being stored and the
 /// next, which is all a platform paging by cursor allows, and polite.
@@ -267,7 +269,11 @@ pub fn run<H: Http, S: ElementStore>(
             ..Report::default()
         },
     };
+    let page_cap = sync.state.page_cap();
+    sync.client.note_page_cap(page_cap);
     sync.all(project_name)?;
+    let page_cap = sync.client.page_cap();
+    sync.state.set_page_cap(page_cap);
     if !sync.held.is_empty() {
         return Err(RunError::RemovalsHeld(sync.held));
     }

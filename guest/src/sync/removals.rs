@@ -3,6 +3,7 @@
 //! something did.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
@@ -68,7 +69,8 @@ impl StoredIds {
             buffer: Default::default(),
             after: range.after.clone(),
             upto: range.upto.clone(),
-            done: false,
+            // The store holds no record without an id.
+            done: range.without_id,
         }
     }
 
@@ -126,10 +128,12 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             }
             tally = Some(held);
         }
-        // The listing finds the records that break the schema again.
+        // The listing finds the records that break the schema again; those
+        // known not to be stored are not asked for again.
+        let unstored = self.state.unstored(kind).clone();
         self.state.recount(kind);
         if !with_clients {
-            match self.gone_by_id(kind, scope, tally)? {
+            match self.gone_by_id(kind, scope, tally, &unstored)? {
                 Walk::Done => return Ok(()),
                 // Not sorted as asked: every id still there is marked seen.
                 Walk::Unsorted => self.state.recount(kind),
@@ -177,6 +181,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         kind: ElementKind,
         scope: &[Value],
         tally: Option<u32>,
+        unstored: &BTreeSet<String>,
     ) -> Result<Walk, String> {
         let page = self.page_size.saturating_mul(ID_PAGES_SCALE);
         let listing = self.id_listing(kind, scope, page, "id")?;
@@ -223,6 +228,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 }
                 if order.is_eq() {
                     walk.held.take();
+                } else if unstored.contains(&id) {
+                    // Broke the schema when last read, and not changed since
+                    // (a change would have been read): still not stored.
+                    sync.state.unstored(kind).insert(id.clone());
                 } else {
                     missing.push(id.clone());
                 }

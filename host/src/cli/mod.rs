@@ -173,7 +173,8 @@ pub enum Command {
 
 #[derive(Args)]
 pub struct TuningArgs {
-    /// Elements asked for per page (default 500).
+    /// Elements asked for per page (default 1000; a platform that answers
+    /// fewer is followed at its size).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub page_size: u32,
     /// Attempts per request before giving up (default 5).

@@ -500,14 +500,17 @@ impl Collection {
 
     /// The documents' ObjectIds as numbers, ascending, each with its
     /// position, when every document has one kept beside its text (and
-    /// `_id` absent or the same, none changed since).
+    /// `_id` absent or the same, none changed since) or has no id at all
+    /// (left out: no comparison of ids lists it).
     pub(crate) fn object_ids_sorted(&self) -> Option<Vec<(u128, u32)>> {
         let mut ids = Vec::with_capacity(self.records.len());
         for (at, r) in self.records.iter().enumerate() {
             match r.kept.id {
-                IdText::ObjectId(n) if !r.changed && r.kept.underscore_same != Some(false) => {
+                _ if r.changed => return None,
+                IdText::ObjectId(n) if r.kept.underscore_same != Some(false) => {
                     ids.push((n, at as u32))
                 }
+                IdText::Absent if r.kept.underscore_same.is_none() => {}
                 _ => return None,
             }
         }

@@ -390,7 +390,8 @@ pub(crate) fn object_id_range(f: &Filter) -> Option<std::ops::RangeInclusive<u12
     }
     let (mut lo, mut hi) = (0, u128::MAX);
     narrow(f, &mut lo, &mut hi)?;
-    Some(lo..=hi)
+    // No comparison at all (`[]`) lets records without an id through.
+    ((lo, hi) != (0, u128::MAX)).then_some(lo..=hi)
 }
 
 /// Whether `keys` sort by `id` alone, ascending.

@@ -159,12 +159,12 @@ impl Store {
             return self.keep(key, positions);
         }
         // A range of ids sorted by id, either way (how a client reads a
-        // large kind by ranges, and finds its lowest and highest ids): cut
-        // from the ids in order, as a real server answers from its index.
+        // large kind by ranges): cut from the ids in order, as a real
+        // server answers from its index.
         if let Some(descending) = sort.as_ref().and_then(|s| query::by_id_only(s.value))
             && let Some(range) = filter
                 .as_ref()
-                .map_or(Some(0..=u128::MAX), |f| query::object_id_range(f.value))
+                .and_then(|f| query::object_id_range(f.value))
             && let Some(ids) = self.object_ids(net, route)
         {
             let start = ids.partition_point(|(n, _)| n < range.start());
