@@ -50,6 +50,15 @@ pub fn next_run(after: DateTime<Utc>, at: NaiveTime, zone: Tz) -> DateTime<Utc> 
     }
 }
 
+/// The first refresh slot strictly after `after`, for a refresh every
+/// `minutes` (above 0): the multiples of the period since the epoch, so
+/// that every host sharing a store names the same slots.
+pub fn next_refresh(after: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+    let period = i64::from(minutes.max(1)) * 60;
+    let next = (after.timestamp().div_euclid(period) + 1) * period;
+    DateTime::from_timestamp(next, 0).expect("a refresh slot within chrono's range")
+}
+
 /// A daily run was missed when the last success is older than a day (or
 /// there never was one).
 pub fn missed(last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
@@ -130,6 +139,26 @@ mod tests {
         );
         assert!(parse_time("4h").unwrap_err().to_string().contains("HH:MM"));
         assert!(parse_time("25:00").is_err());
+    }
+
+    #[test]
+    fn refresh_slots_are_the_periods_multiples() {
+        assert_eq!(
+            next_refresh(utc("2026-12-03T15:00:00Z"), 15),
+            utc("2026-12-03T15:15:00Z")
+        );
+        assert_eq!(
+            next_refresh(utc("2026-12-03T15:14:59Z"), 15),
+            utc("2026-12-03T15:15:00Z")
+        );
+        assert_eq!(
+            next_refresh(utc("2026-12-03T23:59:00Z"), 7),
+            utc("2026-12-04T00:01:00Z")
+        );
+        assert_eq!(
+            next_refresh(utc("2026-12-03T10:30:00Z"), 1440),
+            utc("2026-12-04T00:00:00Z")
+        );
     }
 
     #[test]

@@ -1418,3 +1418,81 @@ fn matches_are_listed_and_decided_over_http() {
     );
     api.stop();
 }
+
+/// `serve` reads what changed every `refresh-every` minutes beside the
+/// daily sync (default 15; set by the CLI's `integration set` or the API;
+/// 0 turns it off): a refresh tick starts an incremental sync that brings
+/// a change made on the platform, and `integration show` and the API say
+/// when the integration was last fresh.
+#[test]
+fn serve_refreshes_what_changed_every_few_minutes() {
+    let bench = Bench::new();
+    bench.add_unlinked("isp", PASSWORD, &[], &[]);
+    let shown: Value =
+        serde_json::from_str(&bench.ok(&["integration", "show", "isp", "--json"])).unwrap();
+    assert_eq!(shown["refresh_every"], 15, "{shown:#}");
+    assert_eq!(shown["last_fresh_at"], Value::Null, "{shown:#}");
+    bench.link("isp", &[]);
+    // Synchronised just now: `serve` catches nothing up at start.
+    bench.sync_ok("isp");
+    let refused = bench.fails(&["integration", "set", "isp", "--refresh-every", "1441"]);
+    assert!(
+        refused.contains("--refresh-every") && refused.contains("1440"),
+        "{refused}"
+    );
+    let set = bench.ok(&["integration", "set", "isp", "--refresh-every", "0"]);
+    assert!(set.contains("refresh_every        0"), "{set}");
+    let fresh_before: Value =
+        serde_json::from_str(&bench.ok(&["integration", "show", "isp", "--json"])).unwrap();
+    let fresh_before = fresh_before["last_fresh_at"].as_str().unwrap().to_string();
+    assert!(
+        bench
+            .ok(&["integration", "show", "isp"])
+            .contains(&fresh_before)
+    );
+
+    // A change on the platform, for the refresh to bring.
+    let (box_id, renamed) = bench.server.with_network(|n| {
+        let doc = n.collection_mut("boxes").get_mut(0).unwrap();
+        doc["name"] = json!("renamed for the refresh");
+        crate::common::touch(doc);
+        (crate::common::id(doc), doc["name"].clone())
+    });
+    let api = Api::start(&bench);
+    let path = format!("{V1}/integrations/isp");
+    let refused = api.send("PATCH", &path, json!({ "refresh_every": 2000 }));
+    assert_eq!(refused.status, 400, "{}", refused.raw);
+    assert!(refused.raw.contains("refresh_every"), "{}", refused.raw);
+    let changed = api.send("PATCH", &path, json!({ "refresh_every": 1 }));
+    assert_eq!(changed.status, 200, "{}", changed.raw);
+    assert_eq!(changed.body["refresh_every"], 1, "{}", changed.raw);
+    assert_eq!(
+        changed.body["last_fresh_at"],
+        fresh_before.as_str(),
+        "{}",
+        changed.raw
+    );
+    // The next minute's slot.
+    crate::common::wait_for_within("a refresh tick", Duration::from_secs(100), || {
+        runs(&bench)
+            .iter()
+            .any(|r| r["trigger"] == "refresh" && r["outcome"] == "succeeded")
+    });
+    let shown = api.ok(&path);
+    let fresh = shown["last_fresh_at"].as_str().unwrap();
+    assert!(fresh > fresh_before.as_str(), "{shown:#}");
+    api.stop();
+    let refresh = runs(&bench)
+        .into_iter()
+        .find(|r| r["trigger"] == "refresh")
+        .unwrap();
+    // What changed, not everything.
+    assert_eq!(refresh["report"]["full_reason"], Value::Null, "{refresh:#}");
+    let stored = bench.elements("isp", "box");
+    let found = stored.iter().find(|b| b["id"] == box_id.as_str()).unwrap();
+    assert_eq!(found["name"], renamed, "{found:#}");
+}
+
+fn runs(bench: &Bench) -> Vec<Value> {
+    serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
+}

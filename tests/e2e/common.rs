@@ -246,10 +246,14 @@ impl Bench {
         format!("{}{}", stderr(&output), stdout(&output))
     }
 
+    /// An integration linked to a new project. It refreshes only when a
+    /// test says so (`--refresh-every 0`): a `serve` whose clock crosses a
+    /// quarter hour would otherwise sync it in the middle of a test.
     pub fn add_integration(&self, name: &str, project: Option<&str>) {
-        let extra: Vec<&str> = project
+        let mut extra: Vec<&str> = project
             .map(|p| vec!["--project-name", p])
             .unwrap_or_default();
+        extra.extend(["--refresh-every", "0"]);
         self.add_unlinked(name, PASSWORD, &[], &extra);
         self.link(name, &[]);
     }

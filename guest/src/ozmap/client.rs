@@ -203,13 +203,20 @@ impl<H: Http> OzmapClient<H> {
     /// the same path and query to answer, when the window has room:
     /// answers whether it is under way (sent now, or before). One place
     /// of the window stays free for a GET nobody sent ahead, so requests
-    /// under way never outnumber it.
+    /// under way never outnumber it; those whose answer is in are no
+    /// longer under way.
     pub fn send_ahead(&mut self, path_and_query: &str) -> bool {
         if self.is_ahead(path_and_query) {
             return true;
         }
         self.take_in_answers();
-        if self.pending.len() + 1 >= self.window() as usize {
+        // Answers already in no longer weigh on the platform.
+        let under_way = self
+            .pending
+            .iter()
+            .filter(|(_, first)| matches!(first, First::Started(_)))
+            .count();
+        if under_way + 1 >= self.window() as usize {
             return false;
         }
         self.wait_turn();

@@ -52,6 +52,9 @@ pub struct Pager {
     ahead: VecDeque<String>,
     /// Only the first page is read (a probe): nothing is sent ahead of it.
     first_page_only: bool,
+    /// Pages are sent ahead only when asked (`send_ahead`), not after
+    /// each page read: while other listings' first pages go first.
+    held: bool,
 }
 
 impl Pager {
@@ -72,7 +75,14 @@ impl Pager {
             in_flight: 1,
             ahead: VecDeque::new(),
             first_page_only: false,
+            held: false,
         }
+    }
+
+    /// Send pages ahead only when `send_ahead` is called (`true`), or
+    /// after each page read too (`false`, the default).
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Only the first page is to be read (a probe of the listing's first
@@ -242,7 +252,9 @@ impl Pager {
                 self.announced()
             ));
         }
-        self.send_ahead(client);
+        if !self.held {
+            self.send_ahead(client);
+        }
         Ok(Some(listing.rows))
     }
 

@@ -168,6 +168,10 @@ impl Partitioned {
             checked: VecDeque::new(),
             stray: None,
         };
+        // Every range's first page goes before any range's second.
+        for part in &mut listing.parts {
+            part.pager.hold(true);
+        }
         for at in 0..listing.parts.len() {
             listing.send_ahead(client, at);
             // A platform may refuse a filter on ids, as one it does not
@@ -192,6 +196,9 @@ impl Partitioned {
                 ))));
             }
             listing.checked.push_back((at, rows));
+        }
+        for part in &mut listing.parts {
+            part.pager.hold(false);
         }
         let (lo, hi) = total;
         let (mut least, mut most) = (0, 0);
@@ -225,7 +232,8 @@ impl Partitioned {
         client: &mut OzmapClient<H>,
     ) -> Result<Option<(usize, Vec<Row>)>, String> {
         if let Some(page) = self.checked.pop_front() {
-            self.send_ahead(client, page.0 + 1);
+            // The range handed on first: its next page goes first.
+            self.send_ahead(client, page.0);
             return Ok(Some(page));
         }
         let count = self.parts.len();

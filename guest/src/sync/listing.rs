@@ -133,18 +133,28 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         // Records without an id sort first; no comparison of ids lists
         // them, so they are listed on their own.
         let without_ids = lowest.row && lowest.id.is_none();
-        // Pages as the platform cuts them: at its cap, when it has one.
-        let per_page = u64::from(page_size.max(1)).min(self.client.page_cap().unwrap_or(u64::MAX));
+        // Pages as the platform cuts them: at its cap, when it has one, or
+        // else at most at the size it answered elements at.
+        let cap = self
+            .client
+            .page_cap()
+            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
+        let per_page = u64::from(page_size.max(1)).min(cap);
         let pages = total.div_ceil(per_page.max(1));
         if pages <= PAGES_FOR_RANGES {
             return Ok(plain());
         }
+        // Ranges cut evenly by creation time may hold very different
+        // numbers of elements: more of them than go at once even that out.
         let count = pages.div_ceil(2).min(2 * u64::from(window)) as usize;
         let mut totals = (total, total);
         // A kind the store holds is cut where its own ids are: ranges that
         // list about as many elements each. Else evenly from the lowest id
         // to the highest, as their creation times spread.
-        let cut = match self.stored_ranges(kind, count)? {
+        // Those cut where the store's ids are hold as many each: as many as
+        // go at once beside the one being read.
+        let even = pages.div_ceil(2).min(u64::from(window - 1)).max(2) as usize;
+        let cut = match self.stored_ranges(kind, even)? {
             Some(ranges) => Some(ranges),
             None => {
                 let lowest_id = match lowest.id {

@@ -25,6 +25,9 @@ pub(super) struct Shown {
     /// Which kinds it synchronises, and its removal guard.
     #[serde(flatten)]
     scope: scope::Scope,
+    /// When its last successful sync started reading the platform: what
+    /// the store shows is the platform of then (RFC 3339), or null.
+    last_fresh_at: Option<String>,
 }
 
 pub(super) fn shown(conn: &Db, integration: &Integration) -> anyhow::Result<Shown> {
@@ -38,6 +41,7 @@ pub(super) fn shown(conn: &Db, integration: &Integration) -> anyhow::Result<Show
         synchronising: project.is_some(),
         project,
         scope: scope::get(conn, &integration.id)?,
+        last_fresh_at: crate::store::runs::last_fresh(conn, &integration.id)?,
     })
 }
 
@@ -58,6 +62,7 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
         ("--kinds", "kinds"),
         ("--max-removal-percent", "max_removal_percent"),
         ("--full-sync-hours", "full_sync_hours"),
+        ("--refresh-every", "refresh_every"),
     ] {
         message = message.replace(flag, field);
     }
@@ -111,6 +116,8 @@ pub struct NewBody {
     max_removal_percent: Option<u8>,
     #[serde(default)]
     full_sync_hours: Option<u32>,
+    #[serde(default)]
+    refresh_every: Option<u32>,
 }
 
 pub async fn add(
@@ -137,6 +144,7 @@ pub async fn add(
             kinds: body.kinds,
             max_removal_percent: body.max_removal_percent,
             full_sync_hours: body.full_sync_hours,
+            refresh_every: body.refresh_every,
         };
         scope::set(&tx, &added, change)
             .map_err(json_names)
@@ -172,6 +180,7 @@ pub struct ChangeBody {
     kinds: Option<Vec<String>>,
     max_removal_percent: Option<u8>,
     full_sync_hours: Option<u32>,
+    refresh_every: Option<u32>,
 }
 
 pub async fn update(
@@ -191,6 +200,7 @@ pub async fn update(
         kinds: body.kinds,
         max_removal_percent: body.max_removal_percent,
         full_sync_hours: body.full_sync_hours,
+        refresh_every: body.refresh_every,
     };
     if change.api_url.is_none()
         && change.api_key.is_none()
@@ -201,7 +211,7 @@ pub async fn update(
         && scope_change.is_empty()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent, full_sync_hours",
+            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent, full_sync_hours, refresh_every",
         ));
     }
     blocking(&state, move |_, conn| {

@@ -517,7 +517,9 @@ fn integration_schemas() -> Value {
                 "synchronising": { "type": "boolean" },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
-                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
+                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
+                "last_fresh_at": { "type": ["string", "null"], "format": "date-time", "description": "When its last successful sync started reading the platform: what the store shows is the platform of then. Null before the first." }
             }
         },
         "NewIntegration": {
@@ -533,7 +535,8 @@ fn integration_schemas() -> Value {
                 "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
-                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
+                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." }
             }
         },
         "IntegrationChange": {
@@ -549,7 +552,8 @@ fn integration_schemas() -> Value {
                 "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
-                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." }
+                "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
+                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." }
             }
         },
         "SyncOptions": {

@@ -231,6 +231,8 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             } else {
                 println!("kinds                {}", scope.kinds.join(","));
                 println!("max_removal_percent  {}", scope.max_removal_percent);
+                println!("full_sync_hours      {}", scope.full_sync_hours);
+                println!("refresh_every        {}", scope.refresh_every);
             }
         }
         IntegrationCommand::List { json } => {
@@ -257,10 +259,14 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             let found = integrations::get(conn, &name)?;
             let scope = crate::store::scope::get(conn, &found.id)?;
             let shown = found.shown();
+            let last_fresh = crate::store::runs::last_fresh(conn, &found.id)?;
             if json {
                 let mut value = serde_json::to_value(&shown)?;
                 value["kinds"] = serde_json::json!(scope.kinds);
                 value["max_removal_percent"] = serde_json::json!(scope.max_removal_percent);
+                value["full_sync_hours"] = serde_json::json!(scope.full_sync_hours);
+                value["refresh_every"] = serde_json::json!(scope.refresh_every);
+                value["last_fresh_at"] = serde_json::json!(last_fresh);
                 print_json(&value)?;
             } else {
                 println!("name          {}", shown.name);
@@ -276,6 +282,17 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                 println!("created_at    {}", shown.created_at);
                 println!("kinds         {}", scope.kinds.join(","));
                 println!("max_removal_percent {}", scope.max_removal_percent);
+                println!("full_sync_hours {}", scope.full_sync_hours);
+                match scope.refresh_every {
+                    0 => println!("refresh_every off (the daily sync only)"),
+                    minutes => println!("refresh_every {minutes} min (while serve runs)"),
+                }
+                println!(
+                    "last_fresh    {}",
+                    last_fresh
+                        .as_deref()
+                        .unwrap_or("never (no successful sync yet)")
+                );
             }
         }
         IntegrationCommand::Remove { name } => {

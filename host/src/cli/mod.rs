@@ -207,6 +207,11 @@ pub struct ScopeArgs {
     /// element at least this often, in hours (default 168, a week).
     #[arg(long, value_name = "HOURS")]
     pub full_sync_hours: Option<u32>,
+    /// While `serve` runs, read what changed this often, in minutes, beside
+    /// the daily sync, so that port states stay fresh all day (default 15;
+    /// 0 turns it off; at most 1440).
+    #[arg(long, value_name = "MINUTES")]
+    pub refresh_every: Option<u32>,
 }
 
 impl ScopeArgs {
@@ -215,6 +220,7 @@ impl ScopeArgs {
             kinds: self.kinds.as_deref().map(crate::store::scope::parse_kinds),
             max_removal_percent: self.max_removal_percent,
             full_sync_hours: self.full_sync_hours,
+            refresh_every: self.refresh_every,
         }
     }
 }
@@ -301,8 +307,9 @@ pub enum IntegrationCommand {
         #[command(flatten)]
         scope: ScopeArgs,
     },
-    /// Show or change what an integration synchronises: its element kinds
-    /// and its removal guard.
+    /// Show or change what an integration synchronises and how often: its
+    /// element kinds, its removal guard, its full and its refresh syncs.
+    #[command(visible_alias = "set")]
     Scope {
         name: String,
         #[command(flatten)]

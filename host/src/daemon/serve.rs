@@ -79,16 +79,32 @@ fn start_slot(daemon: &Arc<Daemon>, conn: &Db, name: &str, trigger: &str, slot: 
     let claimed = crate::store::integrations::get(conn, name)
         .and_then(|i| leases::claim_slot(conn, &i.id, &slot));
     match claimed {
-        Ok(true) => start(daemon, name, trigger, Some(slot)),
+        Ok(true) => {
+            // A sync under way (a daily one, a refresh that ran long)
+            // serves this slot: it is done.
+            if let Some(Triggered::AlreadyRunning(_)) =
+                start(daemon, name, trigger, Some(slot.clone()))
+                && let Err(e) = crate::store::integrations::get(conn, name)
+                    .and_then(|i| leases::finish_slot(conn, &i.id, &slot))
+            {
+                tracing::warn!(integration = name, error = %format!("{e:#}"), "marking a slot done");
+            }
+        }
         Ok(false) => tracing::info!(integration = name, slot, "slot taken by another host"),
         Err(e) => tracing::warn!(integration = name, error = %format!("{e:#}"), "claiming a slot"),
     }
 }
 
-fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str, slot: Option<String>) {
+fn start(
+    daemon: &Arc<Daemon>,
+    name: &str,
+    trigger: &str,
+    slot: Option<String>,
+) -> Option<Triggered> {
     match daemon.trigger(name, trigger, crate::sync::run::Tuning::default(), slot) {
         Ok(Triggered::Started { run_id }) => {
-            tracing::info!(integration = name, run_id, trigger, "sync started")
+            tracing::info!(integration = name, run_id, trigger, "sync started");
+            Some(Triggered::Started { run_id })
         }
         Ok(Triggered::AlreadyRunning(p)) => {
             tracing::info!(
@@ -96,18 +112,23 @@ fn start(daemon: &Arc<Daemon>, name: &str, trigger: &str, slot: Option<String>) 
                 run_id = p.run_id,
                 trigger,
                 "sync already running; not started again"
-            )
+            );
+            Some(Triggered::AlreadyRunning(p))
         }
         Err(e) => {
-            tracing::warn!(integration = name, trigger, error = %format!("{e:#}"), "sync not started")
+            tracing::warn!(integration = name, trigger, error = %format!("{e:#}"), "sync not started");
+            None
         }
     }
 }
 
-/// Every second: start what is due, and take over the slots of hosts that
-/// are gone. At start, catch up on missed runs.
+/// Every second: start what is due (the daily syncs, and the refreshes
+/// every `refresh-every` minutes between them), and take over the slots of
+/// hosts that are gone. At start, catch up on missed daily runs.
 fn scheduler(daemon: Arc<Daemon>) {
     let mut next: HashMap<String, DateTime<Utc>> = HashMap::new();
+    // Each integration's refresh period (minutes) and next refresh slot.
+    let mut refreshes: HashMap<String, (u32, DateTime<Utc>)> = HashMap::new();
     // Slots due and not yet claimed: claimed only while this host has
     // room, so that hosts sharing a store share the work.
     let mut due: Vec<(String, &'static str, DateTime<Utc>)> = Vec::new();
@@ -133,13 +154,18 @@ fn scheduler(daemon: Arc<Daemon>) {
             Ok(taken) => {
                 for (name, slot) in taken {
                     say!("taking over the sync of {name:?} for {slot}: its host is gone");
-                    start(&daemon, &name, "take-over", Some(slot));
+                    let _ = start(&daemon, &name, "take-over", Some(slot));
                 }
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "taking over slots"),
         }
-        for (name, time, last_success) in planned {
-            let Ok(at) = schedule::parse_time(&time) else {
+        let refreshing: Vec<(String, u32)> = planned
+            .iter()
+            .map(|p| (p.name.clone(), p.refresh_every))
+            .collect();
+        for planned in planned {
+            let (name, last_success) = (planned.name, planned.last_success);
+            let Ok(at) = schedule::parse_time(&planned.sync_time) else {
                 continue;
             };
             match next.get(&name) {
@@ -165,6 +191,11 @@ fn scheduler(daemon: Arc<Daemon>) {
                 Some(_) => {}
             }
         }
+        // After the daily syncs: a refresh due at a daily sync's very slot
+        // is that sync.
+        for (name, minutes) in refreshing {
+            refresh(&mut refreshes, &mut due, &name, minutes, now);
+        }
         due.retain(|(name, trigger, slot)| {
             if daemon.capacity() == 0 {
                 return true;
@@ -173,6 +204,44 @@ fn scheduler(daemon: Arc<Daemon>) {
             false
         });
     }
+}
+
+/// Plan `name`'s next refresh, every `minutes` (0: none), and put the one
+/// now due among `due`, unless the daily sync takes that very slot.
+fn refresh(
+    refreshes: &mut HashMap<String, (u32, DateTime<Utc>)>,
+    due: &mut Vec<(String, &'static str, DateTime<Utc>)>,
+    name: &str,
+    minutes: u32,
+    now: DateTime<Utc>,
+) {
+    if minutes == 0 {
+        refreshes.remove(name);
+        return;
+    }
+    match refreshes.get(name) {
+        Some((every, at)) if *every == minutes => {
+            if *at > now {
+                return;
+            }
+            let slot = *at;
+            if !due.iter().any(|(n, _, s)| n == name && *s == slot) {
+                due.push((name.to_string(), "refresh", slot));
+            }
+        }
+        // New, or its period changed: from the next slot on.
+        _ => {
+            tracing::info!(
+                integration = name,
+                minutes,
+                "refreshing what changed every {minutes} minutes"
+            );
+        }
+    }
+    refreshes.insert(
+        name.to_string(),
+        (minutes, schedule::next_refresh(now, minutes)),
+    );
 }
 
 async fn stop_signal() {

@@ -149,38 +149,71 @@ pub fn interrupt(conn: &Db, id: i64) -> Result<()> {
 }
 
 /// An integration on the schedule: its name, daily time, last success.
-pub type Planned = (String, String, Option<DateTime<Utc>>);
+/// An integration's schedule.
+pub struct Planned {
+    pub name: String,
+    /// The daily sync's time, `HH:MM` in São Paulo.
+    pub sync_time: String,
+    /// When its last successful sync ended.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Minutes between refreshes; 0: none.
+    pub refresh_every: u32,
+}
 
 /// Integrations that synchronise on schedule: those that feed a project.
 pub fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
     let rows = conn.query(
         &format!(
             "SELECT i.name, i.sync_time,
-                    (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded')
+                    (SELECT max(ended_at) FROM runs r WHERE r.integration_id = i.id AND r.outcome = 'succeeded'),
+                    i.refresh_every
              FROM integrations i WHERE {FEEDS_A_PROJECT} ORDER BY i.name"
         ),
         params![],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<String>>(2)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get(3)?,
+            ))
+        },
     )?;
     Ok(rows
         .into_iter()
-        .map(|(name, time, last)| {
-            let last = last
+        .map(|(name, sync_time, last, refresh_every)| Planned {
+            name,
+            sync_time,
+            last_success: last
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc));
-            (name, time, last)
+                .map(|t| t.with_timezone(&Utc)),
+            refresh_every,
         })
         .collect())
+}
+
+/// When the integration's last successful sync started reading the
+/// platform (RFC 3339): the platform the store shows is that of then.
+pub fn last_fresh(conn: &Db, integration_id: &str) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT max(started_at) FROM runs WHERE integration_id = ?1 AND outcome = 'succeeded'",
+        params![integration_id],
+        |r| r.get(0),
+    )
 }
 
 /// Each integration's next planned run, from now.
 pub fn next_runs(conn: &Db, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
     scheduled(conn)?
         .into_iter()
-        .map(|(name, time, _)| {
+        .map(|planned| {
             Ok((
-                name,
-                schedule::next_run(now, schedule::parse_time(&time)?, schedule::ZONE),
+                planned.name,
+                schedule::next_run(
+                    now,
+                    schedule::parse_time(&planned.sync_time)?,
+                    schedule::ZONE,
+                ),
             ))
         })
         .collect()

@@ -377,6 +377,10 @@ pub const SQLITE: &[&str] = &[
     // 21: PostgreSQL's staging leaves the write-ahead log (there); here a
     // run stages in a table of its own connection already (`staging`).
     "SELECT 1;",
+    // 22: an incremental sync every few minutes beside the daily one, so
+    // that a technician binding a customer sees the port states of a
+    // quarter of an hour ago (0: none).
+    "ALTER TABLE integrations ADD COLUMN refresh_every INTEGER NOT NULL DEFAULT 15;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -646,6 +650,8 @@ pub const POSTGRES: &[&str] = &[
     // waiting for its store.
     "ALTER TABLE run_elements SET UNLOGGED;
     ALTER TABLE run_kinds SET UNLOGGED;",
+    // 22: as SQLite's.
+    "ALTER TABLE integrations ADD COLUMN refresh_every INTEGER NOT NULL DEFAULT 15;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

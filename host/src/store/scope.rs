@@ -32,6 +32,9 @@ pub struct Scope {
     /// Between runs that read only what changed, one reads everything at
     /// least this often, in hours (default 168, a week).
     pub full_sync_hours: u32,
+    /// `serve` reads what changed this often, in minutes, beside the daily
+    /// sync (default 15; 0: only the daily sync).
+    pub refresh_every: u32,
 }
 
 impl Scope {
@@ -46,11 +49,12 @@ impl Scope {
 }
 
 pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
-    let (kinds, max_removal_percent, full_sync_hours): (String, u8, u32) = conn.query_row(
-        "SELECT kinds, max_removal_percent, full_sync_hours FROM integrations WHERE id = ?1",
-        params![integration_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (kinds, max_removal_percent, full_sync_hours, refresh_every): (String, u8, u32, u32) =
+        conn.query_row(
+            "SELECT kinds, max_removal_percent, full_sync_hours, refresh_every FROM integrations WHERE id = ?1",
+            params![integration_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
     Ok(Scope {
         kinds: kinds
             .split(',')
@@ -59,6 +63,7 @@ pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
             .collect(),
         max_removal_percent,
         full_sync_hours,
+        refresh_every,
     })
 }
 
@@ -69,14 +74,21 @@ pub struct Change {
     pub kinds: Option<Vec<String>>,
     pub max_removal_percent: Option<u8>,
     pub full_sync_hours: Option<u32>,
+    /// Minutes; 0 turns the refresh off.
+    pub refresh_every: Option<u32>,
 }
 
 /// The longest a full sync may wait: a year.
 const MAX_FULL_SYNC_HOURS: u32 = 366 * 24;
+/// The longest between two refreshes: a day (the daily sync's own period).
+pub const MAX_REFRESH_MINUTES: u32 = 24 * 60;
 
 impl Change {
     pub fn is_empty(&self) -> bool {
-        self.kinds.is_none() && self.max_removal_percent.is_none() && self.full_sync_hours.is_none()
+        self.kinds.is_none()
+            && self.max_removal_percent.is_none()
+            && self.full_sync_hours.is_none()
+            && self.refresh_every.is_none()
     }
 }
 
@@ -111,6 +123,17 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
             ));
         }
         scope.full_sync_hours = hours;
+    }
+    if let Some(minutes) = change.refresh_every {
+        if minutes > MAX_REFRESH_MINUTES {
+            refuse!(invalid(
+                "refresh_every",
+                format!(
+                    "--refresh-every takes 0 (off) to {MAX_REFRESH_MINUTES} minutes; {minutes} is not in that range"
+                )
+            ));
+        }
+        scope.refresh_every = minutes;
     }
     if let Some(kinds) = change.kinds {
         for kind in &kinds {
@@ -157,12 +180,14 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
             .collect();
     }
     conn.execute(
-        "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3, full_sync_hours = ?4 WHERE id = ?1",
+        "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3, full_sync_hours = ?4,
+             refresh_every = ?5 WHERE id = ?1",
         params![
             integration.id,
             scope.kinds.join(","),
             scope.max_removal_percent,
-            scope.full_sync_hours
+            scope.full_sync_hours,
+            scope.refresh_every
         ],
     )?;
     Ok(scope)

@@ -510,7 +510,9 @@ impl Collection {
                 IdText::ObjectId(n) if r.kept.underscore_same != Some(false) => {
                     ids.push((n, at as u32))
                 }
-                IdText::Absent if r.kept.underscore_same.is_none() => {}
+                // No id, or one that is not a string, and no `_id`: no
+                // comparison with an id's text lets it through.
+                IdText::Absent | IdText::Unknown if r.kept.underscore_same.is_none() => {}
                 _ => return None,
             }
         }

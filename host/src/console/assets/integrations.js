@@ -95,6 +95,10 @@ export async function one(name, alive) {
         [t('integration.project_name'), integration.project_name || t('integration.allProjects')],
         [t('integration.sync_time'), `${integration.sync_time} (America/Sao_Paulo)`],
         [t('integration.kinds'), integration.kinds.map((k) => t(`kind.${k}`)).join(', ')],
+        [t('integration.refresh_every'), integration.refresh_every
+          ? t('integration.refreshEvery', { minutes: integration.refresh_every })
+          : t('integration.refreshOff')],
+        [t('integration.last_fresh'), integration.last_fresh_at ? when(integration.last_fresh_at) : t('integration.neverFresh')],
       ]), testPanel(name)),
       h('div', { class: 'card' }, h('h2', { text: t('integration.project') }), linkPanel(integration, projects),
         h('h2', { text: t('sync.title') }), syncPanel(integration, alive, refresh))),
