@@ -46,6 +46,11 @@ pub struct SyncState {
     /// than asked: what ranges of ids are cut by.
     #[serde(default)]
     page_cap: Option<u64>,
+    /// Kind name to the highest id the store holds of it, as far as runs
+    /// knew it exactly: elements made since have higher ids, so the
+    /// platform's count of the ids up to it can only have shrunk.
+    #[serde(default)]
+    highest: BTreeMap<String, String>,
 }
 
 /// How a run reads the platform.
@@ -104,6 +109,7 @@ impl SyncState {
             unstored: BTreeMap::new(),
             anonymous: BTreeMap::new(),
             page_cap: None,
+            highest: BTreeMap::new(),
         }
     }
 
@@ -153,6 +159,28 @@ impl SyncState {
     pub fn recount(&mut self, kind: ElementKind) {
         self.unstored(kind).clear();
         *self.anonymous(kind) = 0;
+    }
+
+    /// The highest id of `kind` the store holds, when known exactly.
+    pub fn highest(&self, kind: ElementKind) -> Option<&str> {
+        self.highest.get(kind.as_str()).map(String::as_str)
+    }
+
+    /// `id` was stored: the highest moves up to it. `exact` (a full
+    /// listing, or a known highest before) keeps it known; else it is
+    /// forgotten.
+    pub fn stored_up_to(&mut self, kind: ElementKind, id: &str) {
+        if let Some(highest) = self.highest.get_mut(kind.as_str())
+            && id > highest.as_str()
+        {
+            *highest = id.to_string();
+        }
+    }
+
+    /// A full listing of `kind` begins: its highest id is what it stores.
+    pub fn start_highest(&mut self, kind: ElementKind) {
+        self.highest
+            .insert(kind.as_str().to_string(), String::new());
     }
 
     /// The platform's page cap learnt by earlier runs.

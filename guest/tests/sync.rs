@@ -889,3 +889,65 @@ fn a_kind_read_whole_is_asked_for_in_id_order() {
         }
     }
 }
+
+/// A creation cannot hide a deletion: the platform's count of the ids up
+/// to the highest the store holds can only shrink, so a pole made and one
+/// deleted (the whole count unchanged) still has the deleted one found;
+/// poles only made have no id read at all.
+#[test]
+fn a_creation_cannot_hide_a_deletion() {
+    let mut platform = with_poles(30);
+    for row in platform.rows.get_mut("poles").unwrap() {
+        row["updatedAt"] = json!("2026-01-01T00:00:00.000Z");
+    }
+    let mut store = Memory::default();
+    let alone = |state: &str| Settings {
+        state: Some(state.to_string()),
+        switched_off: vec![
+            ElementKind::Box,
+            ElementKind::Splitter,
+            ElementKind::Client,
+            ElementKind::Property,
+        ],
+        ..settings(None, 5)
+    };
+    let first = sync::run(
+        &mut platform,
+        &mut store,
+        &Settings {
+            state: None,
+            ..alone("")
+        },
+    )
+    .unwrap();
+    let made = |n: usize| json!({"id": pole_id(n), "coords": [-48.5, -27.5], "updatedAt": "2026-02-01T00:00:00.000Z"});
+    let poles = platform.rows.get_mut("poles").unwrap();
+    poles.push(made(100));
+    poles.remove(3);
+    store.seen.clear();
+    let second = sync::run(&mut platform, &mut store, &alone(&first.state)).unwrap();
+    let counts = second.kinds[&ElementKind::Pole];
+    assert_eq!((counts.created, counts.removed), (1, 1), "{counts:?}");
+    assert!(
+        !store
+            .elements
+            .contains_key(&(ElementKind::Pole, pole_id(3)))
+    );
+    assert!(
+        store
+            .elements
+            .contains_key(&(ElementKind::Pole, pole_id(100)))
+    );
+
+    platform.rows.get_mut("poles").unwrap().push(made(101));
+    platform.requests.clear();
+    store.seen.clear();
+    let third = sync::run(&mut platform, &mut store, &alone(&second.state)).unwrap();
+    assert_eq!(third.kinds[&ElementKind::Pole].created, 1);
+    assert_eq!(count(&store, ElementKind::Pole), 31);
+    // The count and what changed; no listing of the poles' ids.
+    let walks: Vec<&String> = (platform.requests.iter())
+        .filter(|r| r.contains("poles?") && r.contains("select=id") && !r.contains("limit=1&"))
+        .collect();
+    assert!(walks.is_empty(), "{walks:?}");
+}

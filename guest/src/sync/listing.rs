@@ -29,6 +29,25 @@ pub(super) struct Probe {
 
 /// The kind's ids, one row long, sorted one way: its lowest (or highest)
 /// id and its total, in one small answer.
+/// `kind`'s listing sorted by id, `fields` only (all when empty),
+/// `page_size` rows a page, within `scope` and `extra` conditions.
+fn id_pager(
+    kind: ElementKind,
+    scope: &[Value],
+    page_size: u32,
+    fields: &str,
+    extra: &[Value],
+) -> Pager {
+    let mut filter = scope.to_vec();
+    filter.extend_from_slice(extra);
+    let pager = Pager::new(route(kind), &filter, page_size).by_id();
+    if fields.is_empty() {
+        pager
+    } else {
+        pager.select(fields)
+    }
+}
+
 fn probe_pager(kind: ElementKind, scope: &[Value], ascending: bool) -> Pager {
     Pager::new(route(kind), scope, 1)
         .sorted(&[json!({"property": "id", "direction": if ascending { 1 } else { -1 }})])
@@ -111,16 +130,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         page_size: u32,
         fields: &str,
     ) -> Result<IdListing, String> {
-        let pager_for = |extra: &[Value]| {
-            let mut filter = scope.to_vec();
-            filter.extend_from_slice(extra);
-            let pager = Pager::new(route(kind), &filter, page_size).by_id();
-            if fields.is_empty() {
-                pager
-            } else {
-                pager.select(fields)
-            }
-        };
+        let pager_for = |extra: &[Value]| id_pager(kind, scope, page_size, fields, extra);
         let window = self.pages_in_flight;
         let plain = || IdListing::Plain(pager_for(&[]).in_flight(window));
         if window < 2 {
@@ -151,10 +161,11 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         // A kind the store holds is cut where its own ids are: ranges that
         // list about as many elements each. Else evenly from the lowest id
         // to the highest, as their creation times spread.
-        // Those cut where the store's ids are hold as many each: as many as
-        // go at once beside the one being read.
-        let even = pages.div_ceil(2).min(u64::from(window - 1)).max(2) as usize;
-        let cut = match self.stored_ranges(kind, even)? {
+        let cut = match self.walks.remove(&kind) {
+            Some(prepared) => Some(prepared),
+            None => self.stored_ranges(kind, self.even_ranges(pages))?,
+        };
+        let cut = match cut {
             Some(ranges) => Some(ranges),
             None => {
                 let lowest_id = match lowest.id {
@@ -199,6 +210,104 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 Ok(plain())
             }
         }
+    }
+
+    /// How many ranges cut where the store's ids are, for a listing of
+    /// `pages`: they hold as many each, so as many as go at once beside the
+    /// one being read.
+    fn even_ranges(&self, pages: u64) -> usize {
+        pages
+            .div_ceil(2)
+            .min(u64::from(self.pages_in_flight.saturating_sub(1)))
+            .max(2) as usize
+    }
+
+    /// The ids up to the highest the store holds of `kind`, when known: a
+    /// condition that elements made since never meet.
+    fn up_to_highest(&self, kind: ElementKind, scope: &[Value]) -> Option<Vec<Value>> {
+        let highest = self.state.highest(kind).filter(|h| !h.is_empty())?;
+        let mut upto = scope.to_vec();
+        upto.push(condition("id", "<=", json!(highest)));
+        Some(upto)
+    }
+
+    /// Have the count that tells whether elements of `kind` went sent
+    /// ahead: that of the ids up to the highest stored, else the whole
+    /// kind's.
+    pub(super) fn want_count(&mut self, kind: ElementKind, scope: &[Value]) {
+        match self.up_to_highest(kind, scope) {
+            Some(upto) => self.want_probe(kind, &upto, true),
+            None => self.want_probe(kind, scope, true),
+        }
+    }
+
+    /// Before what changed of `kind` is read: how many elements went, from
+    /// the platform's count of the ids up to the highest the store holds.
+    /// Elements made since have higher ids, so there the platform's set
+    /// can only have shrunk, and a creation cannot hide a deletion. When
+    /// some went, the walk that finds them is started at once.
+    pub(super) fn count_before_changes(
+        &mut self,
+        kind: ElementKind,
+        scope: &[Value],
+    ) -> Result<(), String> {
+        let Some(upto) = self.up_to_highest(kind, scope) else {
+            return Ok(());
+        };
+        let Some(listed) = self.probe(kind, &upto, true)?.total else {
+            return Ok(());
+        };
+        let highest = self.state.highest(kind).unwrap_or_default().to_string();
+        let unstored = self
+            .state
+            .unstored(kind)
+            .iter()
+            .filter(|id| id.as_str() <= highest.as_str())
+            .count() as u64;
+        let tally = self.store.tally(kind)?;
+        let held = u64::from(tally) + unstored;
+        // More than the store held: an element restored with its old id,
+        // which a count cannot tell from one that stayed; the whole kind's
+        // count decides after what changed is read.
+        if listed > held {
+            return Ok(());
+        }
+        self.gone.insert(kind, (held - listed, tally));
+        if listed < held {
+            self.want_probe(kind, scope, true);
+            self.start_walk_early(kind, scope)?;
+        }
+        Ok(())
+    }
+
+    /// The walk of `kind`'s ids that finds what went is sure to come: its
+    /// ranges are cut now and their first pages asked for, so that they
+    /// come while what changed is read.
+    fn start_walk_early(&mut self, kind: ElementKind, scope: &[Value]) -> Result<(), String> {
+        if self.pages_in_flight < 2 {
+            return Ok(());
+        }
+        let total = self
+            .gone
+            .get(&kind)
+            .map_or(0, |(_, tally)| u64::from(*tally));
+        let page_size = self.page_size.saturating_mul(super::ID_PAGES_SCALE);
+        let cap = self
+            .client
+            .page_cap()
+            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
+        let pages = total.div_ceil(u64::from(page_size.max(1)).min(cap).max(1));
+        if pages <= PAGES_FOR_RANGES {
+            return Ok(());
+        }
+        let Some(ranges) = self.stored_ranges(kind, self.even_ranges(pages))? else {
+            return Ok(());
+        };
+        for range in &ranges {
+            id_pager(kind, scope, page_size, "id", &range.conditions()).want_next(&mut self.client);
+        }
+        self.walks.insert(kind, ranges);
+        Ok(())
     }
 
     /// `count` ranges that each hold about as many of the ids the store

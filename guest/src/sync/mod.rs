@@ -256,6 +256,8 @@ pub fn run<H: Http, S: ElementStore>(
         held: Vec::new(),
         since,
         probes: BTreeMap::new(),
+        walks: BTreeMap::new(),
+        gone: BTreeMap::new(),
         latest: BTreeMap::new(),
         state,
         service_types: BTreeMap::new(),
@@ -327,6 +329,12 @@ struct Sync<'s, H: Http, S: ElementStore> {
     since: BTreeMap<ElementKind, i64>,
     /// Probes of a kind's ids read this run, by query.
     probes: BTreeMap<String, listing::Probe>,
+    /// How many elements of a kind went, as the count of the ids up to the
+    /// highest stored tells it before what changed is read
+    /// (`count_before_changes`), with what the store held then.
+    gone: BTreeMap<ElementKind, (u64, u32)>,
+    /// Ranges of a walk of ids started early, by kind (`start_walk_early`).
+    walks: BTreeMap<ElementKind, Vec<crate::ozmap::partitions::IdRange>>,
     /// The latest `updatedAt` read, per kind.
     latest: BTreeMap<ElementKind, i64>,
     /// What this run leaves for the next.
@@ -389,6 +397,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         match self.since.get(&kind).copied() {
             None => {
                 self.state.recount(kind);
+                self.state.start_highest(kind);
                 let listing = self.id_listing(kind, scope, self.page_size, "")?;
                 let listed =
                     self.for_each_range_page(listing, |sync, _, rows| sync.ingest(kind, rows))?;
@@ -396,6 +405,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 self.complete(kind, listed)
             }
             Some(since) => {
+                self.count_before_changes(kind, scope)?;
                 let listed =
                     self.changes(kind, scope, since, |sync, rows| sync.ingest(kind, rows))?;
                 self.settle(kind, &listed);
@@ -412,6 +422,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         let clients_since = self.since.get(&ElementKind::Client).copied();
         match (since, clients_since) {
             (Some(since), Some(clients_since)) if self.with_clients => {
+                self.count_before_changes(kind, in_project)?;
                 let listed = self.changes(kind, in_project, since, |sync, rows| {
                     sync.ingest(kind, rows)
                 })?;
@@ -429,6 +440,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 self.removals(kind, in_project, true, changed)
             }
             (Some(since), _) if !self.with_clients => {
+                self.count_before_changes(kind, in_project)?;
                 let listed = self.changes(kind, in_project, since, |sync, rows| {
                     sync.ingest(kind, rows)
                 })?;
@@ -438,6 +450,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             _ => {
                 self.state.recount(kind);
                 self.state.recount(ElementKind::Client);
+                self.state.start_highest(kind);
                 let listing = self.id_listing(kind, in_project, self.page_size, "")?;
                 let listed =
                     self.for_each_range_page(listing, |sync, _, rows| sync.ingest(kind, rows))?;
@@ -555,7 +568,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                         .want_next(&mut self.client);
                     // A project's clients are counted through its properties.
                     if !(project && kind == ElementKind::Client) {
-                        self.want_probe(kind, &scope, true);
+                        self.want_count(kind, &scope);
                     }
                 }
                 None if !(project && kind == ElementKind::Client) => {
@@ -657,6 +670,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             for id in batch.ids() {
                 unstored.remove(id);
             }
+        }
+        if let Some(highest) = batch.ids().into_iter().max() {
+            self.state.stored_up_to(kind, highest);
         }
         let outcome = self
             .store

@@ -116,8 +116,13 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         self.keep_invalid()?;
         // What the store holds of the kind, asked once for the count and
         // the walk.
-        let mut tally = None;
-        if !always {
+        // Counted before what changed was read: nothing went, or some did,
+        // of what the store held then.
+        let mut tally = self.gone.get(&kind).map(|(_, held)| *held);
+        if !always && self.gone.get(&kind).is_some_and(|(gone, _)| *gone == 0) {
+            return Ok(());
+        }
+        if !always && !self.gone.contains_key(&kind) {
             let total = self.probe(kind, scope, true)?.total;
             let held = self
                 .store
