@@ -374,9 +374,14 @@ fn serve(size: usize) {
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(Duration::ZERO, Duration::from_millis);
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
         latency,
-        ..ServerConfig::default()
+        max_page_size: std::env::var("MAPSYNC_BENCH_MAX_PAGE")
+            .ok()
+            .and_then(|rows| rows.parse().ok())
+            .unwrap_or(defaults.max_page_size),
+        ..defaults
     };
     let server = TestServer::start(config, network).unwrap();
     println!("{} {served} {:.1}", server.url(), secs(generated));
@@ -394,7 +399,16 @@ struct Served {
 impl Served {
     /// About `size` elements, each answer `latency_ms` late.
     fn start(size: usize, latency_ms: u64) -> Served {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        Served::paging(size, latency_ms, None)
+    }
+
+    /// `start`, the server answering at most `max_page` rows a page.
+    fn paging(size: usize, latency_ms: u64, max_page: Option<usize>) -> Served {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        if let Some(rows) = max_page {
+            command.env("MAPSYNC_BENCH_MAX_PAGE", rows.to_string());
+        }
+        let mut child = command
             .env("MAPSYNC_BENCH_SERVE", size.to_string())
             .env("MAPSYNC_BENCH_LATENCY_MS", latency_ms.to_string())
             .stdin(std::process::Stdio::piped())
@@ -708,6 +722,51 @@ fn across_a_wan(dir: &Path, cache: &Path, size: usize, latency_ms: u64) {
         "unchanged re-sync: requests a kind",
         unchanged_traffic.requests as f64 / ROUTES.len() as f64,
         4.0,
+        "",
+    );
+    drop(server);
+    by_small_pages(dir, cache, size, latency_ms);
+}
+
+/// A platform that answers 100 rows a page at most: after a few changes
+/// (some deleted), a re-sync counts ranges of ids to find what went
+/// rather than reading every id a page of 100 at a time, and takes a few
+/// dozen round trips end to end.
+fn by_small_pages(dir: &Path, cache: &Path, size: usize, latency_ms: u64) {
+    let server = Served::paging(size, latency_ms, Some(100));
+    let config = ServerConfig::default();
+    let api_key = config.api_key.clone().unwrap();
+    println!(
+        "{} elements, every answer {latency_ms} ms late, at most 100 rows a page",
+        server.elements
+    );
+    let db = fresh_store(dir, &format!("small_pages_{size}"));
+    add_integration(&db, cache, &config, &server.url);
+    let full = sync(&db, cache, &["--full"]);
+    let traffic = server.stats(&api_key);
+    println!(
+        "  {:<38} {:>8.2} s  {:>6} requests  {:>3} at most at once",
+        "mapsync full sync",
+        secs(full.wall),
+        traffic.requests,
+        traffic.most_under_way
+    );
+    let changes = server.mutate(&api_key, 12.0 / server.elements as f64, 11);
+    server.stats(&api_key);
+    let changed = sync(&db, cache, &[]);
+    let traffic = server.stats(&api_key);
+    let trips = secs(changed.wall) * 1000.0 / latency_ms.max(1) as f64;
+    println!(
+        "  {:<38} {:>8.2} s  {:>6} requests  {:>3} at most at once  {trips:.0} round trips",
+        format!("mapsync re-sync, {changes} changed"),
+        secs(changed.wall),
+        traffic.requests,
+        traffic.most_under_way
+    );
+    verdict(
+        "a few changed, 100 rows a page: round trips",
+        trips,
+        36.0,
         "",
     );
 }

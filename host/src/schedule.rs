@@ -151,10 +151,11 @@ mod tests {
             next_refresh(utc("2026-12-03T15:14:59Z"), 15),
             utc("2026-12-03T15:15:00Z")
         );
-        assert_eq!(
-            next_refresh(utc("2026-12-03T23:59:00Z"), 7),
-            utc("2026-12-04T00:01:00Z")
-        );
+        // Seven minutes: the epoch's multiples, not the day's.
+        let after = utc("2026-12-03T23:59:00Z");
+        let next = next_refresh(after, 7);
+        assert_eq!(next.timestamp() % 420, 0);
+        assert!(next > after && next - after <= Duration::minutes(7));
         assert_eq!(
             next_refresh(utc("2026-12-03T10:30:00Z"), 1440),
             utc("2026-12-04T00:00:00Z")

@@ -55,6 +55,9 @@ pub struct OzmapClient<H: Http> {
     pending: VecDeque<(String, First)>,
     /// GETs to send ahead as soon as the window has room, in order.
     wanted: VecDeque<String>,
+    /// Queries whose answer is read alone (probes): their next page is
+    /// never asked for ahead.
+    alone: std::collections::BTreeSet<String>,
     /// What the run said once (see `first_time`).
     said: std::collections::BTreeSet<String>,
     /// The most rows a page the platform answers, once it answered fewer
@@ -74,6 +77,38 @@ pub enum First {
         /// when it was taken in.
         noted: bool,
     },
+}
+
+/// Answers taken in early and kept for their listing at most: a page of
+/// a thousand elements each.
+const MAX_KEPT_ANSWERS: usize = 32;
+
+/// The path and query of the page after the one `asked` answered with
+/// `body`: its `nextUrl` under `/api/v2/`, of the same route, as a listing
+/// follows it (`Pager`). Looked for, without parsing the page (the listing
+/// parses it when it gets there), where a page's fields around its rows
+/// are: at its end, else at its start.
+fn next_page(asked: &str, body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"nextUrl\":\"";
+    const NEAR: usize = 4096;
+    let find = |from: usize, to: usize| {
+        body[from..to]
+            .windows(KEY.len())
+            .rposition(|w| w == KEY)
+            .map(|at| from + at + KEY.len())
+    };
+    let at = find(body.len().saturating_sub(NEAR), body.len())
+        .or_else(|| find(0, body.len().min(NEAR)))?;
+    let end = body[at..].iter().position(|b| *b == b'"')? + at;
+    let url = std::str::from_utf8(&body[at..end]).ok()?;
+    // Escapes are left to the listing's own parse.
+    if url.contains('\\') {
+        return None;
+    }
+    let (_, rest) = url.split_once("/api/v2/")?;
+    let route = asked.split('?').next()?;
+    rest.starts_with(&format!("{route}?"))
+        .then(|| rest.to_string())
 }
 
 /// A filter condition, `{"property","operator","value"}`.
@@ -97,6 +132,7 @@ impl<H: Http> OzmapClient<H> {
             reached: false,
             pending: VecDeque::new(),
             wanted: VecDeque::new(),
+            alone: Default::default(),
             said: Default::default(),
             page_cap: None,
         }
@@ -189,6 +225,13 @@ impl<H: Http> OzmapClient<H> {
         self.send_wanted();
     }
 
+    /// `want`, for a query whose answer is read alone: its next page is
+    /// not asked for when it comes early.
+    pub fn want_alone(&mut self, path_and_query: &str) {
+        self.alone.insert(path_and_query.to_string());
+        self.want(path_and_query);
+    }
+
     /// Send the wanted GETs the window has room for.
     fn send_wanted(&mut self) {
         while let Some(next) = self.wanted.front().cloned() {
@@ -210,6 +253,14 @@ impl<H: Http> OzmapClient<H> {
             return true;
         }
         self.take_in_answers();
+        self.send_ahead_now(path_and_query)
+    }
+
+    /// `send_ahead`, the answers in taken in already.
+    fn send_ahead_now(&mut self, path_and_query: &str) -> bool {
+        if self.is_ahead(path_and_query) {
+            return true;
+        }
         // Answers already in no longer weigh on the platform.
         let under_way = self
             .pending
@@ -232,7 +283,8 @@ impl<H: Http> OzmapClient<H> {
     /// read others, so that a push back among them holds what would follow
     /// rather than only the request it answered.
     fn take_in_answers(&mut self) {
-        for (_, first) in self.pending.iter_mut() {
+        let mut next_pages = Vec::new();
+        for (asked, first) in self.pending.iter_mut() {
             let First::Started(started) = first else {
                 continue;
             };
@@ -258,7 +310,27 @@ impl<H: Http> OzmapClient<H> {
                 self.pace.pushed_back(at, wait, response.status == 429);
                 noted = true;
             }
+            if let Ok(response) = &outcome
+                && response.status == 200
+                && !self.alone.contains(asked.as_str())
+                && let Some(next) = next_page(asked, &response.body)
+            {
+                next_pages.push(next);
+            }
             *first = First::Landed { outcome, at, noted };
+        }
+        // A page that came early names the next: it is asked for now, not
+        // when the listing gets to the page that names it, as long as the
+        // answers kept waiting stay few.
+        for next in next_pages {
+            let landed = self
+                .pending
+                .iter()
+                .filter(|(_, first)| matches!(first, First::Landed { .. }))
+                .count();
+            if landed >= MAX_KEPT_ANSWERS || !self.send_ahead_now(&next) {
+                return;
+            }
         }
     }
 
@@ -586,4 +658,37 @@ pub fn percent_encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+
+    #[test]
+    fn a_page_names_the_next_of_its_route_only() {
+        let asked = "boxes?page=1&limit=2";
+        let body = br#"{"total":5,"rows":[{"id":"a"},{"id":"b"}],"hasNextPage":true,"nextUrl":"https://x.test/api/v2/boxes?limit=2&cursor=Yj0y"}"#;
+        assert_eq!(
+            next_page(asked, body).as_deref(),
+            Some("boxes?limit=2&cursor=Yj0y")
+        );
+        let relative = br#"{"nextUrl":"/api/v2/boxes?cursor=3","rows":[]}"#;
+        assert_eq!(
+            next_page(asked, relative).as_deref(),
+            Some("boxes?cursor=3")
+        );
+        for body in [
+            &br#"{"rows":[],"hasNextPage":false,"nextUrl":null}"#[..],
+            br#"{"rows":[],"nextUrl":"https://x.test/api/v2/poles?cursor=3"}"#,
+            br#"{"rows":[],"nextUrl":"https://x.test/api/v2/boxes?cursor=\u0033"}"#,
+            br#"[{"id":"a"}]"#,
+        ] {
+            assert_eq!(
+                next_page(asked, body),
+                None,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 }

@@ -286,7 +286,11 @@ impl Pager {
     /// window has room, after those wanted before.
     pub fn want_next<H: Http>(&self, client: &mut OzmapClient<H>) {
         if let Some(query) = self.next_query() {
-            client.want(&query);
+            if self.first_page_only {
+                client.want_alone(&query);
+            } else {
+                client.want(&query);
+            }
         }
     }
 

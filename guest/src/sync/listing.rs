@@ -31,7 +31,7 @@ pub(super) struct Probe {
 /// id and its total, in one small answer.
 /// `kind`'s listing sorted by id, `fields` only (all when empty),
 /// `page_size` rows a page, within `scope` and `extra` conditions.
-fn id_pager(
+pub(super) fn id_pager(
     kind: ElementKind,
     scope: &[Value],
     page_size: u32,
@@ -231,13 +231,11 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Some(upto)
     }
 
-    /// Have the count that tells whether elements of `kind` went sent
-    /// ahead: that of the ids up to the highest stored, else the whole
-    /// kind's.
+    /// Have the count of the ids up to the highest stored of `kind` sent
+    /// ahead, when that id is known: it tells whether elements went.
     pub(super) fn want_count(&mut self, kind: ElementKind, scope: &[Value]) {
-        match self.up_to_highest(kind, scope) {
-            Some(upto) => self.want_probe(kind, &upto, true),
-            None => self.want_probe(kind, scope, true),
+        if let Some(upto) = self.up_to_highest(kind, scope) {
+            self.want_probe(kind, &upto, true);
         }
     }
 
@@ -251,6 +249,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         kind: ElementKind,
         scope: &[Value],
     ) -> Result<(), String> {
+        if self.gone.contains_key(&kind) {
+            return Ok(());
+        }
         let Some(upto) = self.up_to_highest(kind, scope) else {
             return Ok(());
         };
@@ -274,7 +275,6 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         }
         self.gone.insert(kind, (held - listed, tally));
         if listed < held {
-            self.want_probe(kind, scope, true);
             self.start_walk_early(kind, scope)?;
         }
         Ok(())

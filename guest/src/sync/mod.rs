@@ -17,6 +17,7 @@ use crate::ozmap::records::{self, Reading, Record};
 use crate::retry::RetryPolicy;
 use crate::store::{ElementStore, InvalidElement, Sweep};
 
+mod bisect;
 mod listing;
 mod removals;
 use crate::watermark::{self, Mode, SyncState};
@@ -363,6 +364,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         if project.is_some() {
             self.send_first_requests_ahead(&in_project, true);
         }
+        self.count_all_before_changes(&in_project, project.is_some())?;
         self.sync_kind(ElementKind::Pole, &[])?;
         self.sync_kind(ElementKind::Box, &in_project)?;
         if self.settings.reads(ElementKind::Splitter) {
@@ -543,24 +545,10 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// so that their round trips overlap rather than add up; each listing
     /// takes its answer when it gets there.
     fn send_first_requests_ahead(&mut self, in_project: &[Value], project: bool) {
-        let mut kinds = vec![(ElementKind::Pole, Vec::new())];
-        kinds.push((ElementKind::Box, in_project.to_vec()));
-        if self.settings.reads(ElementKind::Splitter) {
-            Pager::new("splitter-types", &[], self.page_size).want_next(&mut self.client);
-            kinds.push((ElementKind::Splitter, in_project.to_vec()));
-        }
-        if project {
-            kinds.push((ElementKind::Property, in_project.to_vec()));
-            if self.settings.reads(ElementKind::Property) {
-                kinds.push((ElementKind::Client, Vec::new()));
-            }
-        } else {
-            kinds.push((ElementKind::Client, Vec::new()));
-            kinds.push((ElementKind::Property, Vec::new()));
-        }
-        for (kind, scope) in kinds {
-            if !self.settings.reads(kind) {
-                continue;
+        for (kind, scope) in self.listed_kinds(in_project, project) {
+            if kind == ElementKind::Splitter {
+                // The splitters' catalogue, read just before them.
+                Pager::new("splitter-types", &[], self.page_size).want_next(&mut self.client);
             }
             match self.since.get(&kind).copied() {
                 Some(since) => {
@@ -569,6 +557,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                     // A project's clients are counted through its properties.
                     if !(project && kind == ElementKind::Client) {
                         self.want_count(kind, &scope);
+                        self.want_probe(kind, &scope, true);
                     }
                 }
                 None if !(project && kind == ElementKind::Client) => {
@@ -578,6 +567,40 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 None => {}
             }
         }
+    }
+
+    /// Before any kind is read: how many of each kind read incrementally
+    /// went (see `count_before_changes`), so that the walks that find them
+    /// start at once and follow one another without a pause.
+    fn count_all_before_changes(
+        &mut self,
+        in_project: &[Value],
+        project: bool,
+    ) -> Result<(), String> {
+        for (kind, scope) in self.listed_kinds(in_project, project) {
+            if self.since.contains_key(&kind) && !(project && kind == ElementKind::Client) {
+                self.count_before_changes(kind, &scope)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The kinds the run lists, in order, each with its scope.
+    fn listed_kinds(&self, in_project: &[Value], project: bool) -> Vec<(ElementKind, Vec<Value>)> {
+        let mut kinds = vec![(ElementKind::Pole, Vec::new())];
+        kinds.push((ElementKind::Box, in_project.to_vec()));
+        kinds.push((ElementKind::Splitter, in_project.to_vec()));
+        if project {
+            kinds.push((ElementKind::Property, in_project.to_vec()));
+            if self.settings.reads(ElementKind::Property) {
+                kinds.push((ElementKind::Client, Vec::new()));
+            }
+        } else {
+            kinds.push((ElementKind::Client, Vec::new()));
+            kinds.push((ElementKind::Property, Vec::new()));
+        }
+        kinds.retain(|(kind, _)| self.settings.reads(*kind));
+        kinds
     }
 
     /// The listing of `kind` was read: its watermark moves to the latest

@@ -12,7 +12,7 @@ use crate::http::Http;
 use crate::model::ElementKind;
 use crate::ozmap::client::condition;
 use crate::ozmap::pager::Pager;
-use crate::ozmap::partitions::IdRange;
+use crate::ozmap::partitions::{IdListing, IdRange};
 use crate::ozmap::records::{self, Record};
 use crate::store::{ElementStore, Sweep};
 
@@ -45,7 +45,7 @@ struct RangeWalk {
 }
 
 /// How a walk of the platform's ids beside the store's ended.
-enum Walk {
+pub(super) enum Walk {
     Done,
     /// The platform did not sort them: nothing was marked gone.
     Unsorted,
@@ -116,22 +116,41 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         self.keep_invalid()?;
         // What the store holds of the kind, asked once for the count and
         // the walk.
-        // Counted before what changed was read: nothing went, or some did,
-        // of what the store held then.
-        let mut tally = self.gone.get(&kind).map(|(_, held)| *held);
-        if !always && self.gone.get(&kind).is_some_and(|(gone, _)| *gone == 0) {
-            return Ok(());
-        }
-        if !always && !self.gone.contains_key(&kind) {
+        // How many went, counted before what changed was read (of what the
+        // store held then), when the highest stored id is known.
+        let before = self.gone.get(&kind).copied();
+        let mut tally = before.map(|(_, held)| held);
+        // The whole kind's count against what the store holds now: the two
+        // agree when every element listed is held (the changes read
+        // brought every creation) and, counted before, nothing went.
+        let mut explained = false;
+        if !always {
             let total = self.probe(kind, scope, true)?.total;
             let held = self
                 .store
                 .tally(kind)
                 .map_err(|e| format!("counting {}s: {e}", kind.as_str()))?;
-            if total == Some(u64::from(held) + self.state.never_stored(kind)) {
+            let held = u64::from(held) + self.state.never_stored(kind);
+            let gone = before.map_or(0, |(gone, _)| gone);
+            if total == Some(held) && gone == 0 {
                 return Ok(());
             }
-            tally = Some(held);
+            // The deletions counted are all the difference: no creation
+            // went unread.
+            explained = before.is_some() && total == held.checked_sub(gone);
+            tally = tally.or(Some(
+                held.saturating_sub(self.state.never_stored(kind)) as u32
+            ));
+        }
+        // Few went of many: found by counting ranges of ids, listing only
+        // those that lost some.
+        if !with_clients
+            && explained
+            && let (Some((gone, held)), Some(tally)) = (before, tally)
+            && self.bisecting_pays(gone, u64::from(held))
+            && let Walk::Done = self.gone_by_counts(kind, scope, tally)?
+        {
+            return Ok(());
         }
         // The listing finds the records that break the schema again; those
         // known not to be stored are not asked for again.
@@ -194,6 +213,20 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             Some(tally) => tally,
             None => self.store.tally(kind)?,
         };
+        self.walk_ranges(kind, listing, tally, unstored)
+    }
+
+    /// Walk `listing` (of ids, sorted, by ranges) beside the store's ids
+    /// in the same ranges, and mark gone what the platform no longer
+    /// lists there, when every range's listing is complete.
+    pub(super) fn walk_ranges(
+        &mut self,
+        kind: ElementKind,
+        listing: IdListing,
+        tally: u32,
+        unstored: &BTreeSet<String>,
+    ) -> Result<Walk, String> {
+        let page = self.page_size.saturating_mul(ID_PAGES_SCALE);
         // Each range walked beside the store's ids in the same range.
         let mut walks: Vec<RangeWalk> = listing
             .ranges()

@@ -1145,6 +1145,7 @@ pub(crate) mod tests {
              ALTER TABLE runs DROP COLUMN progress;
              ALTER TABLE integrations DROP COLUMN sync_state;
              ALTER TABLE integrations DROP COLUMN full_sync_hours;
+             ALTER TABLE integrations DROP COLUMN refresh_every;
              ALTER TABLE outbox DROP COLUMN claimed_by;
              ALTER TABLE outbox DROP COLUMN claimed_until;
              DROP TABLE box_places;
