@@ -466,13 +466,7 @@ fn a_platform_ignoring_filters_on_ids_is_read_whole() {
     let mut plain = Memory::default();
     let settings = Settings {
         pages_in_flight: 4,
-        switched_off: vec![
-            ElementKind::Box,
-            ElementKind::Splitter,
-            ElementKind::Client,
-            ElementKind::Property,
-        ],
-        ..settings(None, 5)
+        ..poles_alone()
     };
     sync::run(&mut with_poles(23), &mut plain, &settings).unwrap();
     let mut platform = Platform {
@@ -610,6 +604,19 @@ fn with_poles(n: usize) -> Platform {
             .collect(),
     );
     p
+}
+
+/// Poles only (projects are always read), 5 a page.
+fn poles_alone() -> Settings {
+    Settings {
+        switched_off: vec![
+            ElementKind::Box,
+            ElementKind::Splitter,
+            ElementKind::Client,
+            ElementKind::Property,
+        ],
+        ..settings(None, 5)
+    }
 }
 
 /// Pole `i`'s id, an ObjectId: one created every few minutes.
@@ -905,13 +912,7 @@ fn a_creation_cannot_hide_a_deletion() {
     let mut store = Memory::default();
     let alone = |state: &str| Settings {
         state: Some(state.to_string()),
-        switched_off: vec![
-            ElementKind::Box,
-            ElementKind::Splitter,
-            ElementKind::Client,
-            ElementKind::Property,
-        ],
-        ..settings(None, 5)
+        ..poles_alone()
     };
     let first = sync::run(
         &mut platform,

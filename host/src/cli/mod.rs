@@ -184,7 +184,7 @@ pub struct TuningArgs {
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub timeout_ms: u32,
     /// Requests of the run under way at once, over all its listings
-    /// (default 8; 1 reads one page at a time; at most 16).
+    /// (default 12; 1 reads one page at a time; at most 16).
     #[arg(long, default_value_t = 0, hide_default_value = true,
           value_parser = clap::value_parser!(u32).range(0..=16))]
     pub pages_in_flight: u32,

@@ -18,9 +18,9 @@ const MAX_BODY: usize = 64 << 20;
 
 /// Requests under way at once across every integration a host syncs, by
 /// default: what two syncs (`serve --parallel`'s default) keep under way at
-/// their most (`--pages-in-flight` 8 each), so that the bound never slows a
+/// their most (`--pages-in-flight` 12 each), so that the bound never slows a
 /// host that runs as configured by default.
-pub const DEFAULT_HOST_REQUESTS: usize = 16;
+pub const DEFAULT_HOST_REQUESTS: usize = 24;
 
 /// The host's bound on requests under way at once, shared by every
 /// integration it syncs (each also keeps its own, in the component): a

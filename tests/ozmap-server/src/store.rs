@@ -24,6 +24,9 @@ pub(crate) struct Store {
     cache: Mutex<Cache>,
 }
 
+/// A route's ObjectIds as numbers, ascending, each with its position.
+type ObjectIds = Arc<Vec<(u128, u32)>>;
+
 /// Positions of the documents holding each string value of one path.
 type EqualityIndex = HashMap<String, Vec<u32>>;
 
@@ -34,7 +37,7 @@ struct Cache {
     ids: HashMap<String, Arc<IdIndex>>,
     /// Route to its ObjectIds, ascending, with their positions; `None`
     /// when not every document has one.
-    object_ids: HashMap<String, Option<Arc<Vec<(u128, u32)>>>>,
+    object_ids: HashMap<String, Option<ObjectIds>>,
     /// (route, dotted path) to its index.
     equals: HashMap<(String, String), Arc<EqualityIndex>>,
     equality_scans: HashMap<(String, String), usize>,
@@ -267,7 +270,7 @@ impl Store {
     }
 
     /// `route`'s ObjectIds, ascending, with their positions (see `Cache`).
-    fn object_ids(&self, net: &Network, route: &str) -> Option<Arc<Vec<(u128, u32)>>> {
+    fn object_ids(&self, net: &Network, route: &str) -> Option<ObjectIds> {
         if let Some(ids) = self.cache().object_ids.get(route) {
             return ids.clone();
         }
