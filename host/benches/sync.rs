@@ -21,7 +21,8 @@
 //! re-sync and 1 %-changed re-sync, each with its wall time, the requests
 //! the server answered, the most it answered at once, the bytes it sent and
 //! the peak resident memory (`cargo bench -p mapsync --bench sync -- --wan
-//! 100000`).
+//! 100000`). Then a platform as far away that answers 100 rows a page at
+//! most: a full sync, and a re-sync after a dozen changes, in round trips.
 //!
 //! On SQLite by default; with `MAPSYNC_BENCH_POSTGRES=postgres://USER@HOST:PORT/postgres`
 //! (a user that may create databases; `tests/postgres PID` starts a throwaway
