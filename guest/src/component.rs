@@ -73,6 +73,7 @@ fn settings_from_wit(settings: wit_sync::Settings) -> sync::Settings {
         max_attempts: settings.max_attempts,
         timeout_ms: settings.timeout_ms,
         pages_in_flight: settings.pages_in_flight,
+        requests_per_second: settings.requests_per_second,
         switched_off: settings
             .switched_off
             .into_iter()

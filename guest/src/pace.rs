@@ -50,6 +50,9 @@ pub struct Pace {
     /// When the requests of the last `RATE_WINDOW_MS` were sent.
     sent: VecDeque<u64>,
     answered_in_a_row: u32,
+    /// At most this many requests start in any `RATE_WINDOW_MS`, the
+    /// integration's own ceiling (0: none).
+    per_second: u32,
 }
 
 impl Pace {
@@ -63,7 +66,13 @@ impl Pace {
             spacing_ms: 0.0,
             sent: VecDeque::new(),
             answered_in_a_row: 0,
+            per_second: 0,
         }
+    }
+
+    /// At most `requests` start in any second (0: no ceiling).
+    pub fn per_second(&mut self, requests: u32) {
+        self.per_second = requests;
     }
 
     /// How many requests may be under way now.
@@ -83,7 +92,19 @@ impl Pace {
             .sent
             .back()
             .map_or(0, |last| last + self.spacing_ms.round() as u64);
-        Duration::from_millis(self.paused_until_ms.max(spaced).saturating_sub(now_ms))
+        // The ceiling: a second after the request that began the last
+        // second's full count.
+        let per_second = self.per_second as usize;
+        let ceiled = match self.sent.len() {
+            n if per_second > 0 && n >= per_second => self.sent[n - per_second] + RATE_WINDOW_MS,
+            _ => 0,
+        };
+        Duration::from_millis(
+            self.paused_until_ms
+                .max(spaced)
+                .max(ceiled)
+                .saturating_sub(now_ms),
+        )
     }
 
     /// A request went out at `now`.
@@ -144,6 +165,21 @@ impl Pace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ceiling_holds_requests_to_so_many_a_second() {
+        let mut pace = Pace::new(8);
+        pace.per_second(3);
+        for at in [0, 10, 20] {
+            assert_eq!(pace.wait(at), Duration::ZERO);
+            pace.sent(at);
+        }
+        // The fourth waits for the first to be a second old.
+        assert_eq!(pace.wait(30), Duration::from_millis(970));
+        pace.sent(1000);
+        assert_eq!(pace.wait(1000), Duration::from_millis(10));
+        assert_eq!(pace.wait(1020), Duration::ZERO);
+    }
 
     #[test]
     fn a_push_back_pauses_every_request_until_its_retry_after() {

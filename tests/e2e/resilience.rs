@@ -817,3 +817,51 @@ fn a_long_command_leaves_no_write_ahead_log_behind() {
     let wal = bench.db().with_extension("db-wal");
     assert!(!wal.exists(), "{} is still there", wal.display());
 }
+
+/// How hard an integration may ask its platform is its own setting
+/// (`integration set --requests-at-once N --requests-per-second N`, kept
+/// for every run, `serve`'s too): under a ceiling below the platform's
+/// limit no request is refused, never more go at once than allowed, and
+/// the store is the same as a clean sync's.
+#[test]
+fn an_integration_keeps_its_own_bound_and_ceiling() {
+    let limited = ServerConfig {
+        rate_limit: Some(12),
+        latency: Duration::from_millis(5),
+        ..server_config()
+    };
+    let bench = Bench::with(limited, generate(&GeneratorConfig::small()));
+    bench.add_integration("gentle", None);
+    let refused = bench.fails(&["integration", "set", "gentle", "--requests-at-once", "17"]);
+    assert!(refused.contains("--requests-at-once"), "{refused}");
+    let set = bench.ok(&[
+        "integration",
+        "set",
+        "gentle",
+        "--requests-at-once",
+        "3",
+        "--requests-per-second",
+        "10",
+    ]);
+    assert!(set.contains("requests_per_second  10"), "{set}");
+    let started = Instant::now();
+    let (report, ok) = bench.sync("gentle", &[]);
+    let elapsed = started.elapsed();
+    assert!(ok, "{report:#}");
+    assert!(
+        bench.server.rate_limited().is_empty(),
+        "refused under a ceiling below the platform's limit: {report:#}"
+    );
+    assert!(
+        bench.server.most_under_way() <= 3,
+        "{}",
+        bench.server.most_under_way()
+    );
+    // At most 10 a second: the requests made take that long at least.
+    let requests = requests(&report);
+    assert!(
+        elapsed >= Duration::from_millis(requests.saturating_sub(10) * 100),
+        "{requests} requests in {elapsed:?}"
+    );
+    assert_same_as_clean(&bench, "gentle", &report);
+}

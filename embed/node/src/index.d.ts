@@ -37,6 +37,8 @@ export interface Settings {
   maxAttempts?: number;
   timeoutMs?: number;
   pagesInFlight?: number;
+  /** At most this many requests start in any second (0 or absent: no ceiling). */
+  requestsPerSecond?: number;
   switchedOff?: ElementKind[];
   /** Default 20. */
   maxRemovalPercent?: number;

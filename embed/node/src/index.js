@@ -71,6 +71,7 @@ function settingsToWit(s) {
     maxAttempts: s.maxAttempts ?? 0,
     timeoutMs: s.timeoutMs ?? 0,
     pagesInFlight: s.pagesInFlight ?? 0,
+    requestsPerSecond: s.requestsPerSecond ?? 0,
     switchedOff: s.switchedOff ?? [],
     maxRemovalPercent: s.maxRemovalPercent ?? 20,
     allowRemovals: s.allowRemovals ?? false,

@@ -145,6 +145,12 @@ impl<H: Http> OzmapClient<H> {
         self
     }
 
+    /// At most `requests` start in any second (0: no ceiling).
+    pub fn per_second(mut self, requests: u32) -> Self {
+        self.pace.per_second(requests);
+        self
+    }
+
     /// How many requests may be under way now: the bound, lowered when the
     /// platform pushed back; none beyond the one being made while a
     /// push back's pause holds, so that nothing is sent inside it.

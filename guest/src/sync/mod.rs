@@ -52,6 +52,8 @@ pub struct Settings {
     /// A listing's requests under way at once (0: default; at most
     /// [`MAX_PAGES_IN_FLIGHT`]).
     pub pages_in_flight: u32,
+    /// At most this many requests start in any second (0: no ceiling).
+    pub requests_per_second: u32,
     /// Kinds neither read nor removed.
     pub switched_off: Vec<ElementKind>,
     /// The removal guard's share, in percent (100: off).
@@ -76,6 +78,7 @@ impl Settings {
             max_attempts: 0,
             timeout_ms: 0,
             pages_in_flight: 0,
+            requests_per_second: 0,
             switched_off: Vec::new(),
             max_removal_percent: DEFAULT_MAX_REMOVAL_PERCENT,
             allow_removals: false,
@@ -204,10 +207,12 @@ pub fn client_for<H: Http>(http: H, settings: &Settings) -> OzmapClient<H> {
         0 => DEFAULT_TIMEOUT,
         ms => Duration::from_millis(ms.into()),
     };
-    OzmapClient::new(http, settings.credentials.clone(), policy, timeout).in_flight(or_default(
-        settings.pages_in_flight,
-        DEFAULT_PAGES_IN_FLIGHT,
-    ))
+    OzmapClient::new(http, settings.credentials.clone(), policy, timeout)
+        .in_flight(or_default(
+            settings.pages_in_flight,
+            DEFAULT_PAGES_IN_FLIGHT,
+        ))
+        .per_second(settings.requests_per_second)
 }
 
 /// Run a synchronisation. On `Err` the host rolls the store back.

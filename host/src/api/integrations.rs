@@ -63,6 +63,8 @@ fn json_names(e: anyhow::Error) -> anyhow::Error {
         ("--max-removal-percent", "max_removal_percent"),
         ("--full-sync-hours", "full_sync_hours"),
         ("--refresh-every", "refresh_every"),
+        ("--requests-at-once", "requests_at_once"),
+        ("--requests-per-second", "requests_per_second"),
     ] {
         message = message.replace(flag, field);
     }
@@ -118,6 +120,10 @@ pub struct NewBody {
     full_sync_hours: Option<u32>,
     #[serde(default)]
     refresh_every: Option<u32>,
+    #[serde(default)]
+    requests_at_once: Option<u32>,
+    #[serde(default)]
+    requests_per_second: Option<u32>,
 }
 
 pub async fn add(
@@ -145,6 +151,8 @@ pub async fn add(
             max_removal_percent: body.max_removal_percent,
             full_sync_hours: body.full_sync_hours,
             refresh_every: body.refresh_every,
+            requests_at_once: body.requests_at_once,
+            requests_per_second: body.requests_per_second,
         };
         scope::set(&tx, &added, change)
             .map_err(json_names)
@@ -181,6 +189,8 @@ pub struct ChangeBody {
     max_removal_percent: Option<u8>,
     full_sync_hours: Option<u32>,
     refresh_every: Option<u32>,
+    requests_at_once: Option<u32>,
+    requests_per_second: Option<u32>,
 }
 
 pub async fn update(
@@ -201,6 +211,8 @@ pub async fn update(
         max_removal_percent: body.max_removal_percent,
         full_sync_hours: body.full_sync_hours,
         refresh_every: body.refresh_every,
+        requests_at_once: body.requests_at_once,
+        requests_per_second: body.requests_per_second,
     };
     if change.api_url.is_none()
         && change.api_key.is_none()
@@ -211,7 +223,7 @@ pub async fn update(
         && scope_change.is_empty()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent, full_sync_hours, refresh_every",
+            "nothing to change: give any of api_url, api_key, user, password, project_name, sync_time, kinds, max_removal_percent, full_sync_hours, refresh_every, requests_at_once, requests_per_second",
         ));
     }
     blocking(&state, move |_, conn| {

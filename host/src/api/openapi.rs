@@ -519,6 +519,8 @@ fn integration_schemas() -> Value {
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
                 "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
+                "requests_at_once": { "type": "integer", "minimum": 0, "maximum": 16, "description": "Requests a sync keeps under way at once, over all its listings. 0: the default, 12." },
+                "requests_per_second": { "type": "integer", "minimum": 0, "maximum": 1000, "description": "At most this many requests a sync starts in any second. 0: no ceiling of its own (the platform's 429 and Retry-After are honoured all the same)." },
                 "last_fresh_at": { "type": ["string", "null"], "format": "date-time", "description": "When its last successful sync started reading the platform: what the store shows is the platform of then. Null before the first." }
             }
         },
@@ -536,7 +538,9 @@ fn integration_schemas() -> Value {
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
-                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." }
+                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
+                "requests_at_once": { "type": "integer", "minimum": 0, "maximum": 16, "description": "Requests a sync keeps under way at once, over all its listings. 0: the default, 12." },
+                "requests_per_second": { "type": "integer", "minimum": 0, "maximum": 1000, "description": "At most this many requests a sync starts in any second. 0: no ceiling of its own (the platform's 429 and Retry-After are honoured all the same)." }
             }
         },
         "IntegrationChange": {
@@ -553,7 +557,9 @@ fn integration_schemas() -> Value {
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
-                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." }
+                "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
+                "requests_at_once": { "type": "integer", "minimum": 0, "maximum": 16, "description": "Requests a sync keeps under way at once, over all its listings. 0: the default, 12." },
+                "requests_per_second": { "type": "integer", "minimum": 0, "maximum": 1000, "description": "At most this many requests a sync starts in any second. 0: no ceiling of its own (the platform's 429 and Retry-After are honoured all the same)." }
             }
         },
         "SyncOptions": {

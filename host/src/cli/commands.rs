@@ -233,6 +233,8 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                 println!("max_removal_percent  {}", scope.max_removal_percent);
                 println!("full_sync_hours      {}", scope.full_sync_hours);
                 println!("refresh_every        {}", scope.refresh_every);
+                println!("requests_at_once     {}", scope.requests_at_once);
+                println!("requests_per_second  {}", scope.requests_per_second);
             }
         }
         IntegrationCommand::List { json } => {

@@ -212,6 +212,16 @@ pub struct ScopeArgs {
     /// 0 turns it off; at most 1440).
     #[arg(long, value_name = "MINUTES")]
     pub refresh_every: Option<u32>,
+    /// Requests a sync keeps under way at once, over all its listings
+    /// (default 12; 1 asks one at a time; at most 16); `sync
+    /// --pages-in-flight` overrides it for one run.
+    #[arg(long, value_name = "N")]
+    pub requests_at_once: Option<u32>,
+    /// At most this many requests a sync starts in any second, for a
+    /// platform that asks for less (default 0: no ceiling; the platform's
+    /// 429 and Retry-After are honoured all the same).
+    #[arg(long, value_name = "N")]
+    pub requests_per_second: Option<u32>,
 }
 
 impl ScopeArgs {
@@ -221,6 +231,8 @@ impl ScopeArgs {
             max_removal_percent: self.max_removal_percent,
             full_sync_hours: self.full_sync_hours,
             refresh_every: self.refresh_every,
+            requests_at_once: self.requests_at_once,
+            requests_per_second: self.requests_per_second,
         }
     }
 }

@@ -771,6 +771,7 @@ mod tests {
             project_name: None,
             page_size: 0,
             pages_in_flight: 0,
+            requests_per_second: 0,
             max_attempts: 2,
             timeout_ms: 2000,
             switched_off: Vec::new(),

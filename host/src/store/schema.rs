@@ -381,6 +381,11 @@ pub const SQLITE: &[&str] = &[
     // that a technician binding a customer sees the port states of a
     // quarter of an hour ago (0: none).
     "ALTER TABLE integrations ADD COLUMN refresh_every INTEGER NOT NULL DEFAULT 15;",
+    // 23: how hard an integration may ask its platform: requests under way
+    // at once (0: the component's default) and started a second (0: no
+    // ceiling of its own).
+    "ALTER TABLE integrations ADD COLUMN requests_at_once INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE integrations ADD COLUMN requests_per_second INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -652,6 +657,9 @@ pub const POSTGRES: &[&str] = &[
     ALTER TABLE run_kinds SET UNLOGGED;",
     // 22: as SQLite's.
     "ALTER TABLE integrations ADD COLUMN refresh_every INTEGER NOT NULL DEFAULT 15;",
+    // 23: as SQLite's.
+    "ALTER TABLE integrations ADD COLUMN requests_at_once INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE integrations ADD COLUMN requests_per_second INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

@@ -35,6 +35,12 @@ pub struct Scope {
     /// `serve` reads what changed this often, in minutes, beside the daily
     /// sync (default 15; 0: only the daily sync).
     pub refresh_every: u32,
+    /// Requests of a sync under way at once (0: the component's default,
+    /// 12; at most 16).
+    pub requests_at_once: u32,
+    /// Requests a sync starts in any second, at most (0: no ceiling of the
+    /// integration's own).
+    pub requests_per_second: u32,
 }
 
 impl Scope {
@@ -49,12 +55,29 @@ impl Scope {
 }
 
 pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
-    let (kinds, max_removal_percent, full_sync_hours, refresh_every): (String, u8, u32, u32) =
-        conn.query_row(
-            "SELECT kinds, max_removal_percent, full_sync_hours, refresh_every FROM integrations WHERE id = ?1",
-            params![integration_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
+    let (kinds, max_removal_percent, full_sync_hours, refresh_every, at_once, per_second): (
+        String,
+        u8,
+        u32,
+        u32,
+        u32,
+        u32,
+    ) = conn.query_row(
+        "SELECT kinds, max_removal_percent, full_sync_hours, refresh_every, requests_at_once,
+                requests_per_second
+         FROM integrations WHERE id = ?1",
+        params![integration_id],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )?;
     Ok(Scope {
         kinds: kinds
             .split(',')
@@ -64,6 +87,8 @@ pub fn get(conn: &Db, integration_id: &str) -> Result<Scope> {
         max_removal_percent,
         full_sync_hours,
         refresh_every,
+        requests_at_once: at_once,
+        requests_per_second: per_second,
     })
 }
 
@@ -76,7 +101,17 @@ pub struct Change {
     pub full_sync_hours: Option<u32>,
     /// Minutes; 0 turns the refresh off.
     pub refresh_every: Option<u32>,
+    /// 0: the component's default.
+    pub requests_at_once: Option<u32>,
+    /// 0: no ceiling.
+    pub requests_per_second: Option<u32>,
 }
+
+/// The most requests a setting may keep under way: a platform serves many
+/// tenants (the component's own bound too).
+const MAX_REQUESTS_AT_ONCE: u32 = 16;
+/// The highest ceiling a second that means one.
+const MAX_REQUESTS_PER_SECOND: u32 = 1000;
 
 /// The longest a full sync may wait: a year.
 const MAX_FULL_SYNC_HOURS: u32 = 366 * 24;
@@ -89,7 +124,26 @@ impl Change {
             && self.max_removal_percent.is_none()
             && self.full_sync_hours.is_none()
             && self.refresh_every.is_none()
+            && self.requests_at_once.is_none()
+            && self.requests_per_second.is_none()
     }
+}
+
+/// `value` of the setting `field` when within `range`; else a refusal
+/// saying what it `takes`.
+fn bounded(
+    field: &'static str,
+    value: u32,
+    range: std::ops::RangeInclusive<u32>,
+    takes: &str,
+) -> Result<u32> {
+    if !range.contains(&value) {
+        refuse!(invalid(
+            field,
+            format!("{takes}; {value} is not in that range")
+        ));
+    }
+    Ok(value)
 }
 
 /// Parse a comma-separated list of kinds (`pole,box,splitter`).
@@ -114,26 +168,36 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
         scope.max_removal_percent = percent;
     }
     if let Some(hours) = change.full_sync_hours {
-        if !(1..=MAX_FULL_SYNC_HOURS).contains(&hours) {
-            refuse!(invalid(
-                "full_sync_hours",
-                format!(
-                    "--full-sync-hours takes 1 to {MAX_FULL_SYNC_HOURS} hours; {hours} is not in that range"
-                )
-            ));
-        }
-        scope.full_sync_hours = hours;
+        scope.full_sync_hours = bounded(
+            "full_sync_hours",
+            hours,
+            1..=MAX_FULL_SYNC_HOURS,
+            &format!("--full-sync-hours takes 1 to {MAX_FULL_SYNC_HOURS} hours"),
+        )?;
     }
     if let Some(minutes) = change.refresh_every {
-        if minutes > MAX_REFRESH_MINUTES {
-            refuse!(invalid(
-                "refresh_every",
-                format!(
-                    "--refresh-every takes 0 (off) to {MAX_REFRESH_MINUTES} minutes; {minutes} is not in that range"
-                )
-            ));
-        }
-        scope.refresh_every = minutes;
+        scope.refresh_every = bounded(
+            "refresh_every",
+            minutes,
+            0..=MAX_REFRESH_MINUTES,
+            &format!("--refresh-every takes 0 (off) to {MAX_REFRESH_MINUTES} minutes"),
+        )?;
+    }
+    if let Some(at_once) = change.requests_at_once {
+        scope.requests_at_once = bounded(
+            "requests_at_once",
+            at_once,
+            0..=MAX_REQUESTS_AT_ONCE,
+            &format!("--requests-at-once takes 1 to {MAX_REQUESTS_AT_ONCE} (0: the default, 12)"),
+        )?;
+    }
+    if let Some(per_second) = change.requests_per_second {
+        scope.requests_per_second = bounded(
+            "requests_per_second",
+            per_second,
+            0..=MAX_REQUESTS_PER_SECOND,
+            &format!("--requests-per-second takes 1 to {MAX_REQUESTS_PER_SECOND} (0: no ceiling)"),
+        )?;
     }
     if let Some(kinds) = change.kinds {
         for kind in &kinds {
@@ -181,13 +245,15 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
     }
     conn.execute(
         "UPDATE integrations SET kinds = ?2, max_removal_percent = ?3, full_sync_hours = ?4,
-             refresh_every = ?5 WHERE id = ?1",
+             refresh_every = ?5, requests_at_once = ?6, requests_per_second = ?7 WHERE id = ?1",
         params![
             integration.id,
             scope.kinds.join(","),
             scope.max_removal_percent,
             scope.full_sync_hours,
-            scope.refresh_every
+            scope.refresh_every,
+            scope.requests_at_once,
+            scope.requests_per_second
         ],
     )?;
     Ok(scope)

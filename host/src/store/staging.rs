@@ -1146,6 +1146,8 @@ pub(crate) mod tests {
              ALTER TABLE integrations DROP COLUMN sync_state;
              ALTER TABLE integrations DROP COLUMN full_sync_hours;
              ALTER TABLE integrations DROP COLUMN refresh_every;
+             ALTER TABLE integrations DROP COLUMN requests_at_once;
+             ALTER TABLE integrations DROP COLUMN requests_per_second;
              ALTER TABLE outbox DROP COLUMN claimed_by;
              ALTER TABLE outbox DROP COLUMN claimed_until;
              DROP TABLE box_places;

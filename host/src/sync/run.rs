@@ -154,6 +154,12 @@ pub fn execute(
         max_removal_percent: scope.max_removal_percent,
         state: crate::store::sync_state::get(&conn, &integration.id)?,
         full_every_hours: scope.full_sync_hours,
+        // One run's `--pages-in-flight` wins over the integration's own.
+        pages_in_flight: match tuning.pages_in_flight {
+            0 => scope.requests_at_once,
+            n => n,
+        },
+        requests_per_second: scope.requests_per_second,
         ..settings(integration, tuning)
     };
     let store = RunStore::begin(conn, &integration.id, run_id, progress)?;

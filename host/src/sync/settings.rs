@@ -31,6 +31,7 @@ pub fn settings(integration: &Integration, tuning: Tuning) -> wit_sync::Settings
         max_attempts: tuning.max_attempts,
         timeout_ms: tuning.timeout_ms,
         pages_in_flight: tuning.pages_in_flight,
+        requests_per_second: 0,
         switched_off: Vec::new(),
         max_removal_percent: crate::store::scope::DEFAULT_MAX_REMOVAL_PERCENT,
         allow_removals: tuning.allow_removals,
