@@ -820,13 +820,16 @@ fn a_long_command_leaves_no_write_ahead_log_behind() {
 
 /// How hard an integration may ask its platform is its own setting
 /// (`integration set --requests-at-once N --requests-per-second N`, kept
-/// for every run, `serve`'s too): under a ceiling below the platform's
-/// limit no request is refused, never more go at once than allowed, and
-/// the store is the same as a clean sync's.
+/// for every run, `serve`'s too): under a ceiling well below the
+/// platform's limit no request is refused, never more go at once than
+/// allowed, the run takes as long as the ceiling makes it, and the store
+/// is the same as a clean sync's.
 #[test]
 fn an_integration_keeps_its_own_bound_and_ceiling() {
     let limited = ServerConfig {
-        rate_limit: Some(12),
+        // Well above the integration's ceiling: a loaded machine may send
+        // a second's requests closer together than they were started.
+        rate_limit: Some(24),
         latency: Duration::from_millis(5),
         ..server_config()
     };
@@ -841,9 +844,9 @@ fn an_integration_keeps_its_own_bound_and_ceiling() {
         "--requests-at-once",
         "3",
         "--requests-per-second",
-        "10",
+        "8",
     ]);
-    assert!(set.contains("requests_per_second  10"), "{set}");
+    assert!(set.contains("requests_per_second  8"), "{set}");
     let started = Instant::now();
     let (report, ok) = bench.sync("gentle", &[]);
     let elapsed = started.elapsed();
@@ -857,10 +860,10 @@ fn an_integration_keeps_its_own_bound_and_ceiling() {
         "{}",
         bench.server.most_under_way()
     );
-    // At most 10 a second: the requests made take that long at least.
+    // At most 8 a second: the requests made take that long at least.
     let requests = requests(&report);
     assert!(
-        elapsed >= Duration::from_millis(requests.saturating_sub(10) * 100),
+        elapsed >= Duration::from_millis(requests.saturating_sub(8) * 125),
         "{requests} requests in {elapsed:?}"
     );
     assert_same_as_clean(&bench, "gentle", &report);
