@@ -81,7 +81,7 @@ pub enum First {
 
 /// Answers taken in early and kept for their listing at most: a page of
 /// a thousand elements each.
-const MAX_KEPT_ANSWERS: usize = 32;
+const MAX_KEPT_ANSWERS: usize = 4;
 
 /// The path and query of the page after the one `asked` answered with
 /// `body`: its `nextUrl` under `/api/v2/`, of the same route, as a listing

@@ -155,8 +155,9 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             return Ok(plain());
         }
         // Ranges cut evenly by creation time may hold very different
-        // numbers of elements: more of them than go at once even that out.
-        let count = pages.div_ceil(2).min(2 * u64::from(window)) as usize;
+        // numbers of elements: as many as go at once even that out some;
+        // more would hold more first pages in memory while they are checked.
+        let count = pages.div_ceil(2).min(u64::from(window)) as usize;
         let mut totals = (total, total);
         // A kind the store holds is cut where its own ids are: ranges that
         // list about as many elements each. Else evenly from the lowest id
