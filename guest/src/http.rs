@@ -101,18 +101,6 @@ pub trait Answer {
     fn wait(self: Box<Self>) -> Result<Response, FetchError>;
 }
 
-/// An answer already in.
-struct Known(Result<Response, FetchError>);
-
-impl Answer for Known {
-    fn ready(&mut self) -> bool {
-        true
-    }
-    fn wait(self: Box<Self>) -> Result<Response, FetchError> {
-        self.0
-    }
-}
-
 /// An answer `wait` computes, never said to be in.
 struct Later<F>(F);
 
@@ -140,11 +128,6 @@ impl Started {
     /// to be in before.
     pub fn sent(answer: impl FnOnce() -> Result<Response, FetchError> + 'static) -> Started {
         Started::under_way(Later(answer))
-    }
-
-    /// A request already answered.
-    pub fn answered(answer: Result<Response, FetchError>) -> Started {
-        Started::under_way(Known(answer))
     }
 
     /// Whether the answer is in: `Http::finish` would not wait.

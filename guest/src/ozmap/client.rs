@@ -354,11 +354,6 @@ impl<H: Http> OzmapClient<H> {
         self.wanted.retain(|asked| asked != path_and_query);
     }
 
-    /// GETs sent ahead and not taken yet.
-    pub fn ahead(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Wait until the pace lets a request go (a push back's pause, the
     /// spacing it set), and count it sent.
     fn wait_turn(&mut self) {

@@ -129,11 +129,6 @@ impl Pager {
         self.totals
     }
 
-    /// Rows read so far.
-    pub fn read(&self) -> u64 {
-        self.offset
-    }
-
     /// Whether the listing ended.
     pub fn done(&self) -> bool {
         self.done

@@ -275,11 +275,6 @@ impl Partitioned {
         })
     }
 
-    /// Rows read, over every range.
-    pub fn read(&self) -> u64 {
-        self.parts.iter().map(|p| p.pager.read()).sum()
-    }
-
     /// Send ahead what every range reads next, from range `from` on, as far
     /// as the window has room.
     fn send_ahead<H: Http>(&mut self, client: &mut OzmapClient<H>, from: usize) {

@@ -21,12 +21,7 @@ const BRANCHES: u64 = 8;
 impl<H: Http, S: ElementStore> Sync<'_, H, S> {
     /// The rows a page of ids holds, as the platform cuts them.
     fn id_page(&self) -> u64 {
-        let asked = u64::from(self.page_size.saturating_mul(ID_PAGES_SCALE).max(1));
-        let cap = self
-            .client
-            .page_cap()
-            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
-        asked.min(cap).max(1)
+        self.rows_a_page(self.page_size.saturating_mul(ID_PAGES_SCALE))
     }
 
     /// Whether counting finds `gone` of `held` in fewer requests than a

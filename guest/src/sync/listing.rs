@@ -143,14 +143,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         // Records without an id sort first; no comparison of ids lists
         // them, so they are listed on their own.
         let without_ids = lowest.row && lowest.id.is_none();
-        // Pages as the platform cuts them: at its cap, when it has one, or
-        // else at most at the size it answered elements at.
-        let cap = self
-            .client
-            .page_cap()
-            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
-        let per_page = u64::from(page_size.max(1)).min(cap);
-        let pages = total.div_ceil(per_page.max(1));
+        let pages = total.div_ceil(self.rows_a_page(page_size));
         if pages <= PAGES_FOR_RANGES {
             return Ok(plain());
         }
@@ -211,6 +204,17 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
                 Ok(plain())
             }
         }
+    }
+
+    /// The rows a page of `asked` holds as the platform cuts them: at its
+    /// cap, when it has one, or else at most at the size elements are
+    /// asked for at.
+    pub(super) fn rows_a_page(&self, asked: u32) -> u64 {
+        let cap = self
+            .client
+            .page_cap()
+            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
+        u64::from(asked.max(1)).min(cap).max(1)
     }
 
     /// How many ranges cut where the store's ids are, for a listing of
@@ -293,11 +297,7 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
             .get(&kind)
             .map_or(0, |(_, tally)| u64::from(*tally));
         let page_size = self.page_size.saturating_mul(super::ID_PAGES_SCALE);
-        let cap = self
-            .client
-            .page_cap()
-            .unwrap_or_else(|| u64::from(self.page_size.max(1)));
-        let pages = total.div_ceil(u64::from(page_size.max(1)).min(cap).max(1));
+        let pages = total.div_ceil(self.rows_a_page(page_size));
         if pages <= PAGES_FOR_RANGES {
             return Ok(());
         }
