@@ -12,6 +12,7 @@ mod secrets;
 mod services;
 mod store;
 mod sync;
+mod text;
 
 use std::process::ExitCode;
 

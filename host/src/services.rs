@@ -17,7 +17,7 @@ use crate::store::Db;
 use crate::store::services as store;
 
 pub use crate::store::services::{Listed, Service};
-pub use import::{Format, IMPORT_LIMIT, import, import_bytes};
+pub use import::{Format, IMPORT_LIMIT, import, import_bytes, write_report};
 
 /// What a spreadsheet takes for the start of a formula when a cell begins
 /// with it (OWASP's list for CSV injection): `=HYPERLINK(...)` or
@@ -69,13 +69,15 @@ pub fn get(conn: &Db, id: &str) -> Result<Listed> {
     if count == 0 {
         refuse!(
             not_found(format!(
-                "no service with id_cliente_servico {id:?}: none is imported yet (import them first)"
+                "no service with id_cliente_servico {}: none is imported yet (import them first)",
+                crate::text::echo(id)
             )),
             Hint::ImportServices
         );
     }
     refuse!(not_found(format!(
-        "no service with id_cliente_servico {id:?} among the {count} imported"
+        "no service with id_cliente_servico {} among the {count} imported",
+        crate::text::echo(id)
     )))
 }
 
@@ -93,7 +95,7 @@ pub fn export_codes(conn: &Db, out: &mut impl Write) -> Result<usize> {
     for listed in &all {
         let id = &listed.service.id_cliente_servico;
         if starts_formula(id) {
-            dangerous.push(format!("id_cliente_servico {id:?}"));
+            dangerous.push(format!("id_cliente_servico {}", crate::text::echo(id)));
         }
         if let Some(client) = listed
             .platform_client_id

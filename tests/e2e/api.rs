@@ -1496,3 +1496,83 @@ fn serve_refreshes_what_changed_every_few_minutes() {
 fn runs(bench: &Bench) -> Vec<Value> {
     serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
 }
+
+/// The API's doors, as the CLI's (`doors.rs`): names that are terminal
+/// commands and plain http to a public address refused, a refused import
+/// answered with at most 100 rows and its count (every one as CSV with
+/// `?report=csv`), an 8,000 character name not echoed back whole.
+#[test]
+fn the_api_doors_are_bounded_and_strict() {
+    let bench = Bench::new();
+    let api = Api::start(&bench);
+    for name in ["Proj\u{1b}[2J", "a\nerror: forged", "x\u{202E}y"] {
+        let answer = api.send("POST", &format!("{V1}/projects"), json!({ "name": name }));
+        assert!(matches!(answer.status, 400 | 422), "{}", answer.raw);
+        assert!(answer.raw.contains("control character"), "{}", answer.raw);
+        assert_eq!(answer.body["error"]["field"], "name", "{}", answer.raw);
+    }
+    let add = |name: &str, url: &str, insecure: Option<bool>| {
+        let mut body = json!({
+            "name": name, "api_url": url, "api_key": API_KEY, "user": USER, "password": PASSWORD,
+        });
+        if let Some(insecure) = insecure {
+            body["insecure_http"] = json!(insecure);
+        }
+        api.send("POST", &format!("{V1}/integrations"), body)
+    };
+    let refused = add("public", "http://203.0.113.7:9994", None);
+    assert_error(&refused, 400, "bad_request");
+    assert!(refused.raw.contains("https://"), "{}", refused.raw);
+    assert_eq!(refused.body["error"]["field"], "api_url", "{}", refused.raw);
+    let taken = add("public", "http://203.0.113.7:9994", Some(true));
+    assert_eq!(taken.status, 201, "{}", taken.raw);
+    assert_eq!(taken.body["insecure_http"], true, "{}", taken.raw);
+    let changed = api.send(
+        "PATCH",
+        &format!("{V1}/integrations/public"),
+        json!({ "insecure_http": false }),
+    );
+    assert_error(&changed, 400, "bad_request");
+
+    let long = "n".repeat(8000);
+    let missing = api.get(&format!("{V1}/integrations/{long}"));
+    assert_error(&missing, 404, "not_found");
+    assert!(missing.raw.len() < 400, "{}", missing.raw);
+
+    let mut csv = String::from("id_cliente_servico;onu_mac\n");
+    for n in 0..3000 {
+        csv.push_str(&format!("SVC-{n};not-a-mac\n"));
+    }
+    let import = |query: &str| {
+        api.request(
+            "POST",
+            &format!("{V1}/services/import{query}"),
+            Some(TOKEN),
+            Some(("text/csv", csv.clone().into_bytes())),
+        )
+    };
+    let refused = import("");
+    assert_error(&refused, 422, "invalid_file");
+    assert_eq!(refused.body["rows"].as_array().unwrap().len(), 100);
+    assert_eq!(refused.body["bad_rows"], 3000, "{}", refused.raw);
+    assert!(refused.raw.contains("report=csv"), "{}", refused.raw);
+    let report = import("?report=csv");
+    assert_eq!(report.status, 422);
+    assert!(
+        report.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{:?}",
+        report.headers
+    );
+    let mut rows = csv::Reader::from_reader(report.raw.as_bytes());
+    assert_eq!(rows.headers().unwrap(), vec!["at", "reason"]);
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3000);
+    assert_eq!(&rows[2999][0], "line 3001");
+    assert!(rows[0][1].contains("is not a MAC address"), "{:?}", rows[0]);
+    assert_error(&import("?report=pdf"), 400, "bad_request");
+    assert_eq!(api.ok(&format!("{V1}/services")), json!([]));
+    api.stop();
+}

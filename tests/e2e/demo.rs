@@ -97,28 +97,30 @@ fn the_demo_synchronises_binds_and_sees_the_port_taken() {
     let _ = std::fs::remove_dir_all(std::path::Path::new(db).parent().unwrap());
 }
 
-/// `demo --serve`: the console and the API on the demo's data, with the
-/// token it prints, until stopped.
-#[test]
-fn the_demo_serves_the_console_on_its_data() {
+/// `demo --serve --listen 127.0.0.1:0`, `token` in MAPSYNC_API_TOKEN if
+/// given, once it listens: the child, what it printed, its address and the
+/// demo's database.
+fn demo_serving(token: Option<&str>) -> (std::process::Child, String, String, Option<String>) {
     use std::io::{BufRead, BufReader};
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mapsync"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mapsync"));
+    command
         .args(["demo", "--serve", "--listen", "127.0.0.1:0"])
         .env("MAPSYNC_CACHE_DIR", &cache)
         .env_remove("MAPSYNC_DB")
         .env_remove("MAPSYNC_API_TOKEN")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut token, mut address, mut db) = (None, None, None);
-    for line in lines.by_ref() {
+        .stderr(std::process::Stdio::null());
+    if let Some(token) = token {
+        command.env("MAPSYNC_API_TOKEN", token);
+    }
+    let mut child = command.spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut printed, mut address, mut db) = (String::new(), None, None);
+    for line in lines {
         let line = line.unwrap();
-        if let Some(rest) = line.split_once("sign in with the API token ") {
-            token = Some(rest.1.trim_end_matches('.').to_string());
-        }
+        printed.push_str(&line);
+        printed.push('\n');
         if let Some(rest) = line.split_once("in a fresh database (") {
             db = rest.1.strip_suffix(')').map(str::to_string);
         }
@@ -127,10 +129,60 @@ fn the_demo_serves_the_console_on_its_data() {
             break;
         }
     }
-    let (token, address) = (
-        token.expect("no token printed"),
-        address.expect("never listened"),
+    (child, printed, address.expect("never listened"), db)
+}
+
+/// GET `path` of `address` with `token`: its status.
+fn status_with(address: &str, path: &str, token: &str) -> u16 {
+    let request = ureq::http::Request::builder()
+        .uri(format!("{address}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .run(request)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// `demo --serve` with MAPSYNC_API_TOKEN set: serve takes that token and
+/// no other, so the demo says so instead of printing one it would refuse.
+#[test]
+fn the_demo_with_a_token_in_the_environment_says_it_is_in_use() {
+    let (mut child, printed, address, db) = demo_serving(Some("env-token-5d1c9a7e3b"));
+    assert!(
+        printed.contains("the environment's token is in use"),
+        "{printed}"
     );
+    assert!(
+        !printed.contains("sign in with the API token "),
+        "{printed}"
+    );
+    assert_eq!(
+        status_with(&address, "/api/v1/integrations", "env-token-5d1c9a7e3b"),
+        200
+    );
+    assert!(crate::common::terminate(&mut child).success());
+    if let Some(db) = db {
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&db).parent().unwrap());
+    }
+}
+
+/// `demo --serve`: the console and the API on the demo's data, with the
+/// token it prints, until stopped.
+#[test]
+fn the_demo_serves_the_console_on_its_data() {
+    let (mut child, printed, address, db) = demo_serving(None);
+    let token = printed
+        .lines()
+        .find_map(|line| line.split_once("sign in with the API token "))
+        .map(|(_, rest)| rest.trim_end_matches('.').to_string())
+        .expect("no token printed");
+    assert_eq!(status_with(&address, "/api/v1/integrations", &token), 200);
     let page = ureq::get(&format!("{address}/console/"))
         .call()
         .unwrap()

@@ -13,6 +13,7 @@ mod console;
 mod contents;
 mod daemon;
 mod demo;
+mod doors;
 mod hostile;
 mod incremental;
 mod matching;

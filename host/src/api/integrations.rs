@@ -112,6 +112,9 @@ pub struct NewBody {
     password: String,
     #[serde(default)]
     project_name: Option<String>,
+    /// Take a plain http:// address to a public host (`--insecure-http`).
+    #[serde(default)]
+    insecure_http: bool,
     #[serde(default)]
     kinds: Option<Vec<String>>,
     #[serde(default)]
@@ -142,6 +145,7 @@ pub async fn add(
                 user: body.user,
                 password: body.password,
                 project_name: body.project_name,
+                insecure_http: body.insecure_http,
             },
         )
         .map_err(json_names)
@@ -185,6 +189,7 @@ pub struct ChangeBody {
     #[serde(default, deserialize_with = "present")]
     project_name: Option<Option<String>>,
     sync_time: Option<String>,
+    insecure_http: Option<bool>,
     kinds: Option<Vec<String>>,
     max_removal_percent: Option<u8>,
     full_sync_hours: Option<u32>,
@@ -205,6 +210,7 @@ pub async fn update(
         password: body.password,
         project_name: body.project_name,
         sync_time: body.sync_time,
+        insecure_http: body.insecure_http,
     };
     let scope_change = scope::Change {
         kinds: body.kinds,
@@ -220,6 +226,7 @@ pub async fn update(
         && change.password.is_none()
         && change.project_name.is_none()
         && change.sync_time.is_none()
+        && change.insecure_http.is_none()
         && scope_change.is_empty()
     {
         return Err(ApiError::bad_request(

@@ -13,6 +13,7 @@ mod openapi;
 mod projects;
 mod runs;
 mod services;
+mod stream;
 
 use std::sync::Arc;
 
@@ -183,7 +184,7 @@ pub struct ApiError {
     message: String,
     /// The input field a refusal names (`error.field`).
     field: Option<String>,
-    extra: Option<(&'static str, Value)>,
+    extra: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -193,12 +194,12 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
-            extra: None,
+            extra: Vec::new(),
         }
     }
 
     pub fn with(mut self, key: &'static str, value: Value) -> ApiError {
-        self.extra = Some((key, value));
+        self.extra.push((key, value));
         self
     }
 
@@ -294,7 +295,7 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             body["error"]["field"] = json!(field);
         }
-        if let Some((key, value)) = self.extra {
+        for (key, value) in self.extra {
             body[key] = value;
         }
         (self.status, axum::Json(body)).into_response()

@@ -186,7 +186,12 @@ pub async fn one_box(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
-        let not_found = || ApiError::not_found(format!("no synchronised box has id {id:?}"));
+        let not_found = || {
+            ApiError::not_found(format!(
+                "no synchronised box has id {}",
+                crate::text::echo(&id)
+            ))
+        };
         let Some(integration) = holders(conn, ElementKind::Box, &id)?.into_iter().next() else {
             return Err(not_found());
         };
@@ -222,7 +227,12 @@ pub async fn splitter_ports(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     blocking(&state, move |_, conn| {
-        let not_found = || ApiError::not_found(format!("no synchronised splitter has id {id:?}"));
+        let not_found = || {
+            ApiError::not_found(format!(
+                "no synchronised splitter has id {}",
+                crate::text::echo(&id)
+            ))
+        };
         let Some(integration) = holders(conn, ElementKind::Splitter, &id)?
             .into_iter()
             .next()

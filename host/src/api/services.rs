@@ -10,15 +10,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    ApiError, Body, IMPORT_LIMIT, OrStatus, PREFIX, PathParam, Shared, blocking, bytes_rejection,
-    refuse_announced_length,
+    ApiError, Body, IMPORT_LIMIT, OrStatus, PREFIX, Params, PathParam, Shared, blocking,
+    bytes_rejection, refuse_announced_length,
 };
 use crate::services::{self, Format};
 use crate::store::bindings::{self, Binding, Event};
 use crate::store::states::BindingState;
 use crate::{sync::identification, sync::outbox};
 
-pub async fn import(State(state): State<Shared>, request: Request) -> Result<Response, ApiError> {
+/// One import at a time: each holds its file (up to the limit) and its
+/// ids while it checks them, and the store takes one writer anyway. A
+/// second waits, its body not yet read, so two at once cost one.
+static IMPORTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `csv`: a refused file is answered with every bad row, as CSV.
+    report: Option<ReportFormat>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ReportFormat {
+    Csv,
+}
+
+pub async fn import(
+    State(state): State<Shared>,
+    Params(query): Params<ImportQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let media = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -37,39 +59,84 @@ pub async fn import(State(state): State<Shared>, request: Request) -> Result<Res
         }
     };
     refuse_announced_length(request.headers(), IMPORT_LIMIT)?;
+    let permit = IMPORTING
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
     let body = Bytes::from_request(request, &state)
         .await
         .map_err(bytes_rejection)?;
-    blocking(&state, move |daemon, conn| {
-        match services::import_bytes(conn, &body, format)? {
+    let checked = body.clone();
+    let answer = blocking(&state, move |daemon, conn| {
+        match services::import_bytes(conn, &checked, format)? {
             Ok(summary) => {
                 identification::apply_all(conn, daemon.runtime())?;
-                Ok(axum::Json(json!({
+                Ok(Ok(axum::Json(json!({
                     "created": summary.created,
                     "updated": summary.updated,
                     "unchanged": summary.unchanged,
                 }))
-                .into_response())
+                .into_response()))
             }
-            Err(refusal) => {
-                let rows: Vec<_> = refusal
-                    .rows
-                    .iter()
-                    .map(|row| match row.split_once(": ") {
-                        Some((at, reason)) => json!({ "at": at, "reason": reason }),
-                        None => json!({ "at": null, "reason": row }),
-                    })
-                    .collect();
-                Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_file",
-                    refusal.message,
-                )
-                .with("rows", json!(rows)))
-            }
+            Err(refusal) => Ok(Err(refusal)),
         }
     })
-    .await
+    .await?;
+    let refusal = match answer {
+        Ok(imported) => return Ok(imported),
+        Err(refusal) => refusal,
+    };
+    if let (Some(ReportFormat::Csv), true) = (query.report, refusal.bad_rows > 0) {
+        // Every bad row, written as found: as long as the file may be, the
+        // answer is never held whole.
+        return Ok(report_answer(body, format, permit));
+    }
+    drop(permit);
+    let rows: Vec<_> = refusal
+        .rows
+        .iter()
+        .map(|row| match row.split_once(": ") {
+            Some((at, reason)) => json!({ "at": at, "reason": reason }),
+            None => json!({ "at": null, "reason": row }),
+        })
+        .collect();
+    let mut message = refusal.message;
+    if refusal.bad_rows > refusal.rows.len() {
+        message.push_str(&format!(
+            "; the first {} are listed, every one with ?report=csv",
+            refusal.rows.len()
+        ));
+    }
+    Err(
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", message)
+            .with("rows", json!(rows))
+            .with("bad_rows", json!(refusal.bad_rows)),
+    )
+}
+
+/// The 422 of a refused import as CSV (`at,reason`), every bad row, sent
+/// as a blocking thread writes it; the import's permit is held until the
+/// last row is written.
+fn report_answer(
+    body: Bytes,
+    format: Format,
+    permit: tokio::sync::SemaphorePermit<'static>,
+) -> Response {
+    let (chunks, answer) = super::stream::body();
+    std::thread::spawn(move || {
+        let _permit = permit;
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, chunks);
+        if let Err(e) = services::write_report(&body, format, &mut out) {
+            // The reader went away, or the report failed: the answer ends.
+            tracing::debug!(error = %format!("{e:#}"), "an import's report stopped");
+        }
+    });
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        answer,
+    )
+        .into_response()
 }
 
 pub async fn list(State(state): State<Shared>) -> Result<Response, ApiError> {
@@ -123,7 +190,8 @@ pub async fn binding(
     blocking(&state, move |_, conn| {
         let Some(found) = bindings::find(conn, &service)? else {
             return Err(ApiError::not_found(format!(
-                "service {service:?} has no binding"
+                "service {} has no binding",
+                crate::text::echo(&service)
             )));
         };
         Ok(axum::Json(with_history(conn, found)?).into_response())

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::text::{self, shown};
+
 use crate::cli::{IntegrationCommand, ProjectCommand, ServicesCommand};
 use crate::store::integrations::NewIntegration;
 use crate::store::states::BindingState;
@@ -19,7 +21,10 @@ use crate::{
 /// error: the commands that keep SIGPIPE ignored (see `main`) end quietly.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     use std::io::Write;
+    // Names from the store and the platform may hold what acts on a
+    // terminal; serde escapes only C0.
     let text = serde_json::to_string_pretty(value)?;
+    let text = crate::text::json_shown(&text);
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
@@ -33,8 +38,8 @@ pub fn print_push_outcome(binding: &bindings::Binding) -> ExitCode {
             println!(
                 "service {:?} confirmed and sent to the platform: client {} on property {}",
                 binding.service,
-                binding.platform_client.as_deref().unwrap_or("?"),
-                binding.platform_property.as_deref().unwrap_or("?")
+                shown(binding.platform_client.as_deref().unwrap_or("?")),
+                shown(binding.platform_property.as_deref().unwrap_or("?"))
             );
             ExitCode::SUCCESS
         }
@@ -42,7 +47,7 @@ pub fn print_push_outcome(binding: &bindings::Binding) -> ExitCode {
             println!(
                 "service {:?} confirmed, but the platform refused it: {}",
                 binding.service,
-                binding.reason.as_deref().unwrap_or("no reason given")
+                shown(binding.reason.as_deref().unwrap_or("no reason given"))
             );
             ExitCode::FAILURE
         }
@@ -50,7 +55,7 @@ pub fn print_push_outcome(binding: &bindings::Binding) -> ExitCode {
             println!(
                 "service {:?} confirmed; the platform could not be reached ({}), the push will be retried",
                 binding.service,
-                binding.reason.as_deref().unwrap_or("no reason given")
+                shown(binding.reason.as_deref().unwrap_or("no reason given"))
             );
             ExitCode::SUCCESS
         }
@@ -71,7 +76,10 @@ pub fn bindings_command(
     let all = match &service {
         Some(service) => match bindings::find(conn, service)? {
             Some(found) => vec![found],
-            None => refuse!(not_found(format!("service {service:?} has no binding"))),
+            None => refuse!(not_found(format!(
+                "service {} has no binding",
+                crate::text::echo(service)
+            ))),
         },
         None => bindings::list(conn)?,
     };
@@ -92,11 +100,14 @@ pub fn bindings_command(
         let reason = binding
             .reason
             .as_deref()
-            .map(|r| format!(": {r}"))
+            .map(|r| format!(": {}", shown(r)))
             .unwrap_or_default();
         println!(
             "{}  splitter {} port {}  {}{reason}",
-            binding.service, binding.splitter, binding.port, binding.state
+            shown(&binding.service),
+            shown(&binding.splitter),
+            binding.port,
+            binding.state
         );
         if service.is_some() {
             for event in &b.history {
@@ -104,7 +115,7 @@ pub fn bindings_command(
                     "    {}  {}  {}",
                     event.at,
                     event.state,
-                    event.detail.as_deref().unwrap_or("")
+                    shown(event.detail.as_deref().unwrap_or(""))
                 );
             }
         }
@@ -134,7 +145,8 @@ pub fn project_command(conn: &crate::store::Db, command: ProjectCommand) -> Resu
                     .unwrap_or("no integration".into());
                 println!(
                     "{}  {fed}  {} element(s) no longer synchronised",
-                    p.name, p.unsynchronised_elements
+                    shown(&p.name),
+                    p.unsynchronised_elements
                 );
             }
             if all.is_empty() {
@@ -182,6 +194,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             password,
             password_stdin,
             project_name,
+            insecure_http,
             scope,
         } => {
             let (key_line, password_line) = if api_key_stdin || password_stdin {
@@ -203,6 +216,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                     user,
                     password,
                     project_name,
+                    insecure_http,
                 },
             )?;
             crate::store::scope::set(&tx, &added, scope.change())?;
@@ -212,6 +226,9 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                     "note: mapsync adds /api/v2 itself; stored the address as {} (without {dropped})",
                     added.api_url
                 );
+            }
+            if let Some(warning) = integrations::plain_http(&added.api_url, added.insecure_http)? {
+                eprintln!("warning: {warning}");
             }
             println!(
                 "added integration {:?} ({}), id {}",
@@ -253,7 +270,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                         .as_deref()
                         .map(|p| format!("project {p:?}"))
                         .unwrap_or("all projects".into());
-                    println!("{}  {}  {}", i.name, i.api_url, project);
+                    println!("{}  {}  {}", shown(&i.name), shown(&i.api_url), project);
                 }
             }
         }
@@ -271,17 +288,22 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                 value["last_fresh_at"] = serde_json::json!(last_fresh);
                 print_json(&value)?;
             } else {
-                println!("name          {}", shown.name);
+                println!("name          {}", text::shown(&shown.name));
                 println!("id            {}", shown.id);
-                println!("api_url       {}", shown.api_url);
+                println!("api_url       {}", text::shown(&shown.api_url));
                 println!("api_key       {}", shown.api_key);
-                println!("user          {}", shown.user);
+                println!("user          {}", text::shown(&shown.user));
                 println!("password      {}", shown.password);
                 println!(
                     "project_name  {}",
-                    shown.project_name.as_deref().unwrap_or("(all projects)")
+                    text::shown(shown.project_name.as_deref().unwrap_or("(all projects)"))
                 );
                 println!("created_at    {}", shown.created_at);
+                if shown.insecure_http {
+                    println!(
+                        "insecure_http yes: plain http to a public address, taken with --insecure-http"
+                    );
+                }
                 println!("kinds         {}", scope.kinds.join(","));
                 println!("max_removal_percent {}", scope.max_removal_percent);
                 println!("full_sync_hours {}", scope.full_sync_hours);
@@ -314,9 +336,12 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
 fn secret(flag: &str, given: Option<String>, variable: &str) -> Result<String> {
     match given.or_else(|| std::env::var(variable).ok()) {
         Some(value) => Ok(value),
-        None => anyhow::bail!(
-            "{flag} is required: give it in {variable} or on standard input with {flag}-stdin (or as {flag} VALUE, which `ps` and the shell's history see)"
-        ),
+        None => refuse!(crate::error::invalid(
+            flag,
+            format!(
+                "{flag} is required: give it in {variable} or on standard input with {flag}-stdin (or as {flag} VALUE, which `ps` and the shell's history see)"
+            )
+        )),
     }
 }
 
@@ -329,16 +354,33 @@ fn secrets_from(
     password: bool,
 ) -> Result<(Option<String>, Option<String>)> {
     let mut line = |flag: &str, what: &str, which: &str| -> Result<String> {
+        // A line longer than any secret is refused before it is read whole
+        // (a file piped in by mistake).
         let mut text = String::new();
-        input
-            .read_line(&mut text)
-            .map_err(|e| anyhow::anyhow!("{flag}: reading standard input: {e}"))?;
+        std::io::BufRead::read_line(
+            &mut std::io::Read::take(&mut input, crate::text::SECRET_MAX as u64 + 2),
+            &mut text,
+        )
+        .map_err(|e| anyhow::anyhow!("{flag}: reading standard input: {e}"))?;
+        let whole = text.ends_with('\n');
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         if text.is_empty() {
-            anyhow::bail!(
-                "{flag}: standard input gave no {what} (its {which} line is empty or missing)"
-            );
+            refuse!(crate::error::invalid(
+                flag,
+                format!(
+                    "{flag}: standard input gave no {what} (its {which} line is empty or missing)"
+                )
+            ));
+        }
+        if !whole && text.len() > crate::text::SECRET_MAX {
+            refuse!(crate::error::invalid(
+                flag,
+                format!(
+                    "{flag}: the {what} on standard input is longer than {} bytes, more than any {what}",
+                    crate::text::SECRET_MAX
+                )
+            ));
         }
         Ok(text.to_string())
     };
@@ -356,8 +398,12 @@ fn secrets_from(
 
 pub fn services_command(conn: &crate::store::Db, command: ServicesCommand) -> Result<()> {
     match command {
-        ServicesCommand::Import { file, format } => {
-            let summary = services::import(conn, &file, format)?;
+        ServicesCommand::Import {
+            file,
+            format,
+            report,
+        } => {
+            let summary = services::import(conn, &file, format, report.as_deref())?;
             crate::sync::identification::apply_all(conn, &crate::component::Runtime::new()?)?;
             println!(
                 "imported {}: {} created, {} updated, {} unchanged",
@@ -378,13 +424,13 @@ pub fn services_command(conn: &crate::store::Db, command: ServicesCommand) -> Re
                     let s = &listed.service;
                     println!(
                         "{}  {}  {}  {}",
-                        s.id_cliente_servico,
-                        s.name.as_deref().unwrap_or("-"),
-                        s.status.as_deref().unwrap_or("-"),
-                        listed
-                            .platform_client_id
-                            .as_deref()
-                            .map_or("not on the platform".into(), |id| format!("client {id}"))
+                        shown(&s.id_cliente_servico),
+                        shown(s.name.as_deref().unwrap_or("-")),
+                        shown(s.status.as_deref().unwrap_or("-")),
+                        listed.platform_client_id.as_deref().map_or(
+                            "not on the platform".into(),
+                            |id| format!("client {}", shown(id))
+                        )
                     );
                 }
                 eprintln!("{} service(s)", all.len());
@@ -402,7 +448,7 @@ pub fn services_command(conn: &crate::store::Db, command: ServicesCommand) -> Re
                         serde_json::Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    println!("{field:<20}{shown}");
+                    println!("{field:<20}{}", text::shown(&shown));
                 }
             }
         }
@@ -428,8 +474,10 @@ pub fn print_report(report: &SyncReport) {
         ),
         Some(error) => {
             println!(
-                "sync of {:?} FAILED (run {}): {error}",
-                report.integration, report.run_id
+                "sync of {:?} FAILED (run {}): {}",
+                report.integration,
+                report.run_id,
+                text::shown_lines(error)
             );
             println!("nothing stored earlier was changed");
             if !report.held_removals.is_empty() {

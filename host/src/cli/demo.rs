@@ -41,6 +41,7 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
             user: config.user.clone(),
             password: config.password.clone(),
             project_name: None,
+            insecure_http: false,
         },
     )?;
     println!(
@@ -67,7 +68,7 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
         &services,
         "id_cliente_servico;name;pppoe_login;onu_serial;onu_mac\nSVC-DEMO-1;Maria da Silva;maria.silva;ZTEG0000DEMO;AA:BB:CC:00:00:01\n",
     )?;
-    services::import(&conn, &services, None)?;
+    services::import(&conn, &services, None, None)?;
     let (splitter, port) = free_service_port(&conn, &added.id)?;
     println!(
         "\nService SVC-DEMO-1 imported; binding it to port {port} of service splitter {splitter}"
@@ -115,7 +116,19 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     };
     // The daemon reads the token from the store; the demo's is generated
     // here so it can be printed beside the address.
-    let token = crate::store::settings::keep_api_token(&conn, &crate::daemon::serve::new_token())?;
+    // With MAPSYNC_API_TOKEN set, serve takes that one and no other: the
+    // demo says so rather than print a token that would be refused.
+    let sign_in = match crate::daemon::serve::token_from_environment() {
+        Some(_) => {
+            "sign in with the token in MAPSYNC_API_TOKEN (the environment's token is in use)"
+                .to_string()
+        }
+        None => {
+            let token =
+                crate::store::settings::keep_api_token(&conn, &crate::daemon::serve::new_token())?;
+            format!("sign in with the API token {token}")
+        }
+    };
     drop(conn);
     // With port 0 the address is known once serve listens, and it says it.
     let at = match listen.port() {
@@ -123,7 +136,7 @@ pub fn run(serve: Option<std::net::SocketAddr>) -> Result<ExitCode> {
         _ => format!("at http://{listen}/"),
     };
     println!(
-        "\nWeb console on the demo's data {at}: sign in with the API token {token}.\n\
+        "\nWeb console on the demo's data {at}: {sign_in}.\n\
          The test server stays up, so syncs from the console work. Ctrl-C stops both."
     );
     let served = crate::daemon::serve::run(

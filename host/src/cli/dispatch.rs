@@ -29,7 +29,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::text::shown_lines(&format!("{e:#}")));
             if let Some(hint) = crate::error::Refusal::of(&e).and_then(|r| r.hint.as_ref()) {
                 eprintln!("hint: {}", hint.command());
             }
@@ -87,9 +87,13 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAPSYNC_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default},cranelift=warn,wasmtime=warn"))
     });
+    // Colour codes only for a person at a terminal: a log file or a
+    // journal would keep them as noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -129,8 +133,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         r.started_at,
                         r.trigger,
                         r.outcome,
-                        r.integration,
-                        r.error.as_deref().unwrap_or("")
+                        crate::text::shown(&r.integration),
+                        crate::text::shown(r.error.as_deref().unwrap_or(""))
                     );
                 }
             }
@@ -151,7 +155,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .next_run
                         .as_deref()
                         .unwrap_or("not scheduled (link it to a project)");
-                    println!("{}  last run: {last}  next run: {next}", s.integration);
+                    println!(
+                        "{}  last run: {last}  next run: {next}",
+                        crate::text::shown(&s.integration)
+                    );
                 }
             }
         }
@@ -170,7 +177,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             println!(
                 "service {:?} {what} port {} of splitter {} (pending: confirm with `mapsync confirm --service {}`)",
-                bound.service, bound.port, bound.splitter, bound.service
+                bound.service,
+                bound.port,
+                crate::text::shown(&bound.splitter),
+                crate::text::shown(&bound.service)
             );
         }
         Command::Confirm { service } => {

@@ -316,6 +316,12 @@ pub enum IntegrationCommand {
         /// to every project. Leave out for every project.
         #[arg(long)]
         project_name: Option<String>,
+        /// Take a plain http:// address to a public host all the same: the
+        /// API key and password then cross the internet in clear. Kept and
+        /// shown. Without it such an address is refused; http:// to a
+        /// loopback or private address is taken with a warning.
+        #[arg(long)]
+        insecure_http: bool,
         #[command(flatten)]
         scope: ScopeArgs,
     },
@@ -365,6 +371,10 @@ pub enum ServicesCommand {
         /// tell it.
         #[arg(long, value_enum)]
         format: Option<services::Format>,
+        /// When the file is refused, write every bad row to REPORT as CSV
+        /// (columns at, reason); the error itself lists the first 100.
+        #[arg(long, value_name = "REPORT")]
+        report: Option<PathBuf>,
     },
     /// List services, each with the platform client whose code is its id.
     List {

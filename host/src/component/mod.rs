@@ -237,13 +237,34 @@ fn log_answer(
     answer: &Result<http_fetch::Response, http_fetch::FetchError>,
     started: Instant,
 ) {
+    // Logged as text, as people read them: not Rust's debug forms.
+    let method = match method {
+        http_fetch::Method::Get => "GET",
+        http_fetch::Method::Post => "POST",
+        http_fetch::Method::Put => "PUT",
+        http_fetch::Method::Patch => "PATCH",
+        http_fetch::Method::Delete => "DELETE",
+    };
     match answer {
         Ok(r) => {
-            tracing::debug!(?method, url = %strip_query(url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
+            tracing::debug!(method, url = %strip_query(url), status = r.status, elapsed_ms = started.elapsed().as_millis() as u64, "platform request")
         }
         Err(e) => {
-            tracing::warn!(?method, url = %strip_query(url), error = ?e, "platform request failed")
+            tracing::warn!(method, url = %strip_query(url), error = fetch_error_text(e).as_str(), "platform request failed")
         }
+    }
+}
+
+/// A failed request as a log line says it.
+fn fetch_error_text(e: &http_fetch::FetchError) -> String {
+    use http_fetch::FetchError;
+    match e {
+        FetchError::Denied(why) => format!("denied: {why}"),
+        FetchError::Timeout => "timed out".into(),
+        FetchError::ConnectionRefused => "connection refused".into(),
+        FetchError::ConnectionReset => "connection reset".into(),
+        FetchError::Tls(why) => format!("TLS: {why}"),
+        FetchError::Other(why) => why.clone(),
     }
 }
 
@@ -759,6 +780,7 @@ mod tests {
                 user: "someone".into(),
                 password: "some-password".into(),
                 project_name: None,
+                insecure_http: false,
             },
         )
         .unwrap();

@@ -197,7 +197,7 @@ impl Daemon {
             let ended = match sync_run::execute(conn, &daemon.runtime, &integration, run_id, tuning, progress) {
                 Ok((report, conn)) if report.succeeded() => Some(conn),
                 Ok((report, conn)) => {
-                    tracing::warn!(run_id, error = ?report.error, "sync failed");
+                    tracing::warn!(run_id, error = report.error.as_deref().unwrap_or("unknown"), "sync failed");
                     // Cut short by a stop, the slot is left for another host.
                     (!daemon.stopping()).then_some(conn)
                 }
@@ -359,6 +359,7 @@ mod tests {
                 user: config.user.clone(),
                 password: config.password.clone(),
                 project_name: None,
+                insecure_http: false,
             },
         )
         .unwrap();

@@ -36,13 +36,19 @@ const ROLLBACK_BOUND: Duration = Duration::from_secs(40);
 /// usually run at once (more are opened when needed, then closed).
 const KEPT_CONNECTIONS: usize = 8;
 
+/// The token `MAPSYNC_API_TOKEN` gives, which then is the only one.
+pub fn token_from_environment() -> Option<String> {
+    std::env::var("MAPSYNC_API_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty())
+}
+
 /// The API's bearer token: `MAPSYNC_API_TOKEN`, else the one generated at
 /// the first start and kept in the database (printed that once).
 fn api_token(conn: &Db) -> Result<String> {
-    if let Ok(token) = std::env::var("MAPSYNC_API_TOKEN")
-        && !token.trim().is_empty()
-    {
-        return Ok(token.trim().to_string());
+    if let Some(token) = token_from_environment() {
+        return Ok(token);
     }
     if let Some(token) = settings::api_token(conn)? {
         say!(

@@ -4,6 +4,8 @@
 
 /// A CPF or CNPJ as its digits alone, once its check digits hold.
 pub fn document(raw: &str) -> Result<String, String> {
+    // Echoed short: a value may be as long as the file.
+    let shown = crate::text::echo(raw);
     // People write CPFs as 123.456.789-09 and CNPJs as 12.345.678/0001-95.
     let digits: String = raw
         .chars()
@@ -11,7 +13,7 @@ pub fn document(raw: &str) -> Result<String, String> {
         .collect();
     if !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "document {raw:?} holds characters other than digits and . - /"
+            "document {shown} holds characters other than digits and . - /"
         ));
     }
     let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
@@ -27,14 +29,14 @@ pub fn document(raw: &str) -> Result<String, String> {
                 ""
             };
             return Err(format!(
-                "document {raw:?} has {n} digits; a CPF has 11, a CNPJ 14{hint}"
+                "document {shown} has {n} digits; a CPF has 11, a CNPJ 14{hint}"
             ));
         }
     };
     // Repeated digits pass the check-digit arithmetic but are never issued.
     if !valid || d.iter().all(|x| *x == d[0]) {
         return Err(format!(
-            "document {raw:?} is not a valid {kind} (its check digits do not match)"
+            "document {shown} is not a valid {kind} (its check digits do not match)"
         ));
     }
     Ok(digits)
@@ -63,6 +65,8 @@ fn cnpj_check_digits_hold(d: &[u32]) -> bool {
 
 /// A MAC address as `AA:BB:CC:DD:EE:FF`, whichever way the ERP wrote it.
 pub fn mac(raw: &str) -> Result<String, String> {
+    // Echoed short: a value may be as long as the file.
+    let shown = crate::text::echo(raw);
     let hex: String = raw
         .trim()
         .chars()
@@ -70,7 +74,7 @@ pub fn mac(raw: &str) -> Result<String, String> {
         .collect();
     if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!(
-            "onu_mac {raw:?} is not a MAC address (12 hex digits, e.g. AA:BB:CC:DD:EE:FF)"
+            "onu_mac {shown} is not a MAC address (12 hex digits, e.g. AA:BB:CC:DD:EE:FF)"
         ));
     }
     let upper = hex.to_ascii_uppercase();
@@ -80,6 +84,8 @@ pub fn mac(raw: &str) -> Result<String, String> {
 
 /// A latitude (`limit` 90) or longitude (`limit` 180) in decimal degrees.
 pub fn coordinate(field: &str, raw: &str, limit: f64) -> Result<f64, String> {
+    // Echoed short: a value may be as long as the file.
+    let shown = crate::text::echo(raw);
     let text = raw.trim();
     // Brazilian spreadsheets write `-27,59`; a text with a point already uses
     // the point as decimal separator, so a comma there is not one.
@@ -92,10 +98,10 @@ pub fn coordinate(field: &str, raw: &str, limit: f64) -> Result<f64, String> {
         .parse()
         .ok()
         .filter(|v: &f64| v.is_finite())
-        .ok_or_else(|| format!("{field} {raw:?} is not a number"))?;
+        .ok_or_else(|| format!("{field} {shown} is not a number"))?;
     if !(-limit..=limit).contains(&value) {
         return Err(format!(
-            "{field} {raw:?} is out of range (-{limit} to {limit})"
+            "{field} {shown} is out of range (-{limit} to {limit})"
         ));
     }
     Ok(value)

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::Value;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{FIELDS, Service, fields, starts_formula};
 use crate::store::Db;
@@ -33,13 +33,20 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
+/// How many bad rows a refusal lists; it counts the others, and the
+/// report (`services import --report`, `?report=csv`) has them all.
+pub const LISTED: usize = 100;
+
+/// How many unknown fields of one JSON item a problem names.
+const UNKNOWN_NAMED: usize = 5;
+
 /// Where a row sits in its file, as the person fixing it will look for it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Place {
     /// The physical line in a CSV file, the header being line 1.
-    Line(u64),
+    Line(u32),
     /// The 1-based position in a JSON array.
-    Item(usize),
+    Item(u32),
 }
 
 impl fmt::Display for Place {
@@ -78,68 +85,230 @@ struct Incoming {
     given: Vec<&'static str>,
 }
 
-/// Import `path`, creating and updating services; never deletes one.
-pub fn import(conn: &Db, path: &Path, format: Option<Format>) -> Result<Summary> {
+/// A bad row: where it is and what is wrong with it.
+struct Bad {
+    place: Place,
+    problems: Vec<String>,
+}
+
+impl fmt::Display for Bad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.problems.join("; "))
+    }
+}
+
+/// Why an import was refused: the file as a whole (`rows` empty, `bad_rows`
+/// 0), or its bad rows: the first [`LISTED`], each as "line N: reason" (or
+/// "item N: reason"), of `bad_rows` in all.
+#[derive(Debug)]
+pub struct Refusal {
+    pub message: String,
+    pub rows: Vec<String>,
+    pub bad_rows: usize,
+}
+
+impl Refusal {
+    /// The refusal as one text: its message, the rows it lists, and how
+    /// many it does not.
+    pub fn text(&self) -> String {
+        let mut text = self.message.clone();
+        for row in &self.rows {
+            text.push_str("\n  ");
+            text.push_str(row);
+        }
+        let more = self.bad_rows - self.rows.len();
+        if more > 0 {
+            text.push_str(&format!("\n  ... and {more} more bad row(s)"));
+        }
+        text
+    }
+}
+
+/// Import `path`, creating and updating services; never deletes one. A
+/// refused file is an invalid-input refusal; with `report`, every bad row
+/// is written there as CSV (`at,reason`), not only the first [`LISTED`].
+pub fn import(
+    conn: &Db,
+    path: &Path,
+    format: Option<Format>,
+    report: Option<&Path>,
+) -> Result<Summary> {
     let format = match format {
         Some(format) => format,
         None => format_of(path)?,
     };
     let bytes = read_capped(path)?;
-    let text = utf8(&bytes, format).with_context(|| format!("reading {}", path.display()))?;
-    let rows = match format {
-        Format::Csv => read_csv(&text),
-        Format::Json => read_json(&text),
+    let refusal = match import_bytes(conn, &bytes, format)? {
+        Ok(summary) => return Ok(summary),
+        Err(refusal) => refusal,
+    };
+    let mut text = format!("{}: {}", path.display(), refusal.text());
+    if refusal.bad_rows > 0 {
+        match report {
+            Some(out) => {
+                let file = std::fs::File::create(out)
+                    .with_context(|| format!("creating the report {}", out.display()))?;
+                let mut out_file = std::io::BufWriter::new(file);
+                write_report(&bytes, format, &mut out_file)
+                    .and_then(|_| Ok(std::io::Write::flush(&mut out_file)?))
+                    .with_context(|| format!("writing the report {}", out.display()))?;
+                text.push_str(&format!("\nevery bad row is in {}", out.display()));
+            }
+            None if refusal.bad_rows > refusal.rows.len() => {
+                text.push_str("\nevery bad row: add --report FILE");
+            }
+            None => {}
+        }
     }
-    .with_context(|| format!("{} was refused, nothing was imported", path.display()))?;
-    let incoming = check(rows).map_err(|bad| {
-        anyhow!(
-            "{} was refused, nothing was imported: {} bad row(s)\n{bad}",
-            path.display(),
-            bad.lines().count(),
-        )
-    })?;
-    save(conn, incoming)
-}
-
-/// Why an import was refused: the file as a whole, or its bad rows, each
-/// as "line N: reason" (or "item N: reason").
-#[derive(Debug)]
-pub struct Refusal {
-    pub message: String,
-    pub rows: Vec<String>,
+    Err(anyhow::Error::new(crate::error::invalid("file", text)))
 }
 
 /// Import a file's contents given in memory (the HTTP API's upload). The
 /// outer `Err` is a failure to store; the inner one, a refused file.
+///
+/// The file is read twice, row by row, and never held as rows: once to
+/// check every row (keeping the first [`LISTED`] problems, a count, and
+/// the ids met, to find those given twice), then, when all are good, to
+/// store them in one transaction. So an import's memory is the file's
+/// bytes and its ids, whatever it holds.
 pub fn import_bytes(conn: &Db, bytes: &[u8], format: Format) -> Result<Result<Summary, Refusal>> {
     let refused = |e: anyhow::Error| Refusal {
         message: format!("the file was refused, nothing was imported: {e:#}"),
         rows: Vec::new(),
+        bad_rows: 0,
     };
     let text = match utf8(bytes, format) {
         Ok(text) => text,
         Err(e) => return Ok(Err(refused(e))),
     };
-    let rows = match format {
-        Format::Csv => read_csv(&text),
-        Format::Json => read_json(&text),
-    };
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) => return Ok(Err(refused(e))),
-    };
-    match check(rows) {
-        Ok(incoming) => Ok(Ok(save(conn, incoming)?)),
-        Err(bad) => {
-            let rows: Vec<String> = bad.lines().map(|l| l.trim().to_string()).collect();
-            Ok(Err(Refusal {
-                message: format!(
-                    "the file was refused, nothing was imported: {} bad row(s)",
-                    rows.len()
-                ),
-                rows,
-            }))
+    let mut checker = Checker::default();
+    let (mut listed, mut bad_rows) = (Vec::new(), 0);
+    let surveyed = each_row(&text, format, &mut |row| {
+        if let Err(bad) = checker.check(row) {
+            bad_rows += 1;
+            if listed.len() < LISTED {
+                listed.push(bad.to_string());
+            }
         }
+        Ok(())
+    });
+    if let Err(e) = surveyed {
+        return Ok(Err(refused(e)));
+    }
+    if bad_rows > 0 {
+        return Ok(Err(Refusal {
+            message: format!("the file was refused, nothing was imported: {bad_rows} bad row(s)"),
+            rows: listed,
+            bad_rows,
+        }));
+    }
+    drop(checker);
+    Ok(Ok(save(conn, &text, format)?))
+}
+
+/// Every bad row of a file, as CSV with the columns `at` and `reason`,
+/// written as they are found; a file refused as a whole is one row with
+/// no `at`. Answers the bad rows written.
+pub fn write_report(bytes: &[u8], format: Format, out: &mut dyn std::io::Write) -> Result<usize> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(["at", "reason"])?;
+    let text = match utf8(bytes, format) {
+        Ok(text) => text,
+        Err(e) => {
+            csv.write_record(["", &format!("{e:#}")])?;
+            csv.flush()?;
+            return Ok(0);
+        }
+    };
+    let mut checker = Checker::default();
+    let mut written = 0;
+    let walked = each_row(&text, format, &mut |row| {
+        if let Err(bad) = checker.check(row) {
+            written += 1;
+            csv.write_record([bad.place.to_string(), bad.problems.join("; ")])?;
+        }
+        Ok(())
+    });
+    if let Err(e) = walked {
+        csv.write_record(["", &format!("{e:#}")])?;
+    }
+    csv.flush()?;
+    Ok(written)
+}
+
+/// Each row of `text` handed to `each` as it is read. An `Err` is the
+/// file's own problem (its header, its JSON), or what `each` answered.
+fn each_row(text: &str, format: Format, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+    match format {
+        Format::Csv => read_csv(text, each),
+        Format::Json => read_json(text, each),
+    }
+}
+
+/// What checking a row needs of the rows before it: the ids met, to refuse
+/// one given twice.
+#[derive(Default)]
+struct Checker {
+    ids: Ids,
+}
+
+impl Checker {
+    fn check(&mut self, row: Row) -> Result<Incoming, Bad> {
+        let mut problems = row.problems;
+        let service = service(&row.values, &mut problems);
+        let id = &service.id_cliente_servico;
+        if !id.is_empty()
+            && let Some(first) = self.ids.first_place(id, row.place)
+        {
+            problems.push(format!(
+                "id_cliente_servico {} is already given at {first}",
+                crate::text::echo(id)
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Bad {
+                place: row.place,
+                problems,
+            });
+        }
+        let mut given: Vec<_> = row.values.keys().copied().collect();
+        given.sort_unstable();
+        Ok(Incoming { service, given })
+    }
+}
+
+/// The ids met so far, each with where it was first given: their text in
+/// one string, and a table of where each lies in it, so that a file of a
+/// million short ids costs a few bytes each rather than an allocation.
+#[derive(Default)]
+struct Ids {
+    text: String,
+    table: hashbrown::HashTable<(u32, u32, Place)>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Ids {
+    /// Where `id` was first given, if it was; else it is noted at `place`.
+    fn first_place(&mut self, id: &str, place: Place) -> Option<Place> {
+        use std::hash::BuildHasher;
+        let Ids {
+            text,
+            table,
+            hasher,
+        } = self;
+        let hash = hasher.hash_one(id);
+        let span = |&(start, end, _): &(u32, u32, Place)| &text[start as usize..end as usize];
+        if let Some(found) = table.find(hash, |entry| span(entry) == id) {
+            return Some(found.2);
+        }
+        // The text never grows past the file's own size (under 4 GiB).
+        let start = text.len() as u32;
+        text.push_str(id);
+        let entry = (start, text.len() as u32, place);
+        table.insert_unique(hash, entry, |&(start, end, _)| {
+            hasher.hash_one(&text[start as usize..end as usize])
+        });
+        None
     }
 }
 
@@ -251,7 +420,7 @@ fn field(name: &str) -> Option<&'static str> {
 fn quoted_list(names: &[String]) -> String {
     names
         .iter()
-        .map(|n| format!("{n:?}"))
+        .map(|n| crate::text::echo(n))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -272,7 +441,7 @@ fn delimiter(text: &str) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-fn read_csv(text: &str) -> Result<Vec<Row>> {
+fn read_csv(text: &str, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
     let delimiter = delimiter(text);
     // Headers are read as a record so every line number comes from the
     // reader itself; flexible, so a row with a stray separator is reported
@@ -291,7 +460,6 @@ fn read_csv(text: &str) -> Result<Vec<Row>> {
         ),
     };
     let columns = header_columns(&header)?;
-    let mut rows = Vec::new();
     for record in records {
         let record = record.context("reading the file")?;
         // Spreadsheets leave rows of bare separators after the data.
@@ -308,7 +476,8 @@ fn read_csv(text: &str) -> Result<Vec<Row>> {
         {
             continue;
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        // A file under the import's limit has fewer lines than a u32 holds.
+        let line = record.position().map_or(0, csv::Position::line) as u32;
         let mut row = Row::new(Place::Line(line));
         let is_header = record
             .iter()
@@ -336,9 +505,9 @@ fn read_csv(text: &str) -> Result<Vec<Row>> {
                 delimiter as char
             ));
         }
-        rows.push(row);
+        each(row)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The field of each column, or an error naming every column that is not
@@ -374,95 +543,221 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>> {
     Ok(columns)
 }
 
-fn read_json(text: &str) -> Result<Vec<Row>> {
-    let value: Value = serde_json::from_str(text).context("the file is not valid JSON")?;
-    let Value::Array(items) = value else {
-        bail!("the file must hold a JSON array with one object per service");
-    };
-    let rows = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| json_row(Place::Item(i + 1), item))
-        .collect();
-    Ok(rows)
-}
-
-fn json_row(place: Place, item: Value) -> Row {
-    let mut row = Row::new(place);
-    let Value::Object(object) = item else {
-        row.problems.push("is not an object".into());
-        return row;
-    };
-    let mut unknown = Vec::new();
-    for (key, value) in object {
-        let Some(f) = field(&key) else {
-            unknown.push(key);
-            continue;
-        };
-        let text = match value {
-            Value::Null => String::new(),
-            Value::String(s) => s,
-            // ERPs export numeric ids and coordinates as numbers.
-            Value::Number(n) => n.to_string(),
-            other => {
-                let kind = match other {
-                    Value::Bool(_) => "true/false",
-                    Value::Array(_) => "an array",
-                    _ => "an object",
-                };
-                row.problems
-                    .push(format!("{f} must be text or a number, not {kind}"));
-                continue;
-            }
-        };
-        row.values.insert(f, text);
+/// The items of a JSON array, each handed to `each` once read: the
+/// document is never held as a whole, and what a service's field cannot
+/// be (an array, an object) is skipped over rather than built.
+fn read_json(text: &str, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+    let mut failed = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = serde::Deserializer::deserialize_any(
+        &mut de,
+        Items {
+            each,
+            failed: &mut failed,
+        },
+    )
+    .and_then(|()| de.end());
+    // What `each` answered, if it stopped the read, is the error.
+    if let Some(e) = failed {
+        return Err(e);
     }
-    if !unknown.is_empty() {
-        row.problems.push(format!(
-            "unknown field(s) {} (the fields are {})",
-            quoted_list(&unknown),
-            FIELDS.join(", ")
-        ));
-    }
-    row
-}
-
-/// Every row checked: the services, or one line per bad row.
-fn check(rows: Vec<Row>) -> Result<Vec<Incoming>, String> {
-    let mut first_place: HashMap<String, Place> = HashMap::new();
-    let mut incoming = Vec::new();
-    let mut bad = Vec::new();
-    for row in rows {
-        let mut problems = row.problems;
-        let service = service(&row.values, &mut problems);
-        let id = &service.id_cliente_servico;
-        if !id.is_empty() {
-            match first_place.get(id) {
-                Some(first) => problems.push(format!(
-                    "id_cliente_servico {id:?} is already given at {first}"
-                )),
-                None => {
-                    first_place.insert(id.clone(), row.place);
-                }
-            }
-        }
-        if problems.is_empty() {
-            let mut given: Vec<_> = row.values.keys().copied().collect();
-            given.sort_unstable();
-            incoming.push(Incoming { service, given });
+    read.map_err(|e| {
+        if e.is_data() {
+            anyhow!("the file must hold a JSON array with one object per service")
         } else {
-            bad.push(format!("  {}: {}", row.place, problems.join("; ")));
+            anyhow!("the file is not valid JSON: {e}")
+        }
+    })
+}
+
+/// The top level: an array, its items read one by one.
+struct Items<'a> {
+    each: &'a mut dyn FnMut(Row) -> Result<()>,
+    failed: &'a mut Option<anyhow::Error>,
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array with one object per service")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut n: u32 = 0;
+        loop {
+            n += 1;
+            let Some(row) = seq.next_element_seed(Item(Place::Item(n)))? else {
+                return Ok(());
+            };
+            if let Err(e) = (self.each)(row) {
+                *self.failed = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
         }
     }
-    if bad.is_empty() {
-        Ok(incoming)
-    } else {
-        Err(bad.join("\n"))
+}
+
+/// One item of the array, as a row.
+struct Item(Place);
+
+impl<'de> DeserializeSeed<'de> for Item {
+    type Value = Row;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Row, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Item {
+    fn not_an_object(self) -> Row {
+        let mut row = Row::new(self.0);
+        row.problems.push("is not an object".into());
+        row
+    }
+}
+
+impl<'de> Visitor<'de> for Item {
+    type Value = Row;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+        let mut row = Row::new(self.0);
+        let (mut unknown, mut unknown_count) = (Vec::new(), 0);
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(f) = field(&key) else {
+                map.next_value::<IgnoredAny>()?;
+                unknown_count += 1;
+                if unknown.len() < UNKNOWN_NAMED {
+                    unknown.push(key);
+                }
+                continue;
+            };
+            match map.next_value::<Scalar>()? {
+                Scalar::Text(text) => {
+                    row.values.insert(f, text);
+                }
+                Scalar::Other(kind) => row
+                    .problems
+                    .push(format!("{f} must be text or a number, not {kind}")),
+            }
+        }
+        if unknown_count > 0 {
+            let more = unknown_count - unknown.len();
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            row.problems.push(format!(
+                "unknown field(s) {}{more} (the fields are {})",
+                quoted_list(&unknown),
+                FIELDS.join(", ")
+            ));
+        }
+        Ok(row)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Row, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.not_an_object())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+
+    fn visit_unit<E>(self) -> Result<Row, E> {
+        Ok(self.not_an_object())
+    }
+}
+
+/// A field's value: text (null reads as blank; ERPs export numeric ids
+/// and coordinates as numbers), or what it may not be.
+enum Scalar {
+    Text(String),
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("text or a number")
+    }
+
+    fn visit_unit<E>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Text(String::new()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+        // As serde_json writes the number (its shortest form).
+        Ok(Scalar::Text(
+            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+        ))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Other("true/false"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other("an object"))
     }
 }
 
 /// The service a row describes, its problems added to `problems`.
 fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -> Service {
+    use crate::text::{Length, SERVICE_FIELD_MAX, SERVICE_ID_MAX};
     let text = |f: &str| {
         values
             .get(f)
@@ -477,9 +772,10 @@ fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -
     let id = text("id_cliente_servico").unwrap_or_default();
     if id.is_empty() {
         problems.push("id_cliente_servico is missing".into());
-    } else if id.chars().any(char::is_control) {
+    } else if let Some(why) = crate::text::problem(&id, Length::Chars(SERVICE_ID_MAX)) {
         problems.push(format!(
-            "id_cliente_servico {id:?} holds control characters"
+            "id_cliente_servico {} {why}",
+            crate::text::echo(&id)
         ));
     } else if starts_formula(&id) {
         // The codes file for OZmap is opened in a spreadsheet, which would
@@ -490,18 +786,35 @@ fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -
             id.chars().next().unwrap_or_default()
         ));
     }
+    // The service's texts are printed and sent to the platform as they
+    // are: plain text of a bounded length.
+    let mut plain = |f: &'static str| {
+        let value = text(f)?;
+        match crate::text::problem(&value, Length::Chars(SERVICE_FIELD_MAX)) {
+            Some(why) => {
+                problems.push(format!("{f} {} {why}", crate::text::echo(&value)));
+                None
+            }
+            None => Some(value),
+        }
+    };
+    let name = plain("name");
+    let address = plain("address");
+    let pppoe_login = plain("pppoe_login");
+    let onu_serial = plain("onu_serial");
+    let status = plain("status");
     let (lat, lng) = position(text("lat"), text("lng"), problems);
     Service {
         id_cliente_servico: id,
-        name: text("name"),
+        name,
         document,
-        address: text("address"),
+        address,
         lat,
         lng,
-        pppoe_login: text("pppoe_login"),
-        onu_serial: text("onu_serial"),
+        pppoe_login,
+        onu_serial,
         onu_mac,
-        status: text("status"),
+        status,
     }
 }
 
@@ -557,12 +870,18 @@ fn merged(new: &Service, old: &Service, given: &[&str]) -> Service {
     }
 }
 
-/// Write the checked services in one transaction.
-fn save(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
+/// Store every row of the checked file `text` in one transaction, read
+/// again row by row.
+fn save(conn: &Db, text: &str, format: Format) -> Result<Summary> {
     let tx = conn.transaction()?;
     let now = crate::store::now();
     let mut summary = Summary::default();
-    for Incoming { service, given } in incoming {
+    let mut checker = Checker::default();
+    each_row(text, format, &mut |row| {
+        let place = row.place;
+        let Incoming { service, given } = checker
+            .check(row)
+            .map_err(|bad| anyhow!("{bad}, found good before (the file changed?)"))?;
         match store::find(&tx, &service.id_cliente_servico)? {
             None => {
                 summary.created += 1;
@@ -572,14 +891,14 @@ fn save(conn: &Db, incoming: Vec<Incoming>) -> Result<Summary> {
                 let service = merged(&service, &old, &given);
                 if service == old {
                     summary.unchanged += 1;
-                    continue;
+                    return Ok(());
                 }
                 summary.updated += 1;
                 store::save(&tx, &service, &now)
             }
         }
-        .with_context(|| format!("saving service {:?}", service.id_cliente_servico))?;
-    }
+        .with_context(|| format!("saving the service at {place}"))
+    })?;
     tx.commit()?;
     Ok(summary)
 }
@@ -590,11 +909,20 @@ mod tests {
 
     fn import_text(text: &[u8], format: Format) -> Result<Vec<Incoming>> {
         let text = utf8(text, format)?;
-        let rows = match format {
-            Format::Csv => read_csv(&text)?,
-            Format::Json => read_json(&text)?,
-        };
-        check(rows).map_err(|bad| anyhow!(bad))
+        let mut checker = Checker::default();
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        each_row(&text, format, &mut |row| {
+            match checker.check(row) {
+                Ok(incoming) => good.push(incoming),
+                Err(b) => bad.push(format!("  {b}")),
+            }
+            Ok(())
+        })?;
+        if bad.is_empty() {
+            Ok(good)
+        } else {
+            Err(anyhow!(bad.join("\n")))
+        }
     }
 
     #[test]
@@ -641,8 +969,15 @@ mod tests {
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 5, "{err}");
         assert!(lines[0].starts_with("  line 3: id_cliente_servico is missing"));
+        // A name is plain text: its line break is refused, and the row's
+        // physical line is still the one it starts on.
         assert!(
-            lines[1].starts_with("  line 4: id_cliente_servico \"1\" is already given at line 2")
+            lines[1].starts_with("  line 4: name \"two\\nlines\" holds a control character"),
+            "{err}"
+        );
+        assert!(
+            lines[1].ends_with("; id_cliente_servico \"1\" is already given at line 2"),
+            "{err}"
         );
         assert!(lines[2].starts_with("  line 6: document"));
         assert!(lines[3].starts_with("  line 7: lat is given without lng"));

@@ -5,6 +5,7 @@
 
 use crate::error::{conflict, invalid, not_found};
 use crate::refuse;
+use crate::text::{self, Length};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +29,9 @@ pub struct Integration {
     pub project_id: Option<i64>,
     /// When it was removed from its project: it synchronises no more.
     pub detached_at: Option<String>,
+    /// Its person said a plain http:// address to a public host will do
+    /// (`--insecure-http`): the key and password then travel in clear.
+    pub insecure_http: bool,
 }
 
 // Debug by hand so a stray `{:?}` can never print a secret.
@@ -38,6 +42,7 @@ impl std::fmt::Debug for Integration {
             .field("name", &self.name)
             .field("api_url", &self.api_url)
             .field("project_name", &self.project_name)
+            .field("insecure_http", &self.insecure_http)
             .finish_non_exhaustive()
     }
 }
@@ -50,6 +55,8 @@ pub struct NewIntegration {
     pub user: String,
     pub password: String,
     pub project_name: Option<String>,
+    /// Take a plain http:// address to a public host (see `plain_http`).
+    pub insecure_http: bool,
 }
 
 /// An integration as shown to people and scripts: secrets masked.
@@ -63,6 +70,7 @@ pub struct Shown {
     pub password: String,
     pub project_name: Option<String>,
     pub created_at: String,
+    pub insecure_http: bool,
 }
 
 /// In SQL over `integrations i`: the integration feeds a project (it is
@@ -85,6 +93,7 @@ impl Integration {
             password: "********".into(),
             project_name: self.project_name.clone(),
             created_at: self.created_at.clone(),
+            insecure_http: self.insecure_http,
         }
     }
 }
@@ -108,6 +117,10 @@ pub fn mask(secret: &str) -> String {
 pub fn validate_api_url(raw: &str) -> Result<String> {
     let raw = raw.trim();
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
+    // Before anything echoes it: an address is short, and plain text.
+    if let Some(why) = text::problem(raw, Length::Bytes(text::URL_MAX)) {
+        refuse!(invalid("api_url", format!("--api-url {why}: {hint}")));
+    }
     let mut url = url::Url::parse(raw).map_err(|e| {
         anyhow::Error::new(invalid(
             "api_url",
@@ -165,6 +178,54 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// Whether `api_url` (as `validate_api_url` answers it) may be used,
+/// given what its person said of plain http (`insecure`): https always; a
+/// plain http:// address only to a loopback or private address (with a
+/// warning, answered: the key and password cross that network in clear),
+/// or anywhere with `insecure` (warned too). A public one, or a host name
+/// that is not `localhost` (which could resolve anywhere), is refused,
+/// naming https.
+pub fn plain_http(api_url: &str, insecure: bool) -> Result<Option<String>> {
+    let Ok(url) = url::Url::parse(api_url) else {
+        return Ok(None);
+    };
+    if url.scheme() != "http" {
+        return Ok(None);
+    }
+    let local = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local()
+        }
+        Some(url::Host::Domain(host)) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    };
+    if local {
+        return Ok(Some(format!(
+            "{api_url} is plain http: the API key and password cross your network in clear; \
+             use https unless it never leaves this machine or a network you trust"
+        )));
+    }
+    if insecure {
+        return Ok(Some(format!(
+            "{api_url} is plain http to a public address (taken with --insecure-http): \
+             the API key and password travel in clear"
+        )));
+    }
+    refuse!(invalid(
+        "api_url",
+        format!(
+            "--api-url {api_url} is plain http to a public address, which would send the API key and \
+             password in clear: use https://{}, or give --insecure-http (insecure_http in the API) \
+             to take it all the same",
+            api_url.trim_start_matches("http://")
+        )
+    ))
+}
+
 /// The API's own path at the end of `path` (`/api`, `/api/v2`, any
 /// `/api/vN`), as given. People paste the address from OZmap's API
 /// documentation; mapsync adds `/api/v2` itself, and the platform knows no
@@ -211,17 +272,16 @@ fn redacted(raw: &str) -> String {
     format!("{}***{}", &raw[..start], &raw[at..])
 }
 
+/// A required setting, checked as text of at most its documented length
+/// (see `text`): a secret is never echoed, and no setting may carry a
+/// control character (a stray newline) into a header or onto a terminal.
 fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        refuse!(invalid(flag, format!("{flag} is empty: {hint}")));
-    }
-    if value.chars().any(char::is_control) {
-        refuse!(invalid(
-            flag,
-            format!("{flag} holds control characters (a stray newline?): {hint}")
-        ));
-    }
-    Ok(())
+    let max = match flag {
+        "--api-key" | "--password" => Length::Bytes(text::SECRET_MAX),
+        "--user" => Length::Chars(text::LOGIN_MAX),
+        _ => Length::Chars(text::NAME_MAX),
+    };
+    text::check(flag, value, max, hint)
 }
 
 pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
@@ -231,6 +291,7 @@ pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
         "name the integration, e.g. \"ozmap-centro\"",
     )?;
     let api_url = validate_api_url(&new.api_url)?;
+    plain_http(&api_url, new.insecure_http)?;
     required(
         "--api-key",
         &new.api_key,
@@ -263,11 +324,13 @@ pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
         created_at: crate::store::now(),
         project_id: None,
         detached_at: None,
+        insecure_http: new.insecure_http,
     };
     let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
-        "INSERT INTO integrations (id, name, api_url, api_key, \"user\", password, project_name, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO integrations (id, name, api_url, api_key, \"user\", password, project_name, created_at,
+                                   insecure_http)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             integration.id,
             integration.name,
@@ -276,7 +339,8 @@ pub fn add(conn: &Db, new: NewIntegration) -> Result<Integration> {
             integration.user,
             password,
             integration.project_name,
-            integration.created_at
+            integration.created_at,
+            integration.insecure_http
         ],
     )
     .context("saving the integration")?;
@@ -435,7 +499,7 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const COLUMNS: &str = "id, name, api_url, api_key, \"user\", password, project_name, created_at, project_id, detached_at";
+const COLUMNS: &str = "id, name, api_url, api_key, \"user\", password, project_name, created_at, project_id, detached_at, insecure_http";
 
 fn from_row(row: &Row) -> Result<Integration> {
     Ok(Integration {
@@ -449,6 +513,7 @@ fn from_row(row: &Row) -> Result<Integration> {
         created_at: row.get(7)?,
         project_id: row.get(8)?,
         detached_at: row.get(9)?,
+        insecure_http: row.get(10)?,
     })
 }
 
@@ -487,13 +552,15 @@ fn get_stored(conn: &Db, name: &str) -> Result<Integration> {
     if names.is_empty() {
         refuse!(
             not_found(format!(
-                "no integration named {name:?}: none exists yet (add one first)"
+                "no integration named {}: none exists yet (add one first)",
+                crate::text::echo(name)
             )),
             crate::error::Hint::AddIntegration
         );
     }
     refuse!(not_found(format!(
-        "no integration named {name:?}; integrations: {}",
+        "no integration named {}; integrations: {}",
+        crate::text::echo(name),
         names.join(", ")
     )))
 }
@@ -518,6 +585,8 @@ pub struct Change {
     pub project_name: Option<Option<String>>,
     /// `HH:MM` in São Paulo time.
     pub sync_time: Option<String>,
+    /// Take a plain http:// address to a public host (see `plain_http`).
+    pub insecure_http: Option<bool>,
 }
 
 /// Change an integration's settings, checked as `add` checks them.
@@ -532,6 +601,10 @@ pub fn update(conn: &Db, name: &str, change: Change) -> Result<Integration> {
     if let Some(api_url) = &change.api_url {
         integration.api_url = validate_api_url(api_url)?;
     }
+    if let Some(insecure) = change.insecure_http {
+        integration.insecure_http = insecure;
+    }
+    plain_http(&integration.api_url, integration.insecure_http)?;
     if let Some(api_key) = change.api_key {
         required(
             "--api-key",
@@ -567,7 +640,7 @@ pub fn update(conn: &Db, name: &str, change: Change) -> Result<Integration> {
     let (api_key, password) = sealed_secrets(conn, &integration)?;
     conn.execute(
         "UPDATE integrations SET api_url = ?2, api_key = ?3, \"user\" = ?4, password = ?5, project_name = ?6,
-             sync_time = ?7
+             sync_time = ?7, insecure_http = ?8
          WHERE id = ?1",
         params![
             integration.id,
@@ -576,7 +649,8 @@ pub fn update(conn: &Db, name: &str, change: Change) -> Result<Integration> {
             integration.user,
             password,
             integration.project_name,
-            sync_time
+            sync_time,
+            integration.insecure_http
         ],
     )
     .context("saving the integration")?;
@@ -728,6 +802,7 @@ mod tests {
                     user: "u".into(),
                     password: "PW-before-the-loss".into(),
                     project_name: None,
+                    insecure_http: false,
                 },
             )
             .unwrap();

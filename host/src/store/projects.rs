@@ -1,7 +1,7 @@
 //! Local mapping projects: each holds what exactly one integration
 //! synchronises, and an integration feeds exactly one project.
 
-use crate::error::{Hint, conflict, invalid, not_found};
+use crate::error::{Hint, conflict, not_found};
 use crate::refuse;
 use anyhow::Result;
 use serde::Serialize;
@@ -39,9 +39,12 @@ const SELECT: &str = "SELECT p.id, p.name, p.created_at,
      FROM projects p";
 
 pub fn create(conn: &Db, name: &str) -> Result<Project> {
-    if name.trim().is_empty() {
-        refuse!(invalid("name", "the project name is empty".to_string()));
-    }
+    crate::text::check(
+        "name",
+        name,
+        crate::text::Length::Chars(crate::text::NAME_MAX),
+        "name the project in plain text, e.g. \"Centro\"",
+    )?;
     if find(conn, name)?.is_some() {
         refuse!(conflict(format!(
             "a project named {:?} already exists",
@@ -79,13 +82,15 @@ pub fn get(conn: &Db, name: &str) -> Result<Project> {
     if names.is_empty() {
         refuse!(
             not_found(format!(
-                "no project named {name:?}: none exists yet (create one, or link to a new one)"
+                "no project named {}: none exists yet (create one, or link to a new one)",
+                crate::text::echo(name)
             )),
             Hint::CreateProject
         );
     }
     refuse!(not_found(format!(
-        "no project named {name:?}; projects that exist: {}",
+        "no project named {}; projects that exist: {}",
+        crate::text::echo(name),
         names.join(", ")
     )))
 }

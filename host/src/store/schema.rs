@@ -386,6 +386,10 @@ pub const SQLITE: &[&str] = &[
     // ceiling of its own).
     "ALTER TABLE integrations ADD COLUMN requests_at_once INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE integrations ADD COLUMN requests_per_second INTEGER NOT NULL DEFAULT 0;",
+    // 24: a plain http:// address to a public host, which sends the key
+    // and password in clear, is taken only when the person said so, and
+    // that is kept and shown.
+    "ALTER TABLE integrations ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -660,6 +664,8 @@ pub const POSTGRES: &[&str] = &[
     // 23: as SQLite's.
     "ALTER TABLE integrations ADD COLUMN requests_at_once INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE integrations ADD COLUMN requests_per_second INTEGER NOT NULL DEFAULT 0;",
+    // 24: as SQLite's.
+    "ALTER TABLE integrations ADD COLUMN insecure_http BOOLEAN NOT NULL DEFAULT FALSE;",
 ];
 
 /// Bring the schema up to date. SQLite moves a version per transaction;

@@ -856,6 +856,7 @@ pub(crate) mod tests {
                 user: "u".into(),
                 password: "p".into(),
                 project_name: None,
+                insecure_http: false,
             },
         )
         .unwrap();
@@ -1148,6 +1149,7 @@ pub(crate) mod tests {
              ALTER TABLE integrations DROP COLUMN refresh_every;
              ALTER TABLE integrations DROP COLUMN requests_at_once;
              ALTER TABLE integrations DROP COLUMN requests_per_second;
+             ALTER TABLE integrations DROP COLUMN insecure_http;
              ALTER TABLE outbox DROP COLUMN claimed_by;
              ALTER TABLE outbox DROP COLUMN claimed_until;
              DROP TABLE box_places;

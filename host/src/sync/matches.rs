@@ -116,7 +116,8 @@ fn find(conn: &Db, runtime: &Runtime, id: &str) -> Result<(Match, Integration)> 
         .find(|m| m.id == id.trim());
     let Some(found) = found else {
         refuse!(not_found(format!(
-            "no suggested match has id {id:?}: it was decided already, or a sync or import changed what is suggested; list them again"
+            "no suggested match has id {}: it was decided already, or a sync or import changed what is suggested; list them again",
+            crate::text::echo(id)
         )));
     };
     let integration = integrations::get(conn, &found.integration)?;

@@ -35,7 +35,10 @@ fn settings(integration: &Integration) -> Settings {
 pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Binding> {
     let Some(binding) = local::find(conn, service)? else {
         refuse!(
-            not_found(format!("service {service:?} has no binding; bind it first")),
+            not_found(format!(
+                "service {} has no binding; bind it first",
+                crate::text::echo(service)
+            )),
             Hint::Bind
         );
     };
@@ -95,7 +98,10 @@ pub fn confirm(conn: &Db, runtime: &Runtime, service: &str) -> Result<local::Bin
 /// platform first. Nothing mapsync did not create is ever deleted.
 pub fn unbind(conn: &Db, runtime: &Runtime, service: &str) -> Result<Option<local::Binding>> {
     let Some(binding) = local::find(conn, service)? else {
-        refuse!(not_found(format!("service {service:?} has no binding")));
+        refuse!(not_found(format!(
+            "service {} has no binding",
+            crate::text::echo(service)
+        )));
     };
     let tx = conn.transaction()?;
     queue::clear(&tx, service)?;

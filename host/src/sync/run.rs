@@ -111,6 +111,9 @@ pub fn begin(
     trigger: &str,
 ) -> Result<i64> {
     crate::store::projects::ensure_can_sync(conn, integration)?;
+    // One added before the rule on plain http was kept: its secrets do not
+    // go out in clear until its person says so.
+    crate::store::integrations::plain_http(&integration.api_url, integration.insecure_http)?;
     // Pushes left queued by an earlier command go first, so the sync sees them.
     crate::sync::outbox::process(conn, runtime, None).context("sending queued pushes")?;
     // One sync per integration across processes and hosts: a running run
