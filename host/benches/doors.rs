@@ -24,25 +24,31 @@ fn filled(header: &str, row: impl Fn(usize) -> String) -> Vec<u8> {
     let mut body = String::with_capacity(SIZE + 256);
     body.push_str(header);
     let mut n = 0;
-    while body.len() < SIZE {
-        body.push_str(&row(n));
+    loop {
+        let next = row(n);
+        if body.len() + next.len() > SIZE {
+            return body.into_bytes();
+        }
+        body.push_str(&next);
         n += 1;
     }
-    body.into_bytes()
 }
 
 fn json_filled(item: impl Fn(usize) -> String) -> Vec<u8> {
     let mut body = String::from("[");
     let mut n = 0;
-    while body.len() < SIZE {
+    loop {
+        let next = item(n);
+        if body.len() + next.len() + 2 > SIZE {
+            body.push(']');
+            return body.into_bytes();
+        }
         if n > 0 {
             body.push(',');
         }
-        body.push_str(&item(n));
+        body.push_str(&next);
         n += 1;
     }
-    body.push(']');
-    body.into_bytes()
 }
 
 /// The inputs: a name, its content type and body.

@@ -278,35 +278,68 @@ impl Checker {
 }
 
 /// The ids met so far, each with where it was first given: their text in
-/// one string, and a table of where each lies in it, so that a file of a
-/// million short ids costs a few bytes each rather than an allocation.
+/// one string, each after a byte of its length, and a table of where each
+/// starts, 8 bytes an id, so that a file of a million short ids costs a
+/// few bytes each rather than an allocation. An id over 255 bytes is
+/// refused for its length anyway, and is not kept.
 #[derive(Default)]
 struct Ids {
-    text: String,
-    table: hashbrown::HashTable<(u32, u32, Place)>,
+    text: Vec<u8>,
+    /// Where an id's length byte is in `text`, and where it was given.
+    table: hashbrown::HashTable<(u32, Place32)>,
     hasher: std::collections::hash_map::RandomState,
+}
+
+/// A `Place` in 4 bytes: a line or an item, by the file's format.
+#[derive(Clone, Copy)]
+struct Place32(u32);
+
+impl Place32 {
+    const ITEM: u32 = 1 << 31;
+
+    fn new(place: Place) -> Place32 {
+        match place {
+            Place::Line(n) => Place32(n & !Self::ITEM),
+            Place::Item(n) => Place32(n | Self::ITEM),
+        }
+    }
+
+    fn place(self) -> Place {
+        if self.0 & Self::ITEM == 0 {
+            Place::Line(self.0)
+        } else {
+            Place::Item(self.0 & !Self::ITEM)
+        }
+    }
 }
 
 impl Ids {
     /// Where `id` was first given, if it was; else it is noted at `place`.
     fn first_place(&mut self, id: &str, place: Place) -> Option<Place> {
         use std::hash::BuildHasher;
+        let Ok(length) = u8::try_from(id.len()) else {
+            return None;
+        };
         let Ids {
             text,
             table,
             hasher,
         } = self;
-        let hash = hasher.hash_one(id);
-        let span = |&(start, end, _): &(u32, u32, Place)| &text[start as usize..end as usize];
-        if let Some(found) = table.find(hash, |entry| span(entry) == id) {
-            return Some(found.2);
+        fn stored(text: &[u8], at: u32) -> &[u8] {
+            let at = at as usize;
+            let length = usize::from(text[at]);
+            &text[at + 1..at + 1 + length]
+        }
+        let hash = hasher.hash_one(id.as_bytes());
+        if let Some(found) = table.find(hash, |&(at, _)| stored(text, at) == id.as_bytes()) {
+            return Some(found.1.place());
         }
         // The text never grows past the file's own size (under 4 GiB).
-        let start = text.len() as u32;
-        text.push_str(id);
-        let entry = (start, text.len() as u32, place);
-        table.insert_unique(hash, entry, |&(start, end, _)| {
-            hasher.hash_one(&text[start as usize..end as usize])
+        let at = text.len() as u32;
+        text.push(length);
+        text.extend_from_slice(id.as_bytes());
+        table.insert_unique(hash, (at, Place32::new(place)), |&(at, _)| {
+            hasher.hash_one(stored(text, at))
         });
         None
     }
