@@ -12,9 +12,16 @@ pub const ZONE: Tz = chrono_tz::America::Sao_Paulo;
 
 /// `HH:MM`, 24-hour.
 pub fn parse_time(text: &str) -> Result<NaiveTime> {
-    match NaiveTime::parse_from_str(text.trim(), "%H:%M") {
-        Ok(time) => Ok(time),
-        Err(_) => refuse!(invalid(
+    // chrono skips spaces before each number (`04: 00`); a time of day as
+    // the API's document spells it has none inside.
+    let trimmed = text.trim();
+    let parsed = match trimmed.contains(char::is_whitespace) {
+        true => None,
+        false => NaiveTime::parse_from_str(trimmed, "%H:%M").ok(),
+    };
+    match parsed {
+        Some(time) => Ok(time),
+        None => refuse!(invalid(
             "sync_time",
             format!("sync time {text:?} is not a time of day as HH:MM (24-hour), e.g. 04:00")
         )),
@@ -139,6 +146,8 @@ mod tests {
         );
         assert!(parse_time("4h").unwrap_err().to_string().contains("HH:MM"));
         assert!(parse_time("25:00").is_err());
+        assert!(parse_time("04: 00").is_err());
+        assert_eq!(parse_time(" 4:5 ").unwrap().to_string(), "04:05:00");
     }
 
     #[test]

@@ -43,33 +43,10 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-/// How a limit is counted.
-#[derive(Clone, Copy)]
-pub enum Length {
-    Chars(usize),
-    Bytes(usize),
-}
-
-impl Length {
-    fn exceeded_by(self, value: &str) -> Option<String> {
-        match self {
-            Length::Chars(max) if value.chars().count() > max => Some(format!(
-                "is {} characters long; at most {max} are taken",
-                value.chars().count()
-            )),
-            Length::Bytes(max) if value.len() > max => Some(format!(
-                "is {} bytes long; at most {max} are taken",
-                value.len()
-            )),
-            _ => None,
-        }
-    }
-}
-
 /// Refuse `value` (given as `field`, a flag or an API field) when it is
-/// blank, longer than `max`, or holds a character [`is_unsafe`]; `hint`
+/// blank, longer than `max` characters, or holds a character [`is_unsafe`]; `hint`
 /// says what to give instead. A secret is never echoed.
-pub fn check(field: &str, value: &str, max: Length, hint: &str) -> Result<()> {
+pub fn check(field: &str, value: &str, max: usize, hint: &str) -> Result<()> {
     if value.trim().is_empty() {
         refuse!(invalid(field, format!("{field} is empty: {hint}")));
     }
@@ -81,9 +58,13 @@ pub fn check(field: &str, value: &str, max: Length, hint: &str) -> Result<()> {
 
 /// What is wrong with `value` as text of at most `max`, if anything:
 /// its length, or the first unsafe character and where it is.
-pub fn problem(value: &str, max: Length) -> Option<String> {
-    if let Some(too_long) = max.exceeded_by(value) {
-        return Some(too_long);
+pub fn problem(value: &str, max: usize) -> Option<String> {
+    // In characters, as JSON Schema's maxLength counts them.
+    let length = value.chars().count();
+    if length > max {
+        return Some(format!(
+            "is {length} characters long; at most {max} are taken"
+        ));
     }
     value
         .chars()
@@ -181,19 +162,19 @@ mod tests {
             "csi\u{9b}2J",
             "del\u{7f}",
         ] {
-            let error = check("name", bad, Length::Chars(NAME_MAX), "a plain name")
+            let error = check("name", bad, NAME_MAX, "a plain name")
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("control character"), "{bad:?}: {error}");
             assert!(!error.chars().any(is_unsafe), "{error:?}");
         }
-        assert!(check("name", "Centro – Fibra Ótica", Length::Chars(NAME_MAX), "").is_ok());
+        assert!(check("name", "Centro – Fibra Ótica", NAME_MAX, "").is_ok());
     }
 
     #[test]
     fn lengths_are_bounded_and_echoes_short() {
         let long = "x".repeat(NAME_MAX + 1);
-        let error = check("name", &long, Length::Chars(NAME_MAX), "shorter")
+        let error = check("name", &long, NAME_MAX, "shorter")
             .unwrap_err()
             .to_string();
         assert!(error.contains("101 characters"), "{error}");
@@ -204,15 +185,7 @@ mod tests {
             "{echoed}"
         );
         assert_eq!(echo("short"), "\"short\"");
-        assert!(
-            check(
-                "api_key",
-                &"k".repeat(SECRET_MAX + 1),
-                Length::Bytes(SECRET_MAX),
-                ""
-            )
-            .is_err()
-        );
+        assert!(check("api_key", &"k".repeat(SECRET_MAX + 1), SECRET_MAX, "").is_err());
     }
 
     #[test]

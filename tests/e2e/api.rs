@@ -915,6 +915,7 @@ fn an_integration_is_linked_and_removed_from_its_project_over_http_as_with_the_c
     let bench = Bench::new();
     bench.add_unlinked("isp", PASSWORD, &[], &[]);
     bench.add_unlinked("other", PASSWORD, &[], &[]);
+    bench.add_unlinked("third", PASSWORD, &[], &[]);
     let api = Api::start(&bench);
     let projects = format!("{V1}/projects");
 
@@ -1006,6 +1007,12 @@ fn an_integration_is_linked_and_removed_from_its_project_over_http_as_with_the_c
     let other = api.ok(&format!("{V1}/integrations/other"));
     assert_eq!(other["synchronising"], false);
     assert_eq!(other["project"], Value::Null);
+    // The elements "other" brought stay the project's: no other
+    // integration may feed it (a 409, where the store's index once made it
+    // a 500).
+    let taken = link("third", json!({ "existing": "Zona Sul" }));
+    assert_error(&taken, 409, "conflict");
+    assert!(taken.raw.contains("was removed from it"), "{}", taken.raw);
     // Linked again, it synchronises again.
     let relinked = link("other", json!({ "existing": "Zona Sul" }));
     assert_eq!(relinked.status, 200, "{}", relinked.raw);
@@ -1165,6 +1172,33 @@ fn bad_requests_get_the_error_shape_and_the_daemon_keeps_serving() {
         "method_not_allowed",
     );
 
+    // Integers as JSON Schema has them: 30.0 is 30, 30.5 is no integer; a
+    // field the document does not call nullable refuses null.
+    let isp = format!("{V1}/integrations/isp");
+    let whole = api.send("PATCH", &isp, json!({ "refresh_every": 30.0 }));
+    assert_eq!(whole.status, 200, "{}", whole.raw);
+    assert_eq!(whole.body["refresh_every"], 30);
+    assert_error(
+        &api.send("PATCH", &isp, json!({ "refresh_every": 30.5 })),
+        400,
+        "invalid_body",
+    );
+    assert_error(
+        &api.send("PATCH", &isp, json!({ "user": null, "refresh_every": 15 })),
+        400,
+        "invalid_body",
+    );
+    // The sync's optional body is limited as every other, in the error shape.
+    assert_error(
+        &post_huge(
+            &format!("{V1}/integrations/isp/sync"),
+            "application/json",
+            " ".repeat(2 << 20),
+        ),
+        413,
+        "payload_too_large",
+    );
+
     // Still serving, and nothing was added by the refused requests.
     let all = api.ok(&integrations);
     assert_eq!(all.as_array().unwrap().len(), 1);
@@ -1288,6 +1322,38 @@ fn the_openapi_document_describes_every_route() {
         }
     }
     assert!(doc["components"]["schemas"]["Error"]["properties"]["error"].is_object());
+
+    // The running router agrees: each method described on a path reaches
+    // a handler (whatever it answers, not the router's own 404 or 405), and
+    // each other method is refused with 405. The store is empty, so no
+    // request here changes anything.
+    for (path, item) in paths {
+        let concrete = path
+            .split('/')
+            .map(|segment| match segment.starts_with('{') {
+                true => "1",
+                false => segment,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{V1}{concrete}");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let answer = api.request(&method.to_uppercase(), &url, Some(TOKEN), None);
+            if item.get(method).is_some() {
+                assert!(
+                    answer.status != 405 && !answer.raw.contains("there is no such route"),
+                    "{method} {path} is described and not served: {}",
+                    answer.raw
+                );
+            } else {
+                assert_eq!(
+                    answer.status, 405,
+                    "{method} {path} is served and not described: {}",
+                    answer.raw
+                );
+            }
+        }
+    }
     api.stop();
 }
 

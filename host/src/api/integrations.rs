@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking};
+use super::{ApiError, Body, OrStatus, PREFIX, PathParam, Shared, blocking, some, whole_opt};
 use crate::daemon::Daemon;
 use crate::store::integrations::{self, Integration, NewIntegration};
 use crate::{store::projects, store::scope};
@@ -115,17 +115,17 @@ pub struct NewBody {
     /// Take a plain http:// address to a public host (`--insecure-http`).
     #[serde(default)]
     insecure_http: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some")]
     kinds: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     max_removal_percent: Option<u8>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     full_sync_hours: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     refresh_every: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     requests_at_once: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
     requests_per_second: Option<u32>,
 }
 
@@ -182,19 +182,31 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeBody {
+    #[serde(default, deserialize_with = "some")]
     api_url: Option<String>,
+    #[serde(default, deserialize_with = "some")]
     api_key: Option<String>,
+    #[serde(default, deserialize_with = "some")]
     user: Option<String>,
+    #[serde(default, deserialize_with = "some")]
     password: Option<String>,
     #[serde(default, deserialize_with = "present")]
     project_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
     sync_time: Option<String>,
+    #[serde(default, deserialize_with = "some")]
     insecure_http: Option<bool>,
+    #[serde(default, deserialize_with = "some")]
     kinds: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_opt")]
     max_removal_percent: Option<u8>,
+    #[serde(default, deserialize_with = "whole_opt")]
     full_sync_hours: Option<u32>,
+    #[serde(default, deserialize_with = "whole_opt")]
     refresh_every: Option<u32>,
+    #[serde(default, deserialize_with = "whole_opt")]
     requests_at_once: Option<u32>,
+    #[serde(default, deserialize_with = "whole_opt")]
     requests_per_second: Option<u32>,
 }
 

@@ -446,6 +446,90 @@ fn serde_reason(text: &str) -> String {
     }
 }
 
+/// An integer of a request body, read as JSON Schema's `integer` reads
+/// one: any number whose fraction is zero, so `94.0` is `94` (some JSON
+/// libraries write every number so), within the range of `T`. serde's own
+/// integers refuse `94.0`, which the document's `"type": "integer"` allows.
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Whole,
+{
+    d.deserialize_any(WholeVisitor(std::marker::PhantomData))
+}
+
+/// `whole` for an optional field (with `#[serde(default)]`), refusing
+/// `null` as `some` does.
+pub fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Whole,
+{
+    whole(d).map(Some)
+}
+
+/// An optional field (with `#[serde(default)]`) that, given, must be a
+/// `T`: serde's `Option` would read `null` as absent, which the document,
+/// calling the field neither nullable nor, for a change, clearable, does
+/// not allow.
+pub fn some<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The integer types a body's numbers are read into.
+pub trait Whole: TryFrom<i128> {
+    const RANGE: (i128, i128);
+}
+
+impl Whole for u8 {
+    const RANGE: (i128, i128) = (0, u8::MAX as i128);
+}
+
+impl Whole for u32 {
+    const RANGE: (i128, i128) = (0, u32::MAX as i128);
+}
+
+struct WholeVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: Whole> WholeVisitor<T> {
+    fn within<E: serde::de::Error>(&self, v: i128, shown: serde::de::Unexpected) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::invalid_value(shown, self))
+    }
+}
+
+impl<T: Whole> serde::de::Visitor<'_> for WholeVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an integer from {} to {}", T::RANGE.0, T::RANGE.1)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        self.within(v.into(), serde::de::Unexpected::Unsigned(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        self.within(v.into(), serde::de::Unexpected::Signed(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        let shown = serde::de::Unexpected::Float(v);
+        // Past ±2^64 no integer type here holds it: refused as out of range
+        // without a cast that would saturate.
+        if v.fract() != 0.0 || !v.is_finite() {
+            return Err(E::invalid_type(shown, &self));
+        }
+        if v.abs() > 2f64.powi(64) {
+            return Err(E::invalid_value(shown, &self));
+        }
+        self.within(v as i128, shown)
+    }
+}
+
 /// Query parameters, refused in the API's error shape.
 pub struct Params<T>(pub T);
 

@@ -47,6 +47,10 @@ fn with_integration(mut element: Value, integration: &Integration) -> Value {
 }
 
 /// `minLng,minLat,maxLng,maxLat`, as map libraries give a view's bounds.
+/// A west edge east of the east one crosses the antimeridian, as in
+/// GeoJSON (RFC 7946, 5.2); the latitudes may come in either order. Every
+/// four numbers in range then name a box, as the OpenAPI document (which
+/// cannot compare two items) says they do.
 struct Bbox {
     min_lng: f64,
     min_lat: f64,
@@ -76,22 +80,23 @@ impl Bbox {
                 "is out of range (longitude -180 to 180, latitude -90 to 90)",
             ));
         }
-        if min_lng > max_lng || min_lat > max_lat {
-            return Err(refused("has a minimum above its maximum"));
-        }
         Ok(Bbox {
             min_lng,
-            min_lat,
+            min_lat: min_lat.min(max_lat),
             max_lng,
-            max_lat,
+            max_lat: min_lat.max(max_lat),
         })
     }
 
     fn holds(&self, element: &Value) -> bool {
         match (element["lng"].as_f64(), element["lat"].as_f64()) {
             (Some(lng), Some(lat)) => {
-                (self.min_lng..=self.max_lng).contains(&lng)
-                    && (self.min_lat..=self.max_lat).contains(&lat)
+                let lng_in = if self.min_lng <= self.max_lng {
+                    (self.min_lng..=self.max_lng).contains(&lng)
+                } else {
+                    lng >= self.min_lng || lng <= self.max_lng
+                };
+                lng_in && (self.min_lat..=self.max_lat).contains(&lat)
             }
             _ => false,
         }
@@ -442,11 +447,19 @@ mod tests {
             "",
             "1,2,3",
             "a,b,c,d",
-            "-48,-27,-49,-26",
             "0,0,0,100",
             "1,2,3,4,5",
+            "inf,0,1,1",
         ] {
             assert!(Bbox::parse(bad).is_err(), "{bad}");
         }
+        // Across the antimeridian: from 170 east to 170 west.
+        let b = Bbox::parse("170,-10,-170,10").unwrap();
+        assert!(b.holds(&json!({ "lng": 175.0, "lat": 0.0 })));
+        assert!(b.holds(&json!({ "lng": -175.0, "lat": 0.0 })));
+        assert!(!b.holds(&json!({ "lng": 0.0, "lat": 0.0 })));
+        // Latitudes in either order name the same box.
+        let b = Bbox::parse("-48.56,-27.58,-48.54,-27.60").unwrap();
+        assert!(b.holds(&json!({ "lng": -48.55, "lat": -27.59 })));
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::network::{DEFAULT_RADIUS_M, MAX_RADIUS_M};
 use super::runs::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::{IMPORT_LIMIT, PREFIX};
+use crate::text::{LOGIN_MAX, NAME_MAX, SECRET_MAX, SERVICE_FIELD_MAX, SERVICE_ID_MAX, URL_MAX};
 
 pub async fn document() -> Json<Value> {
     Json(spec())
@@ -38,6 +39,97 @@ fn json_body(body: Value) -> Value {
 
 fn nullable(kind: &str) -> Value {
     json!({ "type": [kind, "null"] })
+}
+
+// The patterns are in the syntax JSON Schema reads (ECMA-262) and that
+// Python's `re` reads alike, so that a tool which generates requests from
+// this document sends what the server takes, and only that.
+
+/// Text as `text::check` takes it: something left once Rust's `trim`
+/// took the white space (Unicode's White_Space) off, and no character
+/// `text::is_unsafe` names (controls, bidi marks and overrides) anywhere.
+/// Its length is the field's `maxLength`, in characters as both count it.
+const TEXT: &str = concat!(
+    r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*",
+    r"[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028-\u202f\u205f\u2066-\u2069\u3000]",
+    r"[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+);
+
+/// An `api_url` that `integrations::validate_api_url` takes: the store's
+/// own pattern, which it holds every address to.
+const API_URL: &str = crate::store::integrations::API_URL_FORM;
+
+/// `HH:MM` as `schedule::parse_time` takes it: 24-hour, a one-digit hour
+/// or minute taken too, white space around it dropped.
+const SYNC_TIME: &str = r"^\s*([01]?[0-9]|2[0-3]):[0-5]?[0-9]\s*$";
+
+fn api_url() -> Value {
+    json!({
+        "type": "string",
+        "pattern": API_URL,
+        "maxLength": URL_MAX,
+        "description": "Scheme, host and port, as in a browser. mapsync adds /api/v2 itself: a trailing /api/v2 or /api is dropped.",
+        "examples": ["https://yourisp.ozmap.com.br:9994"]
+    })
+}
+
+/// The kinds a body may choose, with the rule `scope::set` holds them to
+/// that the list alone decides: splitters are read with their boxes.
+fn kinds() -> Value {
+    json!({
+        "type": "array",
+        "items": { "enum": crate::store::scope::SELECTABLE },
+        "if": { "contains": { "const": "splitter" } },
+        "then": { "contains": { "const": "box" } },
+        "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them (409)."
+    })
+}
+
+/// A body that names a project_name and kinds with clients names
+/// properties too: a project's clients are found through its properties.
+fn clients_need_properties() -> Value {
+    json!({
+        "if": {
+            "required": ["project_name", "kinds"],
+            "properties": {
+                "project_name": { "type": "string" },
+                "kinds": { "contains": { "const": "client" } }
+            }
+        },
+        "then": { "properties": { "kinds": { "contains": { "const": "property" } } } }
+    })
+}
+
+/// One service of a JSON import: its fields as text or numbers (ERPs
+/// export ids and coordinates as numbers), null as if absent. Their
+/// limits (plain text, SERVICE_ID_MAX and SERVICE_FIELD_MAX characters
+/// once trimmed) are the import's rules, a bad row each, so they are said
+/// in words: a schema's maxLength counts the white space the import drops.
+fn import_item() -> Value {
+    let field = json!({ "type": ["string", "number", "null"] });
+    let properties: serde_json::Map<String, Value> = crate::services::FIELDS
+        .iter()
+        .map(|name| (name.to_string(), field.clone()))
+        .collect();
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id_cliente_servico"],
+        "properties": properties
+    })
+}
+
+fn latitude() -> Value {
+    json!({ "type": "number", "minimum": -90, "maximum": 90 })
+}
+
+fn longitude() -> Value {
+    json!({ "type": "number", "minimum": -180, "maximum": 180 })
+}
+
+/// Text of at most `max` characters (see `TEXT`).
+fn text(max: usize, description: &str) -> Value {
+    json!({ "type": "string", "pattern": TEXT, "maxLength": max, "description": description })
 }
 
 pub fn spec() -> Value {
@@ -128,7 +220,10 @@ fn integration_paths() -> Value {
                     "200": answer("The integration as changed.", schema("Integration")),
                     "400": error("BadRequest"),
                     "401": error("Unauthorized"),
-                    "404": error("NotFound")
+                    "404": error("NotFound"),
+                    "409": answer("`kinds` leaves out a kind that the integration's bindings stand on (pole, box, splitter).", schema("Error")),
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType")
                 }
             },
             "delete": {
@@ -164,7 +259,9 @@ fn integration_paths() -> Value {
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
                     "409": error("Conflict"),
-                    "422": error("Unprocessable")
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType"),
+                    "422": answer("`existing` names no project.", schema("Error"))
                 }
             }
         },
@@ -182,6 +279,7 @@ fn integration_paths() -> Value {
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
                     "409": answer("A sync of this integration is already running (`code` already_running, with its progress), or the integration feeds no project (`code` conflict).", schema("AlreadyRunning")),
+                    "413": error("TooLarge"),
                     "503": error("Unavailable")
                 }
             }
@@ -202,7 +300,7 @@ fn integration_paths() -> Value {
             }
         },
         "/runs/{id}": {
-            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "description": "The run's id.", "schema": { "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX } }],
             "get": {
                 "summary": "One run, with its live progress while it runs.",
                 "responses": {
@@ -242,7 +340,9 @@ fn network_paths() -> Value {
                     "201": answer("Created.", schema("Project")),
                     "400": error("BadRequest"),
                     "401": error("Unauthorized"),
-                    "409": error("Conflict")
+                    "409": error("Conflict"),
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType")
                 }
             }
         },
@@ -261,7 +361,16 @@ fn network_paths() -> Value {
         "/boxes": {
             "parameters": [
                 query_param("project", "Only boxes of this platform project (its id).", json!({ "type": "string" })),
-                query_param("bbox", "Only boxes within minLng,minLat,maxLng,maxLat (degrees).", json!({ "type": "string", "examples": ["-48.56,-27.60,-48.54,-27.58"] })),
+                {
+                    "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "Only boxes within minLng,minLat,maxLng,maxLat (degrees), e.g. `-48.56,-27.60,-48.54,-27.58`. A minLng above maxLng crosses the antimeridian (as in GeoJSON); the latitudes may come in either order.",
+                    "schema": {
+                        "type": "array",
+                        "minItems": 4,
+                        "maxItems": 4,
+                        "prefixItems": [longitude(), latitude(), longitude(), latitude()]
+                    }
+                },
                 query_param("name", "Only boxes whose name holds this, in any case.", json!({ "type": "string" })),
                 query_param("integration", "Only this integration's boxes; by default every integration that feeds a project.", json!({ "type": "string" }))
             ],
@@ -299,8 +408,8 @@ fn network_paths() -> Value {
         },
         "/ports/free": {
             "parameters": [
-                { "name": "lat", "in": "query", "required": true, "schema": { "type": "number", "minimum": -90, "maximum": 90 } },
-                { "name": "lng", "in": "query", "required": true, "schema": { "type": "number", "minimum": -180, "maximum": 180 } },
+                { "name": "lat", "in": "query", "required": true, "schema": latitude() },
+                { "name": "lng", "in": "query", "required": true, "schema": longitude() },
                 query_param("radius", "Metres.", json!({ "type": "number", "exclusiveMinimum": 0, "maximum": MAX_RADIUS_M, "default": DEFAULT_RADIUS_M })),
                 query_param("integration", "Only this integration's boxes; by default every integration that feeds a project.", json!({ "type": "string" }))
             ],
@@ -325,18 +434,25 @@ fn service_paths() -> Value {
                 "summary": "Create or update services from the management system's export; a file with any bad row is refused whole.",
                 "requestBody": {
                     "required": true,
-                    "description": format!("The file's text (at most {} MiB, as for `mapsync services import`): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status. An id_cliente_servico may not begin with =, +, - or @ (a spreadsheet would read the codes file's cell as a formula).", IMPORT_LIMIT >> 20),
+                    "description": format!("The file's text (at most {} MiB, as for `mapsync services import`): CSV with a header row (`,` or `;`) or a JSON array of objects, with the fields id_cliente_servico (required), name, document, address, lat, lng, pppoe_login, onu_serial, onu_mac, status. An id_cliente_servico may not begin with =, +, - or @ (a spreadsheet would read the codes file's cell as a formula). Every text is plain (no control characters or bidi marks); an id holds at most {} characters, another field {}.", IMPORT_LIMIT >> 20, SERVICE_ID_MAX, SERVICE_FIELD_MAX),
                     "content": {
                         "text/csv": { "schema": { "type": "string" } },
-                        "application/json": { "schema": { "type": "array", "items": { "type": "object" } } }
+                        "application/json": { "schema": { "type": "array", "items": import_item() } }
                     }
                 },
+                "parameters": [query_param("report", "`csv`: a refused file is answered with its whole report, every bad row as `at,reason`, as text/csv.", json!({ "enum": ["csv"] }))],
                 "responses": {
                     "200": answer("Imported.", schema("ImportSummary")),
                     "401": error("Unauthorized"),
                     "413": error("TooLarge"),
                     "415": error("UnsupportedMediaType"),
-                    "422": answer("Refused, nothing imported: the file's problem, or every bad row (`code` invalid_file).", schema("ImportRefused"))
+                    "422": {
+                        "description": "Refused, nothing imported: the file's problem, or its bad rows (`code` invalid_file): the first 100 listed, `bad_rows` counting them all; with `report=csv`, every bad row as CSV.",
+                        "content": {
+                            "application/json": { "schema": schema("ImportRefused") },
+                            "text/csv": { "schema": { "type": "string", "examples": ["at,reason\nline 3,id_cliente_servico is missing\n"] } }
+                        }
+                    }
                 }
             }
         },
@@ -376,7 +492,9 @@ fn service_paths() -> Value {
                     "400": error("BadRequest"),
                     "401": error("Unauthorized"),
                     "409": error("Conflict"),
-                    "422": error("Unprocessable")
+                    "413": error("TooLarge"),
+                    "415": error("UnsupportedMediaType"),
+                    "422": answer("The body names what cannot be bound: no such service (import it first), no such synchronised splitter, a distribution splitter, one whose latest record is invalid or whose integration feeds no project, or a port the splitter does not have.", schema("Error"))
                 }
             }
         },
@@ -409,7 +527,8 @@ fn service_paths() -> Value {
                     "202": answer("Confirmed; the platform could not be reached and the push is retried (`state` confirmed).", schema("Binding")),
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
-                    "409": error("Conflict")
+                    "409": error("Conflict"),
+                    "422": answer("The port can no longer take the binding, as a sync since `bind` has it (`field` splitter or port): its splitter is gone, invalid or no longer synchronised, or the port is out of range. Unbind and bind anew.", schema("Error"))
                 }
             }
         },
@@ -443,7 +562,8 @@ fn service_paths() -> Value {
                     "200": answer("The match and the binding after the push.", json!({ "type": "object", "properties": { "match": schema("Match"), "binding": { "type": "object" } } })),
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
-                    "409": error("Conflict")
+                    "409": error("Conflict"),
+                    "422": answer("The client's port can no longer take the binding (as for confirm).", schema("Error"))
                 }
             }
         },
@@ -521,21 +641,24 @@ fn integration_schemas() -> Value {
                 "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
                 "requests_at_once": { "type": "integer", "minimum": 0, "maximum": 16, "description": "Requests a sync keeps under way at once, over all its listings. 0: the default, 12." },
                 "requests_per_second": { "type": "integer", "minimum": 0, "maximum": 1000, "description": "At most this many requests a sync starts in any second. 0: no ceiling of its own (the platform's 429 and Retry-After are honoured all the same)." },
-                "last_fresh_at": { "type": ["string", "null"], "format": "date-time", "description": "When its last successful sync started reading the platform: what the store shows is the platform of then. Null before the first." }
+                "last_fresh_at": { "type": ["string", "null"], "format": "date-time", "description": "When its last successful sync started reading the platform: what the store shows is the platform of then. Null before the first." },
+                "insecure_http": { "type": "boolean", "description": "Its person said a plain http:// address to a public host will do: the key and password travel in clear." }
             }
         },
         "NewIntegration": {
             "type": "object",
             "additionalProperties": false,
             "required": ["name", "api_url", "api_key", "user", "password"],
+            "allOf": [clients_need_properties()],
             "properties": {
-                "name": { "type": "string", "examples": ["ozmap-centro"] },
-                "api_url": { "type": "string", "description": "Scheme, host and port, as in a browser. mapsync adds /api/v2 itself: a trailing /api/v2 or /api is dropped.", "examples": ["https://yourisp.ozmap.com.br:9994"] },
-                "api_key": { "type": "string" },
-                "user": { "type": "string" },
-                "password": { "type": "string" },
-                "project_name": { "type": ["string", "null"], "description": "Synchronise only this OZmap project, named exactly; all projects when absent." },
-                "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
+                "name": { "type": "string", "pattern": TEXT, "maxLength": NAME_MAX, "examples": ["ozmap-centro"] },
+                "api_url": api_url(),
+                "api_key": text(SECRET_MAX, "An OZmap API key."),
+                "user": text(LOGIN_MAX, "An OZmap login allowed to use the API."),
+                "password": text(SECRET_MAX, "That login's password."),
+                "project_name": { "type": ["string", "null"], "pattern": TEXT, "maxLength": NAME_MAX, "description": "Synchronise only this OZmap project, named exactly; all projects when absent or null." },
+                "insecure_http": { "type": "boolean", "default": false, "description": "Take a plain http:// api_url to a public host (the CLI's --insecure-http). Without it such an address is refused, naming https; http:// to loopback or a private address is taken, with a warning in the log." },
+                "kinds": kinds(),
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
                 "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
@@ -547,14 +670,16 @@ fn integration_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "minProperties": 1,
+            "allOf": [clients_need_properties()],
             "properties": {
-                "api_url": { "type": "string" },
-                "api_key": { "type": "string" },
-                "user": { "type": "string" },
-                "password": { "type": "string" },
-                "project_name": { "type": ["string", "null"], "description": "null: every project." },
-                "sync_time": { "type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "description": "HH:MM, 24-hour, America/Sao_Paulo." },
-                "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
+                "api_url": api_url(),
+                "api_key": text(SECRET_MAX, "An OZmap API key."),
+                "user": text(LOGIN_MAX, "An OZmap login allowed to use the API."),
+                "password": text(SECRET_MAX, "That login's password."),
+                "project_name": { "type": ["string", "null"], "pattern": TEXT, "maxLength": NAME_MAX, "description": "null: every project." },
+                "insecure_http": { "type": "boolean", "description": "Take (true) or no longer take (false) a plain http:// api_url to a public host." },
+                "sync_time": { "type": "string", "pattern": SYNC_TIME, "description": "HH:MM, 24-hour, America/Sao_Paulo.", "examples": ["04:00"] },
+                "kinds": kinds(),
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },
                 "refresh_every": { "type": "integer", "minimum": 0, "maximum": 1440, "description": "While mapsync serves, it reads what changed this often, in minutes, beside the daily sync, so that port states stay fresh all day. Default 15; 0: only the daily sync." },
@@ -645,7 +770,7 @@ fn network_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "required": ["name"],
-            "properties": { "name": { "type": "string", "examples": ["Centro"] } }
+            "properties": { "name": { "type": "string", "pattern": TEXT, "maxLength": NAME_MAX, "examples": ["Centro"] } }
         },
         "ProjectLink": {
             "type": "object",
@@ -654,7 +779,7 @@ fn network_schemas() -> Value {
             "oneOf": [{ "required": ["existing"] }, { "required": ["new"] }],
             "properties": {
                 "existing": { "type": "string", "description": "The name of a project that exists." },
-                "new": { "type": "string", "description": "The name of a project to create and link to." }
+                "new": { "type": "string", "pattern": TEXT, "maxLength": NAME_MAX, "description": "The name of a project to create and link to." }
             }
         },
         "Box": {
@@ -723,6 +848,7 @@ fn service_schemas() -> Value {
             "allOf": [schema("Error"), {
                 "type": "object",
                 "properties": {
+                    "bad_rows": { "type": "integer", "minimum": 0, "description": "How many rows were bad; `rows` lists at most 100 of them." },
                     "rows": {
                         "type": "array",
                         "items": {
@@ -759,7 +885,7 @@ fn service_schemas() -> Value {
             "properties": {
                 "service": { "type": "string", "description": "id_cliente_servico." },
                 "splitter": { "type": "string", "description": "The platform's id of a service splitter." },
-                "port": { "type": "integer", "minimum": 1 },
+                "port": { "type": "integer", "minimum": 1, "maximum": u32::MAX, "description": "A port of the splitter, from 1; one it does not have is refused (422)." },
                 "move": { "type": "boolean", "default": false, "description": "Move a service that already has a binding. When the platform places it (identified there, or pushed), confirming reconnects that platform property to this port instead of creating one; otherwise only the local port changes. Without it, a service with a binding is refused (409) with the port it has." }
             }
         },
@@ -833,41 +959,46 @@ fn service_schemas() -> Value {
 
 #[cfg(test)]
 mod tests {
-    /// Every route the router serves is described, and every `$ref` points
-    /// at something that exists.
+    /// The document's TEXT takes a string exactly when `text::check` does,
+    /// character by character over the planes where controls, bidi marks
+    /// and white space are (the `regex` crate reads the pattern as JSON
+    /// Schema's tools do).
+    #[test]
+    fn text_is_what_the_doors_take() {
+        let pattern = regex::Regex::new(super::TEXT).unwrap();
+        for c in (0..0x3100u32).filter_map(char::from_u32) {
+            for value in [c.to_string(), format!("a{c}"), format!("{c}a")] {
+                let taken = crate::text::check("x", &value, 10, "").is_ok();
+                assert_eq!(pattern.is_match(&value), taken, "{:?}", value);
+            }
+        }
+        assert_eq!(super::API_URL, crate::store::integrations::API_URL_FORM);
+    }
+
+    /// Every route the router serves is described with each of its methods,
+    /// nothing else is, and every `$ref` points at something that exists.
+    /// The routes are read from `router`'s own source, so a route added
+    /// there and not here (or the other way round) fails this test.
     #[test]
     fn the_document_is_complete() {
         let spec = super::spec();
         let paths = spec["paths"].as_object().unwrap();
-        for route in [
-            "/integrations",
-            "/integrations/{name}",
-            "/integrations/{name}/test",
-            "/integrations/{name}/link",
-            "/integrations/{name}/sync",
-            "/integrations/{name}/runs",
-            "/runs/{id}",
-            "/status",
-            "/projects",
-            "/projects/{name}/integration",
-            "/boxes",
-            "/boxes/{id}",
-            "/splitters/{id}/ports",
-            "/ports/free",
-            "/services/import",
-            "/services",
-            "/services/{id}",
-            "/bindings",
-            "/bindings/{service}",
-            "/bindings/{service}/confirm",
-            "/identification",
-            "/matches",
-            "/matches/{id}/accept",
-            "/matches/{id}/reject",
-            "/openapi.json",
-        ] {
-            assert!(paths.contains_key(route), "{route} is not described");
-        }
+        let served = routes(include_str!("mod.rs"));
+        assert!(served.len() > 20, "routes not found in mod.rs: {served:?}");
+        let described: std::collections::BTreeSet<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .map(move |method| (path.clone(), method.clone()))
+            })
+            .collect();
+        assert_eq!(
+            served, described,
+            "the router's routes and the document's differ"
+        );
         let text = spec.to_string();
         for reference in text.split("\"$ref\":\"#/components/").skip(1) {
             let target = &reference[..reference.find('"').unwrap()];
@@ -877,5 +1008,42 @@ mod tests {
                 "dangling $ref {target}"
             );
         }
+    }
+
+    /// The (path, method) pairs of `.route("PATH", get(..).post(..))` in
+    /// the source of `router`.
+    fn routes(source: &str) -> std::collections::BTreeSet<(String, String)> {
+        let body = &source[source.find("pub fn router(").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        let mut found = std::collections::BTreeSet::new();
+        for part in body.split(".route(").skip(1) {
+            let path = part.split('"').nth(1).unwrap();
+            // The route's own arguments: up to the parenthesis that closes it.
+            let mut depth = 1;
+            let end = part
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .unwrap()
+                .0;
+            let arguments = &part[..end];
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = arguments
+                    .match_indices(&format!("{method}("))
+                    .any(|(at, _)| {
+                        at == 0 || !arguments.as_bytes()[at - 1].is_ascii_alphanumeric()
+                    });
+                if called {
+                    found.insert((path.to_string(), method.to_string()));
+                }
+            }
+        }
+        found
     }
 }

@@ -33,7 +33,9 @@ pub async fn create(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
+    #[serde(default, deserialize_with = "super::some")]
     existing: Option<String>,
+    #[serde(default, deserialize_with = "super::some")]
     new: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! Syncs on demand and their runs, with live progress while they run.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -48,8 +48,14 @@ pub struct SyncBody {
 pub async fn trigger(
     State(state): State<Shared>,
     PathParam(name): PathParam<String>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // Read by hand, the body being optional and of any media type; a body
+    // over the limit is refused in the API's error shape.
+    super::refuse_announced_length(request.headers(), super::BODY_LIMIT)?;
+    let body = axum::body::Bytes::from_request(request, &state)
+        .await
+        .map_err(super::bytes_rejection)?;
     let options: SyncBody = if body.iter().all(u8::is_ascii_whitespace) {
         SyncBody::default()
     } else {

@@ -204,6 +204,7 @@ pub async fn binding(
 pub struct BindBody {
     service: String,
     splitter: String,
+    #[serde(deserialize_with = "super::whole")]
     port: u32,
     /// Move a service that already has a binding (`bind --move`).
     #[serde(default, rename = "move")]

@@ -355,14 +355,20 @@ fn secrets_from(
 ) -> Result<(Option<String>, Option<String>)> {
     let mut line = |flag: &str, what: &str, which: &str| -> Result<String> {
         // A line longer than any secret is refused before it is read whole
-        // (a file piped in by mistake).
+        // (a file piped in by mistake): SECRET_MAX characters of up to
+        // four bytes each, the line's end, one more.
+        let limit = crate::text::SECRET_MAX as u64 * 4 + 3;
         let mut text = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::Read::take(&mut input, crate::text::SECRET_MAX as u64 + 2),
-            &mut text,
-        )
-        .map_err(|e| anyhow::anyhow!("{flag}: reading standard input: {e}"))?;
-        let whole = text.ends_with('\n');
+        let read =
+            std::io::BufRead::read_line(&mut std::io::Read::take(&mut input, limit), &mut text)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidData => anyhow::Error::new(crate::error::invalid(
+                        flag,
+                        format!("{flag}: the {what} on standard input is not UTF-8 text"),
+                    )),
+                    _ => anyhow::anyhow!("{flag}: reading standard input: {e}"),
+                })?;
+        let cut = read as u64 == limit && !text.ends_with('\n');
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         if text.is_empty() {
@@ -373,11 +379,11 @@ fn secrets_from(
                 )
             ));
         }
-        if !whole && text.len() > crate::text::SECRET_MAX {
+        if cut || text.chars().count() > crate::text::SECRET_MAX {
             refuse!(crate::error::invalid(
                 flag,
                 format!(
-                    "{flag}: the {what} on standard input is longer than {} bytes, more than any {what}",
+                    "{flag}: the {what} on standard input is longer than {} characters, more than any {what}",
                     crate::text::SECRET_MAX
                 )
             ));

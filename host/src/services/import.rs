@@ -790,7 +790,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 
 /// The service a row describes, its problems added to `problems`.
 fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -> Service {
-    use crate::text::{Length, SERVICE_FIELD_MAX, SERVICE_ID_MAX};
+    use crate::text::{SERVICE_FIELD_MAX, SERVICE_ID_MAX};
     let text = |f: &str| {
         values
             .get(f)
@@ -805,7 +805,7 @@ fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -
     let id = text("id_cliente_servico").unwrap_or_default();
     if id.is_empty() {
         problems.push("id_cliente_servico is missing".into());
-    } else if let Some(why) = crate::text::problem(&id, Length::Chars(SERVICE_ID_MAX)) {
+    } else if let Some(why) = crate::text::problem(&id, SERVICE_ID_MAX) {
         problems.push(format!(
             "id_cliente_servico {} {why}",
             crate::text::echo(&id)
@@ -823,7 +823,7 @@ fn service(values: &HashMap<&'static str, String>, problems: &mut Vec<String>) -
     // are: plain text of a bounded length.
     let mut plain = |f: &'static str| {
         let value = text(f)?;
-        match crate::text::problem(&value, Length::Chars(SERVICE_FIELD_MAX)) {
+        match crate::text::problem(&value, SERVICE_FIELD_MAX) {
             Some(why) => {
                 problems.push(format!("{f} {} {why}", crate::text::echo(&value)));
                 None

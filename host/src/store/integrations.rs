@@ -5,7 +5,7 @@
 
 use crate::error::{conflict, invalid, not_found};
 use crate::refuse;
-use crate::text::{self, Length};
+use crate::text;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -111,6 +111,31 @@ pub fn mask(secret: &str) -> String {
     )
 }
 
+/// The form of an `api_url` mapsync takes, in a syntax the `regex` crate,
+/// JSON Schema (ECMA-262) and Python's `re` read alike: the OpenAPI
+/// document gives it as the field's pattern, so that what a tool makes of
+/// the document is what the server takes. http or https in any case; a
+/// host name whose last label begins with a letter, or a dotted IPv4
+/// address; a port up to 65535; a path without `\`, query or fragment;
+/// white space around it. The `url` crate takes more (IPv6 literals,
+/// underscores, `\` for `/`, numeric hosts in hex): none is an OZmap
+/// server's address, and each would read differently elsewhere.
+pub const API_URL_FORM: &str = concat!(
+    r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
+    r"[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+    r"(/[^?#\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*)?",
+    r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+);
+
+fn plain_address() -> &'static regex::Regex {
+    static FORM: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(API_URL_FORM).expect("API_URL_FORM"));
+    &FORM
+}
+
 /// The normalised `api_url`: scheme, host, optional port and path prefix,
 /// without a trailing slash, and without the API's own path (see
 /// `dropped_api_path`).
@@ -118,7 +143,7 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
     let raw = raw.trim();
     let hint = "give the scheme and host, e.g. https://yourisp.ozmap.com.br:9994";
     // Before anything echoes it: an address is short, and plain text.
-    if let Some(why) = text::problem(raw, Length::Bytes(text::URL_MAX)) {
+    if let Some(why) = text::problem(raw, text::URL_MAX) {
         refuse!(invalid("api_url", format!("--api-url {why}: {hint}")));
     }
     let mut url = url::Url::parse(raw).map_err(|e| {
@@ -167,6 +192,15 @@ pub fn validate_api_url(raw: &str) -> Result<String> {
             "api_url",
             format!(
                 "--api-url {shown:?} must hold only the scheme, host, port and path (no query or fragment): {hint}"
+            )
+        ));
+    }
+    if !plain_address().is_match(raw) {
+        refuse!(invalid(
+            "api_url",
+            format!(
+                "--api-url {shown:?} is not a plain address: scheme://host[:port][/path], the host a name \
+                 of letters, digits, hyphens and dots, or an IPv4 address in four decimal parts: {hint}"
             )
         ));
     }
@@ -277,9 +311,9 @@ fn redacted(raw: &str) -> String {
 /// control character (a stray newline) into a header or onto a terminal.
 fn required(flag: &str, value: &str, hint: &str) -> Result<()> {
     let max = match flag {
-        "--api-key" | "--password" => Length::Bytes(text::SECRET_MAX),
-        "--user" => Length::Chars(text::LOGIN_MAX),
-        _ => Length::Chars(text::NAME_MAX),
+        "--api-key" | "--password" => text::SECRET_MAX,
+        "--user" => text::LOGIN_MAX,
+        _ => text::NAME_MAX,
     };
     text::check(flag, value, max, hint)
 }
@@ -728,10 +762,21 @@ mod tests {
             "https://",
             "https://x.y/?a=1",
             "",
+            "ht\ttp://x.y",
+            "https://x.y\n/v2",
+            "https://x_y.z",
+            "https:\\\\x.y",
+            "https://x.y\\v2",
+            "https://[::1]:9994",
+            "https://0x7f.1",
+            "https:x.y",
         ] {
             let err = validate_api_url(bad).unwrap_err().to_string();
             assert!(err.contains("--api-url"), "{bad}: {err}");
         }
+        // White space around it is dropped; a control character is refused.
+        assert_eq!(validate_api_url(" https://x.y\r\n").unwrap(), "https://x.y");
+        assert!(validate_api_url("\u{1}https://x.y").is_err());
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn create(conn: &Db, name: &str) -> Result<Project> {
     crate::text::check(
         "name",
         name,
-        crate::text::Length::Chars(crate::text::NAME_MAX),
+        crate::text::NAME_MAX,
         "name the project in plain text, e.g. \"Centro\"",
     )?;
     if find(conn, name)?.is_some() {
@@ -127,6 +127,20 @@ pub fn link(conn: &Db, integration_name: &str, to: LinkTo<'_>) -> Result<(Integr
         refuse!(conflict(format!(
             "project {:?} is already fed by integration {other:?}; a project has at most one integration",
             project.name
+        )));
+    }
+    // An integration removed from the project still holds it: the elements
+    // it brought are the project's, no longer synchronised. Only it may
+    // feed the project again (the store keeps one integration a project).
+    let removed: Option<String> = tx.query_opt(
+        "SELECT name FROM integrations WHERE project_id = ?1 AND id <> ?2",
+        params![project.id, integration.id],
+        |r| r.get(0),
+    )?;
+    if let Some(removed) = removed {
+        refuse!(conflict(format!(
+            "project {:?} holds the elements of integration {removed:?}, which was removed from it; link {removed:?} to it again, or link {:?} to another project",
+            project.name, integration.name
         )));
     }
     // Linking again after a removal: the elements it kept come back under sync.
