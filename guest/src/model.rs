@@ -33,6 +33,18 @@ impl ElementKind {
             ElementKind::Property => "property",
         }
     }
+
+    /// The kind's name for many of them, as a message says it.
+    pub fn plural(self) -> &'static str {
+        match self {
+            ElementKind::Project => "projects",
+            ElementKind::Pole => "poles",
+            ElementKind::Box => "boxes",
+            ElementKind::Splitter => "splitters",
+            ElementKind::Client => "clients",
+            ElementKind::Property => "properties",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -1600,6 +1600,27 @@ fn the_api_doors_are_bounded_and_strict() {
     );
     assert_error(&changed, 400, "bad_request");
 
+    // A body is an object: serde alone would read a struct from an array.
+    for (method, path, body) in [
+        ("POST", "integrations/public/sync", json!([])),
+        ("PATCH", "integrations/public", json!(["https://x.y"])),
+        ("POST", "projects", json!(["Centro"])),
+    ] {
+        let answer = api.send(method, &format!("{V1}/{path}"), body);
+        assert_error(&answer, 400, "invalid_body");
+    }
+    // The api_url's plain form, as the document's pattern gives it.
+    for url in [
+        "https://x_y.z",
+        "https:\\\\x.y",
+        "https://[::1]:9994",
+        "https://0x7f.1",
+    ] {
+        let refused = add("odd", url, None);
+        assert_error(&refused, 400, "bad_request");
+        assert_eq!(refused.body["error"]["field"], "api_url", "{}", refused.raw);
+    }
+
     let long = "n".repeat(8000);
     let missing = api.get(&format!("{V1}/integrations/{long}"));
     assert_error(&missing, 404, "not_found");

@@ -230,7 +230,7 @@ fn sizes_are_bounded_and_bad_input_exits_2() {
     let output = add_with_stdin(&bench, &huge);
     assert_exit(&output, 2);
     assert!(
-        stderr(&output).contains("4096 bytes"),
+        stderr(&output).contains("4096 characters"),
         "{}",
         stderr(&output)
     );

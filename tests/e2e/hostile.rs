@@ -180,6 +180,7 @@ fn mass_removal_is_held_until_allowed_then_applied() {
         told.contains("removals held") && told.contains("--allow-removals"),
         "{told}"
     );
+    assert!(told.contains(" stored poles ("), "{told}");
 
     // A person's confirmation applies them; a wider share for this
     // integration lets later ones through.

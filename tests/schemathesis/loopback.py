@@ -2,18 +2,21 @@
 
 An integration's api_url is where mapsync's connection test, syncs and pushes
 go. Schemathesis draws valid ones at random (public addresses among them), so
-before each call a valid api_url is swapped for another valid one on loopback,
-where nothing listens: the case stays as valid as it was drawn (schemathesis
-checks it again after this hook), and mapsync is refused at once instead of
-reaching a stranger's server. An invalid api_url is sent as drawn, to be
-refused.
+before each call a valid api_url is swapped for the demo's own OZmap test
+server on loopback (MAPSYNC_SCHEMATHESIS_PLATFORM, which tests/schemathesis/run
+reads from the demo's integration): the case stays as valid as it was drawn
+(schemathesis checks it again after this hook), and mapsync reaches a platform
+that answers at once, instead of a stranger's server or an address where
+nothing listens and every request is retried. An invalid api_url is sent as
+drawn, to be refused.
 """
 
+import os
 import re
 
 import schemathesis
 
-NOWHERE = "http://127.0.0.1:9"
+PLATFORM = os.environ["MAPSYNC_SCHEMATHESIS_PLATFORM"]
 
 
 def valid_api_url(case):
@@ -27,4 +30,4 @@ def before_call(context, case, kwargs):
     if not isinstance(body, dict) or not isinstance(body.get("api_url"), str):
         return
     if valid_api_url(case).search(body["api_url"]):
-        body["api_url"] = NOWHERE
+        body["api_url"] = PLATFORM

@@ -172,10 +172,10 @@ impl std::fmt::Display for RunError {
                     .iter()
                     .map(|h| {
                         format!(
-                            "{} of {} stored {}s ({:.1} %)",
+                            "{} of {} stored {} ({:.1} %)",
                             h.removed,
                             h.stored,
-                            h.kind.as_str(),
+                            h.kind.plural(),
                             f64::from(h.removed) * 100.0 / f64::from(h.stored.max(1))
                         )
                     })

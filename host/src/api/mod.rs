@@ -345,11 +345,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         refuse_announced_length(request.headers(), BODY_LIMIT)?;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
+        match axum::Json::<serde_json::Map<String, Value>>::from_request(request, state).await {
+            Ok(axum::Json(object)) => from_object(object).map(Body),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// A body's fields as `T`. Every body is a JSON object, read as one first:
+/// serde would read a struct from an array too (`[]` as every default,
+/// `["https://…"]` as its first field), which the document does not allow.
+pub fn from_object<T: DeserializeOwned>(
+    object: serde_json::Map<String, Value>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!(
+                "the request body does not fit this route: {}",
+                serde_reason(&format!("body: {e}"))
+            ),
+        )
+    })
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -405,6 +423,39 @@ pub fn refuse_announced_length(headers: &HeaderMap, limit: usize) -> Result<(), 
         Some(length) if length > limit as u64 => Err(too_large()),
         _ => Ok(()),
     }
+}
+
+/// A body of at most `limit` bytes, read into one buffer sized by its
+/// Content-Length (checked first by `refuse_announced_length`): axum's
+/// `Bytes` gathers the frames and then copies them into one, holding the
+/// body twice at its peak, which for a 16 MiB import is 16 MiB more.
+pub async fn whole_body(request: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    refuse_announced_length(request.headers(), limit)?;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = request.into_body();
+    let mut whole = Vec::with_capacity(announced.min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code_of(StatusCode::BAD_REQUEST),
+                "the request body could not be read",
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if whole.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes::Bytes::from(whole))
 }
 
 pub fn bytes_rejection(rejection: BytesRejection) -> ApiError {

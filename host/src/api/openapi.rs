@@ -443,6 +443,7 @@ fn service_paths() -> Value {
                 "parameters": [query_param("report", "`csv`: a refused file is answered with its whole report, every bad row as `at,reason`, as text/csv.", json!({ "enum": ["csv"] }))],
                 "responses": {
                     "200": answer("Imported.", schema("ImportSummary")),
+                    "400": error("BadRequest"),
                     "401": error("Unauthorized"),
                     "413": error("TooLarge"),
                     "415": error("UnsupportedMediaType"),

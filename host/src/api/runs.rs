@@ -1,6 +1,6 @@
 //! Syncs on demand and their runs, with live progress while they run.
 
-use axum::extract::{FromRequest, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -53,19 +53,18 @@ pub async fn trigger(
     // Read by hand, the body being optional and of any media type; a body
     // over the limit is refused in the API's error shape.
     super::refuse_announced_length(request.headers(), super::BODY_LIMIT)?;
-    let body = axum::body::Bytes::from_request(request, &state)
-        .await
-        .map_err(super::bytes_rejection)?;
+    let body = super::whole_body(request, super::BODY_LIMIT).await?;
     let options: SyncBody = if body.iter().all(u8::is_ascii_whitespace) {
         SyncBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
+        let object = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
-                format!("the request body does not fit this route: {e}"),
+                format!("the request body is not a JSON object: {e}"),
             )
-        })?
+        })?;
+        super::from_object(object)?
     };
     let tuning = crate::sync::run::Tuning {
         allow_removals: options.allow_removals,

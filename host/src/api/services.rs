@@ -3,7 +3,7 @@
 
 use crate::store::Db;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     ApiError, Body, IMPORT_LIMIT, OrStatus, PREFIX, Params, PathParam, Shared, blocking,
-    bytes_rejection, refuse_announced_length,
+    refuse_announced_length,
 };
 use crate::services::{self, Format};
 use crate::store::bindings::{self, Binding, Event};
@@ -63,9 +63,7 @@ pub async fn import(
         .acquire()
         .await
         .map_err(|_| ApiError::internal())?;
-    let body = Bytes::from_request(request, &state)
-        .await
-        .map_err(bytes_rejection)?;
+    let body = super::whole_body(request, IMPORT_LIMIT).await?;
     let checked = body.clone();
     let answer = blocking(&state, move |daemon, conn| {
         match services::import_bytes(conn, &checked, format)? {

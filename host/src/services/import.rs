@@ -277,16 +277,18 @@ impl Checker {
     }
 }
 
-/// The ids met so far, each with where it was first given: their text in
-/// one string, each after a byte of its length, and a table of where each
-/// starts, 8 bytes an id, so that a file of a million short ids costs a
-/// few bytes each rather than an allocation. An id over 255 bytes is
-/// refused for its length anyway, and is not kept.
+/// The ids met so far, each with where it was first given: both in an
+/// arena of fixed-size blocks (a byte of the id's length, the place's 4
+/// bytes, the id), and a table of where each starts, 4 bytes an id, so
+/// that a file of a million short ids costs a few bytes each rather than
+/// an allocation, and a growing arena never holds twice its size while it
+/// moves. An id over 255 bytes is refused for its length anyway, and is
+/// not kept.
 #[derive(Default)]
 struct Ids {
-    text: Vec<u8>,
-    /// Where an id's length byte is in `text`, and where it was given.
-    table: hashbrown::HashTable<(u32, Place32)>,
+    blocks: Vec<Vec<u8>>,
+    /// Where an entry starts: its block times `BLOCK`, plus its offset.
+    table: hashbrown::HashTable<u32>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -314,6 +316,17 @@ impl Place32 {
 }
 
 impl Ids {
+    /// An arena block's size: entries never span two.
+    const BLOCK: usize = 1 << 20;
+
+    fn entry(blocks: &[Vec<u8>], at: u32) -> (&[u8], Place32) {
+        let (block, at) = (at as usize / Self::BLOCK, at as usize % Self::BLOCK);
+        let block = &blocks[block];
+        let length = usize::from(block[at]);
+        let place = u32::from_le_bytes(block[at + 1..at + 5].try_into().expect("4 bytes"));
+        (&block[at + 5..at + 5 + length], Place32(place))
+    }
+
     /// Where `id` was first given, if it was; else it is noted at `place`.
     fn first_place(&mut self, id: &str, place: Place) -> Option<Place> {
         use std::hash::BuildHasher;
@@ -321,26 +334,27 @@ impl Ids {
             return None;
         };
         let Ids {
-            text,
+            blocks,
             table,
             hasher,
         } = self;
-        fn stored(text: &[u8], at: u32) -> &[u8] {
-            let at = at as usize;
-            let length = usize::from(text[at]);
-            &text[at + 1..at + 1 + length]
-        }
         let hash = hasher.hash_one(id.as_bytes());
-        if let Some(found) = table.find(hash, |&(at, _)| stored(text, at) == id.as_bytes()) {
-            return Some(found.1.place());
+        if let Some(&found) = table.find(hash, |&at| Self::entry(blocks, at).0 == id.as_bytes()) {
+            return Some(Self::entry(blocks, found).1.place());
         }
-        // The text never grows past the file's own size (under 4 GiB).
-        let at = text.len() as u32;
-        text.push(length);
-        text.extend_from_slice(id.as_bytes());
-        table.insert_unique(hash, (at, Place32::new(place)), |&(at, _)| {
-            hasher.hash_one(stored(text, at))
-        });
+        let size = 5 + id.len();
+        if blocks.last().is_none_or(|b| b.len() + size > Self::BLOCK) {
+            blocks.push(Vec::with_capacity(Self::BLOCK));
+        }
+        let last = blocks.len() - 1;
+        let block = &mut blocks[last];
+        // The arena never grows past a few times the file's own size (a
+        // 16 MiB file's ids fit 4 GiB many times over).
+        let at = (last * Self::BLOCK + block.len()) as u32;
+        block.push(length);
+        block.extend_from_slice(&Place32::new(place).0.to_le_bytes());
+        block.extend_from_slice(id.as_bytes());
+        table.insert_unique(hash, at, |&at| hasher.hash_one(Self::entry(blocks, at).0));
         None
     }
 }
