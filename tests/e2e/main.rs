@@ -9,6 +9,7 @@ mod api;
 mod binding;
 mod browser;
 mod common;
+mod conformance;
 mod console;
 mod contents;
 mod daemon;

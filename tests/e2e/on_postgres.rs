@@ -12,6 +12,8 @@ mod api;
 mod binding;
 #[path = "common.rs"]
 mod common;
+#[path = "conformance.rs"]
+mod conformance;
 #[path = "contents.rs"]
 mod contents;
 #[path = "daemon.rs"]

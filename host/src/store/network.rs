@@ -480,7 +480,9 @@ pub fn takers(
         .map(|p| p as &dyn crate::store::db::ToValue)
         .collect();
     let mut rows = conn.query(&sql, &params, taker)?;
-    rows.sort_by(|a, b| a.1.property.cmp(&b.1.property));
+    // A port two properties name is taken by the smaller id, as
+    // `taker_of` answers a binding: collected last, it is the one kept.
+    rows.sort_by(|a, b| b.1.property.cmp(&a.1.property));
     Ok(rows.into_iter().collect())
 }
 

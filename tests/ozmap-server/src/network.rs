@@ -111,6 +111,51 @@ impl Network {
         }
     }
 
+    /// The network becomes `given`'s, an object of routes to their documents
+    /// (a route left out is empty), served as given, in the given order,
+    /// repeated ids and broken records included: the form of the host
+    /// conformance suite's scenarios (`tests/conformance`). A document
+    /// without `_id` gets its `id`; one without `createdAt` or `updatedAt`
+    /// gets 2026-01-01, so a scenario that changes a document between runs
+    /// gives it a later `updatedAt` itself. Answers how many documents it
+    /// holds; refuses an unknown route or a route that is not an array.
+    pub fn replace_with(&mut self, given: &Value) -> Result<usize, String> {
+        const EPOCH: &str = "2026-01-01T00:00:00.000Z";
+        let Value::Object(given) = given else {
+            return Err("a network is a JSON object of routes to arrays".into());
+        };
+        if let Some(route) = given.keys().find(|r| !ROUTES.contains(&r.as_str())) {
+            return Err(format!("no route {route:?}; known: {ROUTES:?}"));
+        }
+        let mut routes = Vec::new();
+        for route in ROUTES {
+            let docs = match given.get(route) {
+                None => Vec::new(),
+                Some(Value::Array(docs)) => docs.clone(),
+                Some(_) => return Err(format!("{route} must be an array")),
+            };
+            let docs: Vec<Value> = docs
+                .into_iter()
+                .map(|mut doc| {
+                    if let Value::Object(fields) = &mut doc {
+                        if let Some(id) = fields.get("id").cloned() {
+                            fields.entry("_id").or_insert(id);
+                        }
+                        for stamp in ["createdAt", "updatedAt"] {
+                            fields.entry(stamp).or_insert_with(|| EPOCH.into());
+                        }
+                    }
+                    doc
+                })
+                .collect();
+            routes.push((route, docs));
+        }
+        for (route, docs) in routes {
+            *self.collection_mut(route) = docs.into();
+        }
+        Ok(self.total_elements())
+    }
+
     /// How many documents all routes hold together.
     pub fn total_elements(&self) -> usize {
         ROUTES.iter().map(|r| self.collection(r).len()).sum()

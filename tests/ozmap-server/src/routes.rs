@@ -25,6 +25,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &RecordedRequest) -> Answer {
         }
         return match (req.method.as_str(), test_route) {
             ("POST", "mutate") => test_mutate(shared, req),
+            ("PUT", "network") => test_network(shared, req),
             // What was asked since the last time (for benchmarks).
             ("POST", "stats") => Answer::json(200, shared.take_stats()),
             _ => Answer::error(404, format!("no test route {} {}", req.method, req.path)),
@@ -98,6 +99,19 @@ fn test_mutate(shared: &Shared, req: &RecordedRequest) -> Answer {
         .store
         .write(|net| crate::mutate::mutate(net, &crate::mutate::Mutation { fraction, seed }));
     Answer::json(200, summary.to_json())
+}
+
+/// `PUT /__test/network` (not OZmap's: for scenarios written as data, such
+/// as the host conformance suite's): [`Network::replace_with`] the body.
+fn test_network(shared: &Shared, req: &RecordedRequest) -> Answer {
+    let body: Value = match serde_json::from_str(&req.body) {
+        Ok(body) => body,
+        Err(e) => return Answer::error(400, format!("the body is not JSON: {e}")),
+    };
+    match shared.store.write(|net| net.replace_with(&body)) {
+        Ok(served) => Answer::json(200, json!({ "documents": served })),
+        Err(why) => Answer::error(400, why),
+    }
 }
 
 fn login(shared: &Shared, req: &RecordedRequest) -> Answer {
