@@ -66,9 +66,11 @@ export class MemoryStore {
       p.client != null && codes.has(p.client) ? codes.get(p.client) : (p.client_code ?? null);
     const takers = new Map();
     if (kind === 'splitter') {
+      // In id order: a port two properties name is the smaller id's.
       for (const { data: p } of current('property')) {
         const c = p.connection;
-        if (c) takers.set(`${c.splitter}\u0000${c.port}`, { property: p.id, client_code: codeOf(p) });
+        const key = c && `${c.splitter}\u0000${c.port}`;
+        if (c && !takers.has(key)) takers.set(key, { property: p.id, client_code: codeOf(p) });
       }
     }
     return current(kind).map(({ data: e, invalid }) => {
@@ -133,7 +135,10 @@ class MemoryRun {
     }
     const stored = this.store.kinds.get(kind);
     const outcome = { created: 0, updated: 0, unchanged: 0 };
+    // The same element twice in a batch: its last version counts, once.
+    const last = new Map(elements.map((data, i) => [data.id, i]));
     elements.forEach((data, i) => {
+      if (last.get(data.id) !== i) return;
       const fingerprint = BigInt(fingerprints[i]);
       const before = stored.get(data.id);
       let change;
@@ -225,8 +230,9 @@ class MemoryRun {
   known(kind, ids) {
     const stored = this.store.kinds.get(kind);
     const staged = this.staged.get(kind);
+    // Gone is not known: it is removed when the run is applied.
     const held = (id) => !this.completed.has(kind) && stored.has(id) && !stored.get(id).removed;
-    return ids.filter((id) => staged.has(id) || held(id));
+    return ids.filter((id) => (staged.has(id) ? staged.get(id).change !== 'gone' : held(id)));
   }
 
   commit({ state } = {}) {

@@ -753,8 +753,11 @@ impl Staging {
     pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
         self.conn.query(
             "SELECT j.value FROM json_each(?4) AS j
-             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3 AND r.id = j.value)
+             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3 AND r.id = j.value
+                           AND r.change <> 'gone')
                 OR (NOT EXISTS (SELECT 1 FROM run_kinds k WHERE k.run_id = ?1 AND k.kind = ?3)
+                    AND NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3
+                                    AND r.id = j.value AND r.change = 'gone')
                     AND EXISTS (SELECT 1 FROM elements e WHERE e.integration_id = ?2 AND e.kind = ?3
                                 AND e.id = j.value AND e.removed_at IS NULL))",
             params![self.run_id, self.integration_id, kind, serde_json::to_string(ids)?],
@@ -974,6 +977,21 @@ pub(crate) mod tests {
             assert_eq!(count(conn, "run_elements"), 0);
             assert_eq!(count(conn, "main.run_elements"), 0);
         }
+    }
+
+    /// `known` answers what the store holds once the run is applied: an
+    /// element found gone is not, whether or not the kind is completed.
+    #[test]
+    fn a_gone_element_is_not_known() {
+        let (_dir, conn, id) = open();
+        let (a, b) = (splitter("s1", "A"), splitter("s2", "B"));
+        let (_, _, conn) = run(conn, &id, 1, &[(&a, 1), (&b, 2)]);
+        let mut store = RunStore::begin(conn, &id, 2, Box::new(NoProgress)).unwrap();
+        let kind = ElementKind::Splitter;
+        assert_eq!(store.mark_gone(kind, &["s2".into()]).unwrap(), 1);
+        let known = store.known(kind, &["s1".into(), "s2".into()]).unwrap();
+        assert_eq!(known, ["s1"]);
+        store.roll_back().unwrap();
     }
 
     #[test]
