@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use crate::http::{FetchError, Http, Method, Request, Response, Started};
+use crate::ledger::Ledger;
 use crate::model::{self, Batch, ElementKind};
 use crate::ozmap::client::Credentials;
-use crate::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
+use crate::store::{Entry, Mark, Staged, Storage, Stored};
 use crate::{matching, push, sync};
 
 wit_bindgen::generate!({
@@ -306,25 +307,26 @@ impl wit_sync::Guest for Component {
     fn run(settings: wit_sync::Settings) -> Result<wit_sync::Report, wit_sync::RunError> {
         on_entry();
         let settings = settings_from_wit(settings);
-        let report = sync::run(ImportedHttp, &mut ImportedStore, &settings).map_err(|e| {
-            let message = e.to_string();
-            match e {
-                sync::RunError::Failed(why) => wit_sync::RunError::Failed(why),
-                sync::RunError::RemovalsHeld(held) => {
-                    wit_sync::RunError::RemovalsHeld(wit_sync::HeldRemovals {
-                        kinds: held
-                            .into_iter()
-                            .map(|h| wit_sync::HeldRemoval {
-                                kind: kind_to_wit(h.kind),
-                                removed: h.removed,
-                                stored: h.stored,
-                            })
-                            .collect(),
-                        message,
-                    })
+        let report =
+            sync::run(ImportedHttp, &mut Ledger::new(ImportedStore), &settings).map_err(|e| {
+                let message = e.to_string();
+                match e {
+                    sync::RunError::Failed(why) => wit_sync::RunError::Failed(why),
+                    sync::RunError::RemovalsHeld(held) => {
+                        wit_sync::RunError::RemovalsHeld(wit_sync::HeldRemovals {
+                            kinds: held
+                                .into_iter()
+                                .map(|h| wit_sync::HeldRemoval {
+                                    kind: kind_to_wit(h.kind),
+                                    removed: h.removed,
+                                    stored: h.stored,
+                                })
+                                .collect(),
+                            message,
+                        })
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(wit_sync::Report {
             kinds: report
                 .kinds
@@ -433,69 +435,88 @@ impl Http for ImportedHttp {
     }
 }
 
+/// The `element-store` import: the host's bytes, under the rules of
+/// `crate::ledger`.
 struct ImportedStore;
 
-impl ElementStore for ImportedStore {
-    fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
-        let fingerprints = batch.fingerprints();
-        let o = wit_store::write_batch(&batch_to_wit(batch), &fingerprints)?;
-        Ok(BatchOutcome {
-            created: o.created,
-            updated: o.updated,
-            unchanged: o.unchanged,
-        })
+fn staged_to_wit(staged: Staged) -> wit_store::Staged {
+    match staged {
+        Staged::Created => wit_store::Staged::Created,
+        Staged::Updated => wit_store::Staged::Updated,
+        Staged::Unchanged => wit_store::Staged::Unchanged,
+        Staged::Invalid => wit_store::Staged::Invalid,
+        Staged::Gone => wit_store::Staged::Gone,
+        Staged::Seen => wit_store::Staged::Seen,
+    }
+}
+
+fn staged_from_wit(staged: wit_store::Staged) -> Staged {
+    match staged {
+        wit_store::Staged::Created => Staged::Created,
+        wit_store::Staged::Updated => Staged::Updated,
+        wit_store::Staged::Unchanged => Staged::Unchanged,
+        wit_store::Staged::Invalid => Staged::Invalid,
+        wit_store::Staged::Gone => Staged::Gone,
+        wit_store::Staged::Seen => Staged::Seen,
+    }
+}
+
+impl Storage for ImportedStore {
+    fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>, String> {
+        Ok(wit_store::look_up(kind_to_wit(kind), ids)?
+            .into_iter()
+            .map(|e| Entry {
+                stored: e.stored.map(|s| Stored {
+                    fingerprint: s.fingerprint,
+                    removed: s.removed,
+                }),
+                staged: e.staged.map(staged_from_wit),
+            })
+            .collect())
     }
 
-    fn keep_invalid(
+    fn stage_written(
         &mut self,
-        kind: ElementKind,
-        elements: &[InvalidElement],
-    ) -> Result<u32, String> {
-        let elements: Vec<wit_store::InvalidElement> = elements
-            .iter()
-            .map(|e| wit_store::InvalidElement {
-                id: e.id.clone(),
-                reason: e.reason.clone(),
+        batch: Batch,
+        fingerprints: Vec<u64>,
+        changes: Vec<Staged>,
+    ) -> Result<(), String> {
+        let changes: Vec<wit_store::Staged> = changes.into_iter().map(staged_to_wit).collect();
+        wit_store::stage_written(&batch_to_wit(batch), &fingerprints, &changes)
+    }
+
+    fn stage_marks(&mut self, kind: ElementKind, marks: Vec<Mark>) -> Result<(), String> {
+        let marks: Vec<wit_store::Mark> = marks
+            .into_iter()
+            .map(|m| wit_store::Mark {
+                id: m.id,
+                staged: staged_to_wit(m.staged),
+                reason: m.reason,
             })
             .collect();
-        wit_store::keep_invalid(kind_to_wit(kind), &elements)
+        wit_store::stage_marks(kind_to_wit(kind), &marks)
     }
 
-    fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
-        let sweep = wit_store::complete_kind(kind_to_wit(kind))?;
-        Ok(Sweep {
-            removed: sweep.removed,
-            stored: sweep.stored,
-        })
+    fn held_count(&mut self, kind: ElementKind) -> Result<u32, String> {
+        wit_store::held_count(kind_to_wit(kind))
     }
 
-    fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        wit_store::seen(kind_to_wit(kind), ids)
-    }
-
-    fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
-        wit_store::tally(kind_to_wit(kind))
-    }
-
-    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        wit_store::mark_seen(kind_to_wit(kind), ids)
-    }
-
-    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        wit_store::known(kind_to_wit(kind), ids)
-    }
-
-    fn stored_ids(
+    fn held_ids(
         &mut self,
         kind: ElementKind,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>, String> {
-        wit_store::stored_ids(kind_to_wit(kind), after, limit)
+        wit_store::held_ids(kind_to_wit(kind), after, limit)
     }
 
-    fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32, String> {
-        wit_store::mark_gone(kind_to_wit(kind), ids)
+    fn unstaged_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
+        wit_store::unstaged_ids(kind_to_wit(kind), after, limit)
     }
 }
 

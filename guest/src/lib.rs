@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod http;
+pub mod ledger;
 mod log;
 pub mod matching;
 pub mod model;

@@ -173,6 +173,37 @@ impl Batch {
         }
     }
 
+    /// The batch with only the elements whose `keep` is true, in order.
+    pub fn keeping(self, keep: &[bool]) -> Batch {
+        fn each<T>(items: Vec<T>, keep: &[bool]) -> Vec<T> {
+            items
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(item, &kept)| kept.then_some(item))
+                .collect()
+        }
+        match self {
+            Batch::Projects(v) => Batch::Projects(each(v, keep)),
+            Batch::Poles(v) => Batch::Poles(each(v, keep)),
+            Batch::Boxes(v) => Batch::Boxes(each(v, keep)),
+            Batch::Splitters(v) => Batch::Splitters(each(v, keep)),
+            Batch::Clients(v) => Batch::Clients(each(v, keep)),
+            Batch::Properties(v) => Batch::Properties(each(v, keep)),
+        }
+    }
+
+    /// The kind of the batch's elements.
+    pub fn kind(&self) -> ElementKind {
+        match self {
+            Batch::Projects(_) => ElementKind::Project,
+            Batch::Poles(_) => ElementKind::Pole,
+            Batch::Boxes(_) => ElementKind::Box,
+            Batch::Splitters(_) => ElementKind::Splitter,
+            Batch::Clients(_) => ElementKind::Client,
+            Batch::Properties(_) => ElementKind::Property,
+        }
+    }
+
     /// Each element's fingerprint, in the batch's order (see `fingerprint`).
     pub fn fingerprints(&self) -> Vec<u64> {
         fn each<T: Serialize>(items: &[T]) -> Vec<u64> {

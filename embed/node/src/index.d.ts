@@ -58,18 +58,21 @@ export class MapsyncError extends Error {
 
 /** One run of a store: what the component writes to (see
  * src/memory-store.js and the WIT's `element-store`). */
+/** What a run staged for an element (the WIT `staged`). */
+export type Staged = 'created' | 'updated' | 'unchanged' | 'invalid' | 'gone' | 'seen';
+
+/** One run of a store: the bytes the component reads and stages through;
+ * the rules are the component's (see src/memory-store.js and the WIT's
+ * `element-store`). */
 export interface StoreRun {
   readonly state: string | null;
-  writeBatch(kind: ElementKind, elements: object[], fingerprints: bigint[]):
-    { created: number; updated: number; unchanged: number };
-  keepInvalid(kind: ElementKind, elements: { id: string; reason: string }[]): number;
-  completeKind(kind: ElementKind): { removed: number; stored: number };
-  seen(kind: ElementKind, ids: string[]): string[];
-  tally(kind: ElementKind): number;
-  markSeen(kind: ElementKind, ids: string[]): string[];
-  known(kind: ElementKind, ids: string[]): string[];
-  storedIds(kind: ElementKind, after: string | undefined, limit: number): string[];
-  markGone(kind: ElementKind, ids: string[]): number;
+  lookUp(kind: ElementKind, ids: string[]):
+    { stored: { fingerprint: bigint | null; removed: boolean } | null; staged: Staged | null }[];
+  stageWritten(kind: ElementKind, elements: object[], fingerprints: bigint[], changes: Staged[]): void;
+  stageMarks(kind: ElementKind, marks: { id: string; staged: Staged; reason: string | null }[]): void;
+  heldCount(kind: ElementKind): number;
+  heldIds(kind: ElementKind, after: string | null, limit: number): string[];
+  unstagedIds(kind: ElementKind, after: string | null, limit: number): string[];
   commit(applied: { state?: string }): void | Promise<void>;
   rollBack(): void | Promise<void>;
 }

@@ -1,4 +1,4 @@
-// Runs the mapsync component (mapsync:integration@0.8.0) on Node.
+// Runs the mapsync component (mapsync:integration@0.9.0) on Node.
 //
 // The component imports only mapsync's interfaces (log, clock, http-fetch,
 // element-store), all served here: no WASI shim, so it sees no environment,
@@ -15,7 +15,7 @@ export { MemoryStore, KINDS, originOf };
 
 const GEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'gen');
 const PACKAGE = 'mapsync:integration';
-const VERSION = '0.8.0';
+const VERSION = '0.9.0';
 
 /** How this Node blocks on an import: JSPI where it exists (Node 24), else
  * a worker and Atomics.wait. Only the latter is wired up for now; JSPI is
@@ -198,17 +198,21 @@ export async function createMapsync(options) {
         Pending,
       },
       'element-store': {
-        writeBatch: storeCall((batch, fingerprints) =>
-          run.writeBatch(BATCH_KINDS[batch.tag], batch.val.map(storedForm), [...fingerprints]),
+        lookUp: storeCall((kind, ids) =>
+          run.lookUp(kind, ids).map(({ stored, staged }) => ({
+            stored: stored ? { fingerprint: stored.fingerprint ?? undefined, removed: stored.removed } : undefined,
+            staged: staged ?? undefined,
+          })),
         ),
-        keepInvalid: storeCall((kind, elements) => run.keepInvalid(kind, elements)),
-        completeKind: storeCall((kind) => run.completeKind(kind)),
-        seen: storeCall((kind, ids) => run.seen(kind, ids)),
-        tally: storeCall((kind) => run.tally(kind)),
-        markSeen: storeCall((kind, ids) => run.markSeen(kind, ids)),
-        known: storeCall((kind, ids) => run.known(kind, ids)),
-        storedIds: storeCall((kind, after, limit) => run.storedIds(kind, after, limit)),
-        markGone: storeCall((kind, ids) => run.markGone(kind, ids)),
+        stageWritten: storeCall((batch, fingerprints, changes) =>
+          run.stageWritten(BATCH_KINDS[batch.tag], batch.val.map(storedForm), [...fingerprints], [...changes]),
+        ),
+        stageMarks: storeCall((kind, marks) =>
+          run.stageMarks(kind, marks.map((m) => ({ id: m.id, staged: m.staged, reason: m.reason ?? null }))),
+        ),
+        heldCount: storeCall((kind) => run.heldCount(kind)),
+        heldIds: storeCall((kind, after, limit) => run.heldIds(kind, after ?? null, limit)),
+        unstagedIds: storeCall((kind, after, limit) => run.unstagedIds(kind, after ?? null, limit)),
       },
       types: {},
     };

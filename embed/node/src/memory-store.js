@@ -9,31 +9,30 @@ export const KINDS = ['project', 'pole', 'box', 'splitter', 'client', 'property'
 
 /**
  * A store hands out one run at a time per integration. The run is what the
- * component writes to; a persistent store implements the same methods:
+ * component reads and stages through; it holds bytes, never a sync rule
+ * (those are the component's: wit/mapsync.wit, `element-store`). A
+ * persistent store implements the same methods:
  *
  *   beginRun() -> run
- *   run.writeBatch(kind, elements, fingerprints) -> { created, updated, unchanged }
- *   run.keepInvalid(kind, [{ id, reason }]) -> number kept
- *   run.completeKind(kind) -> { removed, stored }
- *   run.seen(kind, ids) -> the ids this run has seen
- *   run.tally(kind) -> stored (not removed) elements plus those this run created
- *   run.markSeen(kind, ids) -> stored ones count as seen; answers the ids
- *                              neither stored nor seen
- *   run.known(kind, ids) -> the ids held once the run is applied
- *   run.storedIds(kind, after, limit) -> held ids after `after`, ascending (byte order)
- *   run.markGone(kind, ids) -> stored ones are removed at commit; answers how many
+ *   run.lookUp(kind, ids) -> for each id: { stored: { fingerprint (a BigInt
+ *                or null), removed } or null, staged: the state this run
+ *                staged ('created', 'updated', 'unchanged', 'invalid',
+ *                'gone', 'seen') or null }
+ *   run.stageWritten(kind, elements, fingerprints, changes)  (created or updated)
+ *   run.stageMarks(kind, [{ id, staged, reason }])  (unchanged, invalid, gone, seen)
+ *   run.heldCount(kind) -> held (stored, not removed) when the run began
+ *   run.heldIds(kind, after, limit) -> held when it began, or staged created:
+ *                ascending (byte order), after `after`, at most `limit`
+ *   run.unstagedIds(kind, after, limit) -> held when it began, nothing
+ *                staged: ascending, after `after`, at most `limit`
  *   run.state       (what the last applied run left for the next: a string or null)
- *   run.commit({ state })  (the call returned ok: apply everything, and
- *                           keep `state` for the next run, at once)
+ *   run.commit({ state })  (the call returned ok: apply what was staged,
+ *                           and keep `state` for the next run, at once)
  *   run.rollBack()  (err or trap: discard everything)
  *
- * Rules (wit/mapsync.wit, `element-store`): an element is created when it
- * is not stored or stored as removed; updated when its stored fingerprint
- * (a BigInt) differs; unchanged otherwise. Nothing is visible before
- * `commit`. `completeKind` marks removed, at commit, every stored element
- * of the kind the run did not see. A method may throw a string (or an
- * object with `payload`) to answer the component an error; anything else
- * thrown (an Error) traps the component and the run is rolled back.
+ * A method may throw a string (or an object with `payload`) to answer the
+ * component an error; anything else thrown (an Error) traps the component
+ * and the run is rolled back.
  */
 export class MemoryStore {
   constructor() {
@@ -125,140 +124,80 @@ class MemoryRun {
     this.store = store;
     /** kind -> id -> { change, name, data, fingerprint, reason } */
     this.staged = new Map(KINDS.map((k) => [k, new Map()]));
-    this.completed = new Set();
     this.state = store.state;
   }
 
-  writeBatch(kind, elements, fingerprints) {
-    if (elements.length !== fingerprints.length) {
-      throw `the batch holds ${elements.length} elements but ${fingerprints.length} fingerprints`;
-    }
+  lookUp(kind, ids) {
     const stored = this.store.kinds.get(kind);
-    const outcome = { created: 0, updated: 0, unchanged: 0 };
-    // The same element twice in a batch: its last version counts, once.
-    const last = new Map(elements.map((data, i) => [data.id, i]));
-    elements.forEach((data, i) => {
-      if (last.get(data.id) !== i) return;
-      const fingerprint = BigInt(fingerprints[i]);
-      const before = stored.get(data.id);
-      let change;
-      if (!before || before.removed) change = 'created';
-      else if (before.fingerprint === fingerprint) change = 'unchanged';
-      else change = 'updated';
-      outcome[change] += 1;
-      this.staged.get(kind).set(data.id, { change, name: data.name, data, fingerprint });
+    const staged = this.staged.get(kind);
+    return ids.map((id) => {
+      const row = stored.get(id);
+      return {
+        stored: row ? { fingerprint: row.fingerprint, removed: row.removed } : null,
+        staged: staged.get(id)?.change ?? null,
+      };
     });
-    return outcome;
   }
 
-  keepInvalid(kind, elements) {
-    const stored = this.store.kinds.get(kind);
-    let kept = 0;
-    for (const { id, reason } of elements) {
-      const row = stored.get(id);
-      if (row && !row.removed) {
-        this.staged.get(kind).set(id, { change: 'invalid', reason });
-        kept += 1;
-      }
+  stageWritten(kind, elements, fingerprints, changes) {
+    if (elements.length !== fingerprints.length || elements.length !== changes.length) {
+      throw `the batch holds ${elements.length} elements but ${fingerprints.length} fingerprints and ${changes.length} states`;
     }
-    return kept;
+    elements.forEach((data, i) => {
+      const fingerprint = BigInt(fingerprints[i]);
+      this.staged.get(kind).set(data.id, { change: changes[i], name: data.name, data, fingerprint });
+    });
   }
 
-  completeKind(kind) {
-    this.completed.add(kind);
-    const staged = this.staged.get(kind);
-    let stored = 0;
-    let removed = 0;
-    for (const [id, row] of this.store.kinds.get(kind)) {
-      if (row.removed) continue;
-      stored += 1;
-      if (!staged.has(id)) removed += 1;
-    }
-    return { removed, stored };
-  }
-
-  seen(kind, ids) {
-    const staged = this.staged.get(kind);
-    return ids.filter((id) => staged.has(id));
-  }
-
-  tally(kind) {
-    let held = 0;
-    for (const row of this.store.kinds.get(kind).values()) if (!row.removed) held += 1;
-    for (const s of this.staged.get(kind).values()) if (s.change === 'created') held += 1;
-    return held;
-  }
-
-  markSeen(kind, ids) {
+  stageMarks(kind, marks) {
     const stored = this.store.kinds.get(kind);
-    const staged = this.staged.get(kind);
-    const missing = [];
-    for (const id of ids) {
-      if (staged.has(id)) continue;
-      const row = stored.get(id);
-      if (row && !row.removed) staged.set(id, { change: 'seen' });
-      else missing.push(id);
+    for (const { id, staged, reason } of marks) {
+      if (!stored.has(id)) throw `${kind} ${id} is not stored: it cannot be marked ${staged}`;
+      this.staged.get(kind).set(id, { change: staged, reason });
     }
-    return missing;
   }
 
-  storedIds(kind, after, limit) {
-    const held = new Set();
-    for (const [id, row] of this.store.kinds.get(kind)) if (!row.removed) held.add(id);
-    for (const [id, s] of this.staged.get(kind)) if (s.change !== 'seen' && s.change !== 'gone') held.add(id);
-    // Byte order, as the component compares ids.
-    const bytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-    return [...held]
-      .filter((id) => after === undefined || after === null || bytes(id, after) > 0)
-      .sort(bytes)
-      .slice(0, limit);
+  held(kind) {
+    return [...this.store.kinds.get(kind)].filter(([, row]) => !row.removed).map(([id]) => id);
   }
 
-  markGone(kind, ids) {
-    const stored = this.store.kinds.get(kind);
+  heldCount(kind) {
+    return this.held(kind).length;
+  }
+
+  heldIds(kind, after, limit) {
+    const created = [...this.staged.get(kind)].filter(([, s]) => s.change === 'created').map(([id]) => id);
+    return page([...new Set([...this.held(kind), ...created])], after, limit);
+  }
+
+  unstagedIds(kind, after, limit) {
     const staged = this.staged.get(kind);
-    let gone = 0;
-    for (const id of ids) {
-      const row = stored.get(id);
-      if (!row || row.removed || staged.has(id)) continue;
-      staged.set(id, { change: 'gone' });
-      gone += 1;
-    }
-    return gone;
-  }
-
-  known(kind, ids) {
-    const stored = this.store.kinds.get(kind);
-    const staged = this.staged.get(kind);
-    // Gone is not known: it is removed when the run is applied.
-    const held = (id) => !this.completed.has(kind) && stored.has(id) && !stored.get(id).removed;
-    return ids.filter((id) => (staged.has(id) ? staged.get(id).change !== 'gone' : held(id)));
+    return page(this.held(kind).filter((id) => !staged.has(id)), after, limit);
   }
 
   commit({ state } = {}) {
     if (state !== undefined) this.store.state = state;
     for (const kind of KINDS) {
       const stored = this.store.kinds.get(kind);
-      const staged = this.staged.get(kind);
-      for (const [id, s] of staged) {
+      for (const [id, s] of this.staged.get(kind)) {
         const row = stored.get(id);
         if (s.change === 'created' || s.change === 'updated') {
           stored.set(id, { name: s.name, data: s.data, fingerprint: s.fingerprint, removed: false, invalid: null });
-        } else if (s.change === 'unchanged') {
-          row.invalid = null;
-        } else if (s.change === 'invalid') {
-          row.invalid = s.reason;
-        } else if (s.change === 'gone') {
-          row.removed = true;
-        }
-      }
-      if (this.completed.has(kind)) {
-        for (const [id, row] of stored) {
-          if (!row.removed && !staged.has(id)) row.removed = true;
-        }
+        } else if (s.change === 'unchanged') row.invalid = null;
+        else if (s.change === 'invalid') row.invalid = s.reason;
+        else if (s.change === 'gone') row.removed = true;
       }
     }
   }
 
   rollBack() {}
+}
+
+/** Ids in byte order (as the component compares them), after `after`, at most `limit`. */
+function page(ids, after, limit) {
+  const bytes = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return ids
+    .filter((id) => after === undefined || after === null || bytes(id, after) > 0)
+    .sort(bytes)
+    .slice(0, limit);
 }

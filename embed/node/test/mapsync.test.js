@@ -140,8 +140,8 @@ describe('a sync through the Node package', () => {
     const begin = broken.beginRun.bind(broken);
     broken.beginRun = () => {
       const run = begin();
-      const write = run.writeBatch.bind(run);
-      run.writeBatch = (...args) => {
+      const write = run.stageWritten.bind(run);
+      run.stageWritten = (...args) => {
         if (failing) throw new Error('disk on fire');
         return write(...args);
       };

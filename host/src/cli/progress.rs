@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::component::bindings::element_store::BatchOutcome;
 use crate::component::bindings::types::ElementKind;
+use crate::store::staging::BatchOutcome;
 use crate::store::staging::{Progress, kind_name};
 
 /// A spinner per kind on a terminal's stderr; plain lines, one per kind

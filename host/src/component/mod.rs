@@ -318,72 +318,51 @@ impl HostState {
 }
 
 impl element_store::Host for HostState {
-    fn write_batch(
+    fn look_up(
+        &mut self,
+        kind: bindings::types::ElementKind,
+        ids: Vec<String>,
+    ) -> Result<Vec<element_store::Entry>, String> {
+        self.run_store(|s| s.look_up(kind, &ids))
+    }
+
+    fn stage_written(
         &mut self,
         batch: bindings::types::ElementBatch,
         fingerprints: Vec<u64>,
-    ) -> Result<element_store::BatchOutcome, String> {
-        self.run_store(move |s| s.write_batch(batch, fingerprints))
+        changes: Vec<element_store::Staged>,
+    ) -> Result<(), String> {
+        self.run_store(move |s| s.stage_written(batch, fingerprints, changes))
     }
 
-    fn keep_invalid(
+    fn stage_marks(
         &mut self,
         kind: bindings::types::ElementKind,
-        elements: Vec<element_store::InvalidElement>,
-    ) -> Result<u32, String> {
-        self.run_store(|s| s.keep_invalid(kind, &elements))
+        marks: Vec<element_store::Mark>,
+    ) -> Result<(), String> {
+        self.run_store(move |s| s.stage_marks(kind, marks))
     }
 
-    fn complete_kind(
-        &mut self,
-        kind: bindings::types::ElementKind,
-    ) -> Result<element_store::Sweep, String> {
-        self.run_store(|s| s.complete_kind(kind))
+    fn held_count(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
+        self.run_store(|s| s.held_count(kind))
     }
 
-    fn seen(
-        &mut self,
-        kind: bindings::types::ElementKind,
-        ids: Vec<String>,
-    ) -> Result<Vec<String>, String> {
-        self.run_store(|s| s.seen(kind, &ids))
-    }
-
-    fn tally(&mut self, kind: bindings::types::ElementKind) -> Result<u32, String> {
-        self.run_store(|s| s.tally(kind))
-    }
-
-    fn mark_seen(
-        &mut self,
-        kind: bindings::types::ElementKind,
-        ids: Vec<String>,
-    ) -> Result<Vec<String>, String> {
-        self.run_store(|s| s.mark_seen(kind, &ids))
-    }
-
-    fn known(
-        &mut self,
-        kind: bindings::types::ElementKind,
-        ids: Vec<String>,
-    ) -> Result<Vec<String>, String> {
-        self.run_store(|s| s.known(kind, &ids))
-    }
-
-    fn stored_ids(
+    fn held_ids(
         &mut self,
         kind: bindings::types::ElementKind,
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<String>, String> {
-        self.run_store(|s| s.stored_ids(kind, after.as_deref(), limit))
+        self.run_store(|s| s.held_ids(kind, after.as_deref(), limit))
     }
 
-    fn mark_gone(
+    fn unstaged_ids(
         &mut self,
         kind: bindings::types::ElementKind,
-        ids: Vec<String>,
-    ) -> Result<u32, String> {
-        self.run_store(|s| s.mark_gone(kind, &ids))
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, String> {
+        self.run_store(|s| s.unstaged_ids(kind, after.as_deref(), limit))
     }
 }
 
@@ -846,7 +825,7 @@ mod tests {
             .map(|(name, _)| name.to_string())
             .collect();
         imports.sort();
-        let version = "0.8.0";
+        let version = "0.9.0";
         let mut expected: Vec<String> = ["clock", "element-store", "http-fetch", "log", "types"]
             .iter()
             .map(|i| format!("mapsync:integration/{i}@{version}"))

@@ -15,9 +15,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::component::Runtime;
-use crate::component::bindings::element_store::BatchOutcome;
 use crate::component::bindings::types::ElementKind;
 use crate::store::integrations;
+use crate::store::staging::BatchOutcome;
 use crate::store::staging::{Progress, kind_name};
 use crate::store::{self, Location, leases};
 use crate::sync::run::{self as sync_run, Tuning};

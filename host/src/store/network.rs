@@ -628,8 +628,8 @@ mod tests {
                 ElementBatch::Clients(v) => (ElementKind::Client, prints(v)),
                 _ => unreachable!("not used here"),
             };
-            store.write_batch(batch, prints).unwrap();
-            store.complete_kind(kind).unwrap();
+            crate::store::staging::tests::write(&mut store, batch, prints);
+            crate::store::staging::tests::complete(&mut store, kind).unwrap();
         }
         store.commit(|_| Ok(())).unwrap()
     }

@@ -13,9 +13,11 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
+use std::collections::HashMap;
+
+use crate::component::bindings::element_store::{Entry, Mark, Staged as StagedState};
 use crate::component::bindings::types::{ElementBatch, ElementKind};
-use crate::store::staging::{Progress, Staging, batch_kind, kind_name};
+use crate::store::staging::{BatchOutcome, Progress, Staging, batch_kind, kind_name};
 use crate::store::{Db, Transaction};
 
 /// Work for the staging thread; the error of a batch staged earlier, if
@@ -26,6 +28,8 @@ pub struct RunStore {
     jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<(Staging, Option<String>)>>,
     progress: Box<dyn Progress>,
+    /// Elements marked gone, by kind (for the progress).
+    gone: HashMap<&'static str, u32>,
 }
 
 impl RunStore {
@@ -53,6 +57,7 @@ impl RunStore {
             jobs: Some(jobs),
             thread: Some(thread),
             progress,
+            gone: HashMap::new(),
         })
     }
 
@@ -115,68 +120,74 @@ impl RunStore {
             .map_err(|_| anyhow!("the run's staging thread panicked"))
     }
 
-    /// Class a batch and answer its outcome; it is staged meanwhile.
-    pub fn write_batch(
+    /// `f` on the staging after everything handed over before, not waited
+    /// for: a failure fails the next call, and so the run.
+    fn hand_over(
+        &self,
+        what: String,
+        f: impl FnOnce(&mut Staging) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        self.check_cancelled()?;
+        self.send(Box::new(move |staging, failed| {
+            if failed.is_some() {
+                return;
+            }
+            if let Err(error) = f(staging) {
+                *failed = Some(format!("{what}: {error:#}"));
+            }
+        }))
+    }
+
+    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>> {
+        let ids = ids.to_vec();
+        self.call(move |s| s.look_up(kind, &ids))
+    }
+
+    /// Stage a batch as written; it is staged while the component goes on.
+    pub fn stage_written(
         &mut self,
         batch: ElementBatch,
         fingerprints: Vec<u64>,
-    ) -> Result<BatchOutcome> {
-        self.check_cancelled()?;
+        changes: Vec<StagedState>,
+    ) -> Result<()> {
         let kind = batch_kind(&batch);
-        let (answer, answered) = mpsc::sync_channel(1);
-        self.send(Box::new(move |staging, failed| {
-            if let Some(error) = failed {
-                let _ = answer.send(Err(anyhow!("{error}")));
-                return;
-            }
-            let mut told = false;
-            let staged = staging.write_batch(&batch, &fingerprints, |outcome| {
-                told = true;
-                let _ = answer.send(Ok(*outcome));
-            });
-            match staged {
-                Ok(_) => {}
-                Err(error) if told => {
-                    *failed = Some(format!("staging {}s: {error:#}", kind_name(kind)));
-                }
-                Err(error) => {
-                    let _ = answer.send(Err(error));
-                }
-            }
-        }))?;
-        let outcome = answered
-            .recv()
-            .map_err(|_| anyhow!("the run's staging thread stopped"))??;
-        self.progress.batch(kind, &outcome);
-        Ok(outcome)
+        let count = |state| changes.iter().filter(|c| **c == state).count() as u32;
+        let read = BatchOutcome {
+            created: count(StagedState::Created),
+            updated: count(StagedState::Updated),
+            unchanged: 0,
+        };
+        self.hand_over(format!("staging {}s", kind_name(kind)), move |s| {
+            s.stage_written(&batch, &fingerprints, &changes)
+        })?;
+        self.progress.batch(kind, &read);
+        Ok(())
     }
 
-    pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
-        let elements = elements.to_vec();
-        self.call(move |s| s.keep_invalid(kind, &elements))
+    /// Stage marks; staged while the component goes on.
+    pub fn stage_marks(&mut self, kind: ElementKind, marks: Vec<Mark>) -> Result<()> {
+        let count = |state| marks.iter().filter(|m| m.staged == state).count() as u32;
+        let unchanged = count(StagedState::Unchanged);
+        *self.gone.entry(kind_name(kind)).or_default() += count(StagedState::Gone);
+        self.hand_over(format!("staging {}s", kind_name(kind)), move |s| {
+            s.stage_marks(kind, &marks)
+        })?;
+        if unchanged > 0 {
+            let read = BatchOutcome {
+                created: 0,
+                updated: 0,
+                unchanged,
+            };
+            self.progress.batch(kind, &read);
+        }
+        Ok(())
     }
 
-    pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
-        let sweep = self.call(move |s| s.complete_kind(kind))?;
-        self.progress.completed(kind, sweep.removed);
-        Ok(sweep)
+    pub fn held_count(&mut self, kind: ElementKind) -> Result<u32> {
+        self.call(move |s| s.held_count(kind))
     }
 
-    pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        let ids = ids.to_vec();
-        self.call(move |s| s.seen(kind, &ids))
-    }
-
-    pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
-        self.call(move |s| s.tally(kind))
-    }
-
-    pub fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        let ids = ids.to_vec();
-        self.call(move |s| s.mark_seen(kind, &ids))
-    }
-
-    pub fn stored_ids(
+    pub fn held_ids(
         &mut self,
         kind: ElementKind,
         after: Option<&str>,
@@ -189,14 +200,22 @@ impl RunStore {
         )
     }
 
-    pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
-        let ids = ids.to_vec();
-        self.call(move |s| s.mark_gone(kind, &ids))
-    }
-
-    pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        let ids = ids.to_vec();
-        self.call(move |s| s.known(kind, &ids))
+    /// The component tells no host when a listing is complete: its walk
+    /// of the unstaged ids ending (a page short of `limit`) is that moment,
+    /// told to the progress with what the run marked gone of the kind.
+    pub fn unstaged_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let after = after.map(str::to_owned);
+        let page = self.call(move |s| s.unstaged_ids(kind, after.as_deref(), limit))?;
+        if page.len() < limit as usize {
+            let gone = self.gone.get(kind_name(kind)).copied().unwrap_or(0);
+            self.progress.completed(kind, gone + page.len() as u32);
+        }
+        Ok(page)
     }
 
     /// Apply the run (see [`Staging::commit`]), once everything handed over
@@ -223,7 +242,7 @@ mod tests {
     use super::*;
     use crate::params;
     use crate::store::staging::NoProgress;
-    use crate::store::staging::tests::{batch, open, splitter};
+    use crate::store::staging::tests::{batch, complete, open, splitter, write};
 
     /// A batch classed and answered, then failing to stage (the disk
     /// full, say), fails the run's next call and its commit; nothing of
@@ -240,13 +259,11 @@ mod tests {
                 )
             })
             .unwrap();
-        let outcome = store
-            .write_batch(batch(&[&splitter("s1", "A")]), vec![1])
-            .unwrap();
+        let outcome = write(&mut store, batch(&[&splitter("s1", "A")]), vec![1]);
         assert_eq!(outcome.created, 1);
         let error = format!(
             "{:#}",
-            store.complete_kind(ElementKind::Splitter).unwrap_err()
+            complete(&mut store, ElementKind::Splitter).err().unwrap()
         );
         assert!(
             error.contains("staging splitters") && error.contains("disk full"),

@@ -10,15 +10,22 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::component::bindings::element_store::{BatchOutcome, InvalidElement, Sweep};
+use crate::component::bindings::element_store::{Entry, Mark, Staged as StagedState, Stored};
 use crate::component::bindings::types::{ElementBatch, ElementKind};
 use crate::params;
 use crate::store::bulk::DeferredIndexes;
 use crate::store::db::{FromValue, Kind, ToValue, Value as DbValue};
 use crate::store::steps::Steps;
 use crate::store::{Db, Transaction};
+
+/// How many elements a batch (or marks) read, as the progress counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub created: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+}
 
 /// Told of each batch and each completed kind, for a progress display.
 pub trait Progress: Send {
@@ -94,11 +101,36 @@ fn byte_order(kind: Kind) -> &'static str {
     }
 }
 
-/// How many elements of `?2` integration `?1` holds, plus those run `?3`
-/// created; the held ones counted from their index alone.
-const TALLY: &str =
-    "SELECT (SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL)
-          + (SELECT count(*) FROM run_elements WHERE run_id = ?3 AND kind = ?2 AND change = 'created')";
+/// How many elements of `?2` integration `?1` holds, counted from their
+/// index alone.
+const HELD_COUNT: &str =
+    "SELECT count(*) FROM elements WHERE integration_id = ?1 AND kind = ?2 AND removed_at IS NULL";
+
+/// The name a staged state has in `run_elements.change`.
+fn staged_name(state: StagedState) -> &'static str {
+    match state {
+        StagedState::Created => "created",
+        StagedState::Updated => "updated",
+        StagedState::Unchanged => "unchanged",
+        StagedState::Invalid => "invalid",
+        StagedState::Gone => "gone",
+        StagedState::Seen => "seen",
+    }
+}
+
+fn staged_named(name: &str) -> Result<StagedState> {
+    [
+        StagedState::Created,
+        StagedState::Updated,
+        StagedState::Unchanged,
+        StagedState::Invalid,
+        StagedState::Gone,
+        StagedState::Seen,
+    ]
+    .into_iter()
+    .find(|s| staged_name(*s) == name)
+    .with_context(|| format!("unknown staged state {name:?}"))
+}
 
 /// One run's staging and its apply, on the run's connection. Used by
 /// [`crate::store::run_store::RunStore`], which keeps it on a thread of
@@ -343,20 +375,10 @@ impl Staging {
         Ok(self.conn)
     }
 
-    /// What applying a run does to the elements stored before it: older
-    /// rows get their fingerprint, flags of invalid ones come and go, and
-    /// what complete listings did not see, or walks found gone, is removed.
+    /// What applying a run does to the elements stored before it: flags of
+    /// invalid ones come and go, and what the component found gone (not in
+    /// a complete listing, or no longer listed) is removed.
     fn reconcile(&self, tx: &Transaction<'_>, steps: &mut Steps) -> Result<()> {
-        // Stored before fingerprints, found unchanged: it gets its fingerprint.
-        tx.execute(
-            "UPDATE elements SET fingerprint = (SELECT r.fingerprint FROM run_elements r WHERE r.run_id = ?2
-                     AND r.kind = elements.kind AND r.id = elements.id AND r.change = 'unchanged')
-             WHERE integration_id = ?1 AND fingerprint IS NULL
-               AND EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?2 AND r.kind = elements.kind
-                           AND r.id = elements.id AND r.change = 'unchanged' AND r.fingerprint IS NOT NULL)",
-            params![self.integration_id, self.run_id],
-        )?;
-        steps.done("fingerprints of older rows");
         // Valid again, unchanged: the flag goes.
         tx.execute(
             "UPDATE elements SET invalid_reason = NULL
@@ -378,16 +400,8 @@ impl Staging {
             )?;
             steps.done("invalid now");
         }
-        tx.execute(
-            "UPDATE elements SET removed_at = ?3
-             WHERE integration_id = ?1 AND removed_at IS NULL
-               AND kind IN (SELECT kind FROM run_kinds WHERE run_id = ?2)
-               AND NOT EXISTS (SELECT 1 FROM run_elements r
-                               WHERE r.run_id = ?2 AND r.kind = elements.kind AND r.id = elements.id)",
-            params![self.integration_id, self.run_id, self.now],
-        )?;
-        steps.done("unseen removed");
-        // Found gone by an incremental run's walk of the platform's ids.
+        // Gone: what a complete listing did not read, and what an
+        // incremental run's walk of the platform's ids no longer found.
         if self.gone_staged > 0 {
             tx.execute(
                 "UPDATE elements SET removed_at = ?3
@@ -406,97 +420,85 @@ impl Staging {
         Ok(self.conn)
     }
 
-    /// Stage a batch, each element classed by its fingerprint against what
-    /// is stored now (the WIT `element-store` rules), telling `classed`
-    /// the outcome before staging it. One query classes the whole batch
-    /// and one statement stages it: a round trip per element would cost
-    /// more than the platform's page did.
-    pub fn write_batch(
-        &mut self,
-        batch: &ElementBatch,
-        fingerprints: &[u64],
-        classed: impl FnOnce(&BatchOutcome),
-    ) -> Result<BatchOutcome> {
-        let (kind, rows) = (batch_kind(batch), batch_rows(batch)?);
-        anyhow::ensure!(
-            rows.len() == fingerprints.len(),
-            "the batch holds {} elements but {} fingerprints",
-            rows.len(),
-            fingerprints.len()
-        );
-        // The same element twice in a batch: its last version counts.
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            last.insert(&row.id, i);
-        }
-        let ids: Vec<&str> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, row)| last[row.id.as_str()] == *i)
-            .map(|(_, row)| row.id.as_str())
-            .collect();
-        let stored: HashMap<String, (bool, Option<i64>, Option<String>)> = self
+    /// What the store held of each of `ids` when the run began, and what
+    /// the run staged for it (the WIT `look-up`): two queries a batch, of
+    /// `elements` and of the staging, by their keys.
+    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>> {
+        let list = serde_json::to_string(ids)?;
+        let stored: HashMap<String, (Option<i64>, bool)> = self
             .conn
             .query(
-                "SELECT id, removed_at IS NOT NULL, fingerprint, CASE WHEN fingerprint IS NULL THEN data END
-                 FROM elements WHERE integration_id = ?1 AND kind = ?2
-                   AND id IN (SELECT value FROM json_each(?3))",
-                params![self.integration_id, kind, serde_json::to_string(&ids)?],
-                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))),
+                "SELECT id, fingerprint, removed_at IS NOT NULL FROM elements
+                 WHERE integration_id = ?1 AND kind = ?2 AND id IN (SELECT value FROM json_each(?3))",
+                params![self.integration_id, kind, list],
+                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
             )?
             .into_iter()
             .collect();
-        let mut outcome = BatchOutcome {
-            created: 0,
-            updated: 0,
-            unchanged: 0,
-        };
-        let mut staged = Vec::with_capacity(ids.len());
-        for (i, (row, &fingerprint)) in rows.iter().zip(fingerprints).enumerate() {
-            if last[row.id.as_str()] != i {
-                continue;
-            }
-            // SQLite's integers are signed: the same 64 bits, as i64.
-            let fingerprint = fingerprint as i64;
-            let unchanged = match stored.get(&row.id) {
-                None | Some((true, _, _)) => None,
-                Some((false, Some(old), _)) => Some(*old == fingerprint),
-                // Stored before fingerprints: compared by content once,
-                // then it keeps the fingerprint (see `commit`).
-                Some((false, None, old)) => Some(
-                    old.as_deref()
-                        .and_then(|old| serde_json::from_str::<Value>(old).ok())
-                        .is_some_and(|old| {
-                            serde_json::from_str::<Value>(&row.data).ok() == Some(old)
-                        }),
+        let staged: HashMap<String, String> = self
+            .conn
+            .query(
+                "SELECT id, change FROM run_elements
+                 WHERE run_id = ?1 AND kind = ?2 AND id IN (SELECT value FROM json_each(?3))",
+                params![self.run_id, kind, list],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .into_iter()
+            .collect();
+        ids.iter()
+            .map(|id| {
+                Ok(Entry {
+                    // SQLite's integers are signed: the same 64 bits.
+                    stored: stored.get(id).map(|&(fingerprint, removed)| Stored {
+                        fingerprint: fingerprint.map(|f| f as u64),
+                        removed,
+                    }),
+                    staged: staged.get(id).map(|c| staged_named(c)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stage a batch's elements as written, each with its fingerprint and
+    /// state (the WIT `stage-written`), in one statement.
+    pub fn stage_written(
+        &mut self,
+        batch: &ElementBatch,
+        fingerprints: &[u64],
+        changes: &[StagedState],
+    ) -> Result<()> {
+        let (kind, rows) = (batch_kind(batch), batch_rows(batch)?);
+        anyhow::ensure!(
+            rows.len() == fingerprints.len() && rows.len() == changes.len(),
+            "the batch holds {} elements but {} fingerprints and {} states",
+            rows.len(),
+            fingerprints.len(),
+            changes.len()
+        );
+        let mut ids = std::collections::HashSet::with_capacity(rows.len());
+        let mut staged = Vec::with_capacity(rows.len());
+        for ((row, &fingerprint), &change) in rows.iter().zip(fingerprints).zip(changes) {
+            anyhow::ensure!(
+                ids.insert(row.id.as_str()),
+                "the batch holds {} twice",
+                row.id
+            );
+            let change = match change {
+                StagedState::Created => "created",
+                StagedState::Updated => "updated",
+                other => anyhow::bail!(
+                    "{} staged as {other:?}: only created or updated come with data",
+                    row.id
                 ),
             };
-            let change = match unchanged {
-                // An element that comes back after being removed counts as new.
-                None => {
-                    outcome.created += 1;
-                    "created"
-                }
-                Some(true) => {
-                    outcome.unchanged += 1;
-                    "unchanged"
-                }
-                Some(false) => {
-                    outcome.updated += 1;
-                    "updated"
-                }
-            };
-            // Unchanged elements only need to be remembered as seen.
-            let data = if change == "unchanged" { "" } else { &row.data };
             staged.push(Staged {
                 id: &row.id,
                 name: &row.name,
-                data,
+                data: &row.data,
                 change,
-                fingerprint,
+                fingerprint: fingerprint as i64,
             });
         }
-        classed(&outcome);
         let tx = self.conn.transaction()?;
         const UPSERT: &str = " ON CONFLICT (run_id, kind, id) DO UPDATE
                  SET name = excluded.name, data = excluded.data, change = excluded.change,
@@ -539,96 +541,114 @@ impl Staging {
             }
         }
         tx.commit()?;
-        Ok(outcome)
+        Ok(())
     }
 
-    /// Stored elements that came back invalid: each is staged as seen with
-    /// its reason, so `commit` keeps its stored version and flags it.
-    pub fn keep_invalid(&mut self, kind: ElementKind, elements: &[InvalidElement]) -> Result<u32> {
+    /// Stage states without data for elements the store holds (the WIT
+    /// `stage-marks`): one statement for each state, an invalid one with
+    /// its reason each. The row keeps the element's stored name; its data
+    /// is the reason of an invalid one.
+    pub fn stage_marks(&mut self, kind: ElementKind, marks: &[Mark]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let mut kept = 0;
-        for element in elements {
-            // A row staged before under the same key is replaced whole:
-            // the fingerprint it had goes too.
-            kept += tx.execute(
-                "INSERT INTO run_elements (run_id, kind, id, name, data, change)
-                 SELECT ?1, kind, id, name, ?4, 'invalid' FROM elements
-                 WHERE integration_id = ?2 AND kind = ?3 AND id = ?5 AND removed_at IS NULL
-                 ON CONFLICT (run_id, kind, id) DO UPDATE
-                     SET name = excluded.name, data = excluded.data, change = excluded.change,
-                         fingerprint = NULL",
+        let mut staged = 0;
+        const STAGE: &str = "INSERT INTO run_elements (run_id, kind, id, name, data, change)
+             SELECT ?1, e.kind, e.id, e.name, ?4, ?5 FROM elements e
+             WHERE e.integration_id = ?2 AND e.kind = ?3 AND e.id IN (SELECT value FROM json_each(?6))
+             ON CONFLICT (run_id, kind, id) DO UPDATE
+                 SET name = excluded.name, data = excluded.data, change = excluded.change,
+                     fingerprint = NULL";
+        for state in [StagedState::Unchanged, StagedState::Gone, StagedState::Seen] {
+            let ids: Vec<&str> = marks
+                .iter()
+                .filter(|m| m.staged == state)
+                .map(|m| m.id.as_str())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let n = tx.execute(
+                STAGE,
                 params![
                     self.run_id,
                     self.integration_id,
                     kind,
-                    element.reason,
-                    element.id
+                    "",
+                    staged_name(state),
+                    serde_json::to_string(&ids)?
                 ],
             )? as u32;
+            if state == StagedState::Gone {
+                self.gone_staged += n;
+            }
+            staged += n as usize;
         }
+        for mark in marks.iter().filter(|m| m.staged == StagedState::Invalid) {
+            let reason = mark.reason.as_deref().unwrap_or_default();
+            let n = tx.execute(
+                STAGE,
+                params![
+                    self.run_id,
+                    self.integration_id,
+                    kind,
+                    reason,
+                    "invalid",
+                    serde_json::to_string(&[&mark.id])?
+                ],
+            )? as u32;
+            self.invalid_staged += n;
+            staged += n as usize;
+        }
+        if let Some(written) = marks
+            .iter()
+            .find(|m| matches!(m.staged, StagedState::Created | StagedState::Updated))
+        {
+            anyhow::bail!(
+                "{} marked {:?}: a written element comes with its data (stage-written)",
+                written.id,
+                written.staged
+            );
+        }
+        anyhow::ensure!(
+            staged == marks.len(),
+            "{} of {} marks name elements the store does not hold (or one twice)",
+            marks.len() - staged,
+            marks.len()
+        );
         tx.commit()?;
-        self.invalid_staged += kept;
-        Ok(kept)
+        Ok(())
     }
 
-    /// The listing of `kind` is complete: answer how many stored elements
-    /// the run did not see, out of how many; `commit` marks them removed.
-    pub fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep> {
-        self.conn.execute(
-            "INSERT INTO run_kinds (run_id, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![self.run_id, kind],
-        )?;
-        let (stored, removed): (u32, u32) = self.conn.query_row(
-            "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
-                 (SELECT 1 FROM run_elements r WHERE r.run_id = ?3 AND r.kind = e.kind AND r.id = e.id))
-             FROM elements e
-             WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL",
-            params![self.integration_id, kind, self.run_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(Sweep { removed, stored })
+    /// Elements of `kind` held, not removed, when the run began.
+    pub fn held_count(&mut self, kind: ElementKind) -> Result<u32> {
+        self.conn
+            .query_row(HELD_COUNT, params![self.integration_id, kind], |r| r.get(0))
     }
 
-    pub fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        self.conn.query(
-            "SELECT j.value FROM json_each(?3) AS j
-             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?2 AND r.id = j.value)",
-            params![self.run_id, kind, serde_json::to_string(ids)?],
-            |r| r.get(0),
+    /// The ids of `kind` held when the run began that it staged nothing
+    /// for, ascending by their bytes, after `after`, at most `limit`: what
+    /// a complete listing did not read, from the index of held elements.
+    pub fn unstaged_ids(
+        &mut self,
+        kind: ElementKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let order = byte_order(self.conn.kind());
+        self.conn.query_texts(
+            &format!(
+                "SELECT e.id FROM elements e
+                 WHERE e.integration_id = ?1 AND e.kind = ?2 AND e.removed_at IS NULL AND e.id{order} > ?3
+                   AND NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?4 AND r.kind = e.kind AND r.id = e.id)
+                 ORDER BY e.id{order} LIMIT ?5"
+            ),
+            params![
+                self.integration_id,
+                kind,
+                after.unwrap_or_default(),
+                self.run_id,
+                limit
+            ],
         )
-    }
-
-    /// Elements of `kind` stored (not removed), plus those this run created.
-    pub fn tally(&mut self, kind: ElementKind) -> Result<u32> {
-        self.conn.query_row(
-            TALLY,
-            params![self.integration_id, kind, self.run_id],
-            |r| r.get(0),
-        )
-    }
-
-    /// Stored elements still on the platform count as seen (staged as
-    /// `seen`, which `commit` leaves as they are); answers the ids neither
-    /// stored nor seen.
-    pub fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        let ids = serde_json::to_string(ids)?;
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO run_elements (run_id, kind, id, name, data, change)
-             SELECT ?1, e.kind, e.id, e.name, '', 'seen' FROM elements e
-             WHERE e.integration_id = ?2 AND e.kind = ?3 AND e.removed_at IS NULL
-               AND e.id IN (SELECT value FROM json_each(?4))
-             ON CONFLICT (run_id, kind, id) DO NOTHING",
-            params![self.run_id, self.integration_id, kind, ids],
-        )?;
-        let missing = tx.query(
-            "SELECT j.value FROM json_each(?3) AS j
-             WHERE NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?2 AND r.id = j.value)",
-            params![self.run_id, kind, ids],
-            |r| r.get(0),
-        )?;
-        tx.commit()?;
-        Ok(missing)
     }
 
     /// The ids of `kind` held (stored and not removed, or written by this
@@ -728,42 +748,6 @@ impl Staging {
             next.ids = ids;
         }
     }
-
-    /// Stored elements gone from the platform: staged `gone`, so `commit`
-    /// marks them removed; one this run wrote stays as written.
-    pub fn mark_gone(&mut self, kind: ElementKind, ids: &[String]) -> Result<u32> {
-        let gone = self.conn.execute(
-            "INSERT INTO run_elements (run_id, kind, id, name, data, change)
-             SELECT ?1, e.kind, e.id, e.name, '', 'gone' FROM elements e
-             WHERE e.integration_id = ?2 AND e.kind = ?3 AND e.removed_at IS NULL
-               AND e.id IN (SELECT value FROM json_each(?4))
-             ON CONFLICT (run_id, kind, id) DO NOTHING",
-            params![
-                self.run_id,
-                self.integration_id,
-                kind,
-                serde_json::to_string(ids)?
-            ],
-        )? as u32;
-        self.gone_staged += gone;
-        Ok(gone)
-    }
-
-    /// Which of `ids` the store holds once the run is applied.
-    pub fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>> {
-        self.conn.query(
-            "SELECT j.value FROM json_each(?4) AS j
-             WHERE EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3 AND r.id = j.value
-                           AND r.change <> 'gone')
-                OR (NOT EXISTS (SELECT 1 FROM run_kinds k WHERE k.run_id = ?1 AND k.kind = ?3)
-                    AND NOT EXISTS (SELECT 1 FROM run_elements r WHERE r.run_id = ?1 AND r.kind = ?3
-                                    AND r.id = j.value AND r.change = 'gone')
-                    AND EXISTS (SELECT 1 FROM elements e WHERE e.integration_id = ?2 AND e.kind = ?3
-                                AND e.id = j.value AND e.removed_at IS NULL))",
-            params![self.run_id, self.integration_id, kind, serde_json::to_string(ids)?],
-            |r| r.get(0),
-        )
-    }
 }
 
 #[cfg(test)]
@@ -805,9 +789,9 @@ pub(crate) mod tests {
         );
         assert_plan_reads(
             &conn,
-            "the tally",
-            TALLY,
-            params![id, kind, 1],
+            "the count",
+            HELD_COUNT,
+            params![id, kind],
             "elements_held",
         );
     }
@@ -825,7 +809,11 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(mode, "memory");
         staging
-            .write_batch(&batch(&[&splitter("s1", "A")]), &[1], |_| {})
+            .stage_written(
+                &batch(&[&splitter("s1", "A")]),
+                &[1],
+                &[StagedState::Created],
+            )
             .unwrap();
         {
             let tx = staging.conn().transaction().unwrap();
@@ -908,6 +896,104 @@ pub(crate) mod tests {
         (o.created, o.updated, o.unchanged)
     }
 
+    /// What completing a listing removed, of what was held.
+    pub(crate) struct Sweep {
+        pub removed: u32,
+        pub stored: u32,
+    }
+
+    /// A batch written as the component's ledger writes it (its rules are
+    /// the guest's, tested there): the ids looked up, then each staged
+    /// created, updated or unchanged by its fingerprint.
+    pub(crate) fn write(
+        store: &mut RunStore,
+        batch: ElementBatch,
+        prints: Vec<u64>,
+    ) -> BatchOutcome {
+        let kind = batch_kind(&batch);
+        let ids: Vec<String> = batch_rows(&batch)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let entries = store.look_up(kind, &ids).unwrap();
+        let mut outcome = BatchOutcome::default();
+        let (mut changes, mut unchanged) = (Vec::new(), Vec::new());
+        for ((id, entry), print) in ids.iter().zip(&entries).zip(&prints) {
+            match entry.stored {
+                Some(s) if !s.removed && s.fingerprint == Some(*print) => {
+                    outcome.unchanged += 1;
+                    unchanged.push(Mark {
+                        id: id.clone(),
+                        staged: StagedState::Unchanged,
+                        reason: None,
+                    });
+                    changes.push(None);
+                }
+                Some(s) if !s.removed => {
+                    outcome.updated += 1;
+                    changes.push(Some(StagedState::Updated));
+                }
+                _ => {
+                    outcome.created += 1;
+                    changes.push(Some(StagedState::Created));
+                }
+            }
+        }
+        let keep: Vec<bool> = changes.iter().map(Option::is_some).collect();
+        let written = keeping(batch, &keep);
+        let prints: Vec<u64> = prints
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(p, &k)| k.then_some(p))
+            .collect();
+        let changes: Vec<StagedState> = changes.into_iter().flatten().collect();
+        if !changes.is_empty() {
+            store.stage_written(written, prints, changes).unwrap();
+        }
+        if !unchanged.is_empty() {
+            store.stage_marks(kind, unchanged).unwrap();
+        }
+        outcome
+    }
+
+    fn keeping(batch: ElementBatch, keep: &[bool]) -> ElementBatch {
+        fn each<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+            v.into_iter()
+                .zip(keep)
+                .filter_map(|(x, &k)| k.then_some(x))
+                .collect()
+        }
+        match batch {
+            ElementBatch::Projects(v) => ElementBatch::Projects(each(v, keep)),
+            ElementBatch::Poles(v) => ElementBatch::Poles(each(v, keep)),
+            ElementBatch::Boxes(v) => ElementBatch::Boxes(each(v, keep)),
+            ElementBatch::Splitters(v) => ElementBatch::Splitters(each(v, keep)),
+            ElementBatch::Clients(v) => ElementBatch::Clients(each(v, keep)),
+            ElementBatch::Properties(v) => ElementBatch::Properties(each(v, keep)),
+        }
+    }
+
+    /// A listing completed as the ledger completes it: every element held
+    /// that the run staged nothing for, gone.
+    pub(crate) fn complete(store: &mut RunStore, kind: ElementKind) -> Result<Sweep> {
+        let stored = store.held_count(kind)?;
+        let gone = store.unstaged_ids(kind, None, u32::MAX)?;
+        let removed = gone.len() as u32;
+        let marks = gone
+            .into_iter()
+            .map(|id| Mark {
+                id,
+                staged: StagedState::Gone,
+                reason: None,
+            })
+            .collect::<Vec<_>>();
+        if !marks.is_empty() {
+            store.stage_marks(kind, marks)?;
+        }
+        Ok(Sweep { removed, stored })
+    }
+
     /// One run that writes `splitters` with their fingerprints, completes
     /// the kind and commits; answers the batch's outcome.
     fn run(
@@ -919,8 +1005,8 @@ pub(crate) mod tests {
         let mut store = RunStore::begin(conn, integration, run_id, Box::new(NoProgress)).unwrap();
         let items: Vec<&SplitterData> = splitters.iter().map(|(s, _)| *s).collect();
         let prints: Vec<u64> = splitters.iter().map(|(_, f)| *f).collect();
-        let outcome = store.write_batch(batch(&items), prints.to_vec()).unwrap();
-        let sweep = store.complete_kind(ElementKind::Splitter).unwrap();
+        let outcome = write(&mut store, batch(&items), prints.to_vec());
+        let sweep = complete(&mut store, ElementKind::Splitter).unwrap();
         (outcome, sweep, store.commit(|_| Ok(())).unwrap())
     }
 
@@ -961,9 +1047,7 @@ pub(crate) mod tests {
         let (dir, conn, id) = open();
         let other = crate::store::open_file(&dir.path().join("mapsync.db")).unwrap();
         let mut waiting = RunStore::begin(other, &id, 7, Box::new(NoProgress)).unwrap();
-        waiting
-            .write_batch(batch(&[&splitter("s9", "Z")]), vec![9])
-            .unwrap();
+        write(&mut waiting, batch(&[&splitter("s9", "Z")]), vec![9]);
         let (_, _, conn) = run(conn, &id, 8, &[(&splitter("s1", "A"), 1)]);
         let other = waiting.commit(|_| Ok(())).unwrap();
         let count = |conn: &Db, table: &str| -> i64 {
@@ -979,21 +1063,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// `known` answers what the store holds once the run is applied: an
-    /// element found gone is not, whether or not the kind is completed.
-    #[test]
-    fn a_gone_element_is_not_known() {
-        let (_dir, conn, id) = open();
-        let (a, b) = (splitter("s1", "A"), splitter("s2", "B"));
-        let (_, _, conn) = run(conn, &id, 1, &[(&a, 1), (&b, 2)]);
-        let mut store = RunStore::begin(conn, &id, 2, Box::new(NoProgress)).unwrap();
-        let kind = ElementKind::Splitter;
-        assert_eq!(store.mark_gone(kind, &["s2".into()]).unwrap(), 1);
-        let known = store.known(kind, &["s1".into(), "s2".into()]).unwrap();
-        assert_eq!(known, ["s1"]);
-        store.roll_back().unwrap();
-    }
-
     #[test]
     fn held_ids_come_in_byte_order_from_the_store_and_the_run() {
         let (_dir, conn, id) = open();
@@ -1002,14 +1071,12 @@ pub(crate) mod tests {
         let mut store = RunStore::begin(conn, &id, 2, Box::new(NoProgress)).unwrap();
         // s1 again (now also staged), s2 and s4 new: each once, in order.
         let (b, d) = (splitter("s2", "B"), splitter("s4", "D"));
-        store
-            .write_batch(batch(&[&a, &b, &d]), vec![1, 2, 4])
-            .unwrap();
+        write(&mut store, batch(&[&a, &b, &d]), vec![1, 2, 4]);
         let kind = ElementKind::Splitter;
         let mut pages = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = store.stored_ids(kind, after.as_deref(), 2).unwrap();
+            let page = store.held_ids(kind, after.as_deref(), 2).unwrap();
             if page.is_empty() {
                 break;
             }
@@ -1017,11 +1084,14 @@ pub(crate) mod tests {
             pages.push(page);
         }
         assert_eq!(pages, [["s1", "s2"], ["s3", "s4"]]);
-        // s3 gone: removed when the run is applied; s2 was written, so stays.
-        assert_eq!(
-            store.mark_gone(kind, &["s3".into(), "s9".into()]).unwrap(),
-            1
-        );
+        // s3 gone: removed when the run is applied; one never stored (s9)
+        // cannot be marked.
+        let gone = |id: &str| Mark {
+            id: id.into(),
+            staged: StagedState::Gone,
+            reason: None,
+        };
+        store.stage_marks(kind, vec![gone("s3")]).unwrap();
         let conn = store.commit(|_| Ok(())).unwrap();
         let removed: Vec<String> = conn
             .query(
@@ -1048,13 +1118,12 @@ pub(crate) mod tests {
         let mut store = RunStore::begin(conn, &id, 2, Box::new(NoProgress)).unwrap();
         let kind = ElementKind::Splitter;
         let page =
-            |store: &mut RunStore, after: Option<&str>| store.stored_ids(kind, after, 2).unwrap();
+            |store: &mut RunStore, after: Option<&str>| store.held_ids(kind, after, 2).unwrap();
         assert_eq!(page(&mut store, None), ["s1", "s3"]);
         // Written after [s5, s7] was read ahead: s4 and s6 take their place.
         let (four, six) = (splitter("s4", "D"), splitter("s6", "F"));
-        store
-            .write_batch(batch(&[&four, &six]), vec![4, 6])
-            .unwrap();
+        write(&mut store, batch(&[&four, &six]), vec![4, 6]);
+        store.held_count(ElementKind::Splitter).unwrap();
         assert_eq!(page(&mut store, Some("s3")), ["s4", "s5"]);
         assert_eq!(page(&mut store, Some("s5")), ["s6", "s7"]);
         assert!(page(&mut store, Some("s7")).is_empty());
@@ -1103,23 +1172,29 @@ pub(crate) mod tests {
         assert_eq!(integrity, "ok");
     }
 
+    /// A batch whose fingerprints or states do not match it is refused:
+    /// handed over without waiting, the next call fails.
     #[test]
     fn a_batch_and_its_fingerprints_must_match() {
         let (_dir, conn, id) = open();
         let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
         let a = splitter("s1", "A");
-        let error = store.write_batch(batch(&[&a]), vec![1, 2]).unwrap_err();
-        assert!(format!("{error}").contains("1 elements but 2 fingerprints"));
+        store
+            .stage_written(batch(&[&a]), vec![1, 2], vec![StagedState::Created])
+            .unwrap();
+        let error = store.held_count(ElementKind::Splitter).unwrap_err();
+        assert!(
+            format!("{error}").contains("1 elements but 2 fingerprints"),
+            "{error}"
+        );
     }
 
     #[test]
     fn nothing_is_visible_before_commit_and_data_says_box() {
         let (dir, conn, id) = open();
         let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
-        store
-            .write_batch(batch(&[&splitter("s1", "A")]), vec![1])
-            .unwrap();
-        store.tally(ElementKind::Splitter).unwrap();
+        write(&mut store, batch(&[&splitter("s1", "A")]), vec![1]);
+        store.held_count(ElementKind::Splitter).unwrap();
         let visible: i64 = crate::store::open_file(&dir.path().join("mapsync.db"))
             .unwrap()
             .query_row("SELECT COUNT(*) FROM elements", params![], |r| r.get(0))
@@ -1134,13 +1209,14 @@ pub(crate) mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        let data: Value = serde_json::from_str(&data).unwrap();
+        let data: serde_json::Value = serde_json::from_str(&data).unwrap();
         assert_eq!(data["box"], "b1");
         assert!(data.get("box_").is_none(), "{data}");
     }
 
     /// A database of before fingerprints: its `box_` keys are renamed, and
-    /// its elements, compared by content once, count as unchanged.
+    /// its elements, answered without a fingerprint, are written again
+    /// once (updated), with one.
     #[test]
     fn elements_stored_before_fingerprints_are_migrated() {
         let (dir, conn, id) = open();
@@ -1188,17 +1264,17 @@ pub(crate) mod tests {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        let data: Value = serde_json::from_str(&data).unwrap();
+        let data: serde_json::Value = serde_json::from_str(&data).unwrap();
         assert_eq!((data["box"].as_str(), data.get("box_")), (Some("b1"), None));
         assert_eq!(fingerprint, None);
 
         let (o, _, conn) = run(conn, &id, 2, &[(&a, 42)]);
-        assert_eq!(counts(&o), (0, 0, 1));
+        assert_eq!(counts(&o), (0, 1, 0));
         let fingerprint: i64 = conn
             .query_row("SELECT fingerprint FROM elements", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(fingerprint, 42);
-        let (o, _, _) = run(conn, &id, 3, &[(&a, 43)]);
-        assert_eq!(counts(&o), (0, 1, 0));
+        let (o, _, _) = run(conn, &id, 3, &[(&a, 42)]);
+        assert_eq!(counts(&o), (0, 0, 1));
     }
 }
