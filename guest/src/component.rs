@@ -379,7 +379,11 @@ fn request_to_wit(request: Request) -> wit_http::Request {
         },
         url: request.url,
         headers: request.headers,
-        body: request.body,
+        // The component's own JSON, so UTF-8 already.
+        body: request.body.map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        }),
         timeout_ms: request.timeout.as_millis().min(u32::MAX as u128) as u32,
     }
 }
@@ -391,7 +395,7 @@ fn answer_from_wit(
         Ok(r) => Ok(Response {
             status: r.status,
             headers: r.headers,
-            body: r.body,
+            body: r.body.into_bytes(),
         }),
         Err(e) => Err(match e {
             wit_http::FetchError::Denied(why) => FetchError::Denied(why),

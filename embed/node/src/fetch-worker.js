@@ -43,7 +43,8 @@ async function exchange(request) {
     body.set(chunk, at);
     at += chunk.byteLength;
   }
-  return { status: response.status, headers: [...response.headers], body };
+  // The contract carries the body as text (UTF-8, what is not replaced).
+  return { status: response.status, headers: [...response.headers], body: new TextDecoder().decode(body) };
 }
 
 /** A failed exchange as a WIT `fetch-error`. */

@@ -296,11 +296,11 @@ mod tests {
         let (url, accepted) = platform(Answer::KeepAlive);
         let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         for _ in 0..5 {
-            assert_eq!(fetcher.fetch(get(&url)).unwrap().body, b"ok");
+            assert_eq!(fetcher.fetch(get(&url)).unwrap().body, "ok");
         }
         let mut post = get(&url);
-        (post.method, post.body) = (Method::Post, Some(b"{}".to_vec()));
-        assert_eq!(fetcher.fetch(post).unwrap().body, b"ok");
+        (post.method, post.body) = (Method::Post, Some("{}".to_string()));
+        assert_eq!(fetcher.fetch(post).unwrap().body, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
@@ -309,7 +309,7 @@ mod tests {
         let (url, accepted) = platform(Answer::Close);
         let fetcher = Fetcher::new(&url, &RequestBound::default()).unwrap();
         for _ in 0..3 {
-            assert_eq!(fetcher.fetch(get(&url)).unwrap().body, b"ok");
+            assert_eq!(fetcher.fetch(get(&url)).unwrap().body, "ok");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
@@ -325,7 +325,7 @@ mod tests {
         let broken: Vec<FetchError> = (0..8)
             .filter_map(|_| match fetcher.fetch(get(&url)) {
                 Ok(answer) => {
-                    assert_eq!(answer.body, b"ok");
+                    assert_eq!(answer.body, "ok");
                     None
                 }
                 Err(e) => Some(e),

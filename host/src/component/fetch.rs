@@ -164,7 +164,7 @@ impl Fetcher {
                         )
                     })
                     .collect(),
-                body: body.to_vec(),
+                body: text(body.to_vec()),
             })
         })
     }
@@ -199,6 +199,12 @@ fn build(url: &Url, request: Request) -> Result<hyper::Request<OutgoingBody>, Fe
     builder
         .body(Full::new(body).boxed())
         .map_err(|e| FetchError::Other(format!("invalid request: {e}")))
+}
+
+/// A body as the contract carries it: UTF-8 text, what is not replaced by
+/// U+FFFD (the platform answers JSON; another answer fails as JSON would).
+fn text(body: Vec<u8>) -> String {
+    String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A failed exchange in the contract's terms.
