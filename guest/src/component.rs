@@ -454,27 +454,49 @@ fn staged_to_wit(staged: Staged) -> wit_store::Staged {
     }
 }
 
-fn staged_from_wit(staged: wit_store::Staged) -> Staged {
-    match staged {
+fn staged_from_wit(staged: wit_store::Staged) -> Option<Staged> {
+    Some(match staged {
+        wit_store::Staged::Nothing => return None,
         wit_store::Staged::Created => Staged::Created,
         wit_store::Staged::Updated => Staged::Updated,
         wit_store::Staged::Unchanged => Staged::Unchanged,
         wit_store::Staged::Invalid => Staged::Invalid,
         wit_store::Staged::Gone => Staged::Gone,
         wit_store::Staged::Seen => Staged::Seen,
-    }
+    })
 }
 
 impl Storage for ImportedStore {
     fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>, String> {
-        Ok(wit_store::look_up(kind_to_wit(kind), ids)?
+        let found = wit_store::look_up(kind_to_wit(kind), ids)?;
+        let n = ids.len();
+        if found.presence.len() != n || found.fingerprints.len() != n || found.staged.len() != n {
+            return Err(format!(
+                "the store answered entries of other lengths than the {n} ids"
+            ));
+        }
+        Ok(found
+            .presence
             .into_iter()
-            .map(|e| Entry {
-                stored: e.stored.map(|s| Stored {
-                    fingerprint: s.fingerprint,
-                    removed: s.removed,
-                }),
-                staged: e.staged.map(staged_from_wit),
+            .zip(found.fingerprints)
+            .zip(found.staged)
+            .map(|((presence, fingerprint), staged)| Entry {
+                stored: match presence {
+                    wit_store::Presence::Absent => None,
+                    wit_store::Presence::Removed => Some(Stored {
+                        fingerprint: None,
+                        removed: true,
+                    }),
+                    wit_store::Presence::Held => Some(Stored {
+                        fingerprint: Some(fingerprint),
+                        removed: false,
+                    }),
+                    wit_store::Presence::HeldUnfingerprinted => Some(Stored {
+                        fingerprint: None,
+                        removed: false,
+                    }),
+                },
+                staged: staged_from_wit(staged),
             })
             .collect())
     }
@@ -485,8 +507,21 @@ impl Storage for ImportedStore {
         fingerprints: Vec<u64>,
         changes: Vec<Staged>,
     ) -> Result<(), String> {
-        let changes: Vec<wit_store::Staged> = changes.into_iter().map(staged_to_wit).collect();
-        wit_store::stage_written(&batch_to_wit(batch), &fingerprints, &changes)
+        let kind = batch.kind();
+        let (mut ids, mut names, mut data) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, name, json) in batch.stored()? {
+            ids.push(id);
+            names.push(name);
+            data.push(json);
+        }
+        let written = wit_store::Written {
+            ids,
+            names,
+            data,
+            fingerprints,
+            changes: changes.into_iter().map(staged_to_wit).collect(),
+        };
+        wit_store::stage_written(kind_to_wit(kind), &written)
     }
 
     fn stage_marks(&mut self, kind: ElementKind, marks: Vec<Mark>) -> Result<(), String> {
@@ -543,105 +578,5 @@ fn kind_from_wit(kind: wit::ElementKind) -> ElementKind {
         wit::ElementKind::Splitter => ElementKind::Splitter,
         wit::ElementKind::Client => ElementKind::Client,
         wit::ElementKind::Property => ElementKind::Property,
-    }
-}
-
-fn position(p: Option<model::Position>) -> Option<wit::Position> {
-    p.map(|p| wit::Position {
-        lat: p.lat,
-        lng: p.lng,
-    })
-}
-
-fn batch_to_wit(batch: Batch) -> wit::ElementBatch {
-    match batch {
-        Batch::Projects(v) => wit::ElementBatch::Projects(
-            v.into_iter()
-                .map(|p| wit::ProjectData {
-                    id: p.id,
-                    name: p.name,
-                    identifier: p.identifier,
-                    position: position(p.position),
-                })
-                .collect(),
-        ),
-        Batch::Poles(v) => wit::ElementBatch::Poles(
-            v.into_iter()
-                .map(|p| wit::PoleData {
-                    id: p.id,
-                    name: p.name,
-                    position: position(p.position),
-                    pole_type: p.pole_type,
-                })
-                .collect(),
-        ),
-        Batch::Boxes(v) => wit::ElementBatch::Boxes(
-            v.into_iter()
-                .map(|b| wit::BoxData {
-                    id: b.id,
-                    name: b.name,
-                    project: b.project,
-                    pole: b.pole,
-                    position: position(b.position),
-                    box_type: b.box_type,
-                    hierarchy_level: b.hierarchy_level,
-                    implanted: b.implanted,
-                })
-                .collect(),
-        ),
-        Batch::Splitters(v) => wit::ElementBatch::Splitters(
-            v.into_iter()
-                .map(|s| wit::SplitterData {
-                    id: s.id,
-                    name: s.name,
-                    project: s.project,
-                    box_: s.box_id,
-                    service: s.service,
-                    ratio_input: s.ratio_input,
-                    ratio_output: s.ratio_output,
-                    ports: s
-                        .ports
-                        .into_iter()
-                        .map(|p| wit::PortData {
-                            number: p.number,
-                            blocked: p.blocked,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        ),
-        Batch::Clients(v) => wit::ElementBatch::Clients(
-            v.into_iter()
-                .map(|c| wit::ClientData {
-                    id: c.id,
-                    code: c.code,
-                    name: c.name,
-                    implanted: c.implanted,
-                    status: c.status,
-                    pppoe_login: c.pppoe_login,
-                    onu_serial: c.onu_serial,
-                    onu_mac: c.onu_mac,
-                    observation: c.observation,
-                })
-                .collect(),
-        ),
-        Batch::Properties(v) => wit::ElementBatch::Properties(
-            v.into_iter()
-                .map(|p| wit::PropertyData {
-                    id: p.id,
-                    name: p.name,
-                    project: p.project,
-                    box_: p.box_id,
-                    position: position(p.position),
-                    address: p.address,
-                    connection: p.connection.map(|c| wit::Connection {
-                        splitter: c.splitter,
-                        port: c.port,
-                    }),
-                    client: p.client,
-                    client_code: p.client_code,
-                })
-                .collect(),
-        ),
     }
 }

@@ -192,6 +192,44 @@ impl Batch {
         }
     }
 
+    /// Each element as a store keeps it: its id, its name, and its data as
+    /// JSON under the WIT's field names (`types`: a splitter's or a
+    /// property's `box`, which the model calls `box_id`), in the batch's
+    /// order. The component writes this text so that every host stores the
+    /// same.
+    pub fn stored(&self) -> Result<Vec<(String, String, String)>, String> {
+        fn each<T: Serialize>(
+            items: &[T],
+            key: impl Fn(&T) -> (&str, &str),
+            boxed: bool,
+        ) -> Result<Vec<(String, String, String)>, String> {
+            items
+                .iter()
+                .map(|item| {
+                    let json = serde_json::to_string(item).map_err(|e| e.to_string())?;
+                    // Only a key's closing quote is followed by a colon (a
+                    // quote inside a string is escaped): the key is renamed,
+                    // nothing else.
+                    let json = if boxed {
+                        json.replacen("\"box_id\":", "\"box\":", 1)
+                    } else {
+                        json
+                    };
+                    let (id, name) = key(item);
+                    Ok((id.to_string(), name.to_string(), json))
+                })
+                .collect()
+        }
+        match self {
+            Batch::Projects(v) => each(v, |e| (&e.id, &e.name), false),
+            Batch::Poles(v) => each(v, |e| (&e.id, &e.name), false),
+            Batch::Boxes(v) => each(v, |e| (&e.id, &e.name), false),
+            Batch::Splitters(v) => each(v, |e| (&e.id, &e.name), true),
+            Batch::Clients(v) => each(v, |e| (&e.id, &e.name), false),
+            Batch::Properties(v) => each(v, |e| (&e.id, &e.name), true),
+        }
+    }
+
     /// The kind of the batch's elements.
     pub fn kind(&self) -> ElementKind {
         match self {
@@ -272,6 +310,32 @@ mod tests {
             position: Some(Position { lat, lng: -48.5 }),
             pole_type: None,
         }
+    }
+
+    #[test]
+    fn the_stored_form_says_box_as_the_wit_does() {
+        let splitter = Splitter {
+            id: "s1".into(),
+            name: "S \"box_id\": 1".into(),
+            project: "p".into(),
+            box_id: "b1".into(),
+            service: true,
+            ratio_input: 1,
+            ratio_output: 2,
+            ports: vec![Port {
+                number: 1,
+                blocked: false,
+            }],
+        };
+        let stored = Batch::Splitters(vec![splitter]).stored().unwrap();
+        let (id, name, json) = &stored[0];
+        assert_eq!((id.as_str(), name.as_str()), ("s1", "S \"box_id\": 1"));
+        let data: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(data["box"], "b1");
+        assert!(data.get("box_id").is_none(), "{json}");
+        // A quote inside a value is escaped: only the key is renamed.
+        assert_eq!(data["name"], "S \"box_id\": 1");
+        assert_eq!(data["ratio_input"], 1);
     }
 
     #[test]

@@ -42,11 +42,6 @@ function load() {
  * import, which traps the component. */
 class Bound extends Error {}
 
-const BATCH_KINDS = {
-  projects: 'project', poles: 'pole', boxes: 'box', splitters: 'splitter',
-  clients: 'client', properties: 'property',
-};
-
 /** A WIT record from jco (camelCase, absent options undefined) in its
  * stored form: snake case, absent options null. */
 export function storedForm(value) {
@@ -198,14 +193,17 @@ export async function createMapsync(options) {
         Pending,
       },
       'element-store': {
-        lookUp: storeCall((kind, ids) =>
-          run.lookUp(kind, ids).map(({ stored, staged }) => ({
-            stored: stored ? { fingerprint: stored.fingerprint ?? undefined, removed: stored.removed } : undefined,
-            staged: staged ?? undefined,
-          })),
-        ),
-        stageWritten: storeCall((batch, fingerprints, changes) =>
-          run.stageWritten(BATCH_KINDS[batch.tag], batch.val.map(storedForm), [...fingerprints], [...changes]),
+        lookUp: storeCall((kind, ids) => {
+          const found = run.lookUp(kind, ids);
+          const presence = found.map(({ stored }) =>
+            !stored ? 'absent' : stored.removed ? 'removed' : stored.fingerprint == null ? 'held-unfingerprinted' : 'held');
+          const fingerprints = BigUint64Array.from(found, ({ stored }) =>
+            stored && !stored.removed && stored.fingerprint != null ? BigInt(stored.fingerprint) : 0n);
+          return { presence, fingerprints, staged: found.map(({ staged }) => staged ?? 'nothing') };
+        }),
+        // The component gives each element's stored form as JSON.
+        stageWritten: storeCall((kind, w) =>
+          run.stageWritten(kind, w.data.map((d) => JSON.parse(d)), [...w.fingerprints], [...w.changes]),
         ),
         stageMarks: storeCall((kind, marks) =>
           run.stageMarks(kind, marks.map((m) => ({ id: m.id, staged: m.staged, reason: m.reason ?? null }))),

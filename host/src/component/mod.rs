@@ -322,17 +322,16 @@ impl element_store::Host for HostState {
         &mut self,
         kind: bindings::types::ElementKind,
         ids: Vec<String>,
-    ) -> Result<Vec<element_store::Entry>, String> {
+    ) -> Result<element_store::Entries, String> {
         self.run_store(|s| s.look_up(kind, &ids))
     }
 
     fn stage_written(
         &mut self,
-        batch: bindings::types::ElementBatch,
-        fingerprints: Vec<u64>,
-        changes: Vec<element_store::Staged>,
+        kind: bindings::types::ElementKind,
+        elements: element_store::Written,
     ) -> Result<(), String> {
-        self.run_store(move |s| s.stage_written(batch, fingerprints, changes))
+        self.run_store(move |s| s.stage_written(kind, elements))
     }
 
     fn stage_marks(

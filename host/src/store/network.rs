@@ -532,14 +532,14 @@ pub fn box_table(kind: ElementKind) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::component::bindings::types::{
-        BoxData, ClientData, Connection, ElementBatch, PortData, Position, PropertyData,
-        SplitterData,
+        BoxData, ClientData, Connection, PortData, Position, PropertyData, SplitterData,
     };
     use crate::store::db::Value as DbValue;
     use crate::store::elements::{self, Select};
     use crate::store::integrations;
     use crate::store::run_store::RunStore;
     use crate::store::staging::NoProgress;
+    use crate::store::staging::tests::ElementBatch;
     use crate::store::staging::tests::{assert_plan_reads, open};
 
     fn a_box(id: &str, lat: f64, lng: f64) -> BoxData {
@@ -626,7 +626,6 @@ mod tests {
                 ElementBatch::Splitters(v) => (ElementKind::Splitter, prints(v)),
                 ElementBatch::Properties(v) => (ElementKind::Property, prints(v)),
                 ElementBatch::Clients(v) => (ElementKind::Client, prints(v)),
-                _ => unreachable!("not used here"),
             };
             crate::store::staging::tests::write(&mut store, batch, prints);
             crate::store::staging::tests::complete(&mut store, kind).unwrap();

@@ -15,9 +15,9 @@ use anyhow::{Context, Result, anyhow};
 
 use std::collections::HashMap;
 
-use crate::component::bindings::element_store::{Entry, Mark, Staged as StagedState};
-use crate::component::bindings::types::{ElementBatch, ElementKind};
-use crate::store::staging::{BatchOutcome, Progress, Staging, batch_kind, kind_name};
+use crate::component::bindings::element_store::{Entries, Mark, Staged as StagedState, Written};
+use crate::component::bindings::types::ElementKind;
+use crate::store::staging::{BatchOutcome, Progress, Staging, kind_name};
 use crate::store::{Db, Transaction};
 
 /// Work for the staging thread; the error of a batch staged earlier, if
@@ -138,27 +138,21 @@ impl RunStore {
         }))
     }
 
-    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>> {
+    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Entries> {
         let ids = ids.to_vec();
         self.call(move |s| s.look_up(kind, &ids))
     }
 
-    /// Stage a batch as written; it is staged while the component goes on.
-    pub fn stage_written(
-        &mut self,
-        batch: ElementBatch,
-        fingerprints: Vec<u64>,
-        changes: Vec<StagedState>,
-    ) -> Result<()> {
-        let kind = batch_kind(&batch);
-        let count = |state| changes.iter().filter(|c| **c == state).count() as u32;
+    /// Stage elements as written; they are staged while the component goes on.
+    pub fn stage_written(&mut self, kind: ElementKind, written: Written) -> Result<()> {
+        let count = |state| written.changes.iter().filter(|c| **c == state).count() as u32;
         let read = BatchOutcome {
             created: count(StagedState::Created),
             updated: count(StagedState::Updated),
             unchanged: 0,
         };
         self.hand_over(format!("staging {}s", kind_name(kind)), move |s| {
-            s.stage_written(&batch, &fingerprints, &changes)
+            s.stage_written(kind, &written)
         })?;
         self.progress.batch(kind, &read);
         Ok(())

@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::component::bindings::element_store::{Entry, Mark, Staged as StagedState, Stored};
-use crate::component::bindings::types::{ElementBatch, ElementKind};
+use crate::component::bindings::element_store::{
+    Entries, Mark, Presence, Staged as StagedState, Written,
+};
+use crate::component::bindings::types::ElementKind;
 use crate::params;
 use crate::store::bulk::DeferredIndexes;
 use crate::store::db::{FromValue, Kind, ToValue, Value as DbValue};
@@ -109,6 +111,7 @@ const HELD_COUNT: &str =
 /// The name a staged state has in `run_elements.change`.
 fn staged_name(state: StagedState) -> &'static str {
     match state {
+        StagedState::Nothing => "nothing",
         StagedState::Created => "created",
         StagedState::Updated => "updated",
         StagedState::Unchanged => "unchanged",
@@ -213,68 +216,6 @@ struct Staged<'a> {
     data: &'a str,
     change: &'static str,
     fingerprint: i64,
-}
-
-/// One element ready for its row: id, name and data as stored.
-struct Row {
-    id: String,
-    name: String,
-    data: String,
-}
-
-/// An element's data in its stored form: its JSON under the WIT's field
-/// names (snake case), so `box` and not the `box_` the binding generator
-/// names it. Written straight from the record: going through a
-/// `serde_json::Value` cost a map per element.
-pub fn stored_form<T: Serialize>(item: &T) -> Result<String> {
-    let json = serde_json::to_string(item)?;
-    // Only a key's closing quote is followed by a colon (a quote inside a
-    // string is escaped), so this renames keys and nothing else; only the
-    // top-level records (splitter, property) have a `box`.
-    Ok(if json.contains(BOX_KEY) {
-        json.replacen(BOX_KEY, "\"box\":", 1)
-    } else {
-        json
-    })
-}
-
-const BOX_KEY: &str = "\"box_\":";
-
-fn rows<T: Serialize>(items: &[T], key: impl Fn(&T) -> (&str, &str)) -> Result<Vec<Row>> {
-    items
-        .iter()
-        .map(|item| {
-            let (id, name) = key(item);
-            Ok(Row {
-                id: id.to_string(),
-                name: name.to_string(),
-                data: stored_form(item)?,
-            })
-        })
-        .collect()
-}
-
-/// The kind of the elements a batch holds.
-pub fn batch_kind(batch: &ElementBatch) -> ElementKind {
-    match batch {
-        ElementBatch::Projects(_) => ElementKind::Project,
-        ElementBatch::Poles(_) => ElementKind::Pole,
-        ElementBatch::Boxes(_) => ElementKind::Box,
-        ElementBatch::Splitters(_) => ElementKind::Splitter,
-        ElementBatch::Clients(_) => ElementKind::Client,
-        ElementBatch::Properties(_) => ElementKind::Property,
-    }
-}
-
-fn batch_rows(batch: &ElementBatch) -> Result<Vec<Row>> {
-    match batch {
-        ElementBatch::Projects(v) => rows(v, |e| (&e.id, &e.name)),
-        ElementBatch::Poles(v) => rows(v, |e| (&e.id, &e.name)),
-        ElementBatch::Boxes(v) => rows(v, |e| (&e.id, &e.name)),
-        ElementBatch::Splitters(v) => rows(v, |e| (&e.id, &e.name)),
-        ElementBatch::Clients(v) => rows(v, |e| (&e.id, &e.name)),
-        ElementBatch::Properties(v) => rows(v, |e| (&e.id, &e.name)),
-    }
 }
 
 impl Staging {
@@ -423,7 +364,7 @@ impl Staging {
     /// What the store held of each of `ids` when the run began, and what
     /// the run staged for it (the WIT `look-up`): two queries a batch, of
     /// `elements` and of the staging, by their keys.
-    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>> {
+    pub fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Entries> {
         let list = serde_json::to_string(ids)?;
         let stored: HashMap<String, (Option<i64>, bool)> = self
             .conn
@@ -445,58 +386,62 @@ impl Staging {
             )?
             .into_iter()
             .collect();
-        ids.iter()
-            .map(|id| {
-                Ok(Entry {
-                    // SQLite's integers are signed: the same 64 bits.
-                    stored: stored.get(id).map(|&(fingerprint, removed)| Stored {
-                        fingerprint: fingerprint.map(|f| f as u64),
-                        removed,
-                    }),
-                    staged: staged.get(id).map(|c| staged_named(c)).transpose()?,
-                })
-            })
-            .collect()
+        let mut entries = Entries {
+            presence: Vec::with_capacity(ids.len()),
+            fingerprints: Vec::with_capacity(ids.len()),
+            staged: Vec::with_capacity(ids.len()),
+        };
+        for id in ids {
+            let (presence, fingerprint) = match stored.get(id) {
+                None => (Presence::Absent, 0),
+                Some((_, true)) => (Presence::Removed, 0),
+                // SQLite's integers are signed: the same 64 bits.
+                Some((Some(fingerprint), false)) => (Presence::Held, *fingerprint as u64),
+                Some((None, false)) => (Presence::HeldUnfingerprinted, 0),
+            };
+            entries.presence.push(presence);
+            entries.fingerprints.push(fingerprint);
+            entries.staged.push(match staged.get(id) {
+                Some(change) => staged_named(change)?,
+                None => StagedState::Nothing,
+            });
+        }
+        Ok(entries)
     }
 
     /// Stage a batch's elements as written, each with its fingerprint and
     /// state (the WIT `stage-written`), in one statement.
-    pub fn stage_written(
-        &mut self,
-        batch: &ElementBatch,
-        fingerprints: &[u64],
-        changes: &[StagedState],
-    ) -> Result<()> {
-        let (kind, rows) = (batch_kind(batch), batch_rows(batch)?);
+    pub fn stage_written(&mut self, kind: ElementKind, written: &Written) -> Result<()> {
+        let n = written.ids.len();
         anyhow::ensure!(
-            rows.len() == fingerprints.len() && rows.len() == changes.len(),
-            "the batch holds {} elements but {} fingerprints and {} states",
-            rows.len(),
-            fingerprints.len(),
-            changes.len()
+            written.names.len() == n
+                && written.data.len() == n
+                && written.fingerprints.len() == n
+                && written.changes.len() == n,
+            "the batch holds {n} ids but {} names, {} data, {} fingerprints and {} states",
+            written.names.len(),
+            written.data.len(),
+            written.fingerprints.len(),
+            written.changes.len()
         );
-        let mut ids = std::collections::HashSet::with_capacity(rows.len());
-        let mut staged = Vec::with_capacity(rows.len());
-        for ((row, &fingerprint), &change) in rows.iter().zip(fingerprints).zip(changes) {
-            anyhow::ensure!(
-                ids.insert(row.id.as_str()),
-                "the batch holds {} twice",
-                row.id
-            );
-            let change = match change {
+        let mut ids = std::collections::HashSet::with_capacity(n);
+        let mut staged = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = written.ids[i].as_str();
+            anyhow::ensure!(ids.insert(id), "the batch holds {id} twice");
+            let change = match written.changes[i] {
                 StagedState::Created => "created",
                 StagedState::Updated => "updated",
                 other => anyhow::bail!(
-                    "{} staged as {other:?}: only created or updated come with data",
-                    row.id
+                    "{id} staged as {other:?}: only created or updated come with data"
                 ),
             };
             staged.push(Staged {
-                id: &row.id,
-                name: &row.name,
-                data: &row.data,
+                id,
+                name: &written.names[i],
+                data: &written.data[i],
                 change,
-                fingerprint: fingerprint as i64,
+                fingerprint: written.fingerprints[i] as i64,
             });
         }
         let tx = self.conn.transaction()?;
@@ -753,6 +698,76 @@ impl Staging {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A batch of elements of one kind, as the tests give them: the
+    /// records of the WIT's `types`, stored as the component stores them
+    /// (`stored_form`).
+    #[derive(Clone)]
+    pub(crate) enum ElementBatch {
+        Boxes(Vec<crate::component::bindings::types::BoxData>),
+        Splitters(Vec<SplitterData>),
+        Clients(Vec<crate::component::bindings::types::ClientData>),
+        Properties(Vec<crate::component::bindings::types::PropertyData>),
+    }
+
+    /// One element ready for its row: id, name and data as stored.
+    struct Row {
+        id: String,
+        name: String,
+        data: String,
+    }
+
+    /// An element's data in its stored form: its JSON under the WIT's field
+    /// names (snake case), so `box` and not the `box_` the binding generator
+    /// names it. Written straight from the record: going through a
+    /// `serde_json::Value` cost a map per element.
+    pub(crate) fn stored_form<T: Serialize>(item: &T) -> Result<String> {
+        let json = serde_json::to_string(item)?;
+        // Only a key's closing quote is followed by a colon (a quote inside a
+        // string is escaped), so this renames keys and nothing else; only the
+        // top-level records (splitter, property) have a `box`.
+        Ok(if json.contains(BOX_KEY) {
+            json.replacen(BOX_KEY, "\"box\":", 1)
+        } else {
+            json
+        })
+    }
+
+    const BOX_KEY: &str = "\"box_\":";
+
+    fn rows<T: Serialize>(items: &[T], key: impl Fn(&T) -> (&str, &str)) -> Result<Vec<Row>> {
+        items
+            .iter()
+            .map(|item| {
+                let (id, name) = key(item);
+                Ok(Row {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    data: stored_form(item)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The kind of the elements a batch holds.
+    pub fn batch_kind(batch: &ElementBatch) -> ElementKind {
+        match batch {
+            ElementBatch::Boxes(_) => ElementKind::Box,
+            ElementBatch::Splitters(_) => ElementKind::Splitter,
+            ElementBatch::Clients(_) => ElementKind::Client,
+            ElementBatch::Properties(_) => ElementKind::Property,
+        }
+    }
+
+    fn batch_rows(batch: &ElementBatch) -> Result<Vec<Row>> {
+        match batch {
+            ElementBatch::Boxes(v) => rows(v, |e| (&e.id, &e.name)),
+            ElementBatch::Splitters(v) => rows(v, |e| (&e.id, &e.name)),
+            ElementBatch::Clients(v) => rows(v, |e| (&e.id, &e.name)),
+            ElementBatch::Properties(v) => rows(v, |e| (&e.id, &e.name)),
+        }
+    }
+
     use crate::component::bindings::types::{PortData, SplitterData};
     use crate::store::integrations::{self, NewIntegration};
     use crate::store::run_store::RunStore;
@@ -810,9 +825,8 @@ pub(crate) mod tests {
         assert_eq!(mode, "memory");
         staging
             .stage_written(
-                &batch(&[&splitter("s1", "A")]),
-                &[1],
-                &[StagedState::Created],
+                ElementKind::Splitter,
+                &written(&batch(&[&splitter("s1", "A")]), &[1], StagedState::Created),
             )
             .unwrap();
         {
@@ -911,45 +925,46 @@ pub(crate) mod tests {
         prints: Vec<u64>,
     ) -> BatchOutcome {
         let kind = batch_kind(&batch);
-        let ids: Vec<String> = batch_rows(&batch)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let rows = batch_rows(&batch).unwrap();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let entries = store.look_up(kind, &ids).unwrap();
         let mut outcome = BatchOutcome::default();
-        let (mut changes, mut unchanged) = (Vec::new(), Vec::new());
-        for ((id, entry), print) in ids.iter().zip(&entries).zip(&prints) {
-            match entry.stored {
-                Some(s) if !s.removed && s.fingerprint == Some(*print) => {
+        let mut written = Written {
+            ids: vec![],
+            names: vec![],
+            data: vec![],
+            fingerprints: vec![],
+            changes: vec![],
+        };
+        let mut unchanged = Vec::new();
+        for (i, row) in rows.into_iter().enumerate() {
+            let change = match entries.presence[i] {
+                Presence::Held if entries.fingerprints[i] == prints[i] => {
                     outcome.unchanged += 1;
                     unchanged.push(Mark {
-                        id: id.clone(),
+                        id: row.id,
                         staged: StagedState::Unchanged,
                         reason: None,
                     });
-                    changes.push(None);
+                    continue;
                 }
-                Some(s) if !s.removed => {
+                Presence::Held | Presence::HeldUnfingerprinted => {
                     outcome.updated += 1;
-                    changes.push(Some(StagedState::Updated));
+                    StagedState::Updated
                 }
-                _ => {
+                Presence::Absent | Presence::Removed => {
                     outcome.created += 1;
-                    changes.push(Some(StagedState::Created));
+                    StagedState::Created
                 }
-            }
+            };
+            written.ids.push(row.id);
+            written.names.push(row.name);
+            written.data.push(row.data);
+            written.fingerprints.push(prints[i]);
+            written.changes.push(change);
         }
-        let keep: Vec<bool> = changes.iter().map(Option::is_some).collect();
-        let written = keeping(batch, &keep);
-        let prints: Vec<u64> = prints
-            .into_iter()
-            .zip(&keep)
-            .filter_map(|(p, &k)| k.then_some(p))
-            .collect();
-        let changes: Vec<StagedState> = changes.into_iter().flatten().collect();
-        if !changes.is_empty() {
-            store.stage_written(written, prints, changes).unwrap();
+        if !written.ids.is_empty() {
+            store.stage_written(kind, written).unwrap();
         }
         if !unchanged.is_empty() {
             store.stage_marks(kind, unchanged).unwrap();
@@ -957,20 +972,15 @@ pub(crate) mod tests {
         outcome
     }
 
-    fn keeping(batch: ElementBatch, keep: &[bool]) -> ElementBatch {
-        fn each<T>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
-            v.into_iter()
-                .zip(keep)
-                .filter_map(|(x, &k)| k.then_some(x))
-                .collect()
-        }
-        match batch {
-            ElementBatch::Projects(v) => ElementBatch::Projects(each(v, keep)),
-            ElementBatch::Poles(v) => ElementBatch::Poles(each(v, keep)),
-            ElementBatch::Boxes(v) => ElementBatch::Boxes(each(v, keep)),
-            ElementBatch::Splitters(v) => ElementBatch::Splitters(each(v, keep)),
-            ElementBatch::Clients(v) => ElementBatch::Clients(each(v, keep)),
-            ElementBatch::Properties(v) => ElementBatch::Properties(each(v, keep)),
+    /// Each row of a batch as the component stages it.
+    pub(crate) fn written(batch: &ElementBatch, prints: &[u64], change: StagedState) -> Written {
+        let rows = batch_rows(batch).unwrap();
+        Written {
+            ids: rows.iter().map(|r| r.id.clone()).collect(),
+            names: rows.iter().map(|r| r.name.clone()).collect(),
+            data: rows.iter().map(|r| r.data.clone()).collect(),
+            fingerprints: prints.to_vec(),
+            changes: vec![change; rows.len()],
         }
     }
 
@@ -1179,12 +1189,12 @@ pub(crate) mod tests {
         let (_dir, conn, id) = open();
         let mut store = RunStore::begin(conn, &id, 1, Box::new(NoProgress)).unwrap();
         let a = splitter("s1", "A");
-        store
-            .stage_written(batch(&[&a]), vec![1, 2], vec![StagedState::Created])
-            .unwrap();
+        let mut two = written(&batch(&[&a]), &[1], StagedState::Created);
+        two.fingerprints.push(2);
+        store.stage_written(ElementKind::Splitter, two).unwrap();
         let error = store.held_count(ElementKind::Splitter).unwrap_err();
         assert!(
-            format!("{error}").contains("1 elements but 2 fingerprints"),
+            format!("{error}").contains("1 names, 1 data, 2 fingerprints"),
             "{error}"
         );
     }
