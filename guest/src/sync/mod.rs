@@ -965,3 +965,26 @@ impl<H: Http, S: ElementStore> Sync<'_, H, S> {
         Ok(clients)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guard's message names each kind as many (it said "boxs" and
+    /// "propertys").
+    #[test]
+    fn held_removals_name_their_kinds_in_the_plural() {
+        let held = |kind| HeldRemoval {
+            kind,
+            removed: 12,
+            stored: 40,
+        };
+        let told =
+            RunError::RemovalsHeld(vec![held(ElementKind::Box), held(ElementKind::Property)])
+                .to_string();
+        assert!(
+            told.contains("12 of 40 stored boxes (30.0 %), 12 of 40 stored properties"),
+            "{told}"
+        );
+    }
+}
