@@ -33,7 +33,7 @@
 // A benchmark's own bookkeeping: std's hash maps are fine here.
 #![allow(clippy::disallowed_types)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -41,9 +41,10 @@ use std::time::{Duration, Instant};
 mod cpu;
 
 use mapsync_guest::http::{FetchError, Http, Method, Request, Response};
+use mapsync_guest::ledger::Ledger;
 use mapsync_guest::model::{Batch, ElementKind};
 use mapsync_guest::ozmap::client::Credentials;
-use mapsync_guest::store::{BatchOutcome, ElementStore, InvalidElement, Sweep};
+use mapsync_guest::store::{Entry, Mark, Staged, Storage};
 use ozmap_test_server::{GeneratorConfig, ServerConfig, TestServer, generate};
 use serde_json::Value;
 
@@ -161,80 +162,62 @@ impl Http for &mut NativeHttp {
     }
 }
 
-/// A store that keeps ids and fingerprints in memory: all a first sync
-/// asks of it, at next to no cost, so the native run times the guest.
+/// A store that keeps ids, fingerprints and what a run staged in memory,
+/// at next to no cost, under the component's own rules (`Ledger`) and with
+/// the stored form it writes: so the native run does the guest's whole work
+/// in a first sync, as the component does it, and times it.
 #[derive(Default)]
 struct MemoryStore {
-    stored: HashMap<(ElementKind, String), u64>,
-    seen: HashSet<(ElementKind, String)>,
+    staged: HashMap<(ElementKind, String), Staged>,
 }
 
-impl ElementStore for MemoryStore {
-    fn write_batch(&mut self, batch: Batch) -> Result<BatchOutcome, String> {
-        let kind = match &batch {
-            Batch::Projects(_) => ElementKind::Project,
-            Batch::Poles(_) => ElementKind::Pole,
-            Batch::Boxes(_) => ElementKind::Box,
-            Batch::Splitters(_) => ElementKind::Splitter,
-            Batch::Clients(_) => ElementKind::Client,
-            Batch::Properties(_) => ElementKind::Property,
-        };
-        let mut outcome = BatchOutcome::default();
-        for (id, print) in batch.ids().into_iter().zip(batch.fingerprints()) {
-            match self.stored.insert((kind, id.to_string()), print) {
-                None => outcome.created += 1,
-                Some(old) if old == print => outcome.unchanged += 1,
-                Some(_) => outcome.updated += 1,
-            }
-            self.seen.insert((kind, id.to_string()));
-        }
-        Ok(outcome)
+impl Storage for MemoryStore {
+    fn look_up(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<Entry>, String> {
+        Ok(ids
+            .iter()
+            .map(|id| Entry {
+                stored: None,
+                staged: self.staged.get(&(kind, id.clone())).copied(),
+            })
+            .collect())
     }
 
-    fn keep_invalid(&mut self, _: ElementKind, _: &[InvalidElement]) -> Result<u32, String> {
+    fn stage_written(
+        &mut self,
+        batch: Batch,
+        _: Vec<u64>,
+        changes: Vec<Staged>,
+    ) -> Result<(), String> {
+        let kind = batch.kind();
+        // The component writes each element's stored form: so does this.
+        for ((id, _, _), change) in batch.stored()?.into_iter().zip(changes) {
+            self.staged.insert((kind, id), change);
+        }
+        Ok(())
+    }
+
+    fn stage_marks(&mut self, kind: ElementKind, marks: Vec<Mark>) -> Result<(), String> {
+        for mark in marks {
+            self.staged.insert((kind, mark.id), mark.staged);
+        }
+        Ok(())
+    }
+
+    fn held_count(&mut self, _: ElementKind) -> Result<u32, String> {
         Ok(0)
     }
 
-    fn complete_kind(&mut self, kind: ElementKind) -> Result<Sweep, String> {
-        let stored = self.stored.keys().filter(|(k, _)| *k == kind).count() as u32;
-        Ok(Sweep { removed: 0, stored })
+    fn held_ids(&mut self, _: ElementKind, _: Option<&str>, _: u32) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
     }
 
-    fn seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        Ok(ids
-            .iter()
-            .filter(|id| self.seen.contains(&(kind, (*id).clone())))
-            .cloned()
-            .collect())
-    }
-
-    fn tally(&mut self, kind: ElementKind) -> Result<u32, String> {
-        Ok(self.stored.keys().filter(|(k, _)| *k == kind).count() as u32)
-    }
-
-    fn mark_seen(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        Ok(ids
-            .iter()
-            .filter(|id| !self.stored.contains_key(&(kind, (*id).clone())))
-            .cloned()
-            .collect())
-    }
-
-    fn known(&mut self, kind: ElementKind, ids: &[String]) -> Result<Vec<String>, String> {
-        self.seen(kind, ids)
-    }
-
-    fn stored_ids(
+    fn unstaged_ids(
         &mut self,
         _: ElementKind,
         _: Option<&str>,
         _: u32,
     ) -> Result<Vec<String>, String> {
         Ok(Vec::new())
-    }
-
-    fn mark_gone(&mut self, _: ElementKind, _: &[String]) -> Result<u32, String> {
-        Ok(0)
     }
 }
 
@@ -246,7 +229,7 @@ fn native_guest_work(base: &str, api_key: &str) -> GuestWork {
         waited: Duration::ZERO,
         fetch_cpu: Duration::ZERO,
     };
-    let mut store = MemoryStore::default();
+    let mut store = Ledger::new(MemoryStore::default());
     let settings = mapsync_guest::sync::Settings::new(Credentials {
         api_url: base.to_string(),
         api_key: api_key.to_string(),
