@@ -178,3 +178,41 @@ fn one_sync_per_integration_across_processes() {
     assert_eq!(runs(&bench).len(), 1);
     bench.sync_ok("isp");
 }
+
+/// `serve` says which integrations it will not schedule and why, and the
+/// API says the same; nothing is silent.
+#[test]
+fn serve_names_what_it_will_not_schedule() {
+    let bench = Bench::new();
+    bench.add_integration("linked", None);
+    bench.add_unlinked(
+        "loose",
+        crate::common::PASSWORD,
+        &[],
+        &["--refresh-every", "0"],
+    );
+    let served = bench.serve("test-token");
+    let (mut child, mut printed, mut out) = (served.child, served.printed, served.rest);
+    let api = ureq::get(format!("{}/api/v1/integrations/loose", served.address))
+        .header("Authorization", "Bearer test-token")
+        .call()
+        .unwrap()
+        .into_body()
+        .read_json::<Value>()
+        .unwrap();
+    assert_eq!(api["synchronising"], false);
+    let why = api["not_synchronising_because"].as_str().unwrap();
+    assert!(why.contains("feeds no project"), "{why}");
+    wait_for("the catch-up run", || {
+        runs(&bench)
+            .iter()
+            .any(|r| r["trigger"] == "catch-up" && r["outcome"] == "succeeded")
+    });
+    assert!(terminate(&mut child).success());
+    std::io::Read::read_to_string(&mut out, &mut printed).unwrap();
+    assert!(
+        printed.contains("not scheduling \"loose\": it feeds no project: link it with"),
+        "{printed}"
+    );
+    assert!(!printed.contains("not scheduling \"linked\""), "{printed}");
+}

@@ -22,6 +22,8 @@ pub(super) struct Shown {
     project: Option<String>,
     /// It synchronises (on schedule and on demand) only while it feeds one.
     synchronising: bool,
+    /// Why it does not synchronise, for a person; null when it does.
+    not_synchronising_because: Option<String>,
     /// Which kinds it synchronises, and its removal guard.
     #[serde(flatten)]
     scope: scope::Scope,
@@ -39,6 +41,7 @@ pub(super) fn shown(conn: &Db, integration: &Integration) -> anyhow::Result<Show
         shown: integration.shown(),
         sync_time: integrations::sync_time(conn, &integration.id)?,
         synchronising: project.is_some(),
+        not_synchronising_because: integration.not_synchronising_because(),
         project,
         scope: scope::get(conn, &integration.id)?,
         last_fresh_at: crate::store::runs::last_fresh(conn, &integration.id)?,

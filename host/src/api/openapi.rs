@@ -636,6 +636,7 @@ fn integration_schemas() -> Value {
                 "sync_time": { "type": "string", "description": "HH:MM, America/Sao_Paulo." },
                 "project": { "type": ["string", "null"], "description": "The local mapping project it feeds." },
                 "synchronising": { "type": "boolean" },
+                "not_synchronising_because": { "type": ["string", "null"], "description": "Why it does not synchronise (it feeds no project, or was removed from its project), for a person; null when it does. `serve` says the same when it starts." },
                 "kinds": { "type": "array", "items": { "enum": ["pole", "box", "splitter", "client", "property"] }, "description": "The element kinds synchronised; projects are always read. A kind left out is neither read nor removed. Splitters need boxes; with a project_name, clients need properties; poles, boxes and splitters stay while bindings stand on them." },
                 "max_removal_percent": { "type": "integer", "minimum": 0, "maximum": 100, "description": "A sync whose complete listing would remove more than this share of a kind's stored elements (and at least 10) is held until confirmed with `allow_removals`. 100: never held. Default 20." },
                 "full_sync_hours": { "type": "integer", "minimum": 1, "maximum": 8784, "description": "Syncs read only what changed since the last one; one reads every element at least this often, in hours. Default 168 (a week)." },

@@ -139,6 +139,9 @@ fn scheduler(daemon: Arc<Daemon>) {
     // room, so that hosts sharing a store share the work.
     let mut due: Vec<(String, &'static str, DateTime<Utc>)> = Vec::new();
     let mut conn: Option<Db> = None;
+    // Integrations this host said it will not schedule, with why: said
+    // once, and again if the reason changes.
+    let mut unscheduled: HashMap<String, String> = HashMap::new();
     while !daemon.stopping() {
         std::thread::sleep(Duration::from_secs(1));
         let now = Utc::now();
@@ -156,6 +159,21 @@ fn scheduler(daemon: Arc<Daemon>) {
                 continue;
             }
         };
+        match crate::store::runs::unscheduled(db) {
+            Ok(now_unscheduled) => {
+                for (name, why) in &now_unscheduled {
+                    if unscheduled.get(name) != Some(why) {
+                        say!(
+                            "not scheduling {:?}: {why}",
+                            crate::text::shown(name).to_string()
+                        );
+                        tracing::warn!(integration = %crate::text::shown(name), reason = %why, "not scheduled");
+                    }
+                }
+                unscheduled = now_unscheduled.into_iter().collect();
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "reading what is not scheduled"),
+        }
         match leases::take_over_slots(db, daemon.capacity()) {
             Ok(taken) => {
                 for (name, slot) in taken {

@@ -77,7 +77,37 @@ pub struct Shown {
 /// linked and was not removed from it), so it synchronises.
 pub const FEEDS_A_PROJECT: &str = "(i.project_id IS NOT NULL AND i.detached_at IS NULL)";
 
+/// Why an integration named `name` does not synchronise (on schedule or on
+/// demand), for a person; None when it does: linked to a project and not
+/// removed from it.
+pub fn not_synchronising_because(
+    name: &str,
+    linked: bool,
+    detached_at: Option<&str>,
+) -> Option<String> {
+    match (linked, detached_at) {
+        (_, Some(at)) => Some(format!(
+            "it was removed from its project on {at}: it synchronises no more (`mapsync integration remove {}` deletes it)",
+            text::shown(name)
+        )),
+        (false, None) => Some(format!(
+            "it feeds no project: link it with `mapsync integration link --integration {} --new PROJECT` (or --existing PROJECT)",
+            text::shown(name)
+        )),
+        (true, None) => None,
+    }
+}
+
 impl Integration {
+    /// Why it does not synchronise; None when it does.
+    pub fn not_synchronising_because(&self) -> Option<String> {
+        not_synchronising_because(
+            &self.name,
+            self.project_id.is_some(),
+            self.detached_at.as_deref(),
+        )
+    }
+
     /// It feeds a project (linked, not removed from it): it synchronises.
     pub fn feeds_a_project(&self) -> bool {
         self.project_id.is_some() && self.detached_at.is_none()

@@ -192,6 +192,30 @@ pub fn scheduled(conn: &Db) -> Result<Vec<Planned>> {
         .collect())
 }
 
+/// Integrations that do not synchronise, each with why (see
+/// `integrations::not_synchronising_because`), by name.
+pub fn unscheduled(conn: &Db) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(String, bool, Option<String>)> = conn.query(
+        &format!(
+            "SELECT i.name, i.project_id IS NOT NULL, i.detached_at FROM integrations i
+             WHERE NOT {FEEDS_A_PROJECT} ORDER BY i.name"
+        ),
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, linked, detached_at)| {
+            let why = crate::store::integrations::not_synchronising_because(
+                &name,
+                linked,
+                detached_at.as_deref(),
+            )?;
+            Some((name, why))
+        })
+        .collect())
+}
+
 /// When the integration's last successful sync started reading the
 /// platform (RFC 3339): the platform the store shows is that of then.
 pub fn last_fresh(conn: &Db, integration_id: &str) -> Result<Option<String>> {

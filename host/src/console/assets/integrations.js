@@ -20,7 +20,8 @@ export async function list() {
         i.project || h('span', { class: 'muted', text: t('integration.unlinked') }),
         last ? [badge('run', last.outcome), ' ', h('a', { href: `#/runs/${last.id}`, text: when(last.started_at) })]
           : h('span', { class: 'muted', text: t('never') }),
-        i.synchronising && s.next_run ? when(s.next_run) : h('span', { class: 'muted', text: t('integration.notPlanned') }),
+        i.synchronising && s.next_run ? when(s.next_run)
+          : h('span', { class: 'muted', title: i.not_synchronising_because ?? '', text: t('integration.notPlanned') }),
       ],
     };
   });
