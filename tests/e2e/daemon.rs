@@ -12,19 +12,24 @@ fn runs(bench: &Bench) -> Vec<Value> {
     serde_json::from_str(&bench.ok(&["runs", "--json"])).unwrap()
 }
 
-#[test]
-fn serve_catches_up_a_missed_run_and_stops_cleanly() {
-    let bench = Bench::new();
-    bench.add_integration("isp", None);
-    let served = bench.serve("test-token");
+/// Once `served` caught up on its missed run, stopped cleanly: all it printed.
+fn caught_up_and_stopped(bench: &Bench, served: crate::common::Served) -> String {
     let (mut child, mut printed, mut out) = (served.child, served.printed, served.rest);
     wait_for("the catch-up run", || {
-        runs(&bench)
+        runs(bench)
             .iter()
             .any(|r| r["trigger"] == "catch-up" && r["outcome"] == "succeeded")
     });
     assert!(terminate(&mut child).success());
     std::io::Read::read_to_string(&mut out, &mut printed).unwrap();
+    printed
+}
+
+#[test]
+fn serve_catches_up_a_missed_run_and_stops_cleanly() {
+    let bench = Bench::new();
+    bench.add_integration("isp", None);
+    let printed = caught_up_and_stopped(&bench, bench.serve("test-token"));
     assert!(
         printed.contains("next sync of \"isp\"") && printed.contains("04:00"),
         "{printed}"
@@ -192,7 +197,6 @@ fn serve_names_what_it_will_not_schedule() {
         &["--refresh-every", "0"],
     );
     let served = bench.serve("test-token");
-    let (mut child, mut printed, mut out) = (served.child, served.printed, served.rest);
     let api = ureq::get(format!("{}/api/v1/integrations/loose", served.address))
         .header("Authorization", "Bearer test-token")
         .call()
@@ -203,13 +207,7 @@ fn serve_names_what_it_will_not_schedule() {
     assert_eq!(api["synchronising"], false);
     let why = api["not_synchronising_because"].as_str().unwrap();
     assert!(why.contains("feeds no project"), "{why}");
-    wait_for("the catch-up run", || {
-        runs(&bench)
-            .iter()
-            .any(|r| r["trigger"] == "catch-up" && r["outcome"] == "succeeded")
-    });
-    assert!(terminate(&mut child).success());
-    std::io::Read::read_to_string(&mut out, &mut printed).unwrap();
+    let printed = caught_up_and_stopped(&bench, served);
     assert!(
         printed.contains("not scheduling \"loose\": it feeds no project: link it with"),
         "{printed}"
