@@ -231,6 +231,13 @@ fn without_the_right_token_every_request_gets_401_and_learns_nothing() {
             assert!(!answer.raw.contains(leak), "{path} leaks {leak}");
         }
     }
+    // A supervisor asks whether the process is up and the store answers,
+    // without a token, and learns nothing else.
+    for (path, status) in [("/healthz", "up"), ("/readyz", "ready")] {
+        let answer = api.request("GET", path, None, None);
+        assert_eq!(answer.status, 200, "{path}: {}", answer.raw);
+        assert_eq!(answer.body, json!({ "status": status }), "{path}");
+    }
     // Another scheme, or the token without one, is no better.
     let answer = api.request("DELETE", &format!("{V1}/integrations/isp"), None, None);
     assert_error(&answer, 401, "unauthorized");
@@ -1620,6 +1627,28 @@ fn the_api_doors_are_bounded_and_strict() {
         assert_error(&refused, 400, "bad_request");
         assert_eq!(refused.body["error"]["field"], "api_url", "{}", refused.raw);
     }
+
+    // Kinds that do not fit the project named in the same body are bad
+    // input; kinds that do not fit the project stored are a conflict.
+    let mut scoped = json!({
+        "name": "scoped", "api_url": "http://127.0.0.1:9", "api_key": API_KEY, "user": USER,
+        "password": PASSWORD, "project_name": "Centro", "kinds": ["pole", "client"],
+    });
+    let refused = api.send("POST", &format!("{V1}/integrations"), scoped.clone());
+    assert_error(&refused, 400, "bad_request");
+    scoped["kinds"] = json!(["pole", "client", "property"]);
+    assert_eq!(
+        api.send("POST", &format!("{V1}/integrations"), scoped)
+            .status,
+        201
+    );
+    let conflict = api.send(
+        "PATCH",
+        &format!("{V1}/integrations/scoped"),
+        json!({ "kinds": ["pole", "client"] }),
+    );
+    assert_error(&conflict, 409, "conflict");
+    assert!(conflict.raw.contains("Centro"), "{}", conflict.raw);
 
     let long = "n".repeat(8000);
     let missing = api.get(&format!("{V1}/integrations/{long}"));

@@ -161,7 +161,7 @@ pub async fn add(
             requests_at_once: body.requests_at_once,
             requests_per_second: body.requests_per_second,
         };
-        scope::set(&tx, &added, change)
+        scope::set(&tx, &added, change, true)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;
         tx.commit()?;
@@ -250,10 +250,11 @@ pub async fn update(
     }
     blocking(&state, move |_, conn| {
         let tx = conn.transaction()?;
+        let project_name_given = change.project_name.is_some();
         let updated = integrations::update(&tx, &name, change)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;
-        scope::set(&tx, &updated, scope_change)
+        scope::set(&tx, &updated, scope_change, project_name_given)
             .map_err(json_names)
             .or_status(StatusCode::BAD_REQUEST)?;
         tx.commit()?;

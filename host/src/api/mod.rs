@@ -6,6 +6,7 @@
 //! `store::pool`), so a slow sync or push never holds up the server's
 //! threads.
 
+mod health;
 mod integrations;
 mod matches;
 mod network;
@@ -99,6 +100,7 @@ pub fn router(state: ApiState) -> Router {
     let state: Shared = Arc::new(state);
     Router::new()
         .nest(PREFIX, api)
+        .merge(health::routes())
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -128,7 +130,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if crate::console::owns(request.uri().path()) {
+    if crate::console::owns(request.uri().path()) || health::PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
     let given = request

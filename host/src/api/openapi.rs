@@ -221,7 +221,7 @@ fn integration_paths() -> Value {
                     "400": error("BadRequest"),
                     "401": error("Unauthorized"),
                     "404": error("NotFound"),
-                    "409": answer("`kinds` leaves out a kind that the integration's bindings stand on (pole, box, splitter).", schema("Error")),
+                    "409": answer("`kinds` leaves out a kind that the integration's bindings stand on (pole, box, splitter), or, the body naming no project_name, holds client without property while the integration synchronises one OZmap project.", schema("Error")),
                     "413": error("TooLarge"),
                     "415": error("UnsupportedMediaType")
                 }

@@ -219,7 +219,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
                     insecure_http,
                 },
             )?;
-            crate::store::scope::set(&tx, &added, scope.change())?;
+            crate::store::scope::set(&tx, &added, scope.change(), true)?;
             tx.commit()?;
             if let Some(dropped) = dropped {
                 eprintln!(
@@ -241,7 +241,7 @@ pub fn integration_command(conn: &crate::store::Db, command: IntegrationCommand)
             let scope = if change.is_empty() {
                 crate::store::scope::get(conn, &found.id)?
             } else {
-                crate::store::scope::set(conn, &found, change)?
+                crate::store::scope::set(conn, &found, change, false)?
             };
             if json {
                 print_json(&scope)?;

@@ -132,6 +132,13 @@ pub fn open_file(path: &std::path::Path) -> Result<Db> {
 }
 
 /// Timestamps are stored as RFC 3339 UTC text, which sorts as time does.
+/// Whether the store answers a query at all (`GET /readyz`).
+pub fn answers(conn: &Db) -> Result<()> {
+    let one: i64 = conn.query_row("SELECT 1", crate::params![], |r| r.get(0))?;
+    anyhow::ensure!(one == 1, "the store answered {one} to SELECT 1");
+    Ok(())
+}
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -155,8 +155,16 @@ pub fn parse_kinds(text: &str) -> Vec<String> {
 }
 
 /// Change what `integration` synchronises, checked against what the kinds
-/// and the integration's bindings need.
-pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope> {
+/// and the integration's bindings need. `project_name_given`: the same
+/// input names the integration's OZmap project (a new integration, or a
+/// change of it), so kinds that do not fit it are bad input; otherwise they
+/// do not fit what is stored (a conflict, as bindings standing on a kind).
+pub fn set(
+    conn: &Db,
+    integration: &Integration,
+    change: Change,
+    project_name_given: bool,
+) -> Result<Scope> {
     let mut scope = get(conn, &integration.id)?;
     if let Some(percent) = change.max_removal_percent {
         if percent > 100 {
@@ -218,11 +226,19 @@ pub fn set(conn: &Db, integration: &Integration, change: Change) -> Result<Scope
                 "--kinds: splitters are read with the boxes that hold them: add box, or leave splitter out".to_string()
             ));
         }
-        if integration.project_name.is_some() && on("client") && !on("property") {
-            refuse!(invalid(
-                "kinds",
-                "--kinds: a project's clients are found through its properties: add property, or leave client out".to_string()
-            ));
+        if let Some(project) = &integration.project_name
+            && on("client")
+            && !on("property")
+        {
+            let why = "a project's clients are found through its properties: add property, or leave client out";
+            if project_name_given {
+                refuse!(invalid("kinds", format!("--kinds: {why}")));
+            }
+            refuse!(conflict(format!(
+                "--kinds: integration {} synchronises only the OZmap project {}, and {why}",
+                crate::text::echo(&integration.name),
+                crate::text::echo(project)
+            )));
         }
         let bindings: u32 = conn.query_row(
             "SELECT count(*) FROM bindings WHERE integration_id = ?1",
