@@ -56,20 +56,7 @@ fn names_are_text_not_terminal_commands() {
             stderr(&output)
         );
         assert_printable(&output);
-        let output = bench.mapsync(&[
-            "integration",
-            "add",
-            "--name",
-            name,
-            "--api-url",
-            &bench.server.url(),
-            "--user",
-            USER,
-            "--api-key",
-            API_KEY,
-            "--password",
-            PASSWORD,
-        ]);
+        let output = add_at(&bench, name, &bench.server.url(), &[]);
         assert_exit(&output, 2);
         assert_printable(&output);
     }

@@ -189,7 +189,7 @@ impl RunStore {
     ) -> Result<Vec<String>> {
         let after = after.map(str::to_owned);
         self.call_then(
-            move |s| s.stored_ids(kind, after.as_deref(), limit),
+            move |s| s.held_ids(kind, after.as_deref(), limit),
             Staging::read_ahead,
         )
     }

@@ -138,7 +138,6 @@ pub fn mark_interrupted(conn: &Db) -> Result<()> {
 /// dropped with it.
 pub fn interrupt(conn: &Db, id: i64) -> Result<()> {
     conn.execute("DELETE FROM run_elements WHERE run_id = ?1", params![id])?;
-    conn.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![id])?;
     conn.execute(
         "UPDATE runs SET outcome = 'interrupted', ended_at = ?2,
              error = 'the process stopped before the run ended; nothing it read was kept'

@@ -58,7 +58,6 @@ fn drop_staging(tx: &Transaction<'_>, run_id: i64) -> Result<()> {
             params![run_id],
         )?,
     };
-    tx.execute("DELETE FROM run_kinds WHERE run_id = ?1", params![run_id])?;
     Ok(())
 }
 
@@ -257,10 +256,6 @@ impl Staging {
             "DELETE FROM run_elements WHERE run_id = ?1",
             params![self.run_id],
         )?;
-        self.conn.execute(
-            "DELETE FROM run_kinds WHERE run_id = ?1",
-            params![self.run_id],
-        )?;
         Ok(())
     }
 
@@ -277,7 +272,7 @@ impl Staging {
             // planner takes it for empty and compares every stored element
             // with every staged one (minutes at 100,000 elements). Those
             // of the elements stored are gathered when stale only.
-            tx.batch("ANALYZE run_elements, run_kinds")?;
+            tx.batch("ANALYZE run_elements")?;
             crate::store::statistics::refresh(&tx, &[("elements", 0)])?;
         }
         // Into an empty `elements` (a first sync, no other network) the
@@ -600,7 +595,7 @@ impl Staging {
     /// run), ascending by their bytes, after `after`, at most `limit`. Each
     /// table is read in its key's order up to `limit` and the two merged:
     /// one query over both would sort every id left at every page.
-    pub fn stored_ids(
+    pub fn held_ids(
         &mut self,
         kind: ElementKind,
         after: Option<&str>,

@@ -2,6 +2,7 @@
 element-store) and its exports, one fresh instance a call."""
 
 import http.client
+import itertools
 import json
 import logging
 import socket
@@ -160,6 +161,7 @@ class Mapsync:
     def _linker(self, http_, run, state):
         linker = wc.Linker(self.engine)
         pending = {}
+        reps = itertools.count(1)
         pending_type = wc.ResourceType.host(1)
 
         def log(_, level, message, fields):
@@ -171,8 +173,7 @@ class Mapsync:
             time.sleep(min(ms / 1000, max(0, state["deadline"] - time.monotonic())))
 
         def start(_, request):
-            rep = len(state.setdefault("started", [])) + 1
-            state["started"].append(rep)
+            rep = next(reps)
             pending[rep] = request
             return wc.ResourceHost.own(rep, 1)
 
